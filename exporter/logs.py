@@ -1,0 +1,64 @@
+"""Log setup in the Prometheus exporters' style: logfmt or JSON lines on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+FORMATS = ("logfmt", "json")
+
+# Attributes every LogRecord has; anything else was passed with extra= and is logged as a field.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def _fields(record: logging.LogRecord) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+        "level": {"WARNING": "warn", "CRITICAL": "error"}.get(record.levelname, record.levelname.lower()),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    fields.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
+    if record.exc_info and record.exc_info[0] is not None:
+        # One line: the exception type and text, never the frames' local variables.
+        fields["err"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
+    return fields
+
+
+def _logfmt_value(value: object) -> str:
+    text = str(value)
+    if text and not any(c in text for c in ' ="\\\n\t'):
+        return text
+    return (
+        '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+    )
+
+
+class LogfmtFormatter(logging.Formatter):
+    """key=value pairs on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record."""
+        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record."""
+        return json.dumps(_fields(record), ensure_ascii=False, default=str)
+
+
+def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
+    """Send every log record to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LEVELS[level])
+    # urllib3 logs every retry and connection at debug with full URLs; keep it to warnings.
+    logging.getLogger("urllib3").setLevel(max(LEVELS[level], logging.WARNING))

@@ -1,0 +1,405 @@
+"""Render the store as Prometheus text exposition, once per change, with its gzip form cached too.
+
+Balance and price series only change when a poll lands, so their text is built from per-account
+fragments that are rendered once per snapshot. Each fragment is also kept as its own gzip member:
+a gzip stream may hold several members back to back, so a compressed scrape is a join, not a
+compression of megabytes. Only the small process metrics are rendered live on every scrape.
+"""
+
+from __future__ import annotations
+
+import gzip
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from functools import cached_property
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.utils import floatToGoString
+
+from exporter import __version__
+from exporter.client import REASONS
+from exporter.config import Config
+from exporter.parsing import Balance, Ticker
+from exporter.snapshot import AccountSnapshot, PriceSnapshot, View
+from exporter.valuation import index_tickers, pairs_for_valuation, value_balances
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+FAILURE_REASONS = REASONS
+TICKER_FAILURE = "ticker"
+
+# (name, type, help) in exposition order.
+BALANCE_FAMILIES = (
+    ("btcturk_balance", "Total balance of the asset (free + locked), in units of the asset."),
+    ("btcturk_balance_free", "Balance of the asset available for trading or withdrawal."),
+    ("btcturk_balance_locked", "Balance of the asset locked in open orders or pending operations."),
+    ("btcturk_balance_order_fund", "Balance of the asset held by open orders."),
+    ("btcturk_balance_request_fund", "Balance of the asset held by pending withdrawal requests."),
+)
+VALUE_FAMILIES = (
+    ("btcturk_balance_value", "Value of the asset's total balance in the valuation currency."),
+    ("btcturk_balance_free_value", "Value of the asset's free balance in the valuation currency."),
+    ("btcturk_balance_locked_value", "Value of the asset's locked balance in the valuation currency."),
+    (
+        "btcturk_portfolio_value",
+        "Value of every priced asset of the account, summed, in the valuation currency.",
+    ),
+    (
+        "btcturk_unpriced_assets",
+        "Non-zero assets of the account with no price route to the valuation currency.",
+    ),
+)
+TICKER_FAMILIES = (
+    ("btcturk_ticker_last", "Last trade price of the pair, in units of the quote asset."),
+    ("btcturk_ticker_bid", "Best bid price of the pair, in units of the quote asset."),
+    ("btcturk_ticker_ask", "Best ask price of the pair, in units of the quote asset."),
+    (
+        "btcturk_ticker_volume",
+        "Traded volume of the pair over the last 24 hours, in units of the base asset.",
+    ),
+)
+
+# Values are products of prices; more digits than a float64 holds would only grow the scrape.
+_VALUE_CONTEXT = Context(prec=17)
+
+
+def escape_label(value: str) -> str:
+    """Escape a label value for the text format."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _header(name: str, kind: str, help_text: str) -> str:
+    return f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {kind}\n"
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs) + "}"
+
+
+def format_decimal(value: Decimal) -> str:
+    """Exact decimal text; Prometheus parses it as a float64."""
+    return str(value)
+
+
+def format_value(value: Decimal) -> str:
+    """A computed value, rounded to what a float64 can carry."""
+    return str(_VALUE_CONTEXT.plus(value))
+
+
+def format_float(value: float) -> str:
+    """A float in the text format's spelling (NaN, +Inf, 1e-05)."""
+    return floatToGoString(value)
+
+
+class Chunk:
+    """A piece of exposition text and, computed on first use, its gzip member."""
+
+    __slots__ = ("__dict__", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    @cached_property
+    def gz(self) -> bytes:
+        """This chunk as one gzip member; members concatenate into a valid gzip stream."""
+        # mtime=0 keeps the bytes reproducible.
+        return gzip.compress(self.raw, compresslevel=6, mtime=0)
+
+
+EMPTY = Chunk(b"")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the metrics layer needs from the configuration."""
+
+    poll_interval: float
+    max_staleness: float
+    value_currencies: tuple[str, ...]
+    value_price: str
+    export_all_pairs: bool
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        """Take the rendering settings from a loaded configuration."""
+        return cls(
+            poll_interval=config.poll_interval,
+            max_staleness=config.max_staleness,
+            value_currencies=config.value_currencies,
+            value_price=config.value_price,
+            export_all_pairs=config.export_all_pairs,
+        )
+
+
+@dataclass(frozen=True)
+class _AccountChunks:
+    snapshot: AccountSnapshot
+    prices: PriceSnapshot | None
+    families: dict[str, Chunk]
+
+
+def _balance_lines(account: str, balances: Sequence[Balance]) -> dict[str, Chunk]:
+    acct = escape_label(account)
+    out: dict[str, list[str]] = {name: [] for name, _ in BALANCE_FAMILIES}
+    for b in balances:
+        labels = f'{{account="{acct}",asset="{escape_label(b.asset)}"}} '
+        out["btcturk_balance"].append(f"btcturk_balance{labels}{b.balance}\n")
+        out["btcturk_balance_free"].append(f"btcturk_balance_free{labels}{b.free}\n")
+        out["btcturk_balance_locked"].append(f"btcturk_balance_locked{labels}{b.locked}\n")
+        out["btcturk_balance_order_fund"].append(f"btcturk_balance_order_fund{labels}{b.order_fund}\n")
+        out["btcturk_balance_request_fund"].append(f"btcturk_balance_request_fund{labels}{b.request_fund}\n")
+    return {name: Chunk("".join(lines).encode()) for name, lines in out.items()}
+
+
+def _value_lines(
+    account: str, balances: Sequence[Balance], prices: PriceSnapshot, settings: Settings
+) -> dict[str, Chunk]:
+    acct = escape_label(account)
+    valuation = value_balances(
+        balances, index_tickers(prices.tickers), settings.value_currencies, settings.value_price
+    )
+    out: dict[str, list[str]] = {name: [] for name, _ in VALUE_FAMILIES}
+    for v in valuation.values:
+        labels = (
+            f'{{account="{acct}",asset="{escape_label(v.asset)}",currency="{escape_label(v.currency)}"}} '
+        )
+        out["btcturk_balance_value"].append(f"btcturk_balance_value{labels}{format_value(v.balance)}\n")
+        out["btcturk_balance_free_value"].append(
+            f"btcturk_balance_free_value{labels}{format_value(v.free)}\n"
+        )
+        out["btcturk_balance_locked_value"].append(
+            f"btcturk_balance_locked_value{labels}{format_value(v.locked)}\n"
+        )
+    for currency, total in valuation.totals:
+        labels = f'{{account="{acct}",currency="{escape_label(currency)}"}} '
+        out["btcturk_portfolio_value"].append(f"btcturk_portfolio_value{labels}{format_value(total)}\n")
+    for currency, count in valuation.unpriced:
+        labels = f'{{account="{acct}",currency="{escape_label(currency)}"}} '
+        out["btcturk_unpriced_assets"].append(f"btcturk_unpriced_assets{labels}{count}\n")
+    return {name: Chunk("".join(lines).encode()) for name, lines in out.items()}
+
+
+def _ticker_chunk(tickers: Iterable[Ticker]) -> dict[str, Chunk]:
+    out: dict[str, list[str]] = {name: [] for name, _ in TICKER_FAMILIES}
+    for t in tickers:
+        labels = _labels((("pair", t.pair), ("base", t.base), ("quote", t.quote))) + " "
+        out["btcturk_ticker_last"].append(f"btcturk_ticker_last{labels}{t.last}\n")
+        out["btcturk_ticker_bid"].append(f"btcturk_ticker_bid{labels}{t.bid}\n")
+        out["btcturk_ticker_ask"].append(f"btcturk_ticker_ask{labels}{t.ask}\n")
+        out["btcturk_ticker_volume"].append(f"btcturk_ticker_volume{labels}{t.volume}\n")
+    return {name: Chunk("".join(lines).encode()) for name, lines in out.items()}
+
+
+def _health_text(view: View, settings: Settings) -> str:
+    parts: list[str] = []
+
+    def family(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, str]]) -> None:
+        parts.append(_header(name, kind, help_text))
+        parts.extend(f"{name}{labels} {value}\n" for labels, value in samples)
+
+    accounts = view.accounts
+    family(
+        "btcturk_up",
+        "gauge",
+        "1 if the last poll of the account's balances succeeded, 0 otherwise.",
+        ((_labels([("account", a)]), "1" if view.health[a].up else "0") for a in accounts),
+    )
+    family(
+        "btcturk_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful balance poll of the account.",
+        (
+            (_labels([("account", a)]), format_float(h.last_success))
+            for a in accounts
+            if (h := view.health[a]).last_success is not None
+        ),
+    )
+    family(
+        "btcturk_poll_duration_seconds",
+        "gauge",
+        "Duration of the last balance poll of the account, retries included.",
+        (
+            (_labels([("account", a)]), format_float(h.poll_duration))
+            for a in accounts
+            if (h := view.health[a]).poll_duration is not None
+        ),
+    )
+    family(
+        "btcturk_api_requests_total",
+        "counter",
+        "HTTP requests made to the BTCTurk API, by account (empty for shared calls), endpoint and "
+        "status code (or timeout/connection when there was no answer).",
+        (
+            (_labels([("account", a), ("endpoint", e), ("code", c)]), str(n))
+            for (a, e, c), n in sorted(view.requests.items())
+        ),
+    )
+    family(
+        "btcturk_poll_failures_total",
+        "counter",
+        "Polls that failed after retries, by account (empty for the shared ticker) and reason.",
+        ((_labels([("account", a), ("reason", r)]), str(n)) for (a, r), n in sorted(view.failures.items())),
+    )
+    if view.clock_offset is not None:
+        family(
+            "btcturk_clock_offset_seconds",
+            "gauge",
+            "Offset of the API server's clock from the local clock (server minus local), as last measured.",
+            (("", format_float(view.clock_offset)),),
+        )
+    if view.prices is not None:
+        family(
+            "btcturk_ticker_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful ticker poll.",
+            (("", format_float(view.prices.taken_at)),),
+        )
+    family(
+        "btcturk_poll_interval_seconds",
+        "gauge",
+        "Configured interval between polls of each account.",
+        (("", format_float(settings.poll_interval)),),
+    )
+    family(
+        "btcturk_exporter_build_info",
+        "gauge",
+        "Version of the exporter and of Python it runs on; always 1.",
+        ((_labels([("version", __version__), ("python_version", platform.python_version())]), "1"),),
+    )
+    return "".join(parts)
+
+
+def _live_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+class Renderer:
+    """Turns store views into exposition bytes; everything derived from snapshots is cached."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        view: Callable[[], View],
+        *,
+        clock: Callable[[], float] = time.time,
+        live: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self._view = view
+        self._clock = clock
+        self._live = live if live is not None else _live_registry()
+        self._lock = threading.Lock()
+        self._accounts: dict[str, _AccountChunks] = {}
+        self._tickers: tuple[object, dict[str, Chunk]] | None = None
+        self._key: object = None
+        self._chunks: list[Chunk] = []
+        self._joined: dict[bool, bytes] = {}
+
+    def _fresh(self, taken_at: float, now: float) -> bool:
+        return now - taken_at <= self.settings.max_staleness
+
+    def _account_chunks(self, snapshot: AccountSnapshot, prices: PriceSnapshot | None) -> dict[str, Chunk]:
+        cached = self._accounts.get(snapshot.account)
+        if cached and cached.snapshot is snapshot and cached.prices is prices:
+            return cached.families
+        families = (
+            dict(cached.families)
+            if cached and cached.snapshot is snapshot
+            else _balance_lines(snapshot.account, snapshot.balances)
+        )
+        if prices is not None:
+            families.update(_value_lines(snapshot.account, snapshot.balances, prices, self.settings))
+        else:
+            families.update({name: EMPTY for name, _ in VALUE_FAMILIES})
+        self._accounts[snapshot.account] = _AccountChunks(snapshot, prices, families)
+        return families
+
+    def _ticker_chunks(self, prices: PriceSnapshot, assets: frozenset[str]) -> dict[str, Chunk]:
+        key = (prices, None if self.settings.export_all_pairs else assets)
+        if self._tickers is not None and self._tickers[0] == key:
+            return self._tickers[1]
+        tickers: Iterable[Ticker] = prices.tickers
+        if not self.settings.export_all_pairs:
+            wanted = pairs_for_valuation(
+                assets, self.settings.value_currencies, index_tickers(prices.tickers)
+            )
+            tickers = [t for t in prices.tickers if t.pair in wanted]
+        chunks = _ticker_chunk(tickers)
+        self._tickers = (key, chunks)
+        return chunks
+
+    def _build(
+        self, view: View, fresh: Sequence[AccountSnapshot], prices: PriceSnapshot | None
+    ) -> list[Chunk]:
+        per_account = [self._account_chunks(s, prices) for s in fresh]
+        chunks: list[Chunk] = []
+
+        def emit(families: Sequence[tuple[str, str]], sources: Sequence[dict[str, Chunk]]) -> None:
+            for name, help_text in families:
+                parts = [src[name] for src in sources if src[name].raw]
+                if parts:
+                    chunks.append(Chunk(_header(name, "gauge", help_text).encode()))
+                    chunks.extend(parts)
+
+        emit(BALANCE_FAMILIES, per_account)
+        names: dict[str, str] = {}
+        for snapshot in fresh:
+            for b in snapshot.balances:
+                names.setdefault(b.asset, b.asset_name)
+        if names:
+            info = "".join(
+                f"btcturk_asset_info{_labels((('asset', a), ('asset_name', n)))} 1\n"
+                for a, n in sorted(names.items())
+            )
+            header = _header("btcturk_asset_info", "gauge", "Asset symbols and their names; always 1.")
+            chunks.append(Chunk((header + info).encode()))
+        if prices is not None:
+            emit(VALUE_FAMILIES, per_account)
+            emit(TICKER_FAMILIES, [self._ticker_chunks(prices, frozenset(names))])
+        chunks.append(Chunk(_health_text(view, self.settings).encode()))
+        # Forget accounts that are no longer rendered so their text can be freed.
+        for name in set(self._accounts) - {s.account for s in fresh}:
+            del self._accounts[name]
+        return chunks
+
+    def exposition(self, gzipped: bool = False) -> bytes:
+        """The cached, snapshot-derived part of a scrape (plain or as gzip members)."""
+        view = self._view()
+        now = self._clock()
+        snapshots = (view.snapshots.get(a) for a in view.accounts)
+        fresh = tuple(s for s in snapshots if s is not None and self._fresh(s.taken_at, now))
+        prices = view.prices if view.prices and self._fresh(view.prices.taken_at, now) else None
+        key = (view.generation, tuple(s.account for s in fresh), prices is not None)
+        with self._lock:
+            if key != self._key:
+                self._chunks = self._build(view, fresh, prices)
+                self._key = key
+                self._joined = {}
+            body = self._joined.get(gzipped)
+            if body is None:
+                body = b"".join(c.gz if gzipped else c.raw for c in self._chunks)
+                self._joined[gzipped] = body
+            return body
+
+    def live(self, gzipped: bool = False) -> bytes:
+        """Process and runtime metrics, rendered on every scrape."""
+        text = generate_latest(self._live)
+        return gzip.compress(text, compresslevel=1, mtime=0) if gzipped else text
+
+    def scrape(self, gzipped: bool = False) -> bytes:
+        """A whole /metrics answer."""
+        return self.exposition(gzipped) + self.live(gzipped)

@@ -1,0 +1,159 @@
+"""Turn the API's JSON answers into small immutable records, strictly."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# A plain decimal with either separator; exponents, NaN and Infinity are not amounts.
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
+
+
+class BadResponse(ValueError):
+    """The answer was not what the API documents (reason `bad_response`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One asset of one account, as the balances endpoint reports it."""
+
+    asset: str
+    asset_name: str
+    balance: Decimal
+    free: Decimal
+    locked: Decimal
+    order_fund: Decimal
+    request_fund: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """One trading pair's prices; base and quote are the numerator and denominator symbols."""
+
+    pair: str
+    base: str
+    quote: str
+    last: Decimal
+    bid: Decimal
+    ask: Decimal
+    volume: Decimal
+
+
+def parse_decimal(value: object, where: str = "value") -> Decimal:
+    """Parse an amount given as a string with `.` or `,` (or a JSON number) without going through float."""
+    if isinstance(value, bool):
+        raise BadResponse(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BadResponse(f"{where}: not a finite number")
+        # repr of a float is its shortest round-trip text, which is what the API sent.
+        return Decimal(repr(value))
+    if not isinstance(value, str):
+        raise BadResponse(f"{where}: expected a decimal string, got {type(value).__name__}")
+    text = value.strip()
+    if not _DECIMAL.fullmatch(text):
+        raise BadResponse(f"{where}: not a decimal number: {text[:40]!r}")
+    try:
+        return Decimal(text.replace(",", "."))
+    except InvalidOperation:  # pragma: no cover - the pattern above already excludes it
+        raise BadResponse(f"{where}: not a decimal number: {text[:40]!r}") from None
+
+
+def _amount(item: Mapping[str, Any], key: str, where: str) -> Decimal:
+    if key not in item:
+        raise BadResponse(f"{where}.{key}: missing")
+    amount = parse_decimal(item[key], f"{where}.{key}")
+    if amount < 0:
+        raise BadResponse(f"{where}.{key}: negative amount")
+    return amount
+
+
+def _text(item: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    value = item.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise BadResponse(f"{where}.{key}: expected a non-empty string")
+    return value
+
+
+def unwrap(payload: object) -> Any:
+    """Return `data` from the API's envelope, or raise BadResponse for a failure envelope."""
+    if not isinstance(payload, Mapping):
+        raise BadResponse("expected a JSON object")
+    code = payload.get("code", 0)
+    ok = payload.get("success") is True and code in (0, "0", "SUCCESS", "", None)
+    if not ok:
+        message = str(payload.get("message") or "no message")[:80]
+        raise BadResponse(f"API reported failure: {message} (code {code!r})")
+    if "data" not in payload:
+        raise BadResponse("envelope has no data")
+    return payload["data"]
+
+
+def parse_balances(payload: object) -> tuple[Balance, ...]:
+    """Parse a /api/v1/users/balances answer; every amount must be a non-negative decimal."""
+    data = unwrap(payload)
+    if not isinstance(data, list):
+        raise BadResponse("data: expected a list of balances")
+    balances = []
+    seen: set[str] = set()
+    for index, item in enumerate(data):
+        where = f"data[{index}]"
+        if not isinstance(item, Mapping):
+            raise BadResponse(f"{where}: expected an object")
+        asset = _text(item, "asset", where)
+        if asset in seen:
+            raise BadResponse(f"{where}.asset: duplicate asset {asset[:20]!r}")
+        seen.add(asset)
+        balances.append(
+            Balance(
+                asset=asset,
+                asset_name=_text(item, "assetname", where, required=False) or asset,
+                balance=_amount(item, "balance", where),
+                free=_amount(item, "free", where),
+                locked=_amount(item, "locked", where),
+                order_fund=_amount(item, "orderFund", where) if "orderFund" in item else Decimal(0),
+                request_fund=_amount(item, "requestFund", where) if "requestFund" in item else Decimal(0),
+            )
+        )
+    return tuple(balances)
+
+
+def parse_ticker(payload: object) -> tuple[Ticker, ...]:
+    """Parse a /api/v2/ticker answer; pairs with unusable prices are an error, not silently zero."""
+    data = unwrap(payload)
+    if not isinstance(data, list):
+        raise BadResponse("data: expected a list of tickers")
+    tickers = []
+    for index, item in enumerate(data):
+        where = f"data[{index}]"
+        if not isinstance(item, Mapping):
+            raise BadResponse(f"{where}: expected an object")
+        tickers.append(
+            Ticker(
+                pair=_text(item, "pair", where),
+                base=_text(item, "numeratorSymbol", where),
+                quote=_text(item, "denominatorSymbol", where),
+                last=_amount(item, "last", where),
+                bid=_amount(item, "bid", where),
+                ask=_amount(item, "ask", where),
+                volume=_amount(item, "volume", where),
+            )
+        )
+    return tuple(tickers)
+
+
+def parse_server_time(payload: object) -> float:
+    """Return the server's clock in seconds from /api/v2/server/time (an unwrapped object)."""
+    if not isinstance(payload, Mapping):
+        raise BadResponse("expected a JSON object")
+    stamp = payload.get("serverTime")
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float) or stamp <= 0:
+        raise BadResponse("serverTime: expected a positive number of milliseconds")
+    return stamp / 1000.0

@@ -1,0 +1,150 @@
+"""Immutable snapshots of what the poller learned, and the store that swaps them in atomically."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+from exporter.parsing import Balance, Ticker
+
+# The account label used for the calls that no single account owns (ticker, server time).
+SHARED = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """One successful poll of one account: the balances worth exporting, and when they were taken."""
+
+    account: str
+    balances: tuple[Balance, ...]
+    taken_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSnapshot:
+    """One successful ticker poll."""
+
+    tickers: tuple[Ticker, ...]
+    taken_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHealth:
+    """How the last poll of an account went."""
+
+    up: bool = False
+    last_success: float | None = None
+    poll_duration: float | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    """A consistent, read-only picture of the store at one generation."""
+
+    generation: int
+    accounts: tuple[str, ...]
+    snapshots: Mapping[str, AccountSnapshot]
+    health: Mapping[str, AccountHealth]
+    prices: PriceSnapshot | None
+    requests: Mapping[tuple[str, str, str], int]
+    failures: Mapping[tuple[str, str], int]
+    clock_offset: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once every configured account has had one successful poll."""
+        return all(self.health[name].last_success is not None for name in self.accounts)
+
+
+class Store:
+    """The single place the poller writes to and the metrics layer reads from.
+
+    Writers replace whole immutable objects under a lock and bump the generation; readers get a
+    View that is built once per generation, so a scrape never sees half an update.
+    """
+
+    def __init__(
+        self,
+        accounts: Sequence[str],
+        failure_reasons: Sequence[str] = (),
+        other_failures: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._lock = threading.Lock()
+        self._accounts = tuple(accounts)
+        self._snapshots: dict[str, AccountSnapshot] = {}
+        self._health = {name: AccountHealth() for name in self._accounts}
+        self._prices: PriceSnapshot | None = None
+        self._requests: dict[tuple[str, str, str], int] = {}
+        # Known label sets start at 0 so that rate() and increase() see the first failure.
+        self._failures = {(name, reason): 0 for name in self._accounts for reason in failure_reasons}
+        self._failures.update((key, 0) for key in other_failures)
+        self._clock_offset: float | None = None
+        self._generation = 0
+        self._view: View | None = None
+
+    @property
+    def generation(self) -> int:
+        """Bumped on every change; equal generations mean equal views."""
+        return self._generation
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self._view = None
+
+    def publish_balances(self, snapshot: AccountSnapshot, duration: float) -> None:
+        """Swap in a successful poll of one account."""
+        with self._lock:
+            self._snapshots[snapshot.account] = snapshot
+            self._health[snapshot.account] = AccountHealth(True, snapshot.taken_at, duration)
+            self._changed()
+
+    def publish_failure(self, account: str, reason: str, duration: float) -> None:
+        """Record a failed poll; the last good snapshot stays for the metrics layer to age out."""
+        with self._lock:
+            old = self._health[account]
+            self._health[account] = replace(old, up=False, poll_duration=duration)
+            self._failures[account, reason] = self._failures.get((account, reason), 0) + 1
+            self._changed()
+
+    def publish_prices(self, snapshot: PriceSnapshot) -> None:
+        """Swap in a successful ticker poll."""
+        with self._lock:
+            self._prices = snapshot
+            self._changed()
+
+    def count_failure(self, account: str, reason: str) -> None:
+        """Count a failure that does not change any account's health (the shared ticker)."""
+        with self._lock:
+            self._failures[account, reason] = self._failures.get((account, reason), 0) + 1
+            self._changed()
+
+    def count_request(self, account: str, endpoint: str, code: str) -> None:
+        """Count one HTTP exchange with the API."""
+        key = (account, endpoint, code)
+        with self._lock:
+            self._requests[key] = self._requests.get(key, 0) + 1
+            self._changed()
+
+    def set_clock_offset(self, offset: float) -> None:
+        """Record the measured server-minus-local clock offset."""
+        with self._lock:
+            self._clock_offset = offset
+            self._changed()
+
+    def view(self) -> View:
+        """The current consistent picture; cheap when nothing changed since the last call."""
+        with self._lock:
+            if self._view is None:
+                self._view = View(
+                    generation=self._generation,
+                    accounts=self._accounts,
+                    snapshots=MappingProxyType(dict(self._snapshots)),
+                    health=MappingProxyType(dict(self._health)),
+                    prices=self._prices,
+                    requests=MappingProxyType(dict(self._requests)),
+                    failures=MappingProxyType(dict(self._failures)),
+                    clock_offset=self._clock_offset,
+                )
+            return self._view
