@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+
+# Build a wheel in a throwaway stage so the runtime image holds no build tools or sources.
+FROM python:3.12-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY exporter ./exporter
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+ && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/btcturk_exporter-*.whl
+
+FROM python:3.12-slim
+LABEL org.opencontainers.image.title="btcturk-exporter" \
+      org.opencontainers.image.description="Prometheus exporter for BTCTurk account balances" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index /wheels/*.whl \
+ && rm -rf /wheels \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter
+# Configuration and keys are mounted at run time, never baked in:
+#   -v ./config.yml:/etc/btcturk-exporter/config.yml:ro  --config.file=/etc/btcturk-exporter/config.yml
+#   or BTCTURK_PUBLIC_KEY_FILE / BTCTURK_PRIVATE_KEY_FILE pointing at mounted secrets.
+#   TLS and basic auth: mount a web config and add --web.config.file=/etc/btcturk-exporter/web.yml
+USER 10001:10001
+EXPOSE 9788
+# /healthz stays open when basic auth is on; the probe tries plain HTTP, then TLS.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["python", "-m", "exporter.healthcheck", "9788"]
+ENTRYPOINT ["btcturk-exporter"]
