@@ -2,7 +2,14 @@ from decimal import Decimal
 
 import pytest
 
-from exporter.parsing import BadResponse, parse_balances, parse_decimal, parse_server_time, parse_ticker, unwrap
+from exporter.parsing import (
+    BadResponse,
+    parse_balances,
+    parse_decimal,
+    parse_server_time,
+    parse_ticker,
+    unwrap,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +87,10 @@ def test_success_codes_seen_in_the_wild(code: object) -> None:
     ("payload", "message"),
     [
         ([], "expected a JSON object"),
-        ({"success": False, "message": "FAILED_X", "code": 1, "data": None}, "API reported failure: FAILED_X"),
+        (
+            {"success": False, "message": "FAILED_X", "code": 1, "data": None},
+            "API reported failure: FAILED_X",
+        ),
         ({"success": True, "code": 0}, "envelope has no data"),
         (_envelope({"asset": "BTC"}), "expected a list"),
         (_envelope(["x"]), r"data\[0\]: expected an object"),
@@ -126,6 +136,9 @@ def test_ticker_missing_price_is_bad() -> None:
 
 
 def test_server_time_is_unwrapped_milliseconds() -> None:
-    assert parse_server_time({"serverTime": 1735689600000, "serverTime2": "2025-01-01T00:00:00Z"}) == 1735689600.0
+    assert (
+        parse_server_time({"serverTime": 1735689600000, "serverTime2": "2025-01-01T00:00:00Z"})
+        == 1735689600.0
+    )
     with pytest.raises(BadResponse):
         parse_server_time({"data": {"serverTime": 1}})
