@@ -1,0 +1,735 @@
+"""The exporter-toolkit web configuration: parsing, basic auth, TLS, and the real exporter behind them."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import logging
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import pytest
+import requests
+from conftest import ExporterProcess, start_exporter, wait_for
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from exporter import webconfig
+from exporter.webconfig import BasicAuth, WebConfigError, load_web_config, parse_basic_auth
+
+PASSWORD = "correct horse"
+# Cost 4 keeps the unit tests fast; the cost does not change what is being tested.
+HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+OTHER_HASH = bcrypt.hashpw(b"other password", bcrypt.gensalt(rounds=4)).decode()
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+# --- certificates made at test time ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    """PEM files: a self-signed server certificate, a client CA with a client, and a rogue client."""
+
+    directory: Path
+    server_cert: Path
+    server_key: Path
+    other_key: Path
+    encrypted_key: Path
+    client_ca: Path
+    client_cert: Path
+    client_key: Path
+    rogue_cert: Path
+    rogue_key: Path
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str | None = None,
+    issuer_key: ec.EllipticCurvePrivateKey | None = None,
+    *,
+    ca: bool = False,
+    server: bool = False,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer or subject))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _write(
+    path: Path,
+    cert: x509.Certificate | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    password: bytes | None = None,
+) -> Path:
+    if cert is not None:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is not None:
+        encryption = (
+            serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+        )
+        path.write_bytes(
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    server_key, other_key, ca_key, client_key, rogue_key = (
+        ec.generate_private_key(ec.SECP256R1()) for _ in range(5)
+    )
+    ca = _certificate("test client CA", ca_key, ca=True)
+    return Pki(
+        directory=directory,
+        server_cert=_write(directory / "server.crt", _certificate("127.0.0.1", server_key, server=True)),
+        server_key=_write(directory / "server.key", key=server_key),
+        other_key=_write(directory / "other.key", key=other_key),
+        encrypted_key=_write(directory / "encrypted.key", key=server_key, password=b"passphrase"),
+        client_ca=_write(directory / "ca.crt", ca),
+        client_cert=_write(
+            directory / "client.crt", _certificate("client", client_key, "test client CA", ca_key)
+        ),
+        client_key=_write(directory / "client.key", key=client_key),
+        rogue_cert=_write(directory / "rogue.crt", _certificate("client", rogue_key)),
+        rogue_key=_write(directory / "rogue.key", key=rogue_key),
+    )
+
+
+def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def tls_section(pki: Pki, **extra: str) -> str:
+    lines = [f"  cert_file: {pki.server_cert}", f"  key_file: {pki.server_key}"]
+    lines += [f"  {key}: {value}" for key, value in extra.items()]
+    return "tls_server_config:\n" + "\n".join(lines) + "\n"
+
+
+def problems_of(path: str) -> list[str]:
+    with pytest.raises(WebConfigError) as caught:
+        load_web_config(path)
+    assert str(caught.value) == "\n".join(caught.value.problems)
+    return list(caught.value.problems)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_empty_file_means_no_tls_and_no_auth(tmp_path: Path, text: str) -> None:
+    config = load_web_config(write_config(tmp_path, text))
+    assert config.server_options() == {}
+    assert config.tls is None
+
+
+def test_tls_and_users_become_server_options(tmp_path: Path, pki: Pki) -> None:
+    config = load_web_config(
+        write_config(tmp_path, tls_section(pki) + f"basic_auth_users:\n  alice: '{HASH}'\n")
+    )
+    options = config.server_options()
+    assert set(options) == {"ssl_context", "authenticate"}
+    context = options["ssl_context"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert context.verify_mode == ssl.CERT_NONE
+    assert callable(options["authenticate"])
+    # The same authenticator each time, so its cache is shared by every request.
+    assert config.server_options()["authenticate"] is options["authenticate"]
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path = write_config(
+        pki.directory,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: ./server.key\n",
+        "relative.yml",
+    )
+    config = load_web_config(path)
+    assert config.tls is not None
+    assert config.tls.cert_file == str(pki.directory / "server.crt")
+    assert config.tls.key_file == str(pki.directory / "server.key")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "foo: 1\n",
+            "foo: unknown key (known: basic_auth_users, http_server_config, rate_limit, tls_server_config)",
+        ),
+        ("- a\n", "expected a mapping, got list"),
+        ("tls_server_config: yes\n", "tls_server_config: expected a mapping, got bool"),
+        (
+            "tls_server_config:\n  cert_file: a.crt\n",
+            "tls_server_config.key_file: missing: TLS needs cert_file and key_file",
+        ),
+        (
+            "tls_server_config:\n  key_file: a.key\n",
+            "tls_server_config.cert_file: missing: TLS needs cert_file and key_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: [a]\n  key_file: k\n",
+            "tls_server_config.cert_file: expected a string, got list",
+        ),
+        (
+            "tls_server_config:\n  cert: '-----BEGIN'\n  key_file: k\n",
+            "tls_server_config.cert: inline PEM is not supported here; put it in a file and use cert_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_allowed_sans: [a]\n",
+            "tls_server_config.client_allowed_sans: not supported by this exporter",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS14\n",
+            "tls_server_config.min_version: unknown value 'TLS14' (known: TLS10, TLS11, TLS12, TLS13)",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS13\n  max_version: TLS12\n",
+            "tls_server_config.min_version: TLS13 is above max_version TLS12",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: RequireAnyClientCert\n",
+            "tls_server_config.client_auth_type: RequireAnyClientCert is not supported "
+            "(it accepts unverified certificates); use RequireAndVerifyClientCert or VerifyClientCertIfGiven",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: Always\n",
+            "tls_server_config.client_auth_type: unknown value 'Always' (known: NoClientCert, "
+            "VerifyClientCertIfGiven, RequireAndVerifyClientCert)",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n",
+            "tls_server_config.client_auth_type: a client CA is set, "
+            "so set a client_auth_type that verifies it",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n"
+            "  client_auth_type: RequireAndVerifyClientCert\n",
+            "tls_server_config.client_ca_file: missing: "
+            "client_auth_type RequireAndVerifyClientCert needs a CA to verify clients",
+        ),
+        (
+            "http_server_config:\n  headers:\n    Server: nginx\n",
+            "http_server_config.headers.Server: this header cannot be configured "
+            "(allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
+            "X-XSS-Protection, Content-Security-Policy)",
+        ),
+        (
+            "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
+            "http_server_config.headers.X-Frame-Options: expected one of deny, sameorigin, got 'allow'",
+        ),
+        (
+            "http_server_config:\n  http2: maybe\n",
+            "http_server_config.http2: expected true or false, got str",
+        ),
+        (
+            "http_server_config:\n  gzip: true\n",
+            "http_server_config.gzip: unknown key (known: headers, http2)",
+        ),
+        (
+            "basic_auth_users: [alice]\n",
+            "basic_auth_users: expected a mapping of usernames to bcrypt hashes, got list",
+        ),
+        (f"basic_auth_users:\n  123: '{HASH}'\n", "basic_auth_users: username 123 is not a string; quote it"),
+        (
+            f"basic_auth_users:\n  'a:b': '{HASH}'\n",
+            "basic_auth_users.a:b: usernames cannot contain ':' (basic auth splits on the first one)",
+        ),
+        ("rate_limit:\n  every: 1s\n", "rate_limit.every: unknown key (known: burst, interval)"),
+        ("basic_auth_users:\n  a: x\n  a: y\n", "invalid YAML: line 3, column 3: duplicate key 'a'"),
+        ("a: [\n", "invalid YAML: line 2, column 1: expected the node content, but found '<stream end>'"),
+    ],
+)
+def test_error_messages(tmp_path: Path, text: str, expected: str) -> None:
+    path = write_config(tmp_path, text)
+    assert f"{path}: {expected}" in problems_of(path)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n  min_version: TLS9\n"
+        "basic_auth_users:\n  alice: not-a-hash\nbogus: 1\n",
+    )
+    problems = problems_of(path)
+    assert len(problems) == 5, problems
+    assert (
+        f"{path}: tls_server_config.cert_file: cannot read {tmp_path}/missing.crt: No such file or directory"
+        in problems
+    )
+    assert (
+        f"{path}: tls_server_config.key_file: cannot read {tmp_path}/missing.key: No such file or directory"
+        in problems
+    )
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "absent.yml")
+    assert problems_of(path) == [f"{path}: cannot read: No such file or directory"]
+
+
+def test_certificate_and_key_problems(tmp_path: Path, pki: Pki) -> None:
+    def problem(cert: Path, key: Path, **extra: str) -> list[str]:
+        path = write_config(
+            tmp_path,
+            f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+            + "".join(f"  {k}: {v}\n" for k, v in extra.items()),
+        )
+        return [line.removeprefix(f"{path}: ") for line in problems_of(path)]
+
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not PEM\n")
+    where = "tls_server_config"
+    assert problem(pki.server_cert, pki.other_key) == [
+        f"{where}.key_file: {pki.other_key} does not match the certificate in {pki.server_cert}"
+    ]
+    assert problem(garbage, pki.server_key) == [f"{where}.cert_file: no PEM certificate in {garbage}"]
+    assert problem(pki.server_cert, garbage) == [f"{where}.key_file: no PEM private key in {garbage}"]
+    # Swapped files: the certificate file holds a key.
+    assert problem(pki.server_key, pki.server_cert) == [
+        f"{where}.cert_file: no PEM certificate in {pki.server_key}"
+    ]
+    assert problem(pki.server_cert, pki.encrypted_key) == [
+        f"{where}.key_file: {pki.encrypted_key} is encrypted; give an unencrypted key"
+    ]
+    assert problem(pki.server_cert, tmp_path) == [f"{where}.key_file: cannot read {tmp_path}: Is a directory"]
+    assert problem(
+        pki.server_cert,
+        pki.server_key,
+        client_auth_type="RequireAndVerifyClientCert",
+        client_ca_file=str(garbage),
+    ) == [f"{where}.client_ca_file: no PEM certificate in {garbage}"]
+
+
+def test_go_only_settings_are_accepted_with_a_warning(
+    tmp_path: Path, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = tls_section(pki) + (
+        "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"
+        "  curve_preferences: [X25519]\n"
+        "  prefer_server_cipher_suites: true\n"
+        "http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n"
+        "rate_limit:\n  interval: 1s\n  burst: 10\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="exporter.webconfig"):
+        config = load_web_config(write_config(tmp_path, text))
+    assert config.ssl_context is not None
+    assert config.headers == {"X-Frame-Options": "deny"}
+    warned = caplog.text
+    for name in (
+        "cipher_suites",
+        "curve_preferences",
+        "prefer_server_cipher_suites",
+        "headers",
+        "rate_limit",
+    ):
+        assert name in warned
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"), [("TLS10", ssl.TLSVersion.TLSv1), ("TLS13", ssl.TLSVersion.TLSv1_3)]
+)
+def test_min_version(tmp_path: Path, pki: Pki, version: str, expected: ssl.TLSVersion) -> None:
+    config = load_web_config(write_config(tmp_path, tls_section(pki, min_version=version)))
+    assert config.ssl_context is not None
+    assert config.ssl_context.minimum_version == expected
+    assert config.ssl_context.maximum_version == ssl.TLSVersion.TLSv1_3
+
+
+# --- bcrypt hashes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["$2a$", "$2b$", "$2y$"])
+def test_bcrypt_variants_are_accepted_and_work(tmp_path: Path, prefix: str) -> None:
+    hashed = prefix + HASH[4:]
+    config = load_web_config(write_config(tmp_path, f"basic_auth_users:\n  alice: '{hashed}'\n"))
+    assert config.authenticator is not None
+    assert config.authenticator(basic("alice", PASSWORD))
+    assert not config.authenticator(basic("alice", "wrong"))
+
+
+@pytest.mark.parametrize(
+    "hashed",
+    [
+        "hunter2",
+        "",
+        "$2x$" + HASH[4:],  # the buggy crypt_blowfish variant
+        "$2b$03$" + HASH[7:],  # below bcrypt's minimum cost
+        "$2b$32$" + HASH[7:],
+        HASH[:-1],
+        HASH + "x",
+        HASH[:28] + "A" + HASH[29:],  # the salt's last character must leave its padding bits zero
+        "$2b$10$" + "!" * 53,
+    ],
+)
+def test_invalid_hashes_are_rejected_without_echoing_them(tmp_path: Path, hashed: str) -> None:
+    path = write_config(tmp_path, f"basic_auth_users:\n  alice: '{hashed}'\n")
+    problems = problems_of(path)
+    assert problems == [
+        f"{path}: basic_auth_users.alice: not a bcrypt hash (expected $2a$, $2b$ or $2y$, a cost of 04-31 "
+        "and 53 characters; value not shown)"
+    ]
+    if hashed:
+        assert hashed not in problems[0]
+
+
+def test_non_string_hash_is_rejected(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "basic_auth_users:\n  alice: 12345\n")
+    assert "basic_auth_users.alice: not a bcrypt hash" in problems_of(path)[0]
+
+
+def test_hashes_and_passwords_stay_out_of_reprs_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        config = load_web_config(write_config(tmp_path, f"basic_auth_users:\n  alice: '{HASH}'\n"))
+        assert config.authenticator is not None
+        config.authenticator(basic("alice", PASSWORD))
+        config.authenticator(basic("alice", "wrong password"))
+    assert HASH not in repr(config)
+    assert PASSWORD not in caplog.text
+    assert "wrong password" not in caplog.text
+
+
+# --- the Authorization header ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Basic",
+        "Basic ",
+        "Bearer " + base64.b64encode(b"alice:pw").decode(),
+        "Basic !!!not base64!!!",
+        "Basic YWxpY2U6cHc",  # missing padding
+        "Basic " + base64.b64encode(b"no colon here").decode(),
+        "Basic " + base64.b64encode(b"alice:\xff\xfe").decode(),  # not UTF-8
+        "Basic " + base64.b64encode(b"\xc3(:pw").decode(),
+        "Basic \xe9\xe8",  # http.server hands over headers decoded as Latin-1
+        "Basic " + "A" * 10_000,
+        "Basic\x00" + base64.b64encode(b"alice:pw").decode(),
+    ],
+)
+def test_garbage_headers_are_refused_without_crashing(header: str | None) -> None:
+    assert parse_basic_auth(header) is None
+    assert BasicAuth({"alice": HASH})(header) is False
+
+
+def test_header_parsing() -> None:
+    assert parse_basic_auth(basic("alice", PASSWORD)) == ("alice", PASSWORD)
+    assert parse_basic_auth("basic " + base64.b64encode(b"alice:a:b:").decode()) == ("alice", "a:b:")
+    assert parse_basic_auth("  BASIC   " + base64.b64encode(b":").decode() + " ") == ("", "")
+    assert parse_basic_auth(basic("jos\u00e9", "p\u00e4ss")) == ("jos\u00e9", "p\u00e4ss")
+
+
+# --- checking credentials and the cache -----------------------------------------------------------
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Count bcrypt checks: records the hash each one was made against."""
+    calls: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        calls.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting)
+    return calls
+
+
+def test_right_and_wrong_passwords(bcrypt_calls: list[bytes]) -> None:
+    auth = BasicAuth({"alice": HASH, "bob": OTHER_HASH})
+    assert auth(basic("alice", PASSWORD))
+    assert auth(basic("bob", "other password"))
+    assert not auth(basic("alice", "other password"))
+    assert not auth(basic("bob", PASSWORD))
+    assert not auth(basic("Alice", PASSWORD))
+    assert not auth(basic("alice", PASSWORD + " "))
+
+
+def test_a_repeated_check_does_not_run_bcrypt_again(bcrypt_calls: list[bytes]) -> None:
+    auth = BasicAuth({"alice": HASH})
+    assert auth(basic("alice", PASSWORD))
+    assert auth(basic("alice", PASSWORD))
+    assert len(bcrypt_calls) == 1
+    assert not auth(basic("alice", "wrong"))
+    assert not auth(basic("alice", "wrong"))
+    assert len(bcrypt_calls) == 2
+
+
+def test_unknown_users_cost_one_bcrypt_check_against_a_real_hash(bcrypt_calls: list[bytes]) -> None:
+    auth = BasicAuth({"alice": HASH})
+    # Even with alice's password: the decoy check must never let an unknown user in.
+    assert not auth(basic("mallory", PASSWORD))
+    assert bcrypt_calls == [HASH.encode()]
+    assert not auth(basic("mallory", PASSWORD))
+    assert len(bcrypt_calls) == 1
+
+
+def test_the_cache_is_bounded(bcrypt_calls: list[bytes]) -> None:
+    auth = BasicAuth({"alice": HASH}, cache_size=3)
+    for attempt in range(5):
+        assert not auth(basic("alice", f"guess {attempt}"))
+    assert len(bcrypt_calls) == 5
+    assert not auth(basic("alice", "guess 4"))  # still cached
+    assert len(bcrypt_calls) == 5
+    assert not auth(basic("alice", "guess 0"))  # evicted
+    assert len(bcrypt_calls) == 6
+
+
+def test_a_flood_of_wrong_passwords_does_not_evict_the_right_one(bcrypt_calls: list[bytes]) -> None:
+    auth = BasicAuth({"alice": HASH}, cache_size=2)
+    assert auth(basic("alice", PASSWORD))
+    for attempt in range(10):
+        auth(basic("alice", f"guess {attempt}"))
+    calls = len(bcrypt_calls)
+    assert auth(basic("alice", PASSWORD))
+    assert len(bcrypt_calls) == calls
+
+
+def test_concurrent_requests_with_the_same_credentials_share_one_bcrypt_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+    release = threading.Event()
+    real = bcrypt.checkpw
+
+    def slow(password: bytes, hashed: bytes) -> bool:
+        calls.append(hashed)
+        release.wait(5)
+        return real(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", slow)
+    auth = BasicAuth({"alice": HASH})
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(auth(basic("alice", PASSWORD)))) for _ in range(50)
+    ]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: calls, 5, what="the first bcrypt check")
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == [True] * 50
+    assert len(calls) == 1
+
+
+def test_passwords_longer_than_72_bytes_are_truncated_like_go_and_htpasswd() -> None:
+    long_password = "p" * 72
+    auth = BasicAuth({"alice": bcrypt.hashpw(long_password.encode(), bcrypt.gensalt(rounds=4)).decode()})
+    assert auth(basic("alice", long_password + "ignored by bcrypt"))
+    assert not auth(basic("alice", "p" * 71))
+
+
+# --- TLS with client certificates, in process ----------------------------------------------------
+
+
+def handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> bool:
+    """Whether a TLS connection between the two contexts gets as far as exchanging data."""
+    server_end, client_end = socket.socketpair()
+    server_end.settimeout(5)
+    client_end.settimeout(5)
+
+    def serve() -> None:
+        try:
+            with server.wrap_socket(server_end, server_side=True) as tls:
+                tls.sendall(b"ok")
+        except OSError:  # ssl.SSLError is an OSError
+            server_end.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with client.wrap_socket(client_end, server_hostname="localhost") as tls:
+            return tls.recv(2) == b"ok"
+    except OSError:
+        return False
+    finally:
+        thread.join(5)
+
+
+def client_context(pki: Pki, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.server_cert))
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "no_cert", "good_cert", "rogue_cert"),
+    [
+        ("RequireAndVerifyClientCert", False, True, False),
+        ("VerifyClientCertIfGiven", True, True, False),
+    ],
+)
+def test_client_certificates(
+    tmp_path: Path, pki: Pki, auth_type: str, no_cert: bool, good_cert: bool, rogue_cert: bool
+) -> None:
+    path = write_config(
+        tmp_path, tls_section(pki, client_auth_type=auth_type, client_ca_file=str(pki.client_ca))
+    )
+    server = load_web_config(path).ssl_context
+    assert server is not None
+    assert handshake(server, client_context(pki)) is no_cert
+    assert handshake(server, client_context(pki, pki.client_cert, pki.client_key)) is good_cert
+    assert handshake(server, client_context(pki, pki.rogue_cert, pki.rogue_key)) is rogue_cert
+
+
+def test_client_ca_inline(tmp_path: Path, pki: Pki) -> None:
+    pem = "".join(f"    {line}\n" for line in pki.client_ca.read_text().splitlines())
+    text = tls_section(pki, client_auth_type="RequireAndVerifyClientCert") + f"  client_ca: |\n{pem}"
+    server = load_web_config(write_config(tmp_path, text)).ssl_context
+    assert server is not None
+    assert handshake(server, client_context(pki, pki.client_cert, pki.client_key))
+    assert not handshake(server, client_context(pki))
+
+
+def test_client_ca_inline_and_file_together(tmp_path: Path, pki: Pki) -> None:
+    text = tls_section(
+        pki, client_auth_type="VerifyClientCertIfGiven", client_ca_file=str(pki.client_ca), client_ca="x"
+    )
+    path = write_config(tmp_path, text)
+    assert problems_of(path) == [
+        f"{path}: tls_server_config.client_ca: give client_ca or client_ca_file, not both"
+    ]
+
+
+def test_tls13_minimum_refuses_tls12_clients(tmp_path: Path, pki: Pki) -> None:
+    server = load_web_config(write_config(tmp_path, tls_section(pki, min_version="TLS13"))).ssl_context
+    assert server is not None
+    old_client = client_context(pki)
+    old_client.maximum_version = ssl.TLSVersion.TLSv1_2
+    assert handshake(server, client_context(pki))
+    assert not handshake(server, old_client)
+
+
+# --- the real exporter, over loopback --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def secured_exporter(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
+    directory = tmp_path_factory.mktemp("secured")
+    # Relative paths: the exporter runs from another directory and must resolve them against the file's.
+    (directory / "server.crt").write_bytes(pki.server_cert.read_bytes())
+    (directory / "server.key").write_bytes(pki.server_key.read_bytes())
+    web_config = write_config(
+        directory,
+        f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  prometheus: '{HASH}'\n",
+    )
+    exporter = start_exporter(
+        directory, None, "--demo", "--demo.poll-interval", "1s", "--web.config.file", web_config, ready=False
+    )
+    exporter.scheme = "https"
+    exporter.session.verify = str(pki.server_cert)
+    # Otherwise REQUESTS_CA_BUNDLE, when set, silently replaces session.verify (psf/requests#3829).
+    exporter.session.trust_env = False
+    try:
+        wait_for(lambda: exporter.get("/ready").status_code == 200, 15, what="/ready over TLS")
+    except BaseException:
+        exporter.terminate()
+        raise
+    yield exporter
+    assert exporter.terminate() == 0, exporter.log_text()
+
+
+def test_metrics_need_the_right_password(secured_exporter: ExporterProcess) -> None:
+    good = secured_exporter.get("/metrics", auth=("prometheus", PASSWORD))
+    assert good.status_code == 200
+    assert "btcturk_up" in good.text
+    for auth in (("prometheus", "wrong"), ("nobody", PASSWORD), None):
+        refused = secured_exporter.get("/metrics", auth=auth)
+        assert refused.status_code == 401, auth
+        assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+        assert "btcturk_up" not in refused.text
+
+
+def test_probes_need_no_password(secured_exporter: ExporterProcess) -> None:
+    assert secured_exporter.get("/healthz").status_code == 200
+    assert secured_exporter.get("/ready").status_code == 200
+
+
+def test_the_certificate_is_the_configured_one(secured_exporter: ExporterProcess, pki: Pki) -> None:
+    by_name = requests.get(
+        f"https://localhost:{secured_exporter.port}/healthz", verify=str(pki.server_cert), timeout=5
+    )
+    assert by_name.status_code == 200
+    # The system trust store does not know the self-signed certificate: proves TLS is really verified.
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"https://127.0.0.1:{secured_exporter.port}/healthz", timeout=5)
+
+
+def test_plain_http_to_the_tls_port_fails(secured_exporter: ExporterProcess) -> None:
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://127.0.0.1:{secured_exporter.port}/healthz", timeout=5)
+    # The failed handshake only ended that connection.
+    assert secured_exporter.get("/healthz").status_code == 200
+
+
+def test_an_invalid_web_config_stops_the_exporter_at_start(tmp_path: Path) -> None:
+    web_config = write_config(tmp_path, "basic_auth_users:\n  alice: my-plain-password\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            web_config,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert result.returncode == 1
+    assert f"{web_config}: basic_auth_users.alice: not a bcrypt hash" in result.stderr
+    assert "my-plain-password" not in result.stderr + result.stdout
