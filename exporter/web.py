@@ -6,7 +6,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -68,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in {**self.server.headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -136,8 +136,11 @@ class ExporterServer(ThreadingHTTPServer):
         *,
         ssl_context: ssl.SSLContext | None = None,
         authenticate: Authenticator | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         host = address[0]
+        # Extra response headers from the web config (e.g. Strict-Transport-Security).
+        self.headers = dict(headers or {})
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.renderer = renderer
         self.view = view
@@ -186,11 +189,14 @@ def start_server(
     *,
     ssl_context: ssl.SSLContext | None = None,
     authenticate: Authenticator | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[ExporterServer, threading.Thread]:
     """Bind the listen address (raising ListenError with a clear message) and serve on a thread."""
     address = parse_listen_address(listen_address)
     try:
-        server = ExporterServer(address, renderer, view, ssl_context=ssl_context, authenticate=authenticate)
+        server = ExporterServer(
+            address, renderer, view, ssl_context=ssl_context, authenticate=authenticate, headers=headers
+        )
     except OSError as exc:
         raise ListenError(
             f"--web.listen-address: cannot listen on {listen_address}: {exc.strerror or exc}"

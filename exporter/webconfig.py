@@ -120,8 +120,10 @@ class WebConfig:
     authenticator: BasicAuth | None = field(default=None, repr=False, compare=False)
 
     def server_options(self) -> dict[str, object]:
-        """Keyword arguments for start_server: ssl_context and authenticate, when configured."""
+        """Keyword arguments for start_server: ssl_context, authenticate and headers, when configured."""
         options: dict[str, object] = {}
+        if self.headers:
+            options["headers"] = dict(self.headers)
         if self.ssl_context is not None:
             options["ssl_context"] = self.ssl_context
         if self.authenticator is not None:
@@ -514,13 +516,6 @@ def _headers(section: dict[str, Any], problems: _Problems) -> dict[str, str]:
             problems.add(at, f"expected one of {', '.join(allowed)}, got {value!r}")
         elif value:
             headers[name] = value
-    if headers:
-        log.warning(
-            "%s: %s.headers are not sent yet by this exporter and are ignored: %s",
-            problems.path,
-            where,
-            ", ".join(headers),
-        )
     return headers
 
 

@@ -356,16 +356,13 @@ def test_go_only_settings_are_accepted_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="exporter.webconfig"):
         config = load_web_config(write_config(tmp_path, text))
     assert config.ssl_context is not None
+    # Headers are supported, so they are passed on, not warned about.
     assert config.headers == {"X-Frame-Options": "deny"}
+    assert config.server_options()["headers"] == {"X-Frame-Options": "deny"}
     warned = caplog.text
-    for name in (
-        "cipher_suites",
-        "curve_preferences",
-        "prefer_server_cipher_suites",
-        "headers",
-        "rate_limit",
-    ):
+    for name in ("cipher_suites", "curve_preferences", "prefer_server_cipher_suites", "rate_limit"):
         assert name in warned
+    assert "headers" not in warned
 
 
 @pytest.mark.parametrize(
