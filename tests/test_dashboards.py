@@ -1,0 +1,399 @@
+"""Grafana dashboards: generated output is current, and the bundle's lint rules hold, as tests.
+
+The lint functions return a list of problems, so each rule is also tested against a dashboard that
+breaks it: a linter that cannot fail proves nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
+sys.path.insert(0, str(ROOT / "tools"))
+import gen_dashboards  # noqa: E402
+import promql  # noqa: E402
+
+Json = dict[str, Any]
+DATASOURCE_REFS = {"$datasource", "${datasource}"}
+RANGE_FUNCTIONS = {"rate", "irate", "increase"}
+# Grafana's own variables the queries may use.
+GRAFANA_VARIABLES = {"__rate_interval", "__range", "__interval", "__range_s", "__interval_ms", "__range_ms"}
+
+
+def load_dashboards() -> dict[str, Json]:
+    return {
+        path.name: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(DASHBOARD_DIR.glob("*.json"))
+    }
+
+
+DASHBOARDS = load_dashboards()
+NAMES = list(DASHBOARDS)
+
+
+def panels(board: Json) -> Iterator[Json]:
+    """Every panel, including those nested in collapsed rows; rows themselves excluded."""
+    for item in board.get("panels", []):
+        if item.get("type") == "row":
+            yield from item.get("panels", [])
+        else:
+            yield item
+
+
+def targets(board: Json) -> Iterator[tuple[Json, Json]]:
+    for panel in panels(board):
+        for target in panel.get("targets", []):
+            yield panel, target
+
+
+def variables(board: Json) -> list[Json]:
+    return board.get("templating", {}).get("list", [])
+
+
+def variable(board: Json, name: str) -> Json | None:
+    return next((v for v in variables(board) if v.get("name") == name), None)
+
+
+def is_datasource_ref(ref: object) -> bool:
+    if isinstance(ref, str):
+        return ref in DATASOURCE_REFS
+    return isinstance(ref, dict) and ref.get("uid") in DATASOURCE_REFS
+
+
+# --- lint rules ----------------------------------------------------------------------------------
+
+
+def lint_datasource_variable(board: Json) -> list[str]:
+    found = [v for v in variables(board) if v.get("type") == "datasource"]
+    if len(found) != 1:
+        return [f"{len(found)} datasource variables, want exactly 1"]
+    ds = found[0]
+    problems = []
+    if ds.get("name") != "datasource":
+        problems.append(f"datasource variable is named {ds.get('name')!r}")
+    if ds.get("query") != "prometheus":
+        problems.append(f"datasource variable has type {ds.get('query')!r}, want prometheus")
+    return problems
+
+
+def lint_datasource_refs(board: Json) -> list[str]:
+    problems = []
+    for panel in panels(board):
+        if not is_datasource_ref(panel.get("datasource")):
+            problems.append(f"panel {panel.get('title')!r}: datasource {panel.get('datasource')!r}")
+    for panel, target in targets(board):
+        if not is_datasource_ref(target.get("datasource")):
+            problems.append(f"panel {panel.get('title')!r} target {target.get('refId')}: datasource")
+    for var in variables(board):
+        if var.get("type") == "query" and not is_datasource_ref(var.get("datasource")):
+            problems.append(f"variable {var.get('name')!r}: datasource {var.get('datasource')!r}")
+    return problems
+
+
+def lint_selectors(board: Json) -> list[str]:
+    problems = []
+    for panel, target in targets(board):
+        expr = target.get("expr", "")
+        found = promql.selectors(expr)
+        if not found:
+            problems.append(f"panel {panel.get('title')!r}: no selector in {expr!r}")
+        for selector in found:
+            for label in ("job", "instance"):
+                if not selector.has(label, "=~", f"${label}"):
+                    problems.append(
+                        f'panel {panel.get("title")!r}: {selector.text} lacks {label}=~"${label}"'
+                    )
+    return problems
+
+
+def lint_ranges(board: Json) -> list[str]:
+    problems = []
+    for panel, target in targets(board):
+        for function, window in promql.range_arguments(target.get("expr", "")):
+            if function in RANGE_FUNCTIONS and window != "$__rate_interval":
+                problems.append(
+                    f"panel {panel.get('title')!r}: {function}(...[{window}]), want $__rate_interval"
+                )
+            elif not window.startswith("$"):
+                problems.append(f"panel {panel.get('title')!r}: fixed range [{window}]")
+    return problems
+
+
+def lint_units(board: Json) -> list[str]:
+    return [
+        f"panel {panel.get('title')!r} has no unit"
+        for panel in panels(board)
+        if not panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+    ]
+
+
+def lint_variables_defined(board: Json) -> list[str]:
+    defined = {v["name"] for v in variables(board)} | GRAFANA_VARIABLES
+    problems = []
+    for panel, target in targets(board):
+        missing = promql.variables(target.get("expr", "")) - defined
+        if missing:
+            problems.append(f"panel {panel.get('title')!r}: undefined variables {sorted(missing)}")
+    return problems
+
+
+def lint_account_variable(board: Json) -> list[str]:
+    account = variable(board, "account")
+    if account is None:
+        return ["no account variable"]
+    return [f"account variable: {key} is not set" for key in ("multi", "includeAll") if not account.get(key)]
+
+
+def lint_required_variables(board: Json) -> list[str]:
+    names = [v.get("name") for v in variables(board)]
+    return [
+        f"no {name} variable" for name in ("datasource", "job", "instance", "account") if name not in names
+    ]
+
+
+def lint_metadata(board: Json) -> list[str]:
+    problems = []
+    uid = board.get("uid")
+    if not isinstance(uid, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", uid):
+        problems.append(f"uid {uid!r} is not a fixed slug of at most 40 characters")
+    if not board.get("tags") or "btcturk" not in board["tags"]:
+        problems.append("tags must include btcturk")
+    if board.get("id") is not None:
+        problems.append("id must be null in a provisioned dashboard")
+    if "__inputs" in board:
+        problems.append("__inputs: export for sharing externally is off for provisioned files")
+    ids = [p.get("id") for p in board.get("panels", [])]
+    if len(ids) != len(set(ids)):
+        problems.append("panel ids are not unique")
+    return problems
+
+
+def lint_links(board: Json, others: list[str]) -> list[str]:
+    urls = [link.get("url", "") for link in board.get("links", [])]
+    return [f"no link to dashboard {uid}" for uid in others if not any(f"/d/{uid}" in url for url in urls)]
+
+
+LINTS: list[Callable[[Json], list[str]]] = [
+    lint_datasource_variable,
+    lint_datasource_refs,
+    lint_selectors,
+    lint_ranges,
+    lint_units,
+    lint_variables_defined,
+    lint_account_variable,
+    lint_required_variables,
+    lint_metadata,
+]
+
+
+# --- the committed dashboards --------------------------------------------------------------------
+
+
+def test_the_two_dashboards_exist() -> None:
+    assert set(NAMES) == {"btcturk-overview.json", "btcturk-exporter-health.json"}
+
+
+def test_generated_json_is_current() -> None:
+    """The JSON is generated by tools/gen_dashboards.py; edit that and rerun it."""
+    for path, text in gen_dashboards.generate().items():
+        assert path.exists(), f"{path.name} missing: run python tools/gen_dashboards.py"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path.name} is stale: run python tools/gen_dashboards.py"
+        )
+
+
+@pytest.mark.parametrize("lint", LINTS, ids=[f.__name__ for f in LINTS])
+@pytest.mark.parametrize("name", NAMES)
+def test_lint(name: str, lint: Callable[[Json], list[str]]) -> None:
+    assert lint(DASHBOARDS[name]) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_links_to_the_other_dashboards(name: str) -> None:
+    others = [b["uid"] for n, b in DASHBOARDS.items() if n != name]
+    assert lint_links(DASHBOARDS[name], others) == []
+
+
+def test_uids_are_unique_and_match_file_names() -> None:
+    uids = [board["uid"] for board in DASHBOARDS.values()]
+    assert len(uids) == len(set(uids))
+    for name, board in DASHBOARDS.items():
+        assert name == f"{board['uid']}.json"
+
+
+def test_overview_has_the_promised_panels() -> None:
+    board = DASHBOARDS["btcturk-overview.json"]
+    by_type: dict[str, list[Json]] = {}
+    for panel in panels(board):
+        by_type.setdefault(panel["type"], []).append(panel)
+    exprs = " ".join(t["expr"] for _, t in targets(board))
+    titles = [p["title"] for p in panels(board)]
+    assert any("TRY" in t for t in titles) and any("USDT" in t for t in titles), "portfolio in TRY and USDT"
+    assert any(
+        p["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal" for p in by_type["timeseries"]
+    )
+    assert "piechart" in by_type or "bargauge" in by_type, "allocation"
+    table = by_type["table"][0]
+    columns = table["transformations"][-1]["options"]["renameByName"].values()
+    assert {"Balance", "Free", "Locked", "Value"} <= set(columns)
+    assert "btcturk_balance_locked_value" in exprs, "locked share"
+    assert "offset $__range" in exprs, "change over the selected range"
+    assert variable(board, "currency") is not None
+
+
+def test_health_has_the_promised_panels() -> None:
+    exprs = " ".join(t["expr"] for _, t in targets(DASHBOARDS["btcturk-exporter-health.json"]))
+    for metric in (
+        "btcturk_up",
+        "btcturk_last_success_timestamp_seconds",
+        "btcturk_poll_duration_seconds",
+        "btcturk_api_requests_total",
+        "btcturk_poll_failures_total",
+        "btcturk_clock_offset_seconds",
+        "btcturk_exporter_build_info",
+    ):
+        assert metric in exprs, metric
+
+
+def test_panels_read_only_existing_series() -> None:
+    """A misspelt metric makes an empty panel: every name must be exported or recorded."""
+    known = {
+        m
+        for path in (ROOT / "exporter").glob("*.py")
+        for m in re.findall(r"\bbtcturk_[a-z_]+[a-z]\b", path.read_text())
+    }
+    known |= {
+        r["record"]
+        for g in yaml.safe_load((ROOT / "prometheus" / "rules.yml").read_text())["groups"]
+        for r in g["rules"]
+    }
+    known |= {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+    }
+    for board in DASHBOARDS.values():
+        for panel, target in targets(board):
+            for selector in promql.selectors(target["expr"]):
+                assert selector.name in known, f"{panel['title']}: {selector.name}"
+
+
+def test_layout_has_no_overlapping_panels() -> None:
+    for name, board in DASHBOARDS.items():
+        cells: dict[tuple[int, int], str] = {}
+        for panel in board["panels"]:
+            pos = panel["gridPos"]
+            assert pos["x"] + pos["w"] <= 24, f"{name}: {panel['title']} is wider than the grid"
+            for x in range(pos["x"], pos["x"] + pos["w"]):
+                for y in range(pos["y"], pos["y"] + pos["h"]):
+                    assert (x, y) not in cells, f"{name}: {panel['title']} overlaps {cells[x, y]}"
+                    cells[x, y] = panel["title"]
+
+
+# --- each lint rule catches what it is for -------------------------------------------------------
+
+
+def broken(mutate: Callable[[Json], None]) -> Json:
+    board = copy.deepcopy(DASHBOARDS["btcturk-overview.json"])
+    mutate(board)
+    return board
+
+
+def first_target(board: Json) -> Json:
+    return next(targets(board))[1]
+
+
+def first_panel(board: Json) -> Json:
+    return next(panels(board))
+
+
+def _second_datasource_variable(board: Json) -> None:
+    board["templating"]["list"].append(gen_dashboards.datasource_variable())
+
+
+def _hard_coded_datasource(board: Json) -> None:
+    first_panel(board)["datasource"] = {"type": "prometheus", "uid": "prometheus"}
+
+
+def _missing_instance(board: Json) -> None:
+    first_target(board)["expr"] = 'sum(btcturk_portfolio_value{job=~"$job"})'
+
+
+def _unfiltered_second_selector(board: Json) -> None:
+    first_target(board)["expr"] = (
+        'btcturk_up{job=~"$job", instance=~"$instance"} * on() group_left() btcturk_up'
+    )
+
+
+def _fixed_rate_window(board: Json) -> None:
+    first_target(board)["expr"] = 'rate(btcturk_api_requests_total{job=~"$job", instance=~"$instance"}[5m])'
+
+
+def _no_unit(board: Json) -> None:
+    del first_panel(board)["fieldConfig"]["defaults"]["unit"]
+
+
+def _undefined_variable(board: Json) -> None:
+    first_target(board)["expr"] = 'btcturk_up{job=~"$job", instance=~"$instance", account=~"$acount"}'
+
+
+def _single_account(board: Json) -> None:
+    account = variable(board, "account")
+    assert account is not None
+    account["multi"] = False
+
+
+def _random_uid(board: Json) -> None:
+    board["uid"] = None
+
+
+@pytest.mark.parametrize(
+    ("lint", "mutate"),
+    [
+        (lint_datasource_variable, _second_datasource_variable),
+        (lint_datasource_refs, _hard_coded_datasource),
+        (lint_selectors, _missing_instance),
+        (lint_selectors, _unfiltered_second_selector),
+        (lint_ranges, _fixed_rate_window),
+        (lint_units, _no_unit),
+        (lint_variables_defined, _undefined_variable),
+        (lint_account_variable, _single_account),
+        (lint_metadata, _random_uid),
+    ],
+    ids=lambda x: x.__name__,
+)
+def test_lint_catches(lint: Callable[[Json], list[str]], mutate: Callable[[Json], None]) -> None:
+    assert lint(broken(mutate)) != []
+
+
+def test_link_lint_catches_a_missing_link() -> None:
+    board = broken(lambda b: b.update(links=[]))
+    assert lint_links(board, ["btcturk-exporter-health"]) != []
+
+
+# --- provisioning --------------------------------------------------------------------------------
+
+
+def test_provisioning_files() -> None:
+    prov = ROOT / "grafana" / "provisioning"
+    datasources = yaml.safe_load((prov / "datasources" / "prometheus.yml").read_text())
+    assert datasources["apiVersion"] == 1
+    (source,) = datasources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((prov / "dashboards" / "btcturk.yml").read_text())
+    assert providers["apiVersion"] == 1
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
