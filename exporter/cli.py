@@ -10,11 +10,11 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from exporter import __version__
 from exporter.client import REASONS, Client
-from exporter.config import Account, Config, ConfigError, Secret, load_config, parse_duration, summarize
+from exporter.config import ConfigError, load_config, parse_duration, summarize
+from exporter.demo import start_demo
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.metrics import TICKER_FAILURE, Renderer, Settings
 from exporter.poller import Poller
@@ -60,50 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Run against a bundled simulator of the BTCTurk API with made-up accounts; needs no keys.",
     )
-    parser.add_argument("--demo.accounts", dest="demo_accounts", type=int, default=3, metavar="N")
+    parser.add_argument(
+        "--demo.accounts",
+        dest="demo_accounts",
+        type=int,
+        metavar="N",
+        help="Demo accounts (default 3, or fewer when --demo.poll-interval is too short for 3).",
+    )
     parser.add_argument("--demo.poll-interval", dest="demo_poll_interval", default="5s", metavar="DURATION")
     parser.add_argument(
         "--version", action="version", version=f"{PROG} {__version__} (Python {platform.python_version()})"
     )
     return parser
-
-
-@dataclass
-class Demo:
-    """The bundled simulator, kept so it can be stopped."""
-
-    simulator: object
-    drift_stop: threading.Event
-
-
-def start_demo(accounts: int, poll_interval: float) -> tuple[Config, Demo]:
-    """Start the simulator on a free loopback port and a configuration that polls it."""
-    # Imported here: the simulator is a test and demo tool, not part of the exporter's data path.
-    from exporter.simulator import Simulator, demo_assets, generate_keypair
-
-    sim = Simulator(host="127.0.0.1", port=0, seed=1).start()
-    names = ["main", "savings", "trading", "fund", "family"]
-    configured = []
-    for index in range(accounts):
-        public, private = generate_keypair(seed=index + 1)
-        sim.add_account(public, private, demo_assets(seed=index + 1))
-        name = names[index] if index < len(names) else f"demo{index + 1}"
-        configured.append(Account(name=name, public_key=public, private_key=Secret(private)))
-    config = Config(
-        accounts=tuple(configured),
-        api_url=sim.url,
-        poll_interval=poll_interval,
-        timeout=min(5.0, poll_interval / 2),
-        max_staleness=10 * poll_interval,
-    )
-    stop = threading.Event()
-
-    def drift() -> None:
-        while not stop.wait(poll_interval):
-            sim.drift()
-
-    threading.Thread(target=drift, name="demo drift", daemon=True).start()
-    return config, Demo(sim, stop)
 
 
 def _fail(message: str) -> int:
@@ -151,9 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             interval = parse_duration(args.demo_poll_interval, "--demo.poll-interval")
         except ConfigError as exc:
             return _fail(str(exc))
-        if not 1 <= args.demo_accounts <= 20:
-            return _fail("--demo.accounts: must be between 1 and 20")
-        config, demo = start_demo(args.demo_accounts, interval)
+        try:
+            config, demo = start_demo(args.demo_accounts, interval)
+        except ConfigError as exc:
+            return _fail(str(exc))
         log.info("demo simulator serving the BTCTurk API", extra={"url": config.api_url})
 
     store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)])
@@ -192,7 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.server_close()
     poller.stop(timeout=0.5)
     if demo is not None:
-        demo.drift_stop.set()
-        demo.simulator.stop()
+        demo.stop()
     log.info("stopped")
     return 0

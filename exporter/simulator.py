@@ -306,8 +306,19 @@ def _new_pair(
     # A day's turnover worth 50 thousand to 5 million TRY, expressed in the numerator.
     unit_price = try_price or last
     volume = _amount(rng, 50, 5_000) * 1000 / unit_price if unit_price else _ZERO
-    return _Pair(numerator, denominator, scale, last, bid, ask, opened, high, low,
-                 volume.quantize(Decimal("0.00000001"), context=_WIDE), order)
+    return _Pair(
+        numerator,
+        denominator,
+        scale,
+        last,
+        bid,
+        ask,
+        opened,
+        high,
+        low,
+        volume.quantize(Decimal("0.00000001"), context=_WIDE),
+        order,
+    )
 
 
 def _build_pairs(rng: random.Random) -> dict[str, _Pair]:
@@ -571,7 +582,9 @@ class Simulator:
             host = f"[{self.host}]" if ":" in self.host else self.host
             self.url = f"http://{host}:{self.port}"
             thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"btcturk-sim-{self.port}",
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"btcturk-sim-{self.port}",
                 daemon=True,
             )
             self._server, self._thread = server, thread
@@ -796,15 +809,19 @@ class Simulator:
         if body:
             return _Response(429, body, {"Content-Type": _guess_content_type(body), **headers})
         period = _period(self.window)
-        return _json(429, {
-            "message": "TOO_MANY_REQUESTS",
-            "success": False,
-            "code": 429,
-            "details": f"Quota exceeded. Maximum allowed: {limit} per {period}.",
-            "limit": str(limit),
-            "period": period,
-            "policy": "ip",
-        }, headers)
+        return _json(
+            429,
+            {
+                "message": "TOO_MANY_REQUESTS",
+                "success": False,
+                "code": 429,
+                "details": f"Quota exceeded. Maximum allowed: {limit} per {period}.",
+                "limit": str(limit),
+                "period": period,
+                "policy": "ip",
+            },
+            headers,
+        )
 
     def _unauthorized(self, legacy: bool) -> _Response:
         if legacy:
@@ -858,8 +875,11 @@ class Simulator:
             handler.send_partial(response)
             return
         if kind == "status":
-            response = _Response(fault.status, fault.body, {"Content-Type": _guess_content_type(fault.body)}
-                                 if fault.body else {})
+            response = _Response(
+                fault.status,
+                fault.body,
+                {"Content-Type": _guess_content_type(fault.body)} if fault.body else {},
+            )
         elif kind == "rate_limit":
             response = self._too_many(path, fault.retry_after, fault.body)
         elif kind == "body":

@@ -107,10 +107,13 @@ def test_bad_credentials_get_401_with_empty_body(
     "headers",
     [
         pytest.param({}, id="no-headers"),
-        pytest.param({"X-PCK": VECTOR_PUBLIC, "X-Stamp": "1735689600", "X-Signature": "x"},
-                     id="stamp-in-seconds"),
-        pytest.param({"X-PCK": VECTOR_PUBLIC, "X-Stamp": "1735689600000.0", "X-Signature": VECTOR_SIGNATURE},
-                     id="non-integer-stamp"),
+        pytest.param(
+            {"X-PCK": VECTOR_PUBLIC, "X-Stamp": "1735689600", "X-Signature": "x"}, id="stamp-in-seconds"
+        ),
+        pytest.param(
+            {"X-PCK": VECTOR_PUBLIC, "X-Stamp": "1735689600000.0", "X-Signature": VECTOR_SIGNATURE},
+            id="non-integer-stamp",
+        ),
     ],
 )
 def test_malformed_auth_headers_get_401(sim: Simulator, headers: dict[str, str]) -> None:
@@ -159,8 +162,17 @@ def test_balances_payload_shape(sim: Simulator) -> None:
     assert [row["asset"] for row in rows] == [a.asset for a in expected]
     assert sum(1 for row in rows if row["balance"] == "0") >= 40
     for row, asset in zip(rows, expected, strict=True):
-        assert set(row) == {"asset", "assetname", "balance", "locked", "free", "orderFund", "requestFund",
-                            "precision", "timestamp"}
+        assert set(row) == {
+            "asset",
+            "assetname",
+            "balance",
+            "locked",
+            "free",
+            "orderFund",
+            "requestFund",
+            "precision",
+            "timestamp",
+        }
         assert row["timestamp"] == VECTOR_STAMP
         assert isinstance(row["precision"], int)
         for key in ("balance", "locked", "free", "orderFund", "requestFund"):
@@ -173,8 +185,18 @@ def test_balances_payload_shape(sim: Simulator) -> None:
 
 
 def test_comma_decimals(sim: Simulator) -> None:
-    sim.set_assets(VECTOR_PUBLIC, [SimAsset("TRY", "Türk Lirası", Decimal("22349.3654565035348765"),
-                                            Decimal("4874.3628685722294523"), precision=2)])
+    sim.set_assets(
+        VECTOR_PUBLIC,
+        [
+            SimAsset(
+                "TRY",
+                "Türk Lirası",
+                Decimal("22349.3654565035348765"),
+                Decimal("4874.3628685722294523"),
+                precision=2,
+            )
+        ],
+    )
     sim.comma_decimals = True
     (row,) = signed_get(sim).json()["data"]
     assert row["balance"] == "27223,7283250757643288"
@@ -208,9 +230,13 @@ def test_balance_limit_blocks_for_rest_of_window(clock: FakeClock) -> None:
         assert blocked.status_code == 429
         assert blocked.headers["Retry-After"] == "60"
         assert blocked.json() == {
-            "message": "TOO_MANY_REQUESTS", "success": False, "code": 429,
+            "message": "TOO_MANY_REQUESTS",
+            "success": False,
+            "code": 429,
             "details": "Quota exceeded. Maximum allowed: 3 per 1m.",
-            "limit": "3", "period": "1m", "policy": "ip",
+            "limit": "3",
+            "period": "1m",
+            "policy": "ip",
         }
         # Other endpoints have their own budget.
         assert requests.get(sim.url + TICKER_PATH, timeout=TIMEOUT).status_code == 200
@@ -416,8 +442,13 @@ def test_wait_for_requests(sim: Simulator) -> None:
 
 
 def test_control_api(sim: Simulator) -> None:
-    spec = {"kind": "status", "status": 502, "body": "<html>bad gateway</html>", "endpoint": TICKER_PATH,
-            "times": 1}
+    spec = {
+        "kind": "status",
+        "status": 502,
+        "body": "<html>bad gateway</html>",
+        "endpoint": TICKER_PATH,
+        "times": 1,
+    }
     assert requests.post(sim.url + "/_sim/faults", json=spec, timeout=TIMEOUT).status_code == 200
     assert requests.get(sim.url + TICKER_PATH, timeout=TIMEOUT).status_code == 502
     assert requests.get(sim.url + TICKER_PATH, timeout=TIMEOUT).status_code == 200
@@ -452,7 +483,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(sim: Simulator) ->
 
 def test_survives_clients_that_disconnect_mid_request(sim: Simulator) -> None:
     host, port = "127.0.0.1", int(sim.url.rsplit(":", 1)[1])
-    for partial in (b"GET /api/v2/tick", b"POST /_sim/faults HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"ki"):
+    for partial in (b"GET /api/v2/tick", b'POST /_sim/faults HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"ki'):
         with socket.create_connection((host, port), timeout=TIMEOUT) as raw:
             raw.sendall(partial)
     assert requests.get(sim.url + TICKER_PATH, timeout=TIMEOUT).status_code == 200

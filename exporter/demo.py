@@ -1,0 +1,65 @@
+"""The --demo mode: the bundled simulator with made-up accounts, and a configuration that polls it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from exporter.config import BALANCE_CALLS_PER_MINUTE, Account, Config, ConfigError, Secret
+from exporter.simulator import Simulator, demo_assets, generate_keypair
+
+NAMES = ("main", "savings", "trading", "fund", "family")
+MAX_ACCOUNTS = 20
+
+
+@dataclass
+class Demo:
+    """A running demo simulator and the thread that makes its numbers drift."""
+
+    simulator: Simulator
+    drift_stop: threading.Event
+
+    def stop(self) -> None:
+        """Stop drifting and serving."""
+        self.drift_stop.set()
+        self.simulator.stop()
+
+
+def default_accounts(poll_interval: float) -> int:
+    """Three accounts, or as many as the rate limit allows at this interval (at least one)."""
+    return max(1, min(3, int(BALANCE_CALLS_PER_MINUTE * poll_interval / 60)))
+
+
+def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo]:
+    """Start the simulator on a free loopback port and return a configuration that polls it."""
+    if accounts is None:
+        accounts = default_accounts(poll_interval)
+    if not 1 <= accounts <= MAX_ACCOUNTS:
+        raise ConfigError([f"--demo.accounts: must be between 1 and {MAX_ACCOUNTS}, got {accounts}"])
+    # The simulator enforces the real per-IP budget, so the demo must respect it too.
+    if accounts * 60 / poll_interval > BALANCE_CALLS_PER_MINUTE:
+        shortest = accounts * 60 / BALANCE_CALLS_PER_MINUTE
+        problem = f"--demo.poll-interval: {accounts} accounts need at least {shortest:g}s (rate limit)"
+        raise ConfigError([problem])
+    sim = Simulator(host="127.0.0.1", port=0, seed=1).start()
+    configured = []
+    for index in range(accounts):
+        public, private = generate_keypair(seed=index + 1)
+        sim.add_account(public, private, demo_assets(seed=index + 1))
+        name = NAMES[index] if index < len(NAMES) else f"demo{index + 1}"
+        configured.append(Account(name=name, public_key=public, private_key=Secret(private)))
+    config = Config(
+        accounts=tuple(configured),
+        api_url=sim.url,
+        poll_interval=poll_interval,
+        timeout=min(5.0, poll_interval / 2),
+        max_staleness=10 * poll_interval,
+    )
+    stop = threading.Event()
+
+    def drift() -> None:
+        while not stop.wait(poll_interval):
+            sim.drift()
+
+    threading.Thread(target=drift, name="demo drift", daemon=True).start()
+    return config, Demo(sim, stop)
