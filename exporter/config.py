@@ -226,7 +226,8 @@ def _read_secret_file(
     except UnicodeDecodeError:
         problems.append(f"{key}: cannot read {path}: not UTF-8 text")
         return None
-    if stat.S_ISREG(mode) and mode & 0o077:
+    # Group access is how Kubernetes (fsGroup) and Docker give keys to a non-root user; world access is not.
+    if stat.S_ISREG(mode) and mode & 0o007:
         warnings.append(f"{key}: {path} is readable by other users (chmod 600 recommended)")
     return _Source(key, text.strip(), path)
 

@@ -479,7 +479,7 @@ def test_key_file_with_bad_content(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o606])
 def test_key_file_readable_by_others_is_a_warning(tmp_path: Path, mode: int) -> None:
     path = secret_file(tmp_path, "private", PRIVATE, mode)
     config = load(tmp_path, {"accounts": [account(private_key=None, private_key_file=path)]})
@@ -489,7 +489,8 @@ def test_key_file_readable_by_others_is_a_warning(tmp_path: Path, mode: int) -> 
     assert len(config.accounts) == 1
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o400])
+# 0o640 and 0o440: group-readable, as Kubernetes fsGroup and Docker secrets hand keys to a non-root user.
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o640, 0o440])
 def test_private_key_file_is_quiet(tmp_path: Path, mode: int) -> None:
     path = secret_file(tmp_path, "private", PRIVATE, mode)
     assert load(tmp_path, {"accounts": [account(private_key=None, private_key_file=path)]}).warnings == ()
