@@ -158,6 +158,8 @@ class Client:
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise ApiError("bad_response", endpoint, status, f"body is not JSON ({kind})") from None
+        except RecursionError:  # json's decoder gives up on deep nesting with this, not ValueError
+            raise ApiError("bad_response", endpoint, status, "JSON nested too deeply") from None
 
     def sync_clock(self, hook: RequestHook | None = None) -> float:
         """Measure the offset to the server's clock (midpoint of the round trip) and keep it."""
@@ -197,7 +199,7 @@ def _error_detail(response: requests.Response) -> str:
         return "empty body"
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         kind = response.headers.get("Content-Type", "unknown").split(";")[0]
         return f"non-JSON body ({kind})"
     if isinstance(payload, dict) and payload.get("message"):
