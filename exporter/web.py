@@ -51,6 +51,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: ExporterServer
     protocol_version = "HTTP/1.1"
+    # Headers, cached body and live metrics go out as separate writes: with Nagle's algorithm the
+    # last small one would wait for the client's delayed ACK (40 ms) before leaving.
+    disable_nagle_algorithm = True
     server_version = f"btcturk-exporter/{__version__}"
     routes: ClassVar[dict[str, str]] = {
         "/": "landing",
@@ -63,16 +66,23 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _send(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: bytes | tuple[bytes, ...],
+        content_type: str,
+        headers: dict[str, str] | None = None,
     ) -> None:
+        # A body may come in parts, written in order; no need to join megabytes first.
+        parts = (body,) if isinstance(body, bytes) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(len(part) for part in parts)))
         for name, value in {**self.server.headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            for part in parts:
+                self.wfile.write(part)
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -113,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
     def _metrics(self) -> None:
         accepts = self.headers.get("Accept-Encoding", "")
         gzipped = any(part.split(";")[0].strip() == "gzip" for part in accepts.split(","))
-        body = self.server.renderer.scrape(gzipped)
+        body = self.server.renderer.scrape_parts(gzipped)
         headers = {"Vary": "Accept-Encoding"}
         if gzipped:
             headers["Content-Encoding"] = "gzip"
