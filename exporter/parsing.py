@@ -79,6 +79,11 @@ def _text(item: Mapping[str, Any], key: str, where: str, *, required: bool = Tru
         return ""
     if not isinstance(value, str) or (required and not value):
         raise BadResponse(f"{where}.{key}: expected a non-empty string")
+    try:
+        # JSON's \ud800-style escapes can make lone surrogates, which no UTF-8 exposition can carry.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadResponse(f"{where}.{key}: not valid Unicode text") from None
     return value
 
 
