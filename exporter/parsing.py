@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -10,6 +11,8 @@ from typing import Any
 
 # A plain decimal with either separator; exponents, NaN and Infinity are not amounts.
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
+# Prometheus reads every sample as a float64 and refuses a whole scrape holding a value beyond it.
+_FLOAT_MAX = Decimal(sys.float_info.max)
 
 
 class BadResponse(ValueError):
@@ -47,7 +50,7 @@ def parse_decimal(value: object, where: str = "value") -> Decimal:
     if isinstance(value, bool):
         raise BadResponse(f"{where}: expected a number, got {value!r}")
     if isinstance(value, int):
-        return Decimal(value)
+        return _in_range(Decimal(value), where)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise BadResponse(f"{where}: not a finite number")
@@ -59,9 +62,16 @@ def parse_decimal(value: object, where: str = "value") -> Decimal:
     if not _DECIMAL.fullmatch(text):
         raise BadResponse(f"{where}: not a decimal number: {text[:40]!r}")
     try:
-        return Decimal(text.replace(",", "."))
+        amount = Decimal(text.replace(",", "."))
     except InvalidOperation:  # pragma: no cover - the pattern above already excludes it
         raise BadResponse(f"{where}: not a decimal number: {text[:40]!r}") from None
+    return _in_range(amount, where)
+
+
+def _in_range(amount: Decimal, where: str) -> Decimal:
+    if amount.copy_abs() > _FLOAT_MAX:  # copy_abs: no context, so no rounding or Overflow
+        raise BadResponse(f"{where}: out of range")
+    return amount
 
 
 def _amount(item: Mapping[str, Any], key: str, where: str) -> Decimal:
