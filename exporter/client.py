@@ -129,7 +129,11 @@ class Client:
 
     def _get(self, endpoint: str, hook: RequestHook | None, **kwargs: Any) -> requests.Response:
         try:
-            response = self.session.get(self.api_url + endpoint, timeout=self.timeout, **kwargs)
+            # Never follow a redirect: requests would resend X-PCK and X-Signature to wherever it points
+            # (it strips only Authorization), and the API itself never redirects. A 3xx is bad_response.
+            response = self.session.get(
+                self.api_url + endpoint, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
         except requests.Timeout:
             self._report(hook, endpoint, "timeout")
             raise ApiError("timeout", endpoint, detail=f"no answer within {self.timeout[1]:g}s") from None
@@ -152,6 +156,9 @@ class Client:
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             detail = _error_detail(response)
+            if 300 <= status < 400 and response.headers.get("Location"):
+                # Usually http:// redirected to https://: say where, so api_url can be fixed.
+                detail = f"redirect to {response.headers['Location'][:100]} (not followed)"
             raise ApiError(_status_reason(status), endpoint, status, detail, retry_after)
         try:
             return response.json()
