@@ -13,6 +13,8 @@ from typing import Any
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
 # Prometheus reads every sample as a float64 and refuses a whole scrape holding a value beyond it.
 _FLOAT_MAX = Decimal(sys.float_info.max)
+# The end of year 9999: a server time past it (or NaN or infinity) is no clock to sign with.
+_MAX_SERVER_TIME_MS = 253_402_300_800_000
 
 
 class BadResponse(ValueError):
@@ -169,6 +171,7 @@ def parse_server_time(payload: object) -> float:
     if not isinstance(payload, Mapping):
         raise BadResponse("expected a JSON object")
     stamp = payload.get("serverTime")
-    if isinstance(stamp, bool) or not isinstance(stamp, int | float) or stamp <= 0:
+    # `not 0 < stamp < max` also refuses NaN and infinity, and bounds an int before it becomes a float.
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float) or not 0 < stamp < _MAX_SERVER_TIME_MS:
         raise BadResponse("serverTime: expected a positive number of milliseconds")
     return stamp / 1000.0
