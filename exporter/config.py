@@ -176,7 +176,12 @@ def parse_duration(value: object, key: str) -> float:
         raise ConfigError(f"{key}: expected a duration, got {_type_name(value)}")
     seconds: float | None = None
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond the float range
+            raise ConfigError(
+                f"{key}: must be a duration like 30s or a positive number, got a huge number"
+            ) from None
     else:
         text = value.strip()
         if _NUMBER_RE.fullmatch(text):
