@@ -231,6 +231,9 @@ def _read_secret_file(
     except UnicodeDecodeError:
         problems.append(f"{key}: cannot read {path}: not UTF-8 text")
         return None
+    except ValueError:  # open() refuses a path holding a NUL character or a lone surrogate
+        problems.append(f"{key}: not a usable file path: {_shown(raw)}")
+        return None
     # Group access is how Kubernetes (fsGroup) and Docker give keys to a non-root user; world access is not.
     if stat.S_ISREG(mode) and mode & 0o007:
         warnings.append(f"{key}: {path} is readable by other users (chmod 600 recommended)")
