@@ -37,7 +37,8 @@ class ListenError(Exception):
 def parse_listen_address(value: str) -> tuple[str, int]:
     """Split `HOST:PORT`, `:PORT` or `[v6]:PORT`; an empty host means every interface."""
     host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    # isascii: str.isdigit() is also true for "²" and other digits that int() refuses.
+    if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise ListenError(f"--web.listen-address: expected HOST:PORT, got {value!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
