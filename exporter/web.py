@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -16,6 +18,8 @@ from exporter.snapshot import View
 
 log = logging.getLogger(__name__)
 
+# Digits and dots only: meant as an IPv4 address, never as a name to look up.
+_NUMERIC_HOST = re.compile(r"[0-9.]+")
 # Probes must keep working when /metrics is behind basic auth.
 OPEN_PATHS = frozenset({"/healthz", "/ready"})
 
@@ -40,10 +44,21 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     # isascii: str.isdigit() is also true for "²" and other digits that int() refuses.
     if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise ListenError(f"--web.listen-address: expected HOST:PORT, got {value!r}")
+    # Literals that do not parse as addresses are refused here: bind() would look them up in DNS.
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+        try:
+            if host:
+                ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ListenError(f"--web.listen-address: not a valid IPv6 address: {host!r}") from None
     elif ":" in host:
         raise ListenError(f"--web.listen-address: put IPv6 addresses in brackets, got {value!r}")
+    elif _NUMERIC_HOST.fullmatch(host):
+        try:
+            socket.inet_aton(host)  # the C library's own rules, so "127.1" stays valid
+        except OSError:
+            raise ListenError(f"--web.listen-address: not a valid IP address: {host!r}") from None
     return host, int(port_text)
 
 
