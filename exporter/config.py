@@ -295,9 +295,25 @@ def _api_url(raw: object, key: str, problems: list[str]) -> str | None:
         problems.append(f"{key}: expected a string, got {_type_name(raw)}")
         return None
     url = raw.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)  # ValueError for an unclosed [IPv6 bracket
+    except ValueError:
+        parts = urllib.parse.urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         problems.append(f"{key}: must be an http:// or https:// URL, got {_shown(raw)}")
+        return None
+    try:
+        port = parts.port  # ValueError unless a number in 0-65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        problems.append(f"{key}: the port must be a number from 1 to 65535, got {_shown(raw)}")
+        return None
+    try:
+        # What the HTTP client will do with it: a label over 63 characters (or unencodable) fails there.
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        problems.append(f"{key}: not a valid host name, got {_shown(raw)}")
         return None
     return url
 
