@@ -272,6 +272,10 @@ def _public_key(source: _Source | None, problems: list[str]) -> str | None:
     if any(c.isspace() for c in source.text):
         problems.append(source.problem("must not contain whitespace"))
         return None
+    if not (source.text.isascii() and source.text.isprintable()):
+        # It is sent as the X-PCK header: anything beyond Latin-1 cannot even be encoded there.
+        problems.append(source.problem("must be printable ASCII (API keys are)"))
+        return None
     return source.text
 
 
