@@ -389,6 +389,9 @@ def _file_account(
         problems.append(f"{path}.name: must not be empty")
     elif not isinstance(raw_name, str):
         problems.append(f"{path}.name: expected a string, got {_type_name(raw_name)} (quote the value)")
+    elif any(0xD800 <= ord(c) <= 0xDFFF for c in raw_name):
+        # A YAML escape such as "\ud800" makes a lone surrogate; no UTF-8 label or log line can hold it.
+        problems.append(f"{path}.name: not valid Unicode text, got {_shown(raw_name)}")
     else:
         name = raw_name.strip()
 
