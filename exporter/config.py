@@ -50,6 +50,8 @@ _DURATION_RE = re.compile(
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _SYMBOL_RE = re.compile(r"[A-Z0-9]+")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# Every character str.splitlines() breaks on, mapped to its escape (\n, \x85, \u2028, ...).
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 class Secret:
@@ -109,7 +111,9 @@ class ConfigError(Exception):
     """Every problem found in the configuration, one line each, as "key.path: what is wrong"."""
 
     def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        problems = [problems] if isinstance(problems, str) else list(problems)
+        # A key or path from the file may hold a line break; one problem must stay one line.
+        self.problems = [problem.translate(_LINE_BREAKS) for problem in problems]
         super().__init__("\n".join(self.problems))
 
     def __str__(self) -> str:
