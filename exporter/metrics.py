@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import platform
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -67,6 +68,7 @@ TICKER_FAMILIES = (
 
 # Values are products of prices; more digits than a float64 holds would only grow the scrape.
 _VALUE_CONTEXT = Context(prec=17)
+_FLOAT_MAX = Decimal(sys.float_info.max)
 
 
 def escape_label(value: str) -> str:
@@ -92,7 +94,11 @@ def format_decimal(value: Decimal) -> str:
 
 
 def format_value(value: Decimal) -> str:
-    """A computed value, rounded to what a float64 can carry."""
+    """A computed value, rounded to what a float64 can carry; beyond its range, +Inf or -Inf."""
+    # Checked before rounding: plus() raises Overflow past the context's exponent limit, and Prometheus
+    # refuses a whole scrape holding a number beyond float64 (amount times price can get there).
+    if value.copy_abs() > _FLOAT_MAX:
+        return "-Inf" if value.is_signed() else "+Inf"
     return str(_VALUE_CONTEXT.plus(value))
 
 
