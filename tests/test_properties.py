@@ -9,11 +9,13 @@ import math
 import os
 import socket
 import socketserver
+import sys
 import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from copy import deepcopy
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from exporter.config import (
     summarize,
 )
 from exporter.metrics import Renderer, Settings
-from exporter.parsing import BadResponse, parse_balances, parse_server_time, parse_ticker
+from exporter.parsing import BadResponse, Balance, Ticker, parse_balances, parse_server_time, parse_ticker
 from exporter.signing import decode_private_key
 from exporter.snapshot import AccountSnapshot, PriceSnapshot, Store
 
@@ -354,6 +356,75 @@ def renders(balances: tuple, tickers: tuple = ()) -> None:
     settings_ = Settings(30.0, 1e12, ("TRY", "USDT"), "last", True)
     text = Renderer(settings_, store.view, clock=lambda: 1e9).exposition().decode("utf-8")
     list(text_string_to_metric_families(text))
+    go_parsable(text)
+
+
+def go_parsable(text: str) -> None:
+    """Every sample value is a number Prometheus (Go's ParseFloat) accepts: in range, or spelled ±Inf/NaN."""
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            token = line.rsplit(" ", 1)[1]
+            assert token in ("+Inf", "-Inf", "NaN") or math.isfinite(float(token)), line
+
+
+SYMBOLS = ["TRY", "USDT", "BTC", "ETH", "XRP"]
+# What parsing lets through: non-negative and within the float64 range, at any scale.
+amounts = st.decimals(
+    min_value=0, max_value=Decimal(sys.float_info.max), allow_nan=False, places=None
+) | st.sampled_from(
+    [
+        Decimal(0),
+        Decimal("1e300"),
+        Decimal("1.7e308"),
+        Decimal("1e-300"),
+        Decimal("1e-400000"),
+        Decimal("1e-1000001"),
+    ]
+)
+balance_records = st.builds(
+    lambda asset, a, b: Balance(asset, asset, a, a, b, b, Decimal(0)),
+    st.sampled_from(SYMBOLS),
+    amounts,
+    amounts,
+)
+ticker_records = st.builds(
+    lambda base, quote, last, bid, ask: Ticker(base + quote, base, quote, last, bid, ask, Decimal(1)),
+    st.sampled_from(SYMBOLS),
+    st.sampled_from(SYMBOLS),
+    amounts,
+    amounts,
+    amounts,
+)
+
+
+@PROPERTY
+@given(
+    balances=st.lists(balance_records, max_size=5, unique_by=lambda b: b.asset),
+    tickers=st.lists(ticker_records, max_size=8, unique_by=lambda t: t.pair),
+    price=st.sampled_from(["last", "bid", "mid"]),
+)
+@example(
+    balances=[Balance("BTC", "BTC", Decimal("1e300"), Decimal("1e300"), Decimal(0), Decimal(0), Decimal(0))],
+    tickers=[
+        Ticker("BTCTRY", "BTC", "TRY", Decimal("1e300"), Decimal("1e300"), Decimal("1e300"), Decimal(1))
+    ],
+    price="last",
+)
+@example(
+    balances=[Balance("TRY", "TRY", Decimal("1e300"), Decimal("1e300"), Decimal(0), Decimal(0), Decimal(0))],
+    tickers=[Ticker("USDTTRY", "USDT", "TRY", Decimal("1e-1000001"), Decimal(1), Decimal(1), Decimal(1))],
+    price="last",
+)
+def test_accepted_balances_and_prices_render_as_valid_exposition(
+    balances: list[Balance], tickers: list[Ticker], price: str
+) -> None:
+    store = Store(["main"], REASONS)
+    store.publish_balances(AccountSnapshot("main", tuple(balances), 1e9), 0.1)
+    store.publish_prices(PriceSnapshot(tuple(tickers), 1e9))
+    settings_ = Settings(30.0, 1e12, ("TRY", "USDT"), price, True)
+    text = Renderer(settings_, store.view, clock=lambda: 1e9).exposition().decode("utf-8")
+    list(text_string_to_metric_families(text))
+    go_parsable(text)
 
 
 def check_body(payload: Any) -> None:
