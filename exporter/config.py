@@ -18,6 +18,8 @@ from exporter.signing import decode_private_key
 
 BALANCE_CALLS_PER_MINUTE = 120
 TICKER_CALLS_PER_MINUTE = 600
+# API keys are well under a hundred characters; anything much longer is the wrong file.
+MAX_KEY_FILE_CHARS = 16384
 
 DEFAULT_API_URL = "https://api.btcturk.com"
 DEFAULT_POLL_INTERVAL = 30.0
@@ -225,10 +227,17 @@ def _read_secret_file(
         return None
     path = os.path.join(base_dir, raw)
     try:
+        # A FIFO would block start-up and a device (/dev/zero) would be read forever: regular files only.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            problems.append(f"{key}: cannot read {path}: not a regular file")
+            return None
         with open(path, encoding="utf-8") as handle:
             # fstat on the open handle, so the mode checked is that of the file actually read.
             mode = os.fstat(handle.fileno()).st_mode
-            text = handle.read()
+            text = handle.read(MAX_KEY_FILE_CHARS + 1)
+        if len(text) > MAX_KEY_FILE_CHARS:
+            problems.append(f"{key}: {path} is too large for a key file (over {MAX_KEY_FILE_CHARS} chars)")
+            return None
     except OSError as exc:
         problems.append(f"{key}: cannot read {path}: {exc.strerror or exc}")
         return None

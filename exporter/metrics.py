@@ -149,7 +149,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class _AccountChunks:
-    snapshot: AccountSnapshot
+    balances: tuple[Balance, ...]
     prices: PriceSnapshot | None
     families: dict[str, Chunk]
 
@@ -319,19 +319,22 @@ class Renderer:
         return now - taken_at <= self.settings.max_staleness
 
     def _account_chunks(self, snapshot: AccountSnapshot, prices: PriceSnapshot | None) -> dict[str, Chunk]:
+        # Keyed on the balances tuple, not the snapshot: the poller hands back the same tuple when
+        # nothing changed, so an unchanged account costs no rendering however often it is polled.
         cached = self._accounts.get(snapshot.account)
-        if cached and cached.snapshot is snapshot and cached.prices is prices:
+        same_balances = cached is not None and cached.balances is snapshot.balances
+        if cached and same_balances and cached.prices is prices:
             return cached.families
         families = (
             dict(cached.families)
-            if cached and cached.snapshot is snapshot
+            if cached and same_balances
             else _balance_lines(snapshot.account, snapshot.balances)
         )
         if prices is not None:
             families.update(_value_lines(snapshot.account, snapshot.balances, prices, self.settings))
         else:
             families.update({name: EMPTY for name, _ in VALUE_FAMILIES})
-        self._accounts[snapshot.account] = _AccountChunks(snapshot, prices, families)
+        self._accounts[snapshot.account] = _AccountChunks(snapshot.balances, prices, families)
         return families
 
     def _ticker_chunks(self, prices: PriceSnapshot, assets: frozenset[str]) -> dict[str, Chunk]:

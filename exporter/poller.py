@@ -18,7 +18,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from exporter.client import ApiError, Client
+from exporter.client import BALANCES, TICKER, ApiError, Client
 from exporter.config import Account, Config
 from exporter.parsing import Balance
 from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
@@ -57,6 +57,16 @@ class RateGate:
             return max(0.0, self._until - self._clock())
 
 
+def _as_api_error(exc: Exception, endpoint: str) -> ApiError:
+    """The failure as the poll counts it; anything unforeseen is logged and counted as bad_response."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, _Stopped):
+        raise exc
+    log.error("unexpected error polling %s", endpoint, exc_info=exc)
+    return ApiError("bad_response", endpoint, detail=f"unexpected {type(exc).__name__}")
+
+
 def nonzero(balance: Balance) -> bool:
     """Whether any amount of the asset is non-zero."""
     return any((balance.balance, balance.free, balance.locked, balance.order_fund, balance.request_fund))
@@ -85,6 +95,7 @@ class Poller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._ever_nonzero: dict[str, set[str]] = {a.name: set() for a in config.accounts}
+        self._kept: dict[str, tuple[Balance, ...]] = {}
         self._clock_synced = threading.Event()
         self._sync_lock = threading.Lock()
 
@@ -130,7 +141,7 @@ class Poller:
     # --- retries ---------------------------------------------------------------------------------
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(initial=0.5, max=max(1.0, self.config.poll_interval / 4))(state)
+        backoff = wait_exponential_jitter(multiplier=0.5, max=max(1.0, self.config.poll_interval / 4))(state)
         return max(backoff, self.gate.remaining())
 
     def _call(self, attempt: Callable[[], T], deadline: float) -> T:
@@ -194,16 +205,22 @@ class Poller:
         hook = self._hook(account.name)
         try:
             balances = self._call(lambda: self.client.balances(account, hook), deadline)
-        except ApiError as exc:
-            self.store.publish_failure(account.name, exc.reason, self._monotonic() - started)
-            log.warning("poll of account %s failed: %s", account.name, exc)
-            if exc.reason == "auth":
+        except Exception as exc:
+            error = _as_api_error(exc, BALANCES)
+            self.store.publish_failure(account.name, error.reason, self._monotonic() - started)
+            log.warning("poll of account %s failed: %s", account.name, error)
+            if error.reason == "auth":
                 # Clock drift is the usual cause of 401s; the next poll signs with a fresh offset.
                 self.sync_clock()
             return
         ever = self._ever_nonzero[account.name]
         ever.update(b.asset for b in balances if nonzero(b))
         kept = tuple(b for b in balances if b.asset in ever)
+        previous = self._kept.get(account.name)
+        if previous == kept:
+            # The same tuple object tells the metrics layer its cached text is still right.
+            kept = previous
+        self._kept[account.name] = kept
         snapshot = AccountSnapshot(account.name, kept, self._clock())
         self.store.publish_balances(snapshot, self._monotonic() - started)
 
@@ -211,8 +228,8 @@ class Poller:
         """Poll the shared ticker once (with retries); its failures never mark an account down."""
         try:
             tickers = self._call(lambda: self.client.ticker(self._hook(SHARED)), deadline)
-        except ApiError as exc:
+        except Exception as exc:
             self.store.count_failure(SHARED, "ticker")
-            log.warning("ticker poll failed: %s", exc)
+            log.warning("ticker poll failed: %s", _as_api_error(exc, TICKER))
             return
         self.store.publish_prices(PriceSnapshot(tickers, self._clock()))

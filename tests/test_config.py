@@ -471,6 +471,25 @@ def test_missing_key_file(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "dir"])
+def test_key_file_must_be_a_regular_file(tmp_path: Path, special: str) -> None:
+    # /dev/zero would be read forever and a FIFO would block start-up.
+    path = {"/dev/zero": Path("/dev/zero"), "fifo": tmp_path / "fifo", "dir": tmp_path}[special]
+    if special == "fifo":
+        os.mkfifo(path)
+    config = {"accounts": [account(private_key=None, private_key_file=str(path))]}
+    assert (
+        only_problem(tmp_path, config)
+        == f"accounts[0].private_key_file: cannot read {path}: not a regular file"
+    )
+
+
+def test_oversized_key_file(tmp_path: Path) -> None:
+    path = secret_file(tmp_path, "private", "A" * 20000)
+    config = {"accounts": [account(private_key=None, private_key_file=path)]}
+    assert "is too large for a key file" in only_problem(tmp_path, config)
+
+
 def test_key_file_with_bad_content(tmp_path: Path) -> None:
     path = secret_file(tmp_path, "private", "not base64!")
     config = {"accounts": [account(private_key=None, private_key_file=path)]}
