@@ -13,7 +13,7 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from functools import cached_property
@@ -154,56 +154,62 @@ class _AccountChunks:
     families: dict[str, Chunk]
 
 
-def _balance_lines(account: str, balances: Sequence[Balance]) -> dict[str, Chunk]:
+# One sample to render: family name, rendered label set, value text.
+Sample = tuple[str, str, str]
+
+
+def _chunks(families: Sequence[tuple[str, str]], samples: Iterable[Sample]) -> dict[str, Chunk]:
+    """Group samples by family, one Chunk per family (empty when it has none)."""
+    lines: dict[str, list[str]] = {name: [] for name, _ in families}
+    for name, labels, value in samples:
+        lines[name].append(f"{name}{labels} {value}\n")
+    return {name: Chunk("".join(text).encode()) for name, text in lines.items()}
+
+
+def _balance_samples(account: str, balances: Sequence[Balance]) -> Iterator[Sample]:
     acct = escape_label(account)
-    out: dict[str, list[str]] = {name: [] for name, _ in BALANCE_FAMILIES}
     for b in balances:
-        labels = f'{{account="{acct}",asset="{escape_label(b.asset)}"}} '
-        out["btcturk_balance"].append(f"btcturk_balance{labels}{b.balance}\n")
-        out["btcturk_balance_free"].append(f"btcturk_balance_free{labels}{b.free}\n")
-        out["btcturk_balance_locked"].append(f"btcturk_balance_locked{labels}{b.locked}\n")
-        out["btcturk_balance_order_fund"].append(f"btcturk_balance_order_fund{labels}{b.order_fund}\n")
-        out["btcturk_balance_request_fund"].append(f"btcturk_balance_request_fund{labels}{b.request_fund}\n")
-    return {name: Chunk("".join(lines).encode()) for name, lines in out.items()}
+        labels = f'{{account="{acct}",asset="{escape_label(b.asset)}"}}'
+        yield "btcturk_balance", labels, format_decimal(b.balance)
+        yield "btcturk_balance_free", labels, format_decimal(b.free)
+        yield "btcturk_balance_locked", labels, format_decimal(b.locked)
+        yield "btcturk_balance_order_fund", labels, format_decimal(b.order_fund)
+        yield "btcturk_balance_request_fund", labels, format_decimal(b.request_fund)
 
 
-def _value_lines(
+def _value_samples(
     account: str, balances: Sequence[Balance], prices: PriceSnapshot, settings: Settings
-) -> dict[str, Chunk]:
+) -> Iterator[Sample]:
     acct = escape_label(account)
     valuation = value_balances(
         balances, index_tickers(prices.tickers), settings.value_currencies, settings.value_price
     )
-    out: dict[str, list[str]] = {name: [] for name, _ in VALUE_FAMILIES}
     for v in valuation.values:
-        labels = (
-            f'{{account="{acct}",asset="{escape_label(v.asset)}",currency="{escape_label(v.currency)}"}} '
-        )
-        out["btcturk_balance_value"].append(f"btcturk_balance_value{labels}{format_value(v.balance)}\n")
-        out["btcturk_balance_free_value"].append(
-            f"btcturk_balance_free_value{labels}{format_value(v.free)}\n"
-        )
-        out["btcturk_balance_locked_value"].append(
-            f"btcturk_balance_locked_value{labels}{format_value(v.locked)}\n"
-        )
+        labels = f'{{account="{acct}",asset="{escape_label(v.asset)}",currency="{escape_label(v.currency)}"}}'
+        yield "btcturk_balance_value", labels, format_value(v.balance)
+        yield "btcturk_balance_free_value", labels, format_value(v.free)
+        yield "btcturk_balance_locked_value", labels, format_value(v.locked)
     for currency, total in valuation.totals:
-        labels = f'{{account="{acct}",currency="{escape_label(currency)}"}} '
-        out["btcturk_portfolio_value"].append(f"btcturk_portfolio_value{labels}{format_value(total)}\n")
+        yield (
+            "btcturk_portfolio_value",
+            f'{{account="{acct}",currency="{escape_label(currency)}"}}',
+            format_value(total),
+        )
     for currency, count in valuation.unpriced:
-        labels = f'{{account="{acct}",currency="{escape_label(currency)}"}} '
-        out["btcturk_unpriced_assets"].append(f"btcturk_unpriced_assets{labels}{count}\n")
-    return {name: Chunk("".join(lines).encode()) for name, lines in out.items()}
+        yield (
+            "btcturk_unpriced_assets",
+            f'{{account="{acct}",currency="{escape_label(currency)}"}}',
+            str(count),
+        )
 
 
-def _ticker_chunk(tickers: Iterable[Ticker]) -> dict[str, Chunk]:
-    out: dict[str, list[str]] = {name: [] for name, _ in TICKER_FAMILIES}
+def _ticker_samples(tickers: Iterable[Ticker]) -> Iterator[Sample]:
     for t in tickers:
-        labels = _labels((("pair", t.pair), ("base", t.base), ("quote", t.quote))) + " "
-        out["btcturk_ticker_last"].append(f"btcturk_ticker_last{labels}{t.last}\n")
-        out["btcturk_ticker_bid"].append(f"btcturk_ticker_bid{labels}{t.bid}\n")
-        out["btcturk_ticker_ask"].append(f"btcturk_ticker_ask{labels}{t.ask}\n")
-        out["btcturk_ticker_volume"].append(f"btcturk_ticker_volume{labels}{t.volume}\n")
-    return {name: Chunk("".join(lines).encode()) for name, lines in out.items()}
+        labels = _labels((("pair", t.pair), ("base", t.base), ("quote", t.quote)))
+        yield "btcturk_ticker_last", labels, format_decimal(t.last)
+        yield "btcturk_ticker_bid", labels, format_decimal(t.bid)
+        yield "btcturk_ticker_ask", labels, format_decimal(t.ask)
+        yield "btcturk_ticker_volume", labels, format_decimal(t.volume)
 
 
 def _health_text(view: View, settings: Settings) -> str:
@@ -328,10 +334,14 @@ class Renderer:
         families = (
             dict(cached.families)
             if cached and same_balances
-            else _balance_lines(snapshot.account, snapshot.balances)
+            else _chunks(BALANCE_FAMILIES, _balance_samples(snapshot.account, snapshot.balances))
         )
         if prices is not None:
-            families.update(_value_lines(snapshot.account, snapshot.balances, prices, self.settings))
+            families.update(
+                _chunks(
+                    VALUE_FAMILIES, _value_samples(snapshot.account, snapshot.balances, prices, self.settings)
+                )
+            )
         else:
             families.update({name: EMPTY for name, _ in VALUE_FAMILIES})
         self._accounts[snapshot.account] = _AccountChunks(snapshot.balances, prices, families)
@@ -347,7 +357,7 @@ class Renderer:
                 assets, self.settings.value_currencies, index_tickers(prices.tickers)
             )
             tickers = [t for t in prices.tickers if t.pair in wanted]
-        chunks = _ticker_chunk(tickers)
+        chunks = _chunks(TICKER_FAMILIES, _ticker_samples(tickers))
         self._tickers = (key, chunks)
         return chunks
 

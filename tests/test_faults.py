@@ -183,16 +183,17 @@ def test_ten_thousand_assets(tmp_path: Path) -> None:
             assert len(samples(m, "btcturk_asset_info")) == 10_000
             assert sample(m, "btcturk_up", account="main") == 1
 
-            # Keep scraping across a few polls (each one re-renders the whole exposition).
+            # Keep scraping across a few polls (each swaps in a new snapshot under the scrapes).
             polls = simulator.count(BALANCES)
             statuses, latencies = [], []
+            give_up = time.monotonic() + 30
             while len(statuses) < MIN_SCRAPES or simulator.count(BALANCES) < polls + 2:
                 started = time.perf_counter()
                 response = exporter.get("/metrics")
                 latencies.append(time.perf_counter() - started)
                 statuses.append(response.status_code)
                 assert response.text.count(series) == 10_000
-                assert len(statuses) < 500, "the exporter stopped polling"
+                assert time.monotonic() < give_up, "the exporter stopped polling"
             assert statuses == [200] * len(statuses)
             # 3 MB a scrape: the median must still be fast; the one scrape per poll that re-renders pays more.
             assert statistics.median(latencies) < MEDIAN_LATENCY, sorted(latencies)
