@@ -117,9 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         try:
             interval = parse_duration(args.demo_poll_interval, "--demo.poll-interval")
-        except ConfigError as exc:
-            return _fail(str(exc))
-        try:
             config, demo = start_demo(args.demo_accounts, interval)
         except ConfigError as exc:
             return _fail(str(exc))
@@ -130,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server, _ = start_server(args.listen_address, renderer, store.view, **web_options)
     except ListenError as exc:
+        if demo is not None:
+            demo.stop()
         return _fail(str(exc))
     client = Client(config.api_url, config.timeout, pool_size=len(config.accounts) + 2)
     poller = Poller(config, client, store)

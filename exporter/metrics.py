@@ -25,14 +25,12 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
-from exporter.client import REASONS
 from exporter.config import Config
 from exporter.parsing import Balance, Ticker
 from exporter.snapshot import AccountSnapshot, PriceSnapshot, View
 from exporter.valuation import index_tickers, pairs_for_valuation, value_balances
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-FAILURE_REASONS = REASONS
 TICKER_FAILURE = "ticker"
 
 # (name, type, help) in exposition order.

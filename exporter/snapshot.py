@@ -84,11 +84,6 @@ class Store:
         self._generation = 0
         self._view: View | None = None
 
-    @property
-    def generation(self) -> int:
-        """Bumped on every change; equal generations mean equal views."""
-        return self._generation
-
     def _changed(self) -> None:
         self._generation += 1
         self._view = None
