@@ -20,6 +20,7 @@ from exporter.metrics import TICKER_FAILURE, Renderer, Settings
 from exporter.poller import Poller
 from exporter.snapshot import SHARED, Store
 from exporter.web import ListenError, start_server
+from exporter.webconfig import ServerOptions
 
 log = logging.getLogger("exporter")
 
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in config.warnings:
         log.warning(warning)
 
-    web_options = {}
+    web_options: ServerOptions = {}
     if args.web_config_file:
         from exporter.webconfig import WebConfigError, load_web_config
 

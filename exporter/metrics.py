@@ -102,7 +102,8 @@ def format_value(value: Decimal) -> str:
 
 def format_float(value: float) -> str:
     """A float in the text format's spelling (NaN, +Inf, 1e-05)."""
-    return floatToGoString(value)
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+    return text
 
 
 class Chunk:

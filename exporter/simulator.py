@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -105,8 +106,9 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
-        if isinstance(self.body, str):
-            self.body = self.body.encode("utf-8")
+        body: object = self.body  # callers may pass a str despite the annotation
+        if isinstance(body, str):
+            self.body = body.encode("utf-8")
 
 
 def _to_decimal(value: Decimal | int | float | str) -> Decimal:
@@ -346,6 +348,10 @@ def _build_pairs(rng: random.Random) -> dict[str, _Pair]:
 
 # --------------------------------------------------------------------------------------------------------
 # HTTP plumbing
+
+
+# The request's headers: an email.message.Message from http.server, or a plain mapping in tests.
+Headers = Mapping[str, str] | Message
 
 
 @dataclass
@@ -890,7 +896,7 @@ class Simulator:
         self._record(path, response.status)
         handler.send(response)
 
-    def _route(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> _Response:
+    def _route(self, method: str, path: str, query: str, headers: Headers) -> _Response:
         if path not in _API_PATHS:
             return _json(404, _failure("NOT_FOUND", 404))
         if method != "GET":
@@ -906,7 +912,7 @@ class Simulator:
         except Exception:  # a simulator bug should look like a 500, not a dropped connection
             return _json(500, _failure("INTERNAL_ERROR", 500))
 
-    def _authenticated(self, headers: Mapping[str, str]) -> _Account | None:
+    def _authenticated(self, headers: Headers) -> _Account | None:
         public_key = headers.get("X-PCK") or ""
         stamp_text = (headers.get("X-Stamp") or "").strip()
         signature = (headers.get("X-Signature") or "").strip()
@@ -924,7 +930,7 @@ class Simulator:
             return None
         return account
 
-    def _balances(self, headers: Mapping[str, str]) -> _Response:
+    def _balances(self, headers: Headers) -> _Response:
         account = self._authenticated(headers)
         if account is None:
             return self._unauthorized(self.legacy_401)

@@ -18,9 +18,9 @@ import ssl
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import bcrypt
 import yaml
@@ -108,6 +108,14 @@ class TLSSettings:
     max_version: str = "TLS13"
 
 
+class ServerOptions(TypedDict, total=False):
+    """The keyword arguments of web.start_server that a web config sets."""
+
+    ssl_context: ssl.SSLContext
+    authenticate: Callable[[str | None], bool]
+    headers: dict[str, str]
+
+
 @dataclass(frozen=True)
 class WebConfig:
     """A loaded, validated web configuration; server_options() feeds exporter.web.start_server."""
@@ -119,9 +127,9 @@ class WebConfig:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     authenticator: BasicAuth | None = field(default=None, repr=False, compare=False)
 
-    def server_options(self) -> dict[str, object]:
+    def server_options(self) -> ServerOptions:
         """Keyword arguments for start_server: ssl_context, authenticate and headers, when configured."""
-        options: dict[str, object] = {}
+        options: ServerOptions = {}
         if self.headers:
             options["headers"] = dict(self.headers)
         if self.ssl_context is not None:

@@ -1,4 +1,4 @@
-"""The code stays ruff clean: lint and formatting are part of the suite, not a separate ritual."""
+"""The code stays ruff and mypy clean: lint, formatting and types are part of the suite, not a ritual."""
 
 import subprocess
 import sys
@@ -17,6 +17,19 @@ def test_ruff(command: list[str]) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy() -> None:
+    """The package type-checks under the strict settings in pyproject.toml."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

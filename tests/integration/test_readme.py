@@ -13,7 +13,7 @@ from exporter.metrics import Renderer, Settings
 from exporter.parsing import Balance, Ticker
 from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import require_binary
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "prometheus"
 sys.path.insert(0, str(ROOT / "tools"))
 import promql  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import require_binary
 
-DOCKERFILE = Path(__file__).resolve().parent.parent / "Dockerfile"
+DOCKERFILE = Path(__file__).resolve().parents[2] / "Dockerfile"
 TEXT = DOCKERFILE.read_text(encoding="utf-8")
 
 

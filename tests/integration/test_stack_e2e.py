@@ -38,7 +38,7 @@ import requests
 import yaml
 from conftest import ExporterProcess, require_binary, start_exporter, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import promql  # noqa: E402
 
