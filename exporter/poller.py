@@ -40,6 +40,23 @@ def nonzero(balance: Balance) -> bool:
     return any((balance.balance, balance.free, balance.locked, balance.order_fund, balance.request_fund))
 
 
+def exported(
+    balances: tuple[Balance, ...], ever: set[str], previous: tuple[Balance, ...] | None
+) -> tuple[Balance, ...]:
+    """The zero-asset rule: assets non-zero at least once (`ever`, updated here) keep reporting."""
+    ever.update(b.asset for b in balances if nonzero(b))
+    kept = tuple(b for b in balances if b.asset in ever)
+    # The same tuple object tells the metrics layer its cached text is still right.
+    return previous if previous == kept else kept
+
+
+def first_delay(accounts: int, interval: float, rng: random.Random) -> float:
+    """Seconds before a loop's first poll: spread a little when several accounts share the API."""
+    if accounts <= 1:
+        return 0.0  # nothing to spread, and jitter would only delay the first data
+    return rng.uniform(0, min(1.0, interval * JITTER))
+
+
 class Poller:
     """Polls every account and the ticker on the configured interval and publishes into the store."""
 
@@ -93,15 +110,9 @@ class Poller:
         if self._stop.wait(seconds):
             raise Stopped
 
-    def first_delay(self) -> float:
-        """Seconds before a loop's first poll: spread a little when several accounts share the API."""
-        if len(self.config.accounts) <= 1:
-            return 0.0  # nothing to spread, and jitter would only delay the first data
-        return self._rng.uniform(0, min(1.0, self.config.poll_interval * JITTER))
-
     def _loop(self, job: Callable[[float], None]) -> None:
         interval = self.config.poll_interval
-        next_due = self._monotonic() + self.first_delay()
+        next_due = self._monotonic() + first_delay(len(self.config.accounts), interval, self._rng)
         errors = 0  # unexpected errors in a row: each doubles the wait, so a bug cannot spin the loop
         while True:
             started = next_due
@@ -173,13 +184,7 @@ class Poller:
                 # Clock drift is the usual cause of 401s; the next poll signs with a fresh offset.
                 self.sync_clock()
             return
-        ever = self._ever_nonzero[account.name]
-        ever.update(b.asset for b in balances if nonzero(b))
-        kept = tuple(b for b in balances if b.asset in ever)
-        previous = self._kept.get(account.name)
-        if previous == kept:
-            # The same tuple object tells the metrics layer its cached text is still right.
-            kept = previous
+        kept = exported(balances, self._ever_nonzero[account.name], self._kept.get(account.name))
         self._kept[account.name] = kept
         snapshot = AccountSnapshot(account.name, kept, self._clock())
         duration = self._monotonic() - started
