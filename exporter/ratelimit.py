@@ -5,9 +5,9 @@ never exceed the endpoint's per-IP limit, however many retries a burst of 5xx se
 a 429's Retry-After asks for (which holds only that endpoint, never the others).
 
 A small sliding log rather than `pyrate-limiter` or `limits`: callers must wait for a token bounded by
-their own deadline and be woken at once by the poller's stop, under a clock the tests control, and the
-Retry-After pause must be checked under the same lock as the token; neither library offers a blocking
-acquire that is both deadline-bounded and interruptible (`limits` has no blocking acquire at all).
+their own deadline and be woken at once by the poller's stop, and the Retry-After pause must be checked
+under the same lock as the token. `limits` has no blocking acquire at all; pyrate-limiter's blocking
+acquire sleeps on its own, so a stop could not wake it, and it knows nothing of pauses.
 """
 
 from __future__ import annotations
