@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
+from exporter import budget
 from exporter.signing import decode_private_key
 
-BALANCE_CALLS_PER_MINUTE = 120
-TICKER_CALLS_PER_MINUTE = 600
+BALANCE_CALLS_PER_MINUTE = budget.BY_NAME["balances"].limit
+TICKER_CALLS_PER_MINUTE = budget.BY_NAME["ticker"].limit
 # API keys are well under a hundred characters; anything much longer is the wrong file.
 MAX_KEY_FILE_CHARS = 16384
 
@@ -35,6 +36,7 @@ TOP_LEVEL_KEYS = (
     "value_currencies",
     "value_price",
     "export_all_pairs",
+    "rate_limit_share",
     "accounts",
 )
 ACCOUNT_KEYS = ("name", "public_key", "public_key_file", "private_key", "private_key_file")
@@ -106,6 +108,7 @@ class Config:
     value_currencies: tuple[str, ...] = ("TRY", "USDT")
     value_price: str = "last"
     export_all_pairs: bool = False
+    rate_limit_share: float = budget.DEFAULT_SHARE
     warnings: tuple[str, ...] = ()
 
 
@@ -484,24 +487,20 @@ def _read_yaml(path: str) -> tuple[Mapping[str, Any], str | None]:
     return data, None
 
 
-def _check_budget(interval: float, accounts: int, problems: list[str]) -> None:
-    """Refuse poll intervals that would exceed the per-IP rate limits, which all accounts share."""
-    for per_cycle, limit, what in (
-        (accounts, BALANCE_CALLS_PER_MINUTE, "balance"),
-        (1, TICKER_CALLS_PER_MINUTE, "ticker"),
-    ):
-        if per_cycle == 0 or per_cycle * 60 <= limit * interval:
-            continue
-        needed = per_cycle * 60 / limit
-        # Advice rounded up to whole seconds (whole ms below 1s): exactly at the limit leaves no slack.
-        advice = math.ceil(needed) if needed >= 1 else math.ceil(needed * 1000) / 1000
-        who = _plural(accounts, "account") if what == "balance" else "1 ticker call"
-        verb = "needs" if per_cycle == 1 else "need"
-        problems.append(
-            f"poll_interval: {who} every {_format_duration(interval)} {verb} "
-            f"{_format_number(per_cycle * 60 / interval)} {what} calls a minute, "
-            f"over the API's per-IP limit of {limit}; use at least {_format_duration(advice)}"
-        )
+def _share(raw: object, problems: list[str]) -> float | None:
+    """rate_limit_share: the part of each per-IP limit the configured polling may plan to use."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 < raw <= 1:
+        return float(raw)
+    got = f"{raw:g}" if isinstance(raw, int | float) and not isinstance(raw, bool) else _type_name(raw)
+    problems.append(f"rate_limit_share: must be a number above 0 and at most 1, got {got}")
+    return None
+
+
+def _check_budget(interval: float, accounts: int, share: float, problems: list[str]) -> None:
+    """Refuse poll intervals that would plan past the share of the per-IP limits all accounts share."""
+    for use in budget.plan(accounts, interval, share):
+        if use.per_cycle and (problem := use.problem()):
+            problems.append(f"poll_interval: {problem}")
 
 
 def _intervals(
@@ -553,6 +552,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     interval, timeout, staleness = _intervals(data, problems)
     currencies = _value_currencies(data["value_currencies"], problems) if "value_currencies" in data else None
     price = _value_price(data["value_price"], problems) if "value_price" in data else "last"
+    share = _share(data["rate_limit_share"], problems) if "rate_limit_share" in data else budget.DEFAULT_SHARE
     export_all = data.get("export_all_pairs", False)
     if not isinstance(export_all, bool):
         problems.append(f"export_all_pairs: expected true or false, got {_type_name(export_all)}")
@@ -588,8 +588,8 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         problems.append(
             f"accounts: at least one account is required (or set {ENV_PUBLIC_KEY} and {ENV_PRIVATE_KEY})"
         )
-    if interval is not None:
-        _check_budget(interval, len(entries) + int(env_given), problems)
+    if interval is not None and share is not None:
+        _check_budget(interval, len(entries) + int(env_given), share, problems)
 
     if problems:
         raise ConfigError(problems)
@@ -603,6 +603,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         value_currencies=currencies or Config.value_currencies,
         value_price=price or "last",
         export_all_pairs=export_all,
+        rate_limit_share=share if share is not None else budget.DEFAULT_SHARE,
         warnings=tuple(warnings),
     )
 
@@ -613,20 +614,20 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
 def summarize(config: Config) -> str:
     """A human-readable summary for --check-config; the private keys are never shown."""
     accounts = len(config.accounts)
-    balance_calls = accounts * 60 / config.poll_interval
-    ticker_calls = 60 / config.poll_interval
     lines = [
         f"api_url: {config.api_url}",
-        f"poll_interval: {_format_duration(config.poll_interval)} "
-        f"({_format_number(balance_calls)} of {BALANCE_CALLS_PER_MINUTE} balance calls a minute, "
-        f"{_format_number(ticker_calls)} of {TICKER_CALLS_PER_MINUTE} ticker calls a minute)",
+        f"poll_interval: {_format_duration(config.poll_interval)}",
         f"timeout: {_format_duration(config.timeout)}",
         f"max_staleness: {_format_duration(config.max_staleness)}",
         f"value_currencies: {', '.join(config.value_currencies)}",
         f"value_price: {config.value_price}",
         f"export_all_pairs: {'true' if config.export_all_pairs else 'false'}",
-        f"accounts: {accounts}",
+        f"rate_limit_share: {config.rate_limit_share:g}",
+        "planned API use (per source IP, shared by every account of this instance):",
     ]
+    uses = budget.plan(accounts, config.poll_interval, config.rate_limit_share)
+    lines.extend(f"  {use.describe()}" for use in uses)
+    lines.append(f"accounts: {accounts}")
     for account in config.accounts:
         lines.append(f"  - {account.name}: public key {account.public_key[:4]}…, private key {_MASK}")
     if config.warnings:

@@ -10,59 +10,27 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
-
+from exporter import retries
 from exporter.client import BALANCES, TICKER, ApiError, Client
 from exporter.config import Account, Config
-from exporter.parsing import Balance
+from exporter.parsing import Balance, Ticker
+from exporter.ratelimit import MAX_RETRY_AFTER, Gates
+from exporter.retries import Stopped
 from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The API's rate-limit window is 60 s, so a longer Retry-After is a misbehaving proxy, not advice.
-MAX_RETRY_AFTER = 60.0
-# A 429 without Retry-After still pauses every account for this long.
-DEFAULT_RATE_LIMIT_PAUSE = 5.0
+__all__ = ["MAX_RETRY_AFTER", "Poller", "nonzero"]
+
 JITTER = 0.05
+# After unexpected errors a loop waits interval, 2 x interval, ... up to this (or the interval, if longer).
+MAX_LOOP_BACKOFF = 300.0
 
 
-class _Stopped(Exception):
-    """Raised inside a sleep when the poller is asked to stop."""
-
-
-class RateGate:
-    """The per-IP rate-limit pause that every account polling one host must honour."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._until = 0.0
-
-    def block(self, seconds: float) -> None:
-        """Pause every caller for `seconds` from now (extending, never shortening, a pause)."""
-        with self._lock:
-            self._until = max(self._until, self._clock() + seconds)
-
-    def remaining(self) -> float:
-        """Seconds left in the current pause, 0 when open."""
-        with self._lock:
-            return max(0.0, self._until - self._clock())
-
-
-def _as_api_error(exc: Exception, endpoint: str) -> ApiError:
-    """The failure as the poll counts it; anything unforeseen is logged and counted as bad_response."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, _Stopped):
-        raise exc
+def _unexpected(exc: Exception, endpoint: str) -> ApiError:
+    """An unforeseen error, logged with its traceback and counted as bad_response."""
     log.error("unexpected error polling %s", endpoint, exc_info=exc)
     return ApiError("bad_response", endpoint, detail=f"unexpected {type(exc).__name__}")
 
@@ -70,6 +38,23 @@ def _as_api_error(exc: Exception, endpoint: str) -> ApiError:
 def nonzero(balance: Balance) -> bool:
     """Whether any amount of the asset is non-zero."""
     return any((balance.balance, balance.free, balance.locked, balance.order_fund, balance.request_fund))
+
+
+def exported(
+    balances: tuple[Balance, ...], ever: set[str], previous: tuple[Balance, ...] | None
+) -> tuple[Balance, ...]:
+    """The zero-asset rule: assets non-zero at least once (`ever`, updated here) keep reporting."""
+    ever.update(b.asset for b in balances if nonzero(b))
+    kept = tuple(b for b in balances if b.asset in ever)
+    # The same tuple object tells the metrics layer its cached text is still right.
+    return previous if previous == kept else kept
+
+
+def first_delay(accounts: int, interval: float, rng: random.Random) -> float:
+    """Seconds before a loop's first poll: spread a little when several accounts share the API."""
+    if accounts <= 1:
+        return 0.0  # nothing to spread, and jitter would only delay the first data
+    return rng.uniform(0, min(1.0, interval * JITTER))
 
 
 class Poller:
@@ -84,14 +69,17 @@ class Poller:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        gates: Gates | None = None,
     ) -> None:
         self.config = config
         self.client = client
         self.store = store
-        self.gate = RateGate(monotonic)
+        # One gate per API budget, shared by every account (and, later, the activity sync).
+        self.gates = gates or Gates(clock=monotonic)
         self._rng = rng or random.Random()
         self._clock = clock
         self._monotonic = monotonic
+        self._policy = retries.Policy(config.timeout, backoff_max=max(1.0, config.poll_interval / 4))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._ever_nonzero: dict[str, set[str]] = {a.name: set() for a in config.accounts}
@@ -120,64 +108,41 @@ class Poller:
 
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
-            raise _Stopped
+            raise Stopped
 
     def _loop(self, job: Callable[[float], None]) -> None:
         interval = self.config.poll_interval
-        # Spread the first polls a little so accounts don't hit the API in one burst.
-        next_due = self._monotonic() + self._rng.uniform(0, min(1.0, interval * JITTER))
+        next_due = self._monotonic() + first_delay(len(self.config.accounts), interval, self._rng)
+        errors = 0  # unexpected errors in a row: each doubles the wait, so a bug cannot spin the loop
         while True:
+            started = next_due
             try:
                 self._sleep(max(0.0, next_due - self._monotonic()))
                 started = self._monotonic()
                 job(started + interval)
-            except _Stopped:
+                errors = 0
+            except Stopped:
                 return
             except Exception:  # a bug must not kill the loop: keep polling, keep serving
-                log.exception("unexpected error in poll loop")
+                errors += 1
+                log.exception("unexpected error in poll loop (%d in a row)", errors)
+            gap = retries.backoff(errors + 1, interval, max(interval, MAX_LOOP_BACKOFF))
             jitter = self._rng.uniform(-JITTER, JITTER) * interval
-            next_due = max(started + interval + jitter, self._monotonic())
+            next_due = max(started + gap + jitter, self._monotonic())
 
-    # --- retries ---------------------------------------------------------------------------------
-
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(multiplier=0.5, max=max(1.0, self.config.poll_interval / 4))(state)
-        return max(backoff, self.gate.remaining())
-
-    def _call(self, attempt: Callable[[], T], deadline: float) -> T:
-        """Run `attempt`, retrying transient failures, never starting one that could outlive `deadline`."""
-        budget = deadline - self._monotonic() - self.config.timeout
-
-        def guarded() -> T:
-            pause = self.gate.remaining()
-            if pause:
-                raise ApiError("rate_limited", "(paused)", detail=f"rate-limit pause, {pause:.0f}s left")
-            try:
-                return attempt()
-            except ApiError as exc:
-                if exc.reason == "rate_limited":
-                    self._rate_limited(exc)
-                elif exc.transient:
-                    log.debug("retryable failure: %s", exc)
-                raise
-
-        retrying = Retrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, ApiError) and exc.transient),
-            wait=self._wait,
-            stop=stop_before_delay(max(0.0, budget)),
+    def _call(self, endpoint: str, who: str, attempt: Callable[[float], T], deadline: float) -> T:
+        """Run `attempt` through the endpoint's gate with retries, all within `deadline`."""
+        return retries.call(
+            attempt,
+            gate=self.gates.for_path(endpoint),
+            endpoint=endpoint,
+            who=who,
+            deadline=deadline,
+            policy=self._policy,
+            clock=self._monotonic,
             sleep=self._sleep,
-            reraise=True,
+            rng=self._rng,
         )
-        return retrying(guarded)
-
-    def _rate_limited(self, exc: ApiError) -> None:
-        pause = exc.retry_after
-        if pause is None:
-            pause = DEFAULT_RATE_LIMIT_PAUSE
-        elif pause > MAX_RETRY_AFTER:
-            log.warning("Retry-After of %.0fs from %s capped to %.0fs", pause, exc.endpoint, MAX_RETRY_AFTER)
-            pause = MAX_RETRY_AFTER
-        self.gate.block(pause)
 
     # --- the polls -------------------------------------------------------------------------------
 
@@ -203,33 +168,43 @@ class Poller:
         if not self._clock_synced.is_set():
             self.sync_clock()
         hook = self._hook(account.name)
+
+        # Seam: pass `left` as the per-call deadline once Client.balances takes one (until then each
+        # attempt is bounded by config.timeout, and none starts with less than that left).
+        def fetch(left: float) -> tuple[Balance, ...]:
+            return self.client.balances(account, hook)
+
         try:
-            balances = self._call(lambda: self.client.balances(account, hook), deadline)
+            balances = self._call(BALANCES, f"account {account.name}", fetch, deadline)
         except Exception as exc:
-            error = _as_api_error(exc, BALANCES)
+            error = exc if isinstance(exc, ApiError) else _unexpected(exc, BALANCES)
             self.store.publish_failure(account.name, error.reason, self._monotonic() - started)
             log.warning("poll of account %s failed: %s", account.name, error)
             if error.reason == "auth":
                 # Clock drift is the usual cause of 401s; the next poll signs with a fresh offset.
                 self.sync_clock()
             return
-        ever = self._ever_nonzero[account.name]
-        ever.update(b.asset for b in balances if nonzero(b))
-        kept = tuple(b for b in balances if b.asset in ever)
-        previous = self._kept.get(account.name)
-        if previous == kept:
-            # The same tuple object tells the metrics layer its cached text is still right.
-            kept = previous
+        kept = exported(balances, self._ever_nonzero[account.name], self._kept.get(account.name))
         self._kept[account.name] = kept
         snapshot = AccountSnapshot(account.name, kept, self._clock())
-        self.store.publish_balances(snapshot, self._monotonic() - started)
+        duration = self._monotonic() - started
+        self.store.publish_balances(snapshot, duration)
+        log.debug(
+            "polled account %s in %.3fs: %d assets, %d exported",
+            *(account.name, duration, len(balances), len(kept)),
+        )
 
     def poll_prices(self, deadline: float) -> None:
         """Poll the shared ticker once (with retries); its failures never mark an account down."""
+
+        def fetch(left: float) -> tuple[Ticker, ...]:
+            return self.client.ticker(self._hook(SHARED))  # seam: pass `left`, as in poll_account
+
         try:
-            tickers = self._call(lambda: self.client.ticker(self._hook(SHARED)), deadline)
-        except Exception as exc:
+            tickers = self._call(TICKER, "ticker", fetch, deadline)
+        except Exception as exc:  # a stop is a BaseException and passes through: it is not a failure
+            error = exc if isinstance(exc, ApiError) else _unexpected(exc, TICKER)
             self.store.count_failure(SHARED, "ticker")
-            log.warning("ticker poll failed: %s", _as_api_error(exc, TICKER))
+            log.warning("ticker poll failed: %s", error)
             return
         self.store.publish_prices(PriceSnapshot(tickers, self._clock()))

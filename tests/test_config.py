@@ -341,33 +341,70 @@ def test_max_staleness_at_least_poll_interval(tmp_path: Path) -> None:
 def test_balance_budget(tmp_path: Path) -> None:
     config = {"poll_interval": "1s", "accounts": [account("a"), account("b"), account("c")]}
     assert only_problem(tmp_path, config) == (
-        "poll_interval: 3 accounts every 1s need 180 balance calls a minute, "
-        f"over the API's per-IP limit of {BALANCE_CALLS_PER_MINUTE}; use at least 2s"
+        "poll_interval: 3 accounts every 1s need 180 balances calls a minute, over the plan of 96 "
+        f"(rate_limit_share 0.8 of the API's per-IP limit of {BALANCE_CALLS_PER_MINUTE}); "
+        "use a poll_interval of at least 1.875s, or split the accounts over 3 exporter instances, "
+        "each on its own egress IP (README: Many accounts)"
     )
 
 
 def test_balance_budget_counts_the_env_account(tmp_path: Path) -> None:
     env = {"BTCTURK_PUBLIC_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE}
     found = only_problem(tmp_path, {"poll_interval": "500ms", "accounts": [account()]}, env)
-    assert found.startswith("poll_interval: 2 accounts every 500ms need 240 balance calls a minute")
-    assert found.endswith("use at least 1s")
+    assert found.startswith("poll_interval: 2 accounts every 0.5s need 240 balances calls a minute")
+    # Not even one account fits in 500 ms: more instances cannot help, so none are suggested.
+    assert found.endswith("use a poll_interval of at least 1.25s")
 
 
-def test_balance_budget_exactly_at_the_limit_is_allowed(tmp_path: Path) -> None:
-    config = load(
-        tmp_path, {"poll_interval": "1s", "timeout": "500ms", "accounts": [account("a"), account("b")]}
+def test_the_whole_limit_is_refused_by_default(tmp_path: Path) -> None:
+    doc = {"poll_interval": "1s", "timeout": "500ms", "accounts": [account("a"), account("b")]}
+    assert only_problem(tmp_path, doc).startswith(
+        "poll_interval: 2 accounts every 1s need 120 balances calls"
     )
+    config = load(tmp_path, {**doc, "rate_limit_share": 1})
     assert len(config.accounts) * 60 / config.poll_interval == BALANCE_CALLS_PER_MINUTE
+    assert config.rate_limit_share == 1
+
+
+def test_exactly_at_the_planned_share_is_allowed(tmp_path: Path) -> None:
+    config = load(
+        tmp_path, {"poll_interval": "1.25s", "timeout": "1s", "accounts": [account("a"), account("b")]}
+    )
+    assert len(config.accounts) * 60 / config.poll_interval == 96
+    assert config.rate_limit_share == 0.8
+
+
+@pytest.mark.parametrize("raw", [0, -0.5, 1.01, 2, "0.8", True, None, [0.5], float("nan")])
+def test_rate_limit_share_must_be_a_fraction(tmp_path: Path, raw: object) -> None:
+    found = only_problem(tmp_path, {"rate_limit_share": raw, "accounts": [account()]})
+    assert found.startswith("rate_limit_share: must be a number above 0 and at most 1, got ")
+
+
+def test_rate_limit_share_scales_the_plan(tmp_path: Path) -> None:
+    doc = {"poll_interval": "2s", "rate_limit_share": 0.25, "accounts": [account("a"), account("b")]}
+    assert only_problem(tmp_path, doc) == (
+        "poll_interval: 2 accounts every 2s need 60 balances calls a minute, over the plan of 30 "
+        "(rate_limit_share 0.25 of the API's per-IP limit of 120); use a poll_interval of at least 4s, "
+        "or split the accounts over 2 exporter instances, each on its own egress IP (README: Many accounts)"
+    )
 
 
 def test_ticker_budget(tmp_path: Path) -> None:
     found = problems(tmp_path, {"poll_interval": "50ms", "accounts": [account()]})
     assert found == [
-        "poll_interval: 1 account every 50ms needs 1200 balance calls a minute, "
-        "over the API's per-IP limit of 120; use at least 500ms",
-        "poll_interval: 1 ticker call every 50ms needs 1200 ticker calls a minute, "
-        f"over the API's per-IP limit of {TICKER_CALLS_PER_MINUTE}; use at least 100ms",
+        "poll_interval: 1 account every 0.05s needs 1200 balances calls a minute, over the plan of 96 "
+        "(rate_limit_share 0.8 of the API's per-IP limit of 120); use a poll_interval of at least 0.625s",
+        "poll_interval: 1 call every 0.05s needs 1200 ticker calls a minute, over the plan of 480 "
+        f"(rate_limit_share 0.8 of the API's per-IP limit of {TICKER_CALLS_PER_MINUTE}); "
+        "use a poll_interval of at least 0.125s",
     ]
+
+
+def test_summary_shows_the_planned_use_per_endpoint(tmp_path: Path) -> None:
+    text = summarize(load(tmp_path, {"accounts": [account("a"), account("b"), account("c")]}))
+    assert "rate_limit_share: 0.8" in text.splitlines()
+    assert "  balances: 3 accounts every 30s = 6 calls/min of 120 (5%, plan 96)" in text.splitlines()
+    assert "  ticker: 1 call every 30s = 2 calls/min of 600 (0.3%, plan 480)" in text.splitlines()
 
 
 # --- every problem at once -----------------------------------------------------------------------

@@ -221,7 +221,7 @@ def test_secret_file_from_the_environment_that_does_not_exist(
     check_both_ways(
         sim,
         held_port,
-        write(tmp_path, valid(sim)),
+        write(tmp_path, valid(sim, poll_interval="2s")),  # two accounts: within the planned budget
         f"BTCTURK_PRIVATE_KEY_FILE: cannot read {missing}: No such file or directory",
         env=env,
     )
@@ -229,7 +229,7 @@ def test_secret_file_from_the_environment_that_does_not_exist(
 
 @pytest.mark.parametrize("where", ["inline", "file", "environment"])
 def test_private_key_not_base64(sim: Simulator, held_port: int, tmp_path: Path, where: str) -> None:
-    doc, env = valid(sim), None
+    doc, env = valid(sim, poll_interval="2s"), None  # the environment adds a second account
     if where == "inline":
         doc["accounts"][0]["private_key"] = NOT_BASE64
         expected = "accounts[0].private_key: not valid base64"

@@ -83,6 +83,8 @@ def config(api_url: str, **overrides: object) -> dict:
         "api_url": api_url,
         "poll_interval": f"{INTERVAL:g}s",
         "timeout": f"{INTERVAL / 2:g}s",
+        # Two accounts every INTERVAL are the whole balances budget: allowed only with no headroom planned.
+        "rate_limit_share": 1,
         "accounts": [
             {"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]},
             {"name": "savings", "public_key": SAVINGS[0], "private_key": SAVINGS[1]},

@@ -49,6 +49,8 @@ def config(sim: Simulator, **overrides: object) -> dict:
         "api_url": sim.url,
         "poll_interval": "1s",
         "timeout": "0.5s",
+        # Two accounts a second are the whole balances budget: allowed only with no headroom planned.
+        "rate_limit_share": 1,
         "accounts": [
             {"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]},
             {"name": "savings", "public_key": SAVINGS[0], "private_key": SAVINGS[1]},
