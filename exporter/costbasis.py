@@ -198,7 +198,7 @@ class _Replay:
         self.deposits: dict[str, Decimal] = {}
         self.withdrawals: dict[str, Decimal] = {}
         self.net_deposits = _ZERO
-        self.trades: dict[tuple[str, str], int] = {}
+        self.trades: dict[tuple[str, str, str], int] = {}  # (base, quote, side): no string joins per trade
         self.last_trade_ms: int | None = None
         self.unpriced = 0
         self.unattributed = 0
@@ -223,16 +223,17 @@ class _Replay:
 
     def trade(self, trade: Trade) -> Valued:
         quantity = trade.quantity
-        costs = trade.fee.copy_abs() + trade.tax.copy_abs()
+        fee, tax = trade.fee.copy_abs(), trade.tax.copy_abs()
+        costs = fee + tax
         gross = quantity * trade.price
         if trade.side == "buy":
             given, given_qty, got, got_qty = trade.quote, gross + costs, trade.base, quantity
         else:
             given, given_qty, got, got_qty = trade.base, quantity, trade.quote, gross - costs
         quote_leg = given_qty if trade.side == "buy" else got_qty
-        _add(self.fees, trade.quote, trade.fee.copy_abs())
-        _add(self.taxes, trade.quote, trade.tax.copy_abs())
-        key = (trade.pair, trade.side)
+        _add(self.fees, trade.quote, fee)
+        _add(self.taxes, trade.quote, tax)
+        key = (trade.base, trade.quote, trade.side)
         self.trades[key] = self.trades.get(key, 0) + 1
         if self.last_trade_ms is None or trade.timestamp_ms > self.last_trade_ms:
             self.last_trade_ms = trade.timestamp_ms
@@ -307,7 +308,7 @@ class _Replay:
             deposits=self.deposits,
             withdrawals=self.withdrawals,
             net_deposits=self.net_deposits,
-            trades=self.trades,
+            trades={(base + quote, side): n for (base, quote, side), n in self.trades.items()},
             last_trade_ms=self.last_trade_ms,
             unpriced=self.unpriced,
             unattributed=self.unattributed,
