@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Context, localcontext
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +262,23 @@ def test_average_cost_splits_round_only_at_the_sixtieth_digit() -> None:
         assert btc.cost == D(4) - third
         assert btc.realised == D(1) - third
     assert str(btc.cost) == "2." + "6" * 58 + "7"
+
+
+def test_the_documented_result_table_is_what_the_code_computes() -> None:
+    """docs/cost-basis.md (pasted into the README) shows the same numbers the replay produces."""
+    doc = (Path(__file__).parent.parent / "docs" / "cost-basis.md").read_text(encoding="utf-8")
+    table = doc.split("Result:", 1)[1].split("\n\n", 2)[1]
+    shown = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip().strip("*").replace(",", "") for c in line.strip("|").split("|")]
+        shown[cells[0]] = cells[1:]
+    average, _ = example("average")
+    fifo, _ = example("fifo")
+    for asset in ("BTC", "USDT", "TRY"):
+        a, f = average.positions[asset], fifo.positions[asset]
+        assert [D(x) for x in shown[asset]] == [a.quantity, a.cost, a.realised, f.cost, f.realised], asset
+    total = shown["total"]
+    assert D(total[2]) == average.realised and D(total[4]) == fifo.realised
+    assert D(total[1]) == sum(p.cost for p in average.positions.values())
+    assert D(total[3]) == sum(p.cost for p in fifo.positions.values())
+    assert "**1,994,000 TRY**" in doc
