@@ -16,6 +16,8 @@ The rules (docs/cost-basis.md has them with a worked example):
 * Giving more than is held (history before the first synced record is missing) never makes cost
   negative: all that is held is removed, only the proceeds of the held part are realised, and the rest
   is counted in `shortfalls`, `shortfall_quantity` and `unmatched_proceeds`.
+* A sale whose fee and tax exceed its proceeds gives away the excess quote too; the loss is realised
+  on the asset sold.
 * A deposit or trade that cannot be valued (no price at its time) is left out and counted in `unpriced`;
   a withdrawal still removes its cost and is left out of `net_deposits`. A transfer without a currency
   is left out and counted in `unattributed`.
@@ -121,7 +123,7 @@ class _Holding:
         if quantity > held:
             self.shortfalls += 1
             self.shortfall_quantity += quantity - held
-            if proceeds is not None:
+            if proceeds is not None and proceeds > 0:  # a loss is all realised, none of it unmatched
                 covered = proceeds * held / quantity if held > 0 else _ZERO
                 self.unmatched += proceeds - covered
                 proceeds = covered
@@ -242,7 +244,12 @@ class _Replay:
             self.unpriced += 1
             return Valued(trade, None, None)
         realised = self.holding(given).give(given_qty, value, self.fifo)
-        self.holding(got).receive(got_qty, value, self.fifo)
+        if got_qty >= 0:
+            self.holding(got).receive(got_qty, value, self.fifo)
+        else:
+            # A sale whose fee and tax exceed its proceeds also gives away quote: the excess is
+            # disposed at its own value, so the whole loss lands on the asset sold.
+            self.holding(got).give(-got_qty, -value, self.fifo)
         return Valued(trade, value, None if given == self.currency else realised)
 
     def trade_value(

@@ -282,3 +282,11 @@ def test_the_documented_result_table_is_what_the_code_computes() -> None:
     assert D(total[1]) == sum(p.cost for p in average.positions.values())
     assert D(total[3]) == sum(p.cost for p in fifo.positions.values())
     assert "**1,994,000 TRY**" in doc
+
+
+def test_a_sale_whose_fees_exceed_its_proceeds_loses_the_difference_on_the_asset_sold() -> None:
+    trades = [trade(2, BTCTRY, "buy", "1", "100", "0", "0"), trade(3, BTCTRY, "sell", "-1", "1", "-3", "0")]
+    result = compute(trades, [transfer(1, "fiat", "TRY", "200")], "TRY", Prices({}), keep_events=True)
+    assert result.positions["BTC"] == Position("BTC", D("0"), D("0"), D("-102"))
+    assert result.positions["TRY"] == Position("TRY", D("98"), D("98"), D("0"))
+    assert result.events[-1].value == D("-2")
