@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,16 +21,15 @@ from pathlib import Path
 from typing import Literal
 
 from exporter.activity import Trade, Transfer
+from exporter.ledger_schema import MIGRATIONS, VERSION, LedgerError, connect, reason
+
+__all__ = ["MIGRATIONS", "VERSION", "Cursor", "Kind", "Ledger", "LedgerError", "PriceCache", "ledger_path"]
 
 DEFAULT_STORAGE_DIR = "data"
 FILENAME = "ledger.db"
 
 Kind = Literal["trade", "crypto", "fiat"]
 KINDS: tuple[Kind, ...] = ("trade", "crypto", "fiat")
-
-
-class LedgerError(Exception):
-    """The ledger file cannot be opened, written or understood; the message names the path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,59 +39,6 @@ class Cursor:
     newest_ms: int | None = None
     backfilled_to_ms: int | None = None
     backfill_complete: bool = False
-
-
-def _script(db: sqlite3.Connection, script: str) -> None:
-    # Not executescript(): it commits first, and a migration must be one transaction with its version.
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _v1(db: sqlite3.Connection) -> None:
-    _script(
-        db,
-        """
-        CREATE TABLE trades (
-            account TEXT NOT NULL, id TEXT NOT NULL, order_id TEXT, timestamp_ms INTEGER NOT NULL,
-            base TEXT NOT NULL, quote TEXT NOT NULL, side TEXT NOT NULL, price TEXT NOT NULL,
-            amount TEXT NOT NULL, fee TEXT NOT NULL, tax TEXT NOT NULL,
-            PRIMARY KEY (account, id)
-        ) WITHOUT ROWID;
-        CREATE TABLE transfers (
-            account TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, timestamp_ms INTEGER NOT NULL,
-            balance_type TEXT NOT NULL, currency TEXT, amount TEXT NOT NULL,
-            fee TEXT, tax TEXT, funds TEXT,
-            PRIMARY KEY (account, kind, id)
-        ) WITHOUT ROWID;
-        CREATE TABLE cursors (
-            account TEXT NOT NULL, endpoint TEXT NOT NULL, newest_ms INTEGER, backfilled_to_ms INTEGER,
-            backfill_complete INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (account, endpoint)
-        ) WITHOUT ROWID;
-        CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-        """,
-    )
-
-
-def _v2(db: sqlite3.Connection) -> None:
-    # Version 2: past closes for valuing history, and time-ordered reads without a sort per query.
-    _script(
-        db,
-        """
-        CREATE TABLE prices (
-            pair TEXT NOT NULL, resolution TEXT NOT NULL, time_s INTEGER NOT NULL, close TEXT NOT NULL,
-            PRIMARY KEY (pair, resolution, time_s)
-        ) WITHOUT ROWID;
-        CREATE INDEX trades_by_time ON trades (account, timestamp_ms);
-        CREATE INDEX transfers_by_time ON transfers (account, timestamp_ms);
-        """,
-    )
-
-
-# MIGRATIONS[n] takes a file from version n to n + 1. Append only: a released step never changes.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
-VERSION = len(MIGRATIONS)
 
 
 def ledger_path(storage_dir: str | Path = DEFAULT_STORAGE_DIR) -> Path:
@@ -111,27 +57,11 @@ def _optional(amount: Decimal | None) -> str | None:
 class Ledger:
     """One open ledger file; safe to share between threads (one connection behind a lock)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(f"ledger {self.path}: cannot open: {_reason(exc)}") from None
-        try:
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise LedgerError(f"ledger {self.path}: cannot use WAL mode (got {mode!r})")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise LedgerError(f"ledger {self.path}: cannot open: {_reason(exc)}") from None
-        except LedgerError:
-            self._db.close()
-            raise
+        self._db = connect(self.path, busy_timeout_s)
+        self.prices = PriceCache(self)
 
     @classmethod
     def open(cls, storage_dir: str | Path = DEFAULT_STORAGE_DIR) -> Ledger:
@@ -155,42 +85,19 @@ class Ledger:
         with self._lock:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
-        # BEGIN IMMEDIATE takes the write lock first: two processes opening a new file cannot both
-        # run the same migration, and a file we cannot write fails here, at open, not at the first sync.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            current = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            if current > VERSION:
-                raise LedgerError(
-                    f"ledger {self.path}: schema version {current} is newer than this exporter's {VERSION}"
-                    " (written by a newer release; upgrade, or delete the file to rebuild it)"
-                )
-            for step in range(current, VERSION):
-                MIGRATIONS[step](self._db)
-                self._db.execute(f"PRAGMA user_version = {step + 1}")
-            # Touch the file under the write lock even when nothing migrated, to prove it is writable.
-            self._db.execute(
-                "INSERT OR IGNORE INTO state (key, value) VALUES ('created_version', ?)", [VERSION]
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise LedgerError(f"ledger {self.path}: cannot write: {_reason(exc)}") from None
+                raise LedgerError(f"ledger {self.path}: cannot write: {reason(exc)}") from None
             try:
                 yield self._db
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._db.execute("ROLLBACK")
-                raise LedgerError(f"ledger {self.path}: cannot write: {_reason(exc)}") from None
+                raise LedgerError(f"ledger {self.path}: cannot write: {reason(exc)}") from None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -383,27 +290,32 @@ class Ledger:
             db.execute(f"{verb} INTO state (key, value) VALUES (?, ?)", [key, value])
             return str(db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()[0])
 
-    # --- price cache -------------------------------------------------------------------------------
 
-    def put_closes(self, pair: str, resolution: str, closes: Iterable[tuple[int, Decimal]]) -> None:
+class PriceCache:
+    """Candle closes kept in the ledger file (`ledger.prices`), for valuing past records."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def put(self, pair: str, resolution: str, closes: Iterable[tuple[int, Decimal]]) -> None:
         """Cache candle closes of a pair (`BTCTRY`) at a resolution (`60`, `1D`), by start time in s."""
         rows = ((pair, resolution, time_s, _text(close)) for time_s, close in closes)
-        with self._write() as db:
+        with self._ledger._write() as db:
             db.executemany("INSERT OR REPLACE INTO prices VALUES (?, ?, ?, ?)", rows)
 
     def close_at(self, pair: str, resolution: str, time_s: int) -> Decimal | None:
         """The cached close of the candle starting exactly at `time_s`, None when not cached."""
-        with self._lock:
-            row = self._db.execute(
+        with self._ledger._lock:
+            row = self._ledger._db.execute(
                 "SELECT close FROM prices WHERE pair = ? AND resolution = ? AND time_s = ?",
                 [pair, resolution, time_s],
             ).fetchone()
         return None if row is None else Decimal(row[0])
 
-    def latest_close(self, pair: str, resolution: str, at_or_before_s: int) -> tuple[int, Decimal] | None:
+    def latest(self, pair: str, resolution: str, at_or_before_s: int) -> tuple[int, Decimal] | None:
         """The newest cached (start time, close) at or before a time, None when none is cached."""
-        with self._lock:
-            row = self._db.execute(
+        with self._ledger._lock:
+            row = self._ledger._db.execute(
                 "SELECT time_s, close FROM prices WHERE pair = ? AND resolution = ? AND time_s <= ?"
                 " ORDER BY time_s DESC LIMIT 1",
                 [pair, resolution, at_or_before_s],
@@ -425,7 +337,3 @@ def _window(account: str, since_ms: int | None, until_ms: int | None) -> tuple[s
         clauses.append("timestamp_ms < ?")
         args.append(until_ms)
     return " AND ".join(clauses), args
-
-
-def _reason(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]

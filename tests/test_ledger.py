@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -129,14 +130,14 @@ def test_cursors_and_state(ledger: Ledger) -> None:
 
 
 def test_price_cache(ledger: Ledger) -> None:
-    ledger.put_closes("BTCTRY", "1D", [(86400, Decimal("2240000.50")), (172800, Decimal("2250000"))])
-    ledger.put_closes("BTCTRY", "60", [(86400, Decimal("1"))])
-    assert ledger.close_at("BTCTRY", "1D", 86400) == Decimal("2240000.50")
-    assert ledger.close_at("BTCTRY", "1D", 86401) is None
-    assert ledger.latest_close("BTCTRY", "1D", 172799) == (86400, Decimal("2240000.50"))
-    assert ledger.latest_close("BTCTRY", "1D", 10**9) == (172800, Decimal("2250000"))
-    assert ledger.latest_close("BTCTRY", "1D", 86399) is None
-    assert ledger.latest_close("USDTTRY", "1D", 10**9) is None
+    ledger.prices.put("BTCTRY", "1D", [(86400, Decimal("2240000.50")), (172800, Decimal("2250000"))])
+    ledger.prices.put("BTCTRY", "60", [(86400, Decimal("1"))])
+    assert ledger.prices.close_at("BTCTRY", "1D", 86400) == Decimal("2240000.50")
+    assert ledger.prices.close_at("BTCTRY", "1D", 86401) is None
+    assert ledger.prices.latest("BTCTRY", "1D", 172799) == (86400, Decimal("2240000.50"))
+    assert ledger.prices.latest("BTCTRY", "1D", 10**9) == (172800, Decimal("2250000"))
+    assert ledger.prices.latest("BTCTRY", "1D", 86399) is None
+    assert ledger.prices.latest("USDTTRY", "1D", 10**9) is None
 
 
 def test_data_survives_reopening(tmp_path: Path) -> None:
@@ -162,7 +163,7 @@ def test_a_version_1_file_migrates_keeping_its_records(tmp_path: Path) -> None:
         assert ledger.version == VERSION > 1
         (trade,) = ledger.trades("alice")
         assert trade.id == 9223372036854775809 and trade.amount == Decimal("-0.00512000")
-        ledger.put_closes("BTCTRY", "1D", [(0, Decimal(1))])  # a table version 2 added
+        ledger.prices.put("BTCTRY", "1D", [(0, Decimal(1))])  # a table version 2 added
     names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert {"prices", "trades_by_time", "transfers_by_time"} <= names
 
@@ -229,3 +230,25 @@ def test_a_write_from_another_thread_is_serialised(ledger: Ledger) -> None:
         thread.join(timeout=30)
     assert not errors
     assert ledger.counts() == {(f"a{i}", "trade"): 3 for i in range(4)}
+
+
+def test_a_write_blocked_by_another_process_is_one_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.db", busy_timeout_s=0.05) as ledger:
+        other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        with pytest.raises(LedgerError) as info:
+            ledger.upsert_trades("alice", trades_fixture())
+        assert str(info.value) == f"ledger {tmp_path / 'ledger.db'}: cannot write: database is locked"
+        other.execute("COMMIT")
+        assert ledger.upsert_trades("alice", trades_fixture()) == 3
+
+
+def test_an_error_inside_a_write_rolls_it_back(ledger: Ledger) -> None:
+    def broken() -> Iterator[Trade]:
+        yield trades_fixture()[0]
+        raise RuntimeError("the sync failed half way")
+
+    with pytest.raises(RuntimeError):
+        ledger.upsert_trades("alice", broken())
+    assert ledger.counts() == {}
+    assert ledger.upsert_trades("alice", trades_fixture()) == 3
