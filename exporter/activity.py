@@ -1,7 +1,7 @@
 """Turn the transaction-history answers (trades, crypto and fiat transfers) into immutable records.
 
-The shapes are those of `/api/v1/users/transactions/trade`, `/crypto` and `/fiat` as
-docs/reference notes describe them. Parsing is strict about what the numbers mean (a sell's amount is
+The shapes are those of `/api/v1/users/transactions/trade`, `/crypto` and `/fiat` as the
+vendor documents them. Parsing is strict about what the numbers mean (a sell's amount is
 negative, fees are money leaving the account) and tolerant about how they are written (decimal strings
 or JSON numbers, dot or comma decimals, unknown fields ignored).
 """
@@ -24,7 +24,8 @@ TransferKind = Literal["crypto", "fiat"]
 Side = Literal["buy", "sell"]
 BalanceType = Literal["deposit", "withdrawal"]
 
-_KIND_ENDPOINT: dict[str, str] = {"crypto": CRYPTO, "fiat": FIAT}
+# The ledger's record kinds and the endpoint each comes from.
+ENDPOINTS: dict[str, str] = {"trade": TRADES, "crypto": CRYPTO, "fiat": FIAT}
 # Ids and times are whole numbers; a bound keeps a hostile 10,000-digit integer out of SQLite and str().
 _MAX_ID = 10**30
 _MAX_TIME_MS = 253_402_300_800_000  # the end of year 9999
@@ -100,7 +101,7 @@ def parse_trades(payload: object) -> tuple[Trade, ...]:
 
 def parse_transfers(payload: object, kind: TransferKind) -> tuple[Transfer, ...]:
     """Parse a /crypto or /fiat transaction answer; `kind` names which endpoint answered."""
-    endpoint = _KIND_ENDPOINT[kind]
+    endpoint = ENDPOINTS[kind]
     items = _items(payload, endpoint)
     return tuple(_transfer(item, kind, f"{endpoint} data[{index}]") for index, item in enumerate(items))
 
