@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Context, localcontext
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from test_costbasis import EXAMPLE_PRICES, EXAMPLE_TRADES, EXAMPLE_TRANSFERS, Prices, t, trade, transfer
 
+from exporter.activity import loads, parse_trades, parse_transfers
 from exporter.costbasis import compute
 from exporter.export import COLUMNS, Row, rows, write, write_csv, write_json
+from exporter.ledger import Ledger
 
 
 def example_rows() -> list[Row]:
@@ -156,3 +160,52 @@ def test_computed_amounts_drop_only_trailing_zeros(computed: D, shown: str) -> N
     (data,) = json.loads(out.getvalue())
     assert (data["value"], data["realised"]) == (shown, shown)
     assert data["amount"] == "-0.6"
+
+
+def test_from_api_answers_through_the_ledger_to_the_export(tmp_path: Path) -> None:
+    """The whole path a sync and `ledger export` will take: JSON text -> records -> SQLite -> rows."""
+    fixtures = Path(__file__).parent / "fixtures" / "activity"
+    answers = {name: loads((fixtures / f"{name}.json").read_bytes()) for name in ("trades", "crypto", "fiat")}
+    with Ledger.open(tmp_path) as ledger:
+        ledger.upsert_trades("alice", parse_trades(answers["trades"]))
+        ledger.upsert_transfers("alice", parse_transfers(answers["crypto"], "crypto"))
+        ledger.upsert_transfers("alice", parse_transfers(answers["fiat"], "fiat"))
+        basis = compute(
+            ledger.trades("alice"),
+            ledger.transfers("alice"),
+            "TRY",
+            lambda asset, currency, when: D("2200000") if asset == "BTC" else None,
+            keep_events=True,
+        )
+    out = io.StringIO()
+    write_csv(out, rows("alice", basis))
+    parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["kind"], r["type"]) for r in parsed] == [
+        ("fiat", "deposit"),
+        ("fiat", "withdrawal"),
+        ("crypto", "deposit"),
+        ("trade", "buy"),
+        ("trade", "buy"),
+        ("crypto", "withdrawal"),
+        ("trade", "sell"),
+    ]
+    assert parsed[-1]["id"] == "9223372036854775809"
+    assert parsed[1]["asset"] == "" and parsed[1]["value"] == ""  # no currency: unattributed
+    # 0.02 BTC deposited + 0.0125 bought - 0.001 withdrawn - 0.00512 sold.
+    assert basis.positions["BTC"].quantity == D("0.02638")
+    assert basis.unattributed == 1
+    # The sell's realised profit: 11,520 - 27.1872 of fees and tax, less average cost of 0.00512 BTC.
+    sell = parsed[-1]
+    assert D(sell["value"]) == D("11492.8128")
+    with localcontext(Context(prec=60)):
+        assert D(sell["realised"]) == D(sell["value"]) - average_cost_of_the_sale()
+
+
+def average_cost_of_the_sale() -> D:
+    """By hand: the BTC cost just before the sale, in proportion to the 0.00512 sold."""
+    with localcontext(Context(prec=60)):
+        deposit = D("0.02") * D("2200000")  # 44,000
+        bought = D("5600") + D("11.2") + D("2.016") + D("22400") + D("44.8") + D("8.064")  # 28,066.08
+        held, cost = D("0.0325"), deposit + bought
+        cost_after_withdrawal = cost - cost * D("0.001") / held
+        return cost_after_withdrawal * D("0.00512") / (held - D("0.001"))
