@@ -182,6 +182,18 @@ def compute(
     return replay.result(method, tuple(events))
 
 
+def compute_each(
+    trades: Iterable[Trade],
+    transfers: Iterable[Transfer],
+    currencies: Iterable[str],
+    price_at: PriceAt,
+    method: Method = "average",
+) -> dict[str, CostBasis]:
+    """compute() once per valuation currency (TRY and USDT, say), over the same records."""
+    trades, transfers = list(trades), list(transfers)
+    return {c.upper(): compute(trades, transfers, c, price_at, method) for c in currencies}
+
+
 def _order(record: Trade | Transfer) -> tuple[int, int, int]:
     rank = _RANK["trade"] if isinstance(record, Trade) else _RANK[record.balance_type]
     return (record.timestamp_ms, rank, record.id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exporter.activity import Trade, Transfer
-from exporter.costbasis import CostBasis, Position, compute
+from exporter.costbasis import CostBasis, Position, compute, compute_each
 
 T0 = 1_764_000_000_000
 
@@ -290,3 +290,14 @@ def test_a_sale_whose_fees_exceed_its_proceeds_loses_the_difference_on_the_asset
     assert result.positions["BTC"] == Position("BTC", D("0"), D("0"), D("-102"))
     assert result.positions["TRY"] == Position("TRY", D("98"), D("98"), D("0"))
     assert result.events[-1].value == D("-2")
+
+
+def test_compute_each_values_the_same_history_in_every_currency() -> None:
+    prices = Prices({**EXAMPLE_PRICES, ("BTC", "USDT", t(3)): D("60000")})
+    both = compute_each(iter(EXAMPLE_TRADES), iter(EXAMPLE_TRANSFERS), ["TRY", "usdt"], prices)
+    assert set(both) == {"TRY", "USDT"}
+    assert both["TRY"].positions == example("average")[0].positions
+    assert both["USDT"].currency == "USDT"
+    assert both["USDT"].positions["USDT"].realised == 0
+    # USDT valuation has no TRY/USDT price in this table: the TRY records are counted, not guessed.
+    assert both["USDT"].unpriced > 0
