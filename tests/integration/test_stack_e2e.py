@@ -4,8 +4,12 @@ The exporter is started as a user would (`btcturk-exporter --demo`, through `pyt
 on a free loopback port; a real `prometheus` server on another loopback port scrapes it every
 second and evaluates the project's rules.yml and alerts.yml every second. Then:
 
-* every query of every dashboard panel, with its variables expanded the way Grafana expands them
-  by default, must run without error AND return data: an empty panel is a broken panel;
+* every query of every dashboard panel must run without error AND return data for the 1h, 24h and
+  7d pickers, while Prometheus holds only the minutes of samples this fresh stack has: an empty
+  panel is a broken panel. Each query is sent as Grafana's Prometheus data source sends it (see
+  `grafana_request`): its variables expanded, $__interval/$__rate_interval/$__range* computed from
+  the range, the panel's maxDataPoints and the data source's scrape interval, range queries with
+  Grafana's step and with start and end rounded down to it, instant queries at now;
 * every dashboard variable's label_values() query must offer at least one value;
 * every recording rule's expression and its recorded series must return data;
 * every rule must be evaluated by Prometheus with health "ok" and no error.
@@ -47,18 +51,12 @@ pytestmark = pytest.mark.needs_prometheus
 RULE_FILES = (ROOT / "prometheus" / "rules.yml", ROOT / "prometheus" / "alerts.yml")
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SCRAPE_INTERVAL = "1s"
-# What Grafana substitutes for its own variables with a 1s scrape interval: $__rate_interval is
-# max(4 x scrape interval, $__interval + scrape interval); $__range is the dashboard's time range,
-# kept short so the test needs little history.
-GRAFANA_VALUES = {
-    "__rate_interval": "4s",
-    "__interval": "1s",
-    "__interval_ms": "1000",
-    "__range": "15s",
-    "__range_s": "15",
-    "__range_ms": "15000",
-}
+SCRAPE_SECONDS = 1.0
 DATA_DEADLINE = 90.0
+# The pickers checked: the longest is the one that breaks first on a fresh install.
+PICKER_RANGES = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+# A range query's first point needs a whole step of data before its (rounded down) end: 1m at 7d.
+DASHBOARD_DEADLINE = 180.0
 
 Json = dict[str, Any]
 
@@ -197,6 +195,98 @@ def until_all_return_data(prometheus: Prometheus, queries: dict[str, str], deadl
     return problems
 
 
+# --- Grafana's Prometheus data source, as far as the queries it sends ----------------------------
+#
+# From Grafana's pkg/promlib (models/query.go, intervalv2, client.go) and the plugin SDK's gtime:
+# the interval is range / maxDataPoints rounded to a "nice" duration, at least the data source's
+# scrape interval (jsonData.timeInterval) and at least range / 11000 rounded; $__rate_interval is
+# max(interval + scrape interval, 4 x scrape interval); a range query's start and end are rounded
+# DOWN to a multiple of the step; an instant query runs at the end of the range, not rounded.
+
+SAFE_RESOLUTION = 11000
+# gtime.RoundInterval: (upper bound, rounded), in seconds.
+ROUNDING = [
+    (0.015, 0.01), (0.035, 0.02), (0.075, 0.05), (0.15, 0.1), (0.35, 0.2), (0.75, 0.5), (1.5, 1),
+    (3.5, 2), (7.5, 5), (12.5, 10), (17.5, 15), (25, 20), (45, 30), (90, 60), (210, 120), (450, 300),
+    (750, 600), (1050, 900), (1500, 1200), (2700, 1800), (5400, 3600), (9000, 7200), (16200, 10800),
+    (32400, 21600), (86400, 43200), (604800, 86400), (1814400, 604800), (3628800, 2592000),
+]  # fmt: skip
+
+
+def round_interval(seconds: float) -> float:
+    return next((rounded for bound, rounded in ROUNDING if seconds <= bound), 31536000)
+
+
+def format_interval(seconds: float) -> str:
+    """gtime.FormatInterval: the largest whole unit (1m, 30s, 500ms)."""
+    for unit, size in (("y", 31536000), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(int(seconds * 1000), 1)}ms"
+
+
+def go_duration(seconds: float) -> str:
+    """time.Duration.String() for whole seconds, as Grafana writes $__rate_interval (2m0s)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+@dataclass(frozen=True)
+class GrafanaRequest:
+    """One request to Prometheus's HTTP API, as Grafana would send it for one panel query."""
+
+    path: str
+    params: dict[str, str]
+
+
+def grafana_request(
+    panel: Json, target: Json, values: dict[str, str], range_s: float, now: float, scrape_s: float
+) -> GrafanaRequest:
+    max_data_points = int(panel.get("maxDataPoints") or 1500)  # 1500: Grafana's default resolution
+    min_interval = scrape_s  # the data source's timeInterval; a panel `interval` would override it
+    # The frontend's interval (intervalMs), then the backend's step from it and the safe resolution.
+    interval = max(round_interval(range_s / max_data_points), min_interval)
+    step = max(interval, round_interval(range_s / SAFE_RESOLUTION))
+    grafana = {
+        "__interval": format_interval(step),
+        "__interval_ms": str(int(step * 1000)),
+        "__range": f"{round(range_s)}s",
+        "__range_s": str(round(range_s)),
+        "__range_ms": str(int(range_s * 1000)),
+        "__rate_interval": go_duration(max(interval + scrape_s, 4 * scrape_s)),
+    }
+    expr = promql.substitute(target["expr"], {**values, **grafana})
+    if target.get("instant") and not target.get("range"):
+        return GrafanaRequest("query", {"query": expr, "time": f"{now:.3f}"})
+    start = (now - range_s) // step * step
+    end = now // step * step
+    return GrafanaRequest(
+        "query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    )
+
+
+def test_grafana_request_matches_grafana_for_a_7d_picker() -> None:
+    """The figures Grafana's own code gives for "Last 7 days" with 10000 points and a 30s scrape."""
+    panel = {"maxDataPoints": 10000}
+    target = {"expr": "rate(x[$__rate_interval]) + y[$__interval] + z[$__range]", "range": True}
+    now = 1_700_000_123.0
+    request = grafana_request(panel, target, {}, 7 * 86400, now, 30)
+    assert request.path == "query_range"
+    assert request.params["query"] == "rate(x[2m0s]) + y[1m] + z[604800s]"  # max(1m + 30s, 4 x 30s)
+    assert request.params["step"] == "60"
+    assert float(request.params["end"]) == 1_700_000_100.0  # rounded down to the minute
+    # Without maxDataPoints Grafana asks for one point per pixel: 10m steps on a ~1000 px wide panel,
+    # which hide the newest 10 minutes.
+    coarse = grafana_request({"maxDataPoints": 1000}, target, {}, 7 * 86400, now, 30)
+    assert coarse.params["step"] == "600" and float(coarse.params["end"]) == 1_699_999_800.0
+    instant = grafana_request(panel, {"expr": "x", "instant": True}, {}, 7 * 86400, now, 30)
+    assert instant.path == "query" and instant.params["time"] == f"{now:.3f}"
+
+
 # --- dashboards ----------------------------------------------------------------------------------
 
 
@@ -210,7 +300,7 @@ def panels(board: Json) -> Iterator[Json]:
 
 def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
     """Each variable as Grafana sets it by default: All (its allValue) or the first value offered."""
-    values = dict(GRAFANA_VALUES)
+    values: dict[str, str] = {}
     for var in board["templating"]["list"]:
         if var["type"] == "datasource":
             continue
@@ -227,17 +317,55 @@ def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
     return values
 
 
+def returns_data(prometheus: Prometheus, request: GrafanaRequest) -> bool:
+    data = prometheus.api(request.path, **request.params)
+    if data["resultType"] in ("scalar", "string"):
+        return True
+    return any(series.get("values") or series.get("value") for series in data["result"])
+
+
+def demo_gauge_exported(stack: Stack) -> bool:
+    return "btcturk_exporter_demo" in stack.exporter.get("/metrics").text
+
+
+@pytest.mark.parametrize("picker", PICKER_RANGES)
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_every_dashboard_query_returns_data(stack: Stack, path: Path) -> None:
+def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: str) -> None:
+    """Every panel shows data for this picker while Prometheus holds only minutes of samples."""
     board = json.loads(path.read_text(encoding="utf-8"))
     values = variable_values(stack.prometheus, board)
-    queries = {
-        f"{panel['title']} [{target['refId']}]": promql.substitute(target["expr"], values)
+    # The precondition that makes this test worth something: a fresh install's short history.
+    assert stack.prometheus.query('up{job="btcturk"} offset 15m') == [], "Prometheus has old data"
+    pending = {
+        f"{panel['title'] or panel['type']} [{target['refId']}]": (panel, target)
         for panel in panels(board)
         for target in panel.get("targets", [])
     }
-    assert queries
-    problems = until_all_return_data(stack.prometheus, queries, DATA_DEADLINE)
+    assert pending
+    # TODO(btcturk_exporter_demo): the exporter on this branch does not export the gauge yet (the
+    # demo-marking branch adds it); until that merge, only the DEMO DATA banner may be empty.
+    tolerated = set()
+    if not demo_gauge_exported(stack):
+        tolerated = {name for name, (_, t) in pending.items() if "btcturk_exporter_demo" in t["expr"]}
+    problems: dict[str, str] = {}
+    end = time.monotonic() + DASHBOARD_DEADLINE
+    while set(pending) - tolerated:
+        now = time.time()
+        for name, (panel, target) in list(pending.items()):
+            request = grafana_request(panel, target, values, PICKER_RANGES[picker], now, SCRAPE_SECONDS)
+            try:
+                if returns_data(stack.prometheus, request):
+                    del pending[name]
+            except QueryError as exc:
+                problems[name] = f"error: {exc}"
+                del pending[name]
+        if not set(pending) - tolerated or time.monotonic() > end:
+            break
+        time.sleep(1.0)  # poll interval between rounds, not synchronisation
+    for name, (panel, target) in pending.items():
+        if name not in tolerated:
+            request = grafana_request(panel, target, values, PICKER_RANGES[picker], time.time(), 1)
+            problems[name] = f"no data: {request.path} {request.params}"
     assert problems == {}, "\n".join(f"{name}: {why}" for name, why in problems.items())
 
 
