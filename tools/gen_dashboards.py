@@ -424,17 +424,19 @@ def overview() -> Json:
             decimals=2,
             reduce="diff",
         ),
+        # Not Grafana's diffperc, whose scale (ratio or x100) has changed between Grafana releases.
+        # The series -last/v(t) ends at -1, so its diff (last minus first point) is last/first - 1:
+        # the relative change, exactly, in every Grafana version.
         stat(
             "Change over the selected range (%)",
             "Relative change of the portfolio value since the start of the selected time range "
             "(or since the first sample, when Prometheus holds less history than the range).",
-            targets((f"sum({value})", "")),
-            # Grafana's diffperc is (last - first) / first x 100, a percentage (not a ratio).
-            "percent",
+            targets((f"-(scalar(sum({value} @ end())) / sum({value}))", "")),
+            "percentunit",
             (5, 4),
             steps=red_green,
             decimals=2,
-            reduce="diffperc",
+            reduce="diff",
         ),
         stat(
             "Share of value locked",

@@ -369,6 +369,40 @@ def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: st
     assert problems == {}, "\n".join(f"{name}: {why}" for name, why in problems.items())
 
 
+def grafana_diff(series: list[Json]) -> float:
+    """Grafana's diff reducer on a one-series range result: last minus first non-NaN value."""
+    (only,) = series
+    values = [float(v) for _, v in only["values"] if v.lower() != "nan"]
+    return values[-1] - values[0]
+
+
+def test_change_panels_agree_with_the_portfolio_value(stack: Stack) -> None:
+    """Change (%) is exactly Change / the first value shown, computed from the same range query."""
+    board = json.loads((ROOT / "grafana" / "dashboards" / "btcturk-overview.json").read_text("utf-8"))
+    values = variable_values(stack.prometheus, board)
+    by_title = {panel["title"]: panel for panel in panels(board)}
+    absolute, relative = (
+        by_title["Change over the selected range"],
+        by_title["Change over the selected range (%)"],
+    )
+
+    def ranges() -> tuple[list[Json], list[Json]] | None:
+        now = time.time()
+        results = []
+        for panel in (absolute, relative):
+            request = grafana_request(panel, panel["targets"][0], values, 3600, now, SCRAPE_SECONDS)
+            results.append(stack.prometheus.api(request.path, **request.params)["result"])
+        # At least a few points, so that first and last differ in time.
+        if all(len(r) == 1 and len(r[0]["values"]) >= 5 for r in results):
+            return results[0], results[1]
+        return None
+
+    total, ratio = wait_for(ranges, DATA_DEADLINE, interval=1, what="a few points of portfolio value")
+    first = float(total[0]["values"][0][1])
+    assert first > 0
+    assert grafana_diff(ratio) == pytest.approx(grafana_diff(total) / first, rel=1e-9, abs=1e-12)
+
+
 # --- rules ---------------------------------------------------------------------------------------
 
 
