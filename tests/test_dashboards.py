@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 sys.path.insert(0, str(ROOT / "tools"))
 import gen_dashboards  # noqa: E402
+import grafana_query  # noqa: E402
 import promql  # noqa: E402
 
 Json = dict[str, Any]
@@ -142,27 +143,6 @@ def lint_history_lookback(board: Json) -> list[str]:
     ]
 
 
-def grafana_step(range_s: float, max_data_points: int, min_interval_s: float) -> float:
-    """The step Grafana's Prometheus data source picks (max of the panel's and the safe resolution)."""
-    calculated = max(gen_dashboards_round(range_s / max_data_points), min_interval_s)
-    return max(calculated, gen_dashboards_round(range_s / 11000))
-
-
-# Grafana's gtime.RoundInterval, from 1s up: (upper bound, rounded), both in seconds.
-_ROUNDING = [
-    (1.5, 1), (3.5, 2), (7.5, 5), (12.5, 10), (17.5, 15), (25, 20), (45, 30), (90, 60), (210, 120),
-    (450, 300), (750, 600), (1050, 900), (1500, 1200), (2700, 1800), (5400, 3600), (9000, 7200),
-    (16200, 10800), (32400, 21600), (86400, 43200),
-]  # fmt: skip
-
-
-def gen_dashboards_round(seconds: float) -> float:
-    for bound, rounded in _ROUNDING:
-        if seconds <= bound:
-            return rounded
-    return 86400
-
-
 def lint_step_at_seven_days(board: Json) -> list[str]:
     """Grafana rounds a range query's end DOWN to the step: a 10m step hides the newest 10 minutes.
 
@@ -176,7 +156,7 @@ def lint_step_at_seven_days(board: Json) -> list[str]:
         points = panel.get("maxDataPoints")
         if not isinstance(points, int):
             problems.append(f"panel {panel.get('title')!r}: no maxDataPoints (Grafana uses its width)")
-        elif grafana_step(7 * 86400, points, 30) > 60:
+        elif grafana_query.step(7 * 86400, points, 30)[1] > 60:
             problems.append(f"panel {panel.get('title')!r}: maxDataPoints {points} gives a 7d step over 1m")
     return problems
 
@@ -494,3 +474,24 @@ def test_provisioning_files() -> None:
     (provider,) = providers["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
+
+
+# --- the Grafana request model the end-to-end test uses ------------------------------------------
+
+
+def test_grafana_request_matches_grafana_for_a_7d_picker() -> None:
+    """The figures Grafana's own code gives for "Last 7 days" with 10000 points and a 30s scrape."""
+    panel = {"maxDataPoints": 10000}
+    target = {"expr": "rate(x[$__rate_interval]) + y[$__interval] + z[$__range]", "range": True}
+    now = 1_700_000_123.0
+    request = grafana_query.grafana_request(panel, target, {}, 7 * 86400, now, 30)
+    assert request.path == "query_range"
+    assert request.params["query"] == "rate(x[2m0s]) + y[1m] + z[604800s]"  # max(1m + 30s, 4 x 30s)
+    assert request.params["step"] == "60"
+    assert float(request.params["end"]) == 1_700_000_100.0  # rounded down to the minute
+    # Without maxDataPoints Grafana asks for one point per pixel: 10m steps on a ~1000 px wide panel,
+    # which hide the newest 10 minutes.
+    coarse = grafana_query.grafana_request({"maxDataPoints": 1000}, target, {}, 7 * 86400, now, 30)
+    assert coarse.params["step"] == "600" and float(coarse.params["end"]) == 1_699_999_800.0
+    instant = grafana_query.grafana_request(panel, {"expr": "x", "instant": True}, {}, 7 * 86400, now, 30)
+    assert instant.path == "query" and instant.params["time"] == f"{now:.3f}"

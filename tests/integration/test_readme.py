@@ -80,7 +80,7 @@ def test_promql_valuation_rules_are_valid(tmp_path: Path) -> None:
 
 RUN, SERVE = "run", "serve"
 SKIPPED: list[tuple[str, str]] = [
-    (r"^docker\b", "no Docker engine runs here; tests/test_deploy.py checks the compose file statically"),
+    (r"^docker\b", "no Docker engine here; tests/test_deploy_compose.py checks the compose file"),
     (r"^kubectl (apply|create)\b", "needs a Kubernetes cluster; tests/test_deploy_render.py renders it"),
     (r"^pip install\b", "the suite runs in the installed package; .ci/run installs it so on a clean clone"),
     (r"\bpython -m pytest\b", "the test suite itself, which .ci/run runs"),

@@ -45,6 +45,7 @@ from conftest import ExporterProcess, require_binary, start_exporter, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import promql  # noqa: E402
+from grafana_query import GrafanaRequest, grafana_request  # noqa: E402
 
 pytestmark = pytest.mark.needs_prometheus
 
@@ -193,98 +194,6 @@ def until_all_return_data(prometheus: Prometheus, queries: dict[str, str], deadl
         time.sleep(0.5)  # poll interval between rounds, not synchronisation
     problems.update({name: f"no data: {expr}" for name, expr in pending.items()})
     return problems
-
-
-# --- Grafana's Prometheus data source, as far as the queries it sends ----------------------------
-#
-# From Grafana's pkg/promlib (models/query.go, intervalv2, client.go) and the plugin SDK's gtime:
-# the interval is range / maxDataPoints rounded to a "nice" duration, at least the data source's
-# scrape interval (jsonData.timeInterval) and at least range / 11000 rounded; $__rate_interval is
-# max(interval + scrape interval, 4 x scrape interval); a range query's start and end are rounded
-# DOWN to a multiple of the step; an instant query runs at the end of the range, not rounded.
-
-SAFE_RESOLUTION = 11000
-# gtime.RoundInterval: (upper bound, rounded), in seconds.
-ROUNDING = [
-    (0.015, 0.01), (0.035, 0.02), (0.075, 0.05), (0.15, 0.1), (0.35, 0.2), (0.75, 0.5), (1.5, 1),
-    (3.5, 2), (7.5, 5), (12.5, 10), (17.5, 15), (25, 20), (45, 30), (90, 60), (210, 120), (450, 300),
-    (750, 600), (1050, 900), (1500, 1200), (2700, 1800), (5400, 3600), (9000, 7200), (16200, 10800),
-    (32400, 21600), (86400, 43200), (604800, 86400), (1814400, 604800), (3628800, 2592000),
-]  # fmt: skip
-
-
-def round_interval(seconds: float) -> float:
-    return next((rounded for bound, rounded in ROUNDING if seconds <= bound), 31536000)
-
-
-def format_interval(seconds: float) -> str:
-    """gtime.FormatInterval: the largest whole unit (1m, 30s, 500ms)."""
-    for unit, size in (("y", 31536000), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{max(int(seconds * 1000), 1)}ms"
-
-
-def go_duration(seconds: float) -> str:
-    """time.Duration.String() for whole seconds, as Grafana writes $__rate_interval (2m0s)."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
-
-
-@dataclass(frozen=True)
-class GrafanaRequest:
-    """One request to Prometheus's HTTP API, as Grafana would send it for one panel query."""
-
-    path: str
-    params: dict[str, str]
-
-
-def grafana_request(
-    panel: Json, target: Json, values: dict[str, str], range_s: float, now: float, scrape_s: float
-) -> GrafanaRequest:
-    max_data_points = int(panel.get("maxDataPoints") or 1500)  # 1500: Grafana's default resolution
-    min_interval = scrape_s  # the data source's timeInterval; a panel `interval` would override it
-    # The frontend's interval (intervalMs), then the backend's step from it and the safe resolution.
-    interval = max(round_interval(range_s / max_data_points), min_interval)
-    step = max(interval, round_interval(range_s / SAFE_RESOLUTION))
-    grafana = {
-        "__interval": format_interval(step),
-        "__interval_ms": str(int(step * 1000)),
-        "__range": f"{round(range_s)}s",
-        "__range_s": str(round(range_s)),
-        "__range_ms": str(int(range_s * 1000)),
-        "__rate_interval": go_duration(max(interval + scrape_s, 4 * scrape_s)),
-    }
-    expr = promql.substitute(target["expr"], {**values, **grafana})
-    if target.get("instant") and not target.get("range"):
-        return GrafanaRequest("query", {"query": expr, "time": f"{now:.3f}"})
-    start = (now - range_s) // step * step
-    end = now // step * step
-    return GrafanaRequest(
-        "query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-    )
-
-
-def test_grafana_request_matches_grafana_for_a_7d_picker() -> None:
-    """The figures Grafana's own code gives for "Last 7 days" with 10000 points and a 30s scrape."""
-    panel = {"maxDataPoints": 10000}
-    target = {"expr": "rate(x[$__rate_interval]) + y[$__interval] + z[$__range]", "range": True}
-    now = 1_700_000_123.0
-    request = grafana_request(panel, target, {}, 7 * 86400, now, 30)
-    assert request.path == "query_range"
-    assert request.params["query"] == "rate(x[2m0s]) + y[1m] + z[604800s]"  # max(1m + 30s, 4 x 30s)
-    assert request.params["step"] == "60"
-    assert float(request.params["end"]) == 1_700_000_100.0  # rounded down to the minute
-    # Without maxDataPoints Grafana asks for one point per pixel: 10m steps on a ~1000 px wide panel,
-    # which hide the newest 10 minutes.
-    coarse = grafana_request({"maxDataPoints": 1000}, target, {}, 7 * 86400, now, 30)
-    assert coarse.params["step"] == "600" and float(coarse.params["end"]) == 1_699_999_800.0
-    instant = grafana_request(panel, {"expr": "x", "instant": True}, {}, 7 * 86400, now, 30)
-    assert instant.path == "query" and instant.params["time"] == f"{now:.3f}"
 
 
 # --- dashboards ----------------------------------------------------------------------------------
