@@ -1,4 +1,4 @@
-"""Kubernetes manifests and the compose stack, validated without a cluster or Docker.
+"""Kubernetes manifests, validated without a cluster (the compose stack: test_deploy_compose.py).
 
 Built-in kinds are checked against the Kubernetes OpenAPI schemas (kubernetes-validate, strict, so
 misspelt fields fail); the Prometheus Operator CRDs and the Kustomization, which it does not know,
@@ -9,7 +9,6 @@ checked against the exporter's real argument parser and configuration loader.
 from __future__ import annotations
 
 import base64
-import shlex
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -249,111 +248,3 @@ def test_service_selects_the_pods() -> None:
 def test_one_replica() -> None:
     """Replicas multiply API calls against the per-IP rate limit."""
     assert MANIFESTS["Deployment"]["spec"]["replicas"] == 1
-
-
-# --- docker-compose ------------------------------------------------------------------------------
-
-
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-LIVE = yaml.safe_load((ROOT / "deploy" / "compose" / "live.yml").read_text(encoding="utf-8"))
-
-
-def host_mounts(service: Json) -> dict[str, str]:
-    """container path -> host path for the service's bind mounts (named volumes left out)."""
-    out = {}
-    for spec in service.get("volumes", []):
-        source, target = spec.split(":")[:2]
-        if source.startswith((".", "/")):
-            out[target] = source
-    return out
-
-
-def command(service: Json) -> list[str]:
-    cmd = service["command"]
-    return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
-
-
-def test_compose_services() -> None:
-    services = COMPOSE["services"]
-    assert set(services) == {"exporter", "prometheus", "grafana"}
-    assert services["prometheus"]["image"].startswith("prom/prometheus:")
-    assert services["grafana"]["image"].startswith("grafana/grafana:")
-    for service in services.values():
-        if "image" in service and "build" not in service:
-            assert not service["image"].endswith(":latest"), "pin image versions"
-
-
-def test_compose_ports() -> None:
-    published = {name: [str(p) for p in s.get("ports", [])] for name, s in COMPOSE["services"].items()}
-    assert published == {"exporter": ["9788:9788"], "prometheus": ["9090:9090"], "grafana": ["3000:3000"]}
-
-
-def test_compose_exporter_builds_the_dockerfile_and_runs_the_demo() -> None:
-    exporter = COMPOSE["services"]["exporter"]
-    context = exporter["build"] if isinstance(exporter["build"], str) else exporter["build"]["context"]
-    assert (ROOT / context).resolve() == ROOT
-    assert (ROOT / "Dockerfile").is_file()
-    args = build_parser().parse_args(command(exporter))
-    assert args.demo and args.listen_address == ":9788"
-
-
-def test_compose_live_override_drops_demo_and_passes_the_keys_as_secrets() -> None:
-    exporter = LIVE["services"]["exporter"]
-    args = build_parser().parse_args(command(exporter))
-    assert not args.demo
-    secrets = LIVE["secrets"]
-    assert {s["environment"] for s in secrets.values()} == {"BTCTURK_PUBLIC_KEY", "BTCTURK_PRIVATE_KEY"}
-    assert set(exporter["secrets"]) == set(secrets)
-    assert exporter["environment"] == {
-        "BTCTURK_PUBLIC_KEY_FILE": "/run/secrets/btcturk_public_key",
-        "BTCTURK_PRIVATE_KEY_FILE": "/run/secrets/btcturk_private_key",
-    }
-    assert {f"/run/secrets/{name}" for name in secrets} == set(exporter["environment"].values())
-
-
-def test_compose_prometheus_gets_the_rules() -> None:
-    prometheus = COMPOSE["services"]["prometheus"]
-    mounts = host_mounts(prometheus)
-    config_flag = next(a for a in command(prometheus) if a.startswith("--config.file="))
-    config_path = PurePosixPath(config_flag.split("=", 1)[1])
-    host_dir = ROOT / mounts[str(config_path.parent)]
-    config = yaml.safe_load((host_dir / config_path.name).read_text())
-    for rule_file in config["rule_files"]:
-        assert (host_dir / rule_file).is_file(), rule_file
-    (scrape,) = [j for j in config["scrape_configs"] if j["job_name"] == "btcturk"]
-    (target,) = scrape["static_configs"][0]["targets"]
-    host, port = target.split(":")
-    assert host in COMPOSE["services"] and port == "9788"
-
-
-def test_compose_grafana_gets_provisioning_and_dashboards() -> None:
-    grafana = COMPOSE["services"]["grafana"]
-    mounts = host_mounts(grafana)
-    for source in mounts.values():
-        assert (ROOT / source).exists(), source
-    provisioning = ROOT / mounts["/etc/grafana/provisioning"]
-    provider = yaml.safe_load((provisioning / "dashboards" / "btcturk.yml").read_text())["providers"][0]
-    dashboards = ROOT / mounts[provider["options"]["path"]]
-    assert sorted(p.name for p in dashboards.glob("*.json")) == [
-        "btcturk-exporter-health.json",
-        "btcturk-overview.json",
-    ]
-    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][
-        0
-    ]
-    assert datasource["url"] == "http://prometheus:9090"
-    environment = grafana["environment"]
-    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
-    home = PurePosixPath(environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
-    assert (ROOT / mounts[str(home.parent)] / home.name).is_file()
-
-
-def test_compose_named_volumes_are_declared() -> None:
-    used = {
-        spec.split(":")[0]
-        for service in COMPOSE["services"].values()
-        for spec in service.get("volumes", [])
-        if not spec.startswith((".", "/"))
-    }
-    assert used == set(COMPOSE["volumes"])

@@ -18,7 +18,7 @@ from exporter.webconfig import load_web_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "deploy" / "kubernetes"
-SECURE = BASE / "secure"
+SECURE = ROOT / "deploy" / "kubernetes-secure"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -50,7 +50,9 @@ def patched_deployment() -> dict[str, Any]:
 
 def test_overlay_lists_its_patches_and_the_base() -> None:
     kustomization = load(SECURE / "kustomization.yaml")
-    assert kustomization["resources"] == ["../"]
+    # The base beside the overlay, not its parent: kustomize refuses a base that contains its overlay.
+    assert kustomization["resources"] == ["../kubernetes"]
+    assert (SECURE / "../kubernetes").resolve() == BASE
     for patch in kustomization["patches"]:
         assert (SECURE / patch["path"]).is_file()
 
@@ -58,7 +60,8 @@ def test_overlay_lists_its_patches_and_the_base() -> None:
 @pytest.mark.parametrize("version", ["1.29.0", kubernetes_validate.latest_version()])
 def test_patched_deployment_and_secret_are_valid(version: str) -> None:
     kubernetes_validate.validate(patched_deployment(), version, strict=True)
-    kubernetes_validate.validate(load(SECURE / "web-config.example.yaml"), version, strict=True)
+    for example in ("web-config.example.yaml", "scrape-secret.example.yaml"):
+        kubernetes_validate.validate(load(SECURE / example), version, strict=True)
 
 
 def test_web_config_flag_points_into_the_mounted_secret() -> None:
@@ -82,7 +85,12 @@ def test_servicemonitor_scrapes_over_tls_with_basic_auth() -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["scheme"] == "https"
     assert endpoint["basicAuth"]["password"]["key"]
-    assert endpoint["tlsConfig"]["ca"]["secret"]["name"]
+    scrape = load(SECURE / "scrape-secret.example.yaml")
+    assert endpoint["tlsConfig"]["ca"]["secret"]["name"] == scrape["metadata"]["name"]
+    assert endpoint["tlsConfig"]["ca"]["secret"]["key"] in scrape["stringData"]
+    for part in ("username", "password"):
+        assert endpoint["basicAuth"][part]["name"] == scrape["metadata"]["name"]
+        assert endpoint["basicAuth"][part]["key"] in scrape["stringData"]
     assert endpoint["relabelings"][0]["replacement"] == "btcturk"
 
 

@@ -34,6 +34,12 @@ ACC = SEL + ', account=~"$account"'
 ACC_OR_SHARED = SEL + ', account=~"$account|"'
 CUR = ACC + ', currency=~"$currency"'
 
+# Every panel asks for this many points, rather than Grafana's default of one per pixel: it keeps the
+# step of a 7-day range at 1m (Grafana rounds 604800s / 10000 to 1m), and Grafana rounds the end of
+# a range query DOWN to a multiple of the step, so a coarser step would hide the newest minutes and
+# leave every graph empty on a fresh install for up to one step (10m at 7d with ~1000 pixels).
+MAX_DATA_POINTS = 10000
+
 Json = dict[str, Any]
 
 
@@ -163,6 +169,7 @@ def panel(
         "description": description,
         "datasource": DATASOURCE,
         "gridPos": {"w": size[0], "h": size[1]},
+        "maxDataPoints": MAX_DATA_POINTS,
         "fieldConfig": {"defaults": field_defaults, "overrides": overrides or []},
         "options": options or {},
         "targets": queries,
@@ -230,12 +237,15 @@ def stat(
     steps: Json = GREEN,
     decimals: int | None = None,
     color_mode: str = "value",
+    reduce: str | None = None,
+    extra_defaults: Json | None = None,
 ) -> Json:
-    defaults: Json = {"thresholds": steps}
+    """A single value: the query's value now (instant), or `reduce` over the range (range query)."""
+    defaults: Json = {"thresholds": steps, **(extra_defaults or {})}
     if decimals is not None:
         defaults["decimals"] = decimals
     for query in queries:
-        query["instant"], query["range"] = True, False
+        query["instant"], query["range"] = reduce is None, reduce is not None
     return panel(
         "stat",
         title,
@@ -245,7 +255,7 @@ def stat(
         size,
         defaults=defaults,
         options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "reduceOptions": {"calcs": [reduce or "lastNotNull"], "fields": "", "values": False},
             "colorMode": color_mode,
             "graphMode": "none",
             "textMode": "auto",
@@ -253,6 +263,37 @@ def stat(
             "orientation": "auto",
         },
     )
+
+
+def demo_marker() -> Json:
+    """A red "DEMO DATA" banner while the exporter runs --demo (btcturk_exporter_demo == 1).
+
+    Empty (no text, no colour) when the gauge is 0 or absent, so live dashboards carry no banner.
+    """
+    marker = stat(
+        "",
+        "Red while the exporter runs --demo: every number on this dashboard is made up by the bundled "
+        "simulator, not read from a BTCTurk account.",
+        targets((f"max(btcturk_exporter_demo{{{SEL}}})", "")),
+        "none",
+        (24, 2),
+        steps=thresholds((None, "transparent"), (1, "red")),
+        color_mode="background",
+        extra_defaults={
+            "noValue": " ",
+            "mappings": [
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"color": "transparent", "index": 0, "text": " "},
+                        "1": {"color": "red", "index": 1, "text": "DEMO DATA — made-up accounts"},
+                    },
+                }
+            ],
+        },
+    )
+    marker["transparent"] = True
+    return marker
 
 
 def by_name(name: str, **properties: Any) -> Json:
@@ -344,10 +385,8 @@ def dashboard(
 
 def overview() -> Json:
     value = f"btcturk_portfolio_value{{{CUR}}}"
-    change = f"sum({value}) - sum({value} offset $__range)"
     nonzero = f"and on (asset) (sum by (asset) (btcturk_balance{{{ACC}}}) > 0)"
     asset_value = f"sum by (asset) (btcturk_balance_value{{{CUR}}})"
-    asset_value_before = f"sum by (asset) (btcturk_balance_value{{{CUR}}} offset $__range)"
     red_green = thresholds((None, "red"), (0, "green"))
 
     def portfolio_in(currency: str, unit: str) -> Json:
@@ -361,6 +400,7 @@ def overview() -> Json:
         )
 
     panels = [
+        demo_marker(),
         row("Portfolio ($currency)"),
         stat(
             "Portfolio value",
@@ -370,23 +410,33 @@ def overview() -> Json:
             (5, 4),
             decimals=2,
         ),
+        # Not `x - x offset $__range`: that is empty until Prometheus holds a whole range of history
+        # (7 days for "Last 7 days"). Grafana's diff of the range query is last minus first sample
+        # shown, which is the start of the range once there is that much history.
         stat(
             "Change over the selected range",
-            "Portfolio value now minus its value at the start of the selected time range.",
-            targets((change, "")),
+            "Portfolio value now minus its value at the start of the selected time range "
+            "(or at the first sample, when Prometheus holds less history than the range).",
+            targets((f"sum({value})", "")),
             "short",
             (5, 4),
             steps=red_green,
             decimals=2,
+            reduce="diff",
         ),
+        # Not Grafana's diffperc, whose scale (ratio or x100) has changed between Grafana releases.
+        # The series -last/v(t) ends at -1, so its diff (last minus first point) is last/first - 1:
+        # the relative change, exactly, in every Grafana version.
         stat(
             "Change over the selected range (%)",
-            "Relative change of the portfolio value since the start of the selected time range.",
-            targets((f"({change}) / sum({value} offset $__range)", "")),
+            "Relative change of the portfolio value since the start of the selected time range "
+            "(or since the first sample, when Prometheus holds less history than the range).",
+            targets((f"-(scalar(sum({value} @ end())) / sum({value}))", "")),
             "percentunit",
             (5, 4),
             steps=red_green,
             decimals=2,
+            reduce="diff",
         ),
         stat(
             "Share of value locked",
@@ -453,14 +503,15 @@ def overview() -> Json:
         panel(
             "bargauge",
             "Change per asset over the selected range ($currency)",
-            "Value of each asset now minus its value at the start of the selected time range: "
-            "price moves, trades, deposits and withdrawals.",
-            targets((f"{asset_value}\n- {asset_value_before}", "{{asset}}"), instant=True),
+            "Value of each asset now minus its value at the start of the selected time range (or at "
+            "its first sample, when Prometheus holds less history): price moves, trades, deposits "
+            "and withdrawals.",
+            targets((asset_value, "{{asset}}")),
             "short",
             (12, 8),
             defaults={"thresholds": red_green, "color": {"mode": "thresholds"}, "decimals": 2},
             options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "reduceOptions": {"calcs": ["diff"], "fields": "", "values": False},
                 "orientation": "horizontal",
                 "displayMode": "basic",
                 "showUnfilled": True,
@@ -553,6 +604,7 @@ def health() -> Json:
         }
     ]
     panels = [
+        demo_marker(),
         row("Polling"),
         stat(
             "Scrape target up",

