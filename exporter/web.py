@@ -33,8 +33,8 @@ LANDING_PAGE = f"""<!doctype html>
 <li><a href="ready">Readiness</a></li></ul></body></html>
 """.encode()
 
-# Given the Authorization header (or None), says whether the request may proceed.
-Authenticator = Callable[[str | None], bool]
+# Given the Authorization header (or None) and the client's address, says whether the request may proceed.
+Authenticator = Callable[[str | None, str], bool]
 ALLOWED_METHODS = ("GET", "HEAD")
 # C0 and C1 controls, DEL, and the backslash that escapes them: a request cannot forge log lines.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
@@ -203,7 +203,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
             return
         auth = self.options.get("authenticate")
-        if auth is not None and path not in OPEN_PATHS and not auth(self.headers.get("Authorization")):
+        if (
+            auth is not None
+            and path not in OPEN_PATHS
+            and not auth(self.headers.get("Authorization"), str(self.client_address[0]))
+        ):
             self._send(
                 401,
                 b"unauthorized\n",

@@ -98,7 +98,7 @@ def test_metrics_content_type(url: str) -> None:
 
 
 def test_auth_hook_guards_everything_but_the_probes(store: Store) -> None:
-    for url in serve(store, authenticate=lambda header: header == "Basic ok"):
+    for url in serve(store, authenticate=lambda header, client: header == "Basic ok"):
         assert requests.get(url + "/metrics", timeout=5).status_code == 401
         assert requests.get(url + "/", timeout=5).status_code == 401
         assert (

@@ -18,8 +18,9 @@ import requests
 from conftest import ExporterProcess, start_exporter, wait_for
 from pki import Pki, make_pki
 
-from exporter import webconfig
-from exporter.webconfig import BasicAuth, WebConfigError, load_web_config, parse_basic_auth
+from exporter import basicauth
+from exporter.basicauth import BasicAuth, parse_basic_auth
+from exporter.webconfig import WebConfigError, load_web_config
 
 PASSWORD = "correct horse"
 # Cost 4 keeps the unit tests fast; the cost does not change what is being tested.
@@ -381,7 +382,7 @@ def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(hashed)
         return real(password, hashed)
 
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting)
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", counting)
     return calls
 
 
@@ -447,8 +448,8 @@ def test_concurrent_requests_with_the_same_credentials_share_one_bcrypt_check(
         release.wait(5)
         return real(password, hashed)
 
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", slow)
-    auth = BasicAuth({"alice": HASH})
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", slow)
+    auth = BasicAuth({"alice": HASH}, max_unverified=50, max_unverified_per_client=50)
     results: list[bool] = []
     threads = [
         threading.Thread(target=lambda: results.append(auth(basic("alice", PASSWORD)))) for _ in range(50)
@@ -461,6 +462,80 @@ def test_concurrent_requests_with_the_same_credentials_share_one_bcrypt_check(
         thread.join(5)
     assert results == [True] * 50
     assert len(calls) == 1
+
+
+@pytest.fixture
+def stalled_bcrypt(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[bytes], threading.Event]]:
+    """bcrypt checks that block until the event is set, standing in for an expensive cost factor."""
+    calls: list[bytes] = []
+    release = threading.Event()
+    real = bcrypt.checkpw
+
+    def stalled(password: bytes, hashed: bytes) -> bool:
+        calls.append(password)
+        release.wait(10)
+        return real(password, hashed)
+
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", stalled)
+    yield calls, release
+    release.set()
+
+
+def check_in_thread(auth: BasicAuth, header: str, client: str) -> tuple[threading.Thread, list[bool]]:
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(auth(header, client)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_unverified_credentials_are_checked_a_few_at_a_time_and_never_delay_verified_ones(
+    stalled_bcrypt: tuple[list[bytes], threading.Event],
+) -> None:
+    calls, release = stalled_bcrypt
+    auth = BasicAuth({"alice": HASH}, parallelism=3, max_unverified=3, max_unverified_per_client=2)
+    release.set()
+    assert auth(basic("alice", PASSWORD), "10.0.0.1")  # verified once, as Prometheus's first scrape
+    release.clear()
+    calls.clear()
+    # A flood of new wrong passwords: three checks stall in bcrypt (two from one address).
+    pending = [
+        check_in_thread(auth, basic("alice", f"guess {n}"), client)
+        for n, client in enumerate(["10.0.0.66", "10.0.0.66", "10.0.0.77"])
+    ]
+    wait_for(lambda: len(calls) == 3, 5, what="three stalled bcrypt checks")
+    # The verified credential answers at once, from any address.
+    for client in ("10.0.0.1", "10.0.0.66", "10.0.0.99"):
+        thread, result = check_in_thread(auth, basic("alice", PASSWORD), client)
+        thread.join(2)
+        assert result == [True], client
+    # Over the budget, further new credentials are refused at once, without running bcrypt.
+    thread, result = check_in_thread(auth, basic("alice", "one more guess"), "10.0.0.88")
+    thread.join(2)
+    assert result == [False]
+    assert len(calls) == 3
+    release.set()
+    for thread, result in pending:
+        thread.join(5)
+        assert result == [False]
+
+
+def test_one_address_gets_only_its_share_of_unverified_checks(
+    stalled_bcrypt: tuple[list[bytes], threading.Event],
+) -> None:
+    calls, release = stalled_bcrypt
+    auth = BasicAuth({"alice": HASH}, max_unverified=4, max_unverified_per_client=1)
+    flood, _ = check_in_thread(auth, basic("alice", "guess"), "10.0.0.66")
+    wait_for(lambda: len(calls) == 1, 5, what="the flood's bcrypt check")
+    thread, result = check_in_thread(auth, basic("alice", "guess 2"), "10.0.0.66")
+    thread.join(2)
+    assert result == [False]  # refused unchecked: that address already has a check in progress
+    assert len(calls) == 1
+    newcomer, verdict = check_in_thread(auth, basic("alice", PASSWORD), "10.0.0.1")
+    wait_for(lambda: len(calls) == 2, 5, what="the newcomer's bcrypt check")
+    release.set()
+    newcomer.join(5)
+    flood.join(5)
+    assert verdict == [True]
 
 
 def test_passwords_longer_than_72_bytes_are_truncated_like_go_and_htpasswd() -> None:

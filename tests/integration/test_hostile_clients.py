@@ -8,6 +8,7 @@ count is read from /proc, and must not grow with the number of connections.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import ssl
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 from conftest import ExporterProcess, wait_for
@@ -160,3 +162,50 @@ def test_tls_idle_and_half_handshakes_delay_no_scrape(
             for sock in done:
                 sock.close()
     scrape_answers_in_time(exporter, **verify)
+
+
+def test_a_flood_of_wrong_passwords_starves_no_scraper(
+    exporter_factory: Callable[..., ExporterProcess], tmp_path: Path
+) -> None:
+    password = "scrape-me"
+    # Each wrong password costs the exporter ~0.1 s of CPU (cost 10, the bcrypt default is 12).
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    exporter = exporter_factory(None, "--demo", "--demo.poll-interval", "1s", "--web.config.file", str(web))
+    stop = threading.Event()
+    attempts = [0]
+
+    def guess(worker: int) -> None:
+        # From another loopback address, as an attacker's host would be.
+        n = 0
+        while not stop.is_set():
+            n += 1
+            token = base64.b64encode(f"prometheus:guess-{worker}-{n}".encode()).decode()
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(
+                    ("127.0.0.1", exporter.port), timeout=10, source_address=("127.0.0.2", 0)
+                ) as sock,
+            ):
+                sock.sendall(
+                    b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    b"Authorization: Basic " + token.encode() + b"\r\n\r\n"
+                )
+                while sock.recv(65536):
+                    pass
+            attempts[0] += 1
+
+    flood = [threading.Thread(target=guess, args=(n,), daemon=True) for n in range(64)]
+    for thread in flood:
+        thread.start()
+    try:
+        wait_for(lambda: attempts[0] >= 64, 30, what="the flood to be under way")
+        # A credential the exporter has never checked, then the same one again (now verified).
+        for _ in range(3):
+            scrape_answers_in_time(exporter, auth=("prometheus", password))
+        assert threads_of(exporter) <= MAX_THREADS
+    finally:
+        stop.set()
+        for thread in flood:
+            thread.join(15)
