@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import socket
 import ssl
 import subprocess
@@ -20,7 +21,12 @@ from pki import Pki, make_pki
 
 from exporter import basicauth
 from exporter.basicauth import BasicAuth, parse_basic_auth
+from exporter.client import REASONS
+from exporter.metrics import Renderer, Settings
+from exporter.snapshot import Store
+from exporter.web import start_server
 from exporter.webconfig import WebConfigError, load_web_config
+from exporter.webreload import WebConfigFile
 
 PASSWORD = "correct horse"
 # Cost 4 keeps the unit tests fast; the cost does not change what is being tested.
@@ -710,3 +716,95 @@ def test_an_invalid_web_config_stops_the_exporter_at_start(tmp_path: Path) -> No
     assert result.returncode == 1
     assert f"{web_config}: basic_auth_users.alice: not a bcrypt hash" in result.stderr
     assert "my-plain-password" not in result.stderr + result.stdout
+
+
+# --- following the file while the server runs ---------------------------------------------------
+
+
+def served_certificate(port: int) -> bytes:
+    """The DER certificate the server presents to a new connection."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def der_of(path: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(path.read_text())
+
+
+@pytest.fixture
+def reloading_server(tmp_path: Path, pki: Pki) -> Iterator[tuple[WebConfigFile, int, Path]]:
+    """An in-process server following web.yml, which names server.crt/server.key beside it."""
+    (tmp_path / "server.crt").write_bytes(pki.server_cert.read_bytes())
+    (tmp_path / "server.key").write_bytes(pki.server_key.read_bytes())
+    path = Path(
+        write_config(tmp_path, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+    )
+    web_config = WebConfigFile(str(path))
+    store = Store(["main"], REASONS)
+    renderer = Renderer(Settings(30.0, 300.0, ("TRY",), "last", False), store.view)
+    server, thread = start_server("127.0.0.1:0", renderer, store.view, web_config=web_config)
+    try:
+        yield web_config, server.server_address[1], path
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+def test_a_rotated_certificate_is_served_without_a_restart(
+    reloading_server: tuple[WebConfigFile, int, Path], tmp_path_factory: pytest.TempPathFactory, pki: Pki
+) -> None:
+    _, port, path = reloading_server
+    assert served_certificate(port) == der_of(pki.server_cert)
+    rotated = make_pki(tmp_path_factory.mktemp("rotated"))
+    # As cert-manager or a Secret update would: new files renamed over the old ones.
+    for name, source in (("server.crt", rotated.server_cert), ("server.key", rotated.server_key)):
+        (path.parent / f".{name}.new").write_bytes(source.read_bytes())
+        os.replace(path.parent / f".{name}.new", path.parent / name)
+    assert served_certificate(port) == der_of(rotated.server_cert)
+
+
+def test_a_broken_new_file_keeps_the_running_config_and_says_why_once(
+    reloading_server: tuple[WebConfigFile, int, Path], pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    web_config, port, path = reloading_server
+    path.write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: missing.key\n")
+    with caplog.at_level(logging.WARNING, logger="exporter.webreload"):
+        for _ in range(3):
+            assert served_certificate(port) == der_of(pki.server_cert)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "exporter.webreload"]
+    assert len(warnings) == 1, warnings
+    assert "\n" not in warnings[0]
+    assert "still serving with the previous one" in warnings[0]
+    assert "tls_server_config.key_file: cannot read" in warnings[0]
+    assert web_config.reload() is False
+
+
+def test_reload_turns_on_basic_auth_and_keeps_verified_credentials_across_unrelated_changes(
+    reloading_server: tuple[WebConfigFile, int, Path], pki: Pki, bcrypt_calls: list[bytes]
+) -> None:
+    web_config, port, path = reloading_server
+    url = f"https://127.0.0.1:{port}/metrics"
+    assert requests.get(url, verify=str(pki.server_cert), timeout=5).status_code == 200
+    tls = path.read_text()
+    path.write_text(tls + f"basic_auth_users:\n  alice: '{HASH}'\n")
+    assert web_config.reload() is True
+    assert requests.get(url, verify=str(pki.server_cert), timeout=5).status_code == 401
+    good = requests.get(url, verify=str(pki.server_cert), auth=("alice", PASSWORD), timeout=5)
+    assert good.status_code == 200
+    calls = len(bcrypt_calls)
+    path.write_text(
+        tls + f"basic_auth_users:\n  alice: '{HASH}'\nhttp_server_config:\n  headers:\n"
+        "    X-Frame-Options: deny\n"
+    )
+    again = requests.get(url, verify=str(pki.server_cert), auth=("alice", PASSWORD), timeout=5)
+    assert again.headers["X-Frame-Options"] == "deny"  # the new file is in force...
+    assert len(bcrypt_calls) == calls  # ...and alice's password was not checked again
