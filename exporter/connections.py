@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +32,7 @@ _TOO_LARGE = (
     b"Content-Length: 25\r\nConnection: close\r\n\r\nrequest headers too large"
 )
 _RECV = 65536
+_SEND = 16384
 _ACCEPTS_PER_ROUND = 64
 _SWEEP_EVERY = 0.05
 
@@ -48,41 +49,74 @@ class Limits:
     header_timeout: float = 10.0
     # How long a kept-alive connection may wait for its next request; Prometheus scrapes every 15-60 s.
     idle_timeout: float = 120.0
-    # Time to write one response to a client that does not read.
+    # Time for a client to take what is left of a response once the worker has handed it over.
     write_timeout: float = 30.0
     max_header_bytes: int = 32768
 
 
 class Connection:
-    """One client connection and what has been read from it."""
+    """One client connection: what has been read from it, and what is still to be written to it."""
 
-    __slots__ = ("address", "buffer", "context", "deadline", "handshaking", "since", "sock", "write_deadline")
+    __slots__ = (
+        "address",
+        "blocked_on",
+        "buffer",
+        "context",
+        "deadline",
+        "handshaking",
+        "keep",
+        "out",
+        "sock",
+        "wants",
+    )
 
-    def __init__(self, sock: socket.socket, address: object, context: object, now: float) -> None:
+    def __init__(self, sock: socket.socket, address: object, context: object, deadline: float) -> None:
         self.sock = sock
         self.address = address
         # Whatever the server attached at accept (its TLS and auth settings then).
         self.context = context
         self.buffer = bytearray()
         self.handshaking = isinstance(sock, ssl.SSLSocket)
-        self.since = now
-        self.deadline = now
-        self.write_deadline = now
+        self.deadline = deadline
+        # Response bytes the socket would not take yet; the selector thread sends them when it can.
+        self.out: deque[memoryview] = deque()
+        self.keep = False
+        # The events the socket is registered for in the selector, and those a pending send waits on.
+        self.wants = selectors.EVENT_READ
+        self.blocked_on = selectors.EVENT_WRITE
 
     def write(self, data: bytes) -> int:
-        """Write all of `data` before the response's deadline, or raise TimeoutError."""
-        remaining = self.write_deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("response write deadline passed")
-        self.sock.settimeout(remaining)
-        self.sock.sendall(data)
+        """Send what the socket takes now, without blocking; keep the rest to send later."""
+        if data:
+            self.out.append(memoryview(data))
+            self.send_pending()
         return len(data)
 
+    def send_pending(self) -> bool:
+        """Send queued bytes until done (True) or the socket would block (False; see `blocked_on`)."""
+        while self.out:
+            view = self.out[0]
+            try:
+                # TLS records are at most 16 KiB, and a retried SSL write must offer the same bytes.
+                sent = self.sock.send(view[:_SEND])
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                self.blocked_on = selectors.EVENT_WRITE
+                return False
+            except ssl.SSLWantReadError:
+                self.blocked_on = selectors.EVENT_READ
+                return False
+            if sent < len(view):
+                self.out[0] = view[sent:]
+            else:
+                self.out.popleft()
+        return True
+
     def flush(self) -> None:
-        """Nothing is buffered: write() sends at once."""
+        """Nothing to do: write() sends at once, and what is left goes to the selector thread."""
 
     def close(self) -> None:
         """Close the socket, ignoring a peer that is already gone."""
+        self.out.clear()
         with contextlib.suppress(OSError):
             self.sock.close()
 
@@ -105,9 +139,12 @@ class ConnectionServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        # Connections waiting for bytes, oldest first: never a full request yet, and kept alive after one.
+        # Connections in the selector, oldest first: those that never sent a whole request, those kept
+        # alive after one, and those whose client has not yet taken all of a response. Also the order
+        # in which they are closed to make room.
         self._fresh: OrderedDict[int, Connection] = OrderedDict()
         self._idle: OrderedDict[int, Connection] = OrderedDict()
+        self._writing: OrderedDict[int, Connection] = OrderedDict()
         self._busy = 0
         self._work: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
         self._returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
@@ -139,8 +176,10 @@ class ConnectionServer:
                         self._accept_some()
                     elif key.data == "wake":
                         self._take_returned()
+                    elif key.data.sock.fileno() in self._writing:
+                        self._on_writable(key.data)
                     else:
-                        self._on_ready(key.data)
+                        self._on_readable(key.data)
                 now = time.monotonic()
                 if now - last_sweep >= _SWEEP_EVERY:
                     self._sweep(now)
@@ -148,7 +187,7 @@ class ConnectionServer:
         finally:
             for _ in workers:
                 self._work.put(None)
-            for waiting in (self._fresh, self._idle):
+            for waiting in (self._fresh, self._idle, self._writing):
                 for conn in list(waiting.values()):
                     self._drop(conn)
             self._selector.unregister(self.listener)
@@ -171,8 +210,8 @@ class ConnectionServer:
         self._wake_w.close()
 
     def connection_count(self) -> int:
-        """Open connections: waiting for bytes plus being served."""
-        return len(self._fresh) + len(self._idle) + self._busy
+        """Open connections: in the selector plus being served."""
+        return len(self._fresh) + len(self._idle) + len(self._writing) + self._busy
 
     def _wake(self) -> None:
         # A full wake-up pipe (OSError) means the selector wakes anyway.
@@ -201,47 +240,50 @@ class ConnectionServer:
                 log.debug("dropping a connection from %s: %s", address, exc)
                 sock.close()
                 continue
-            now = time.monotonic()
-            conn = Connection(sock, address, context, now)
-            conn.deadline = now + self.limits.header_timeout
+            conn = Connection(sock, address, context, time.monotonic() + self.limits.header_timeout)
             self._fresh[sock.fileno()] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
 
     def _evict(self) -> bool:
-        # Those that never completed a request go first: a scraper's kept-alive connection survives a burst.
-        for waiting in (self._fresh, self._idle):
+        # Those that never completed a request go first: a scraper's kept-alive connection survives a
+        # burst, and one still taking its response is only closed when nothing else can be.
+        for waiting in (self._fresh, self._idle, self._writing):
             if waiting:
                 _, conn = next(iter(waiting.items()))
                 self._drop(conn)
                 return True
         return False
 
-    def _on_ready(self, conn: Connection) -> None:
+    def _on_readable(self, conn: Connection) -> None:
         sock = conn.sock
         try:
             if conn.handshaking:
                 assert isinstance(sock, ssl.SSLSocket)
                 sock.do_handshake()
                 conn.handshaking = False
-                self._selector.modify(sock, selectors.EVENT_READ, conn)
             while len(conn.buffer) <= self.limits.max_header_bytes:
                 data = sock.recv(_RECV)
                 if not data:
                     self._drop(conn)
                     return
-                if not conn.buffer and conn.sock.fileno() in self._idle:
+                if not conn.buffer and sock.fileno() in self._idle:
                     # A kept-alive connection starts a request: it now has the header deadline.
                     conn.deadline = time.monotonic() + self.limits.header_timeout
                 conn.buffer += data
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-            self._selector.modify(sock, selectors.EVENT_READ, conn)
+            self._want(conn, selectors.EVENT_READ)
         except ssl.SSLWantWriteError:
-            self._selector.modify(sock, selectors.EVENT_WRITE, conn)
+            self._want(conn, selectors.EVENT_WRITE)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a failed handshake
             log.debug("connection from %s ended: %s", conn.address, exc)
             self._drop(conn)
             return
         self._dispatch_if_complete(conn)
+
+    def _want(self, conn: Connection, events: int) -> None:
+        if conn.wants != events:
+            conn.wants = events
+            self._selector.modify(conn.sock, events, conn)
 
     def _dispatch_if_complete(self, conn: Connection) -> None:
         end = _HEADER_END.search(conn.buffer, 0, self.limits.max_header_bytes + 4)
@@ -259,12 +301,26 @@ class ConnectionServer:
             self._busy += 1
         self._work.put((conn, request))
 
-    def _take_returned(self) -> None:
+    def _on_writable(self, conn: Connection) -> None:
         try:
+            done = conn.send_pending()
+        except OSError as exc:
+            log.debug("connection from %s ended while taking a response: %s", conn.address, exc)
+            self._drop(conn)
+            return
+        if not done:
+            self._want(conn, conn.blocked_on)
+            return
+        self._writing.pop(conn.sock.fileno(), None)
+        if not conn.keep or self._stop.is_set():
+            self._drop(conn)
+            return
+        self._wait_for_next_request(conn)
+
+    def _take_returned(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
             while self._wake_r.recv(4096):
                 pass
-        except (BlockingIOError, InterruptedError):
-            pass
         while True:
             try:
                 conn = self._returned.get_nowait()
@@ -275,32 +331,45 @@ class ConnectionServer:
             if self._stop.is_set():
                 conn.close()
                 continue
-            now = time.monotonic()
-            conn.since = now
-            has_bytes = bool(conn.buffer) or (isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending())
-            conn.deadline = now + (self.limits.header_timeout if has_bytes else self.limits.idle_timeout)
             try:
-                conn.sock.setblocking(False)
-                self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+                if conn.out:
+                    # The client has not taken the whole response: the selector sends the rest.
+                    conn.deadline = time.monotonic() + self.limits.write_timeout
+                    conn.wants = conn.blocked_on
+                    self._selector.register(conn.sock, conn.wants, conn)
+                    self._writing[conn.sock.fileno()] = conn
+                else:
+                    conn.wants = selectors.EVENT_READ
+                    self._selector.register(conn.sock, conn.wants, conn)
+                    self._idle[conn.sock.fileno()] = conn
+                    self._start_waiting(conn)
             except (OSError, ValueError):
-                conn.close()
-                continue
-            self._idle[conn.sock.fileno()] = conn
-            if has_bytes:
-                # Pipelined bytes, or TLS records already decrypted: the selector would not wake for them.
-                self._on_ready(conn)
+                self._drop(conn)
+
+    def _wait_for_next_request(self, conn: Connection) -> None:
+        self._want(conn, selectors.EVENT_READ)
+        self._idle[conn.sock.fileno()] = conn
+        self._start_waiting(conn)
+
+    def _start_waiting(self, conn: Connection) -> None:
+        has_bytes = bool(conn.buffer) or (isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending() > 0)
+        now = time.monotonic()
+        conn.deadline = now + (self.limits.header_timeout if has_bytes else self.limits.idle_timeout)
+        if has_bytes:
+            # Pipelined bytes, or TLS records already decrypted: the selector would not wake for them.
+            self._on_readable(conn)
 
     def _sweep(self, now: float) -> None:
-        for waiting in (self._fresh, self._idle):
+        for waiting in (self._fresh, self._idle, self._writing):
             expired = [conn for conn in waiting.values() if conn.deadline <= now]
             for conn in expired:
-                log.debug("closing a connection from %s: no complete request in time", conn.address)
+                log.debug("closing a connection from %s: deadline passed", conn.address)
                 self._drop(conn)
 
     def _forget(self, conn: Connection) -> None:
         fd = conn.sock.fileno()
-        self._fresh.pop(fd, None)
-        self._idle.pop(fd, None)
+        for waiting in (self._fresh, self._idle, self._writing):
+            waiting.pop(fd, None)
 
     def _drop(self, conn: Connection) -> None:
         self._forget(conn)
@@ -311,15 +380,18 @@ class ConnectionServer:
     # --- the workers ---------------------------------------------------------------------------
 
     def _worker(self) -> None:
+        # Workers never wait on a client: writes take what the socket accepts and leave the rest queued.
         while (item := self._work.get()) is not None:
             conn, request = item
-            keep = False
             try:
-                conn.write_deadline = time.monotonic() + self.limits.write_timeout
-                keep = self._serve(conn, request)
+                conn.keep = self._serve(conn, request)
             except Exception as exc:  # a client gone mid-response, or a bug: that connection only
                 log.debug("connection from %s ended with an error: %s", conn.address, exc, exc_info=True)
-            if keep and not self._stop.is_set():
+                conn.close()
+                with self._lock:
+                    self._busy -= 1
+                continue
+            if not self._stop.is_set() and (conn.keep or conn.out):
                 self._returned.put(conn)
                 self._wake()
             else:

@@ -6,6 +6,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from pki import make_pki
 from exporter.client import REASONS
 from exporter.connections import Limits
 from exporter.metrics import Renderer, Settings
+from exporter.parsing import Balance
 from exporter.snapshot import AccountSnapshot, Store
 from exporter.web import ListenError, escape_control, gzip_accepted, parse_listen_address, start_server
 
@@ -298,3 +300,80 @@ def test_a_tls_handshake_that_never_comes_is_closed(store: Store, tmp_path: Path
             sock.close()
         https = url.replace("http://", "https://")
         assert requests.get(https + "/healthz", verify=str(pki.server_cert), timeout=5).status_code == 200
+
+
+def big_store(store: Store, assets: int = 20000) -> bytes:
+    """Publish enough balances for a response of megabytes; return the /metrics body."""
+    one = Decimal("1.5")
+    balances = tuple(
+        Balance(f"A{n}", f"Asset {n}", one, one, Decimal(0), Decimal(0), Decimal(0)) for n in range(assets)
+    )
+    store.publish_balances(AccountSnapshot("main", balances, time.time()), 0.1)
+    body = Renderer(SETTINGS, store.view).scrape()
+    assert len(body) > 1_000_000
+    return body
+
+
+def stalled_client(url: str, path: str = "/metrics") -> socket.socket:
+    """A connection that asks for a response and does not read it (a tiny receive window)."""
+    host, port = url.split("://")[1].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def test_clients_that_never_read_their_response_hold_no_worker(store: Store) -> None:
+    big_store(store)
+    for url in serve(store, limits=Limits(workers=2)):
+        stalled = [stalled_client(url) for _ in range(6)]
+        try:
+            assert requests.get(url + "/healthz", timeout=2).status_code == 200
+            assert requests.get(url + "/metrics", timeout=10).status_code == 200
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read one response with a Content-Length: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line for line in head.split(b"\r\n") if line.startswith(b"Content-Length:")).split()[1])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed mid-body"
+        body += chunk
+    return head, body
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_slow_reader_gets_the_whole_response_and_can_ask_again(
+    store: Store, tmp_path: Path, tls: bool
+) -> None:
+    expected = big_store(store)
+    options: dict[str, object] = {}
+    if tls:
+        pki = make_pki(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki.server_cert, pki.server_key)
+        options["ssl_context"] = context
+    for url in serve(store, **options):
+        host, port = url.split("://")[1].split(":")
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(10)
+        raw.connect((host, int(port)))
+        sock = raw
+        if tls:
+            client = ssl.create_default_context(cafile=str(pki.server_cert))
+            sock = client.wrap_socket(raw, server_hostname="localhost")
+        with sock:
+            for _ in range(2):  # the same kept-alive connection serves the next request after the slow one
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                head, body = read_response(sock)
+                assert head.startswith(b"HTTP/1.1 200 ")
+                assert body[: len(expected) - 2000] == expected[: len(expected) - 2000]
