@@ -32,7 +32,7 @@ _TOO_LARGE = (
     b"Content-Length: 25\r\nConnection: close\r\n\r\nrequest headers too large"
 )
 _RECV = 65536
-_SEND = 16384
+_TLS_SEND = 262144
 _ACCEPTS_PER_ROUND = 64
 _SWEEP_EVERY = 0.05
 
@@ -67,6 +67,7 @@ class Connection:
         "keep",
         "out",
         "sock",
+        "tls",
         "wants",
     )
 
@@ -76,7 +77,7 @@ class Connection:
         # Whatever the server attached at accept (its TLS and auth settings then).
         self.context = context
         self.buffer = bytearray()
-        self.handshaking = isinstance(sock, ssl.SSLSocket)
+        self.tls = self.handshaking = isinstance(sock, ssl.SSLSocket)
         self.deadline = deadline
         # Response bytes the socket would not take yet; the selector thread sends them when it can.
         self.out: deque[memoryview] = deque()
@@ -97,8 +98,9 @@ class Connection:
         while self.out:
             view = self.out[0]
             try:
-                # TLS records are at most 16 KiB, and a retried SSL write must offer the same bytes.
-                sent = self.sock.send(view[:_SEND])
+                # The kernel takes what fits of a plain send; a TLS one that would block must be retried
+                # with the same bytes, so it is offered in pieces of a fixed size.
+                sent = self.sock.send(view[:_TLS_SEND] if self.tls else view)
             except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
                 self.blocked_on = selectors.EVENT_WRITE
                 return False
