@@ -808,3 +808,30 @@ def test_reload_turns_on_basic_auth_and_keeps_verified_credentials_across_unrela
     again = requests.get(url, verify=str(pki.server_cert), auth=("alice", PASSWORD), timeout=5)
     assert again.headers["X-Frame-Options"] == "deny"  # the new file is in force...
     assert len(bcrypt_calls) == calls  # ...and alice's password was not checked again
+
+
+def test_client_certificates_through_the_server(tmp_path: Path, pki: Pki) -> None:
+    """The non-blocking handshake still verifies client certificates."""
+    config = load_web_config(
+        write_config(
+            tmp_path,
+            tls_section(
+                pki, client_auth_type="RequireAndVerifyClientCert", client_ca_file=str(pki.client_ca)
+            ),
+        )
+    )
+    store = Store(["main"], REASONS)
+    renderer = Renderer(Settings(30.0, 300.0, ("TRY",), "last", False), store.view)
+    server, thread = start_server("127.0.0.1:0", renderer, store.view, **config.server_options())
+    url = f"https://127.0.0.1:{server.server_address[1]}/healthz"
+    try:
+        good = (str(pki.client_cert), str(pki.client_key))
+        rogue = (str(pki.rogue_cert), str(pki.rogue_key))
+        assert requests.get(url, verify=str(pki.server_cert), cert=good, timeout=5).status_code == 200
+        for cert in (None, rogue):
+            with pytest.raises(requests.exceptions.RequestException):
+                requests.get(url, verify=str(pki.server_cert), cert=cert, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
