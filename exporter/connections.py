@@ -67,6 +67,7 @@ class Connection:
         "keep",
         "out",
         "sock",
+        "state",
         "tls",
         "wants",
     )
@@ -82,6 +83,8 @@ class Connection:
         # Response bytes the socket would not take yet; the selector thread sends them when it can.
         self.out: deque[memoryview] = deque()
         self.keep = False
+        # What it waits for in the selector (FRESH, IDLE or WRITING), or None while a worker has it.
+        self.state: str | None = None
         # The events the socket is registered for in the selector, and those a pending send waits on.
         self.wants = selectors.EVENT_READ
         self.blocked_on = selectors.EVENT_WRITE
@@ -123,6 +126,49 @@ class Connection:
             self.sock.close()
 
 
+# What a connection in the selector waits for; also the order in which they are closed to make room:
+# those that never sent a whole request first, so a scraper's kept-alive connection survives a burst,
+# and one still taking its response only when nothing else can be.
+FRESH, IDLE, WRITING = "fresh", "idle", "writing"
+
+
+class _Waiting:
+    """The connections in the selector, by what they wait for, each kind oldest first."""
+
+    def __init__(self) -> None:
+        self._by_state: dict[str, OrderedDict[int, Connection]] = {
+            state: OrderedDict() for state in (FRESH, IDLE, WRITING)
+        }
+
+    def put(self, conn: Connection, state: str) -> None:
+        self.remove(conn)
+        conn.state = state
+        self._by_state[state][id(conn)] = conn
+
+    def remove(self, conn: Connection) -> None:
+        if conn.state is not None:
+            self._by_state[conn.state].pop(id(conn), None)
+            conn.state = None
+
+    def __len__(self) -> int:
+        return sum(len(waiting) for waiting in self._by_state.values())
+
+    def oldest(self) -> Connection | None:
+        """The first to close to make room."""
+        for waiting in self._by_state.values():
+            if waiting:
+                return next(iter(waiting.values()))
+        return None
+
+    def expired(self, now: float) -> list[Connection]:
+        return [
+            conn for waiting in self._by_state.values() for conn in waiting.values() if conn.deadline <= now
+        ]
+
+    def all(self) -> list[Connection]:
+        return [conn for waiting in self._by_state.values() for conn in waiting.values()]
+
+
 # Serves one complete request (its header bytes) on a connection; returns whether to keep it open.
 Serve = Callable[[Connection, bytes], bool]
 # Called at each accept: a socket to serve (e.g. wrapped in TLS) and a context object for the connection.
@@ -141,12 +187,7 @@ class ConnectionServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        # Connections in the selector, oldest first: those that never sent a whole request, those kept
-        # alive after one, and those whose client has not yet taken all of a response. Also the order
-        # in which they are closed to make room.
-        self._fresh: OrderedDict[int, Connection] = OrderedDict()
-        self._idle: OrderedDict[int, Connection] = OrderedDict()
-        self._writing: OrderedDict[int, Connection] = OrderedDict()
+        self._waiting = _Waiting()
         self._busy = 0
         self._work: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
         self._returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
@@ -178,7 +219,7 @@ class ConnectionServer:
                         self._accept_some()
                     elif key.data == "wake":
                         self._take_returned()
-                    elif key.data.sock.fileno() in self._writing:
+                    elif key.data.state == WRITING:
                         self._on_writable(key.data)
                     else:
                         self._on_readable(key.data)
@@ -189,9 +230,8 @@ class ConnectionServer:
         finally:
             for _ in workers:
                 self._work.put(None)
-            for waiting in (self._fresh, self._idle, self._writing):
-                for conn in list(waiting.values()):
-                    self._drop(conn)
+            for conn in self._waiting.all():
+                self._drop(conn)
             self._selector.unregister(self.listener)
             self._selector.unregister(self._wake_r)
             for worker in workers:
@@ -213,7 +253,7 @@ class ConnectionServer:
 
     def connection_count(self) -> int:
         """Open connections: in the selector plus being served."""
-        return len(self._fresh) + len(self._idle) + len(self._writing) + self._busy
+        return len(self._waiting) + self._busy
 
     def _wake(self) -> None:
         # A full wake-up pipe (OSError) means the selector wakes anyway.
@@ -243,18 +283,15 @@ class ConnectionServer:
                 sock.close()
                 continue
             conn = Connection(sock, address, context, time.monotonic() + self.limits.header_timeout)
-            self._fresh[sock.fileno()] = conn
+            self._waiting.put(conn, FRESH)
             self._selector.register(sock, selectors.EVENT_READ, conn)
 
     def _evict(self) -> bool:
-        # Those that never completed a request go first: a scraper's kept-alive connection survives a
-        # burst, and one still taking its response is only closed when nothing else can be.
-        for waiting in (self._fresh, self._idle, self._writing):
-            if waiting:
-                _, conn = next(iter(waiting.items()))
-                self._drop(conn)
-                return True
-        return False
+        conn = self._waiting.oldest()
+        if conn is None:
+            return False
+        self._drop(conn)
+        return True
 
     def _on_readable(self, conn: Connection) -> None:
         sock = conn.sock
@@ -268,7 +305,7 @@ class ConnectionServer:
                 if not data:
                     self._drop(conn)
                     return
-                if not conn.buffer and sock.fileno() in self._idle:
+                if not conn.buffer and conn.state == IDLE:
                     # A kept-alive connection starts a request: it now has the header deadline.
                     conn.deadline = time.monotonic() + self.limits.header_timeout
                 conn.buffer += data
@@ -297,7 +334,7 @@ class ConnectionServer:
             return
         request = bytes(conn.buffer[: end.end()])
         del conn.buffer[: end.end()]
-        self._forget(conn)
+        self._waiting.remove(conn)
         self._selector.unregister(conn.sock)
         with self._lock:
             self._busy += 1
@@ -313,7 +350,6 @@ class ConnectionServer:
         if not done:
             self._want(conn, conn.blocked_on)
             return
-        self._writing.pop(conn.sock.fileno(), None)
         if not conn.keep or self._stop.is_set():
             self._drop(conn)
             return
@@ -339,18 +375,18 @@ class ConnectionServer:
                     conn.deadline = time.monotonic() + self.limits.write_timeout
                     conn.wants = conn.blocked_on
                     self._selector.register(conn.sock, conn.wants, conn)
-                    self._writing[conn.sock.fileno()] = conn
+                    self._waiting.put(conn, WRITING)
                 else:
                     conn.wants = selectors.EVENT_READ
                     self._selector.register(conn.sock, conn.wants, conn)
-                    self._idle[conn.sock.fileno()] = conn
+                    self._waiting.put(conn, IDLE)
                     self._start_waiting(conn)
             except (OSError, ValueError):
                 self._drop(conn)
 
     def _wait_for_next_request(self, conn: Connection) -> None:
         self._want(conn, selectors.EVENT_READ)
-        self._idle[conn.sock.fileno()] = conn
+        self._waiting.put(conn, IDLE)
         self._start_waiting(conn)
 
     def _start_waiting(self, conn: Connection) -> None:
@@ -362,19 +398,12 @@ class ConnectionServer:
             self._on_readable(conn)
 
     def _sweep(self, now: float) -> None:
-        for waiting in (self._fresh, self._idle, self._writing):
-            expired = [conn for conn in waiting.values() if conn.deadline <= now]
-            for conn in expired:
-                log.debug("closing a connection from %s: deadline passed", conn.address)
-                self._drop(conn)
-
-    def _forget(self, conn: Connection) -> None:
-        fd = conn.sock.fileno()
-        for waiting in (self._fresh, self._idle, self._writing):
-            waiting.pop(fd, None)
+        for conn in self._waiting.expired(now):
+            log.debug("closing a connection from %s: deadline passed", conn.address)
+            self._drop(conn)
 
     def _drop(self, conn: Connection) -> None:
-        self._forget(conn)
+        self._waiting.remove(conn)
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn.sock)
         conn.close()

@@ -166,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
         log.debug(
             "%s %s %s",
             self.address_string(),
-            escape_control(f"{self.requestline!s}"),
+            escape_control(self.requestline),
             code,
             extra={"user_agent": escape_control(str(agent))},
         )

@@ -263,7 +263,9 @@ def test_an_idle_kept_alive_connection_is_closed_at_the_idle_deadline(store: Sto
     for url in serve(store, limits=Limits(idle_timeout=0.3)):
         [sock] = open_idle(url, 1, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.settimeout(5)
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        head, body = read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert body == b"ok\n"
         assert closed_by_server(sock)
         sock.close()
 
