@@ -25,7 +25,8 @@ RUN pip install --no-cache-dir --no-index /wheels/*.whl \
 ENV MALLOC_ARENA_MAX=2
 USER 10001:10001
 EXPOSE 9788
-# /healthz stays open when basic auth is on; the probe tries plain HTTP, then TLS.
+# /healthz stays open when basic auth is on. No port here: the probe reads the exporter's own
+# --web.listen-address and --web.config.file from /proc, so it follows `docker run IMAGE --web...`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python", "-m", "exporter.healthcheck", "9788"]
+  CMD ["python", "-m", "exporter.healthcheck"]
 ENTRYPOINT ["btcturk-exporter"]

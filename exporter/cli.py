@@ -20,7 +20,8 @@ from exporter.metrics import TICKER_FAILURE, Renderer, Settings
 from exporter.poller import Poller
 from exporter.snapshot import SHARED, Store
 from exporter.web import ListenError, start_server
-from exporter.webconfig import ServerOptions
+from exporter.webconfig import WebConfigError
+from exporter.webreload import WebConfigFile
 
 log = logging.getLogger("exporter")
 
@@ -93,12 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in config.warnings:
         log.warning(warning)
 
-    web_options: ServerOptions = {}
+    web_config = None
     if args.web_config_file:
-        from exporter.webconfig import WebConfigError, load_web_config
-
         try:
-            web_options = load_web_config(args.web_config_file).server_options()
+            web_config = WebConfigFile(args.web_config_file)
         except WebConfigError as exc:
             return _fail(str(exc))
 
@@ -126,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)])
     renderer = Renderer(Settings.from_config(config), store.view)
     try:
-        server, _ = start_server(args.listen_address, renderer, store.view, **web_options)
+        server, _ = start_server(args.listen_address, renderer, store.view, web_config=web_config)
     except ListenError as exc:
         if demo is not None:
             demo.stop()
@@ -153,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "port": port,
             "accounts": len(config.accounts),
             "api_url": config.api_url,
-            "tls": bool(web_options.get("ssl_context")),
+            "tls": web_config is not None and "ssl_context" in web_config.options(),
         },
     )
     stop.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import re
@@ -9,12 +10,14 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from http.server import BaseHTTPRequestHandler
+from typing import ClassVar, Protocol, cast
 
 from exporter import __version__
+from exporter.connections import Connection, ConnectionServer, Limits
 from exporter.metrics import CONTENT_TYPE, Renderer
 from exporter.snapshot import View
+from exporter.webconfig import ServerOptions
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,52 @@ LANDING_PAGE = f"""<!doctype html>
 <li><a href="ready">Readiness</a></li></ul></body></html>
 """.encode()
 
-# Given the Authorization header (or None), says whether the request may proceed.
-Authenticator = Callable[[str | None], bool]
+# Given the Authorization header (or None) and the client's address, says whether the request may proceed.
+Authenticator = Callable[[str | None, str], bool]
+ALLOWED_METHODS = ("GET", "HEAD")
+# C0 and C1 controls, DEL, and the backslash that escapes them: a request cannot forge log lines.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+MAX_REQUEST_LINE = 65536
+
+
+def escape_control(text: str) -> str:
+    """Text with control characters written as \\xNN, safe to put in a log line."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def gzip_accepted(header: str) -> bool:
+    """Whether an Accept-Encoding header gives gzip a q-value above 0 (RFC 9110, section 12.5.3)."""
+    explicit: float | None = None
+    wildcard: float | None = None
+    for item in header.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0  # a malformed weight: do not guess that the client wants gzip
+                if not 0.0 <= q <= 1.0:
+                    q = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            explicit = q if explicit is None else max(explicit, q)
+        elif coding == "*":
+            wildcard = q
+    chosen = explicit if explicit is not None else wildcard
+    return chosen is not None and chosen > 0
+
+
+class WebConfigSource(Protocol):
+    """A web configuration that may change while the server runs (exporter.webconfig.WebConfigFile)."""
+
+    def options(self) -> ServerOptions:
+        """The settings to use for a new connection."""
+
+    def reload(self) -> bool:
+        """Re-read the configuration now; False (and the old one kept) when the new one is invalid."""
 
 
 class ListenError(Exception):
@@ -63,13 +110,10 @@ def parse_listen_address(value: str) -> tuple[str, int]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes the exporter's few paths; everything it needs hangs off the server."""
+    """Serves one request whose header bytes the selector thread has already read."""
 
-    server: ExporterServer
+    server: ExporterServer  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
-    # Headers, cached body and live metrics go out as separate writes: with Nagle's algorithm the
-    # last small one would wait for the client's delayed ACK (40 ms) before leaving.
-    disable_nagle_algorithm = True
     server_version = f"btcturk-exporter/{__version__}"
     routes: ClassVar[dict[str, str]] = {
         "/": "landing",
@@ -78,8 +122,57 @@ class Handler(BaseHTTPRequestHandler):
         "/ready": "ready",
     }
 
+    def __init__(  # not BaseRequestHandler's: that one reads the request from the socket itself
+        self, conn: Connection, request: bytes, server: ExporterServer, options: ServerOptions
+    ) -> None:
+        self.server = server
+        self.request = self.connection = conn.sock
+        self.client_address = cast(tuple[str, int], conn.address)
+        self.rfile = io.BytesIO(request)
+        self.wfile = cast(io.BufferedIOBase, conn)
+        self.options = options
+        self.close_connection = True
+        self._serve_one()
+
+    def _serve_one(self) -> None:
+        self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+        if len(self.raw_requestline) > MAX_REQUEST_LINE:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return  # parse_request has answered 400 (or the like) and closes the connection
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
+            # Bodies are never read, so their bytes must not be taken for the next request.
+            self.close_connection = True
+        if self.command not in ALLOWED_METHODS:
+            self.close_connection = True
+            self._send(
+                405,
+                b"method not allowed\n",
+                "text/plain; charset=utf-8",
+                {"Allow": ", ".join(ALLOWED_METHODS)},
+            )
+            return
+        self.do_GET()
+
+    def version_string(self) -> str:
+        """The Server header: the exporter and its version, not the Python it runs on."""
+        return self.server_version
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One debug line per request, with whatever the client sent escaped."""
+        agent = self.headers.get("User-Agent", "-") if hasattr(self, "headers") else "-"
+        log.debug(
+            "%s %s %s",
+            self.address_string(),
+            escape_control(self.requestline),
+            code,
+            extra={"user_agent": escape_control(str(agent))},
+        )
+
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), escape_control(format % args))
 
     def _send(
         self,
@@ -93,7 +186,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-        for name, value in {**self.server.headers, **(headers or {})}.items():
+        for name, value in {**self.options.get("headers", {}), **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -109,8 +202,12 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
             return
-        auth = self.server.authenticate
-        if auth is not None and path not in OPEN_PATHS and not auth(self.headers.get("Authorization")):
+        auth = self.options.get("authenticate")
+        if (
+            auth is not None
+            and path not in OPEN_PATHS
+            and not auth(self.headers.get("Authorization"), str(self.client_address[0]))
+        ):
             self._send(
                 401,
                 b"unauthorized\n",
@@ -137,8 +234,7 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def _metrics(self) -> None:
-        accepts = self.headers.get("Accept-Encoding", "")
-        gzipped = any(part.split(";")[0].strip() == "gzip" for part in accepts.split(","))
+        gzipped = gzip_accepted(self.headers.get("Accept-Encoding", ""))
         body = self.server.renderer.scrape_parts(gzipped)
         headers = {"Vary": "Accept-Encoding"}
         if gzipped:
@@ -146,13 +242,11 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, body, CONTENT_TYPE, headers)
 
 
-class ExporterServer(ThreadingHTTPServer):
-    """A threading HTTP(S) server holding what the handler serves."""
+class ExporterServer(ConnectionServer):
+    """The exporter's HTTP(S) server: bounded connections, and what the handler serves."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    # Many scrapers may connect at once; the default backlog of 5 drops connections.
-    request_queue_size = 128
+    # Many scrapers may connect at once, and a burst must not overflow into SYN retries (1 s each).
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -160,52 +254,46 @@ class ExporterServer(ThreadingHTTPServer):
         renderer: Renderer,
         view: Callable[[], View],
         *,
-        ssl_context: ssl.SSLContext | None = None,
-        authenticate: Authenticator | None = None,
-        headers: Mapping[str, str] | None = None,
+        options: Callable[[], ServerOptions],
+        web_config: WebConfigSource | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        host = address[0]
-        # Extra response headers from the web config (e.g. Strict-Transport-Security).
-        self.headers = dict(headers or {})
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.renderer = renderer
-        self.view = view
-        self.authenticate = authenticate
-        self.ssl_context = ssl_context
+        host, port = address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        dualstack = False
         if host == "":
             # An empty host means every interface; prefer a dual-stack socket where there is one.
-            self.address_family = socket.AF_INET6 if socket.has_dualstack_ipv6() else socket.AF_INET
-            address = ("::" if self.address_family == socket.AF_INET6 else "0.0.0.0", address[1])
-        super().__init__(address, Handler)
+            dualstack = socket.has_dualstack_ipv6()
+            family = socket.AF_INET6 if dualstack else socket.AF_INET
+            host = "::" if dualstack else "0.0.0.0"
+        elif host == "::":
+            dualstack = socket.has_dualstack_ipv6()
+        listener = socket.create_server(
+            (host, port), family=family, backlog=self.request_queue_size, dualstack_ipv6=dualstack
+        )
+        super().__init__(listener, self._serve_request, self._accept_connection, limits or Limits())
+        self.server_address = listener.getsockname()
+        self.renderer = renderer
+        self.view = view
+        self._options = options
+        self._web_config = web_config
 
-    def server_bind(self) -> None:
-        """Bind, accepting IPv4 too on a dual-stack socket."""
-        if self.address_family == socket.AF_INET6:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
+    def reload(self) -> bool:
+        """Re-read the web config file now (for SIGHUP); True when there is none or it loaded."""
+        return self._web_config.reload() if self._web_config is not None else True
 
-    def get_request(self) -> tuple[socket.socket, object]:
-        """Accept a connection; wrap it in TLS lazily so a bad handshake only fails its own thread."""
-        sock, addr = super().get_request()
-        if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
+    def _accept_connection(self, sock: socket.socket) -> tuple[socket.socket, object]:
+        # The settings in force at accept serve the whole connection, so a reload never mixes two.
+        options = self._options()
+        context = options.get("ssl_context")
+        if context is not None:
+            # The handshake is finished by the selector thread, without blocking and within a deadline.
+            sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, options
 
-    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        """Finish the TLS handshake in the connection's thread, then serve it."""
-        if isinstance(request, ssl.SSLSocket):
-            request.settimeout(10)
-            try:
-                request.do_handshake()
-            except (OSError, ssl.SSLError) as exc:
-                log.debug("TLS handshake failed: %s", exc)
-                return
-            request.settimeout(None)
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Log a broken connection in one line instead of a traceback on stderr."""
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+    def _serve_request(self, conn: Connection, request: bytes) -> bool:
+        options = cast(ServerOptions, conn.context)
+        return not Handler(conn, request, self, options).close_connection
 
 
 def start_server(
@@ -216,12 +304,26 @@ def start_server(
     ssl_context: ssl.SSLContext | None = None,
     authenticate: Authenticator | None = None,
     headers: Mapping[str, str] | None = None,
+    web_config: WebConfigSource | None = None,
+    limits: Limits | None = None,
 ) -> tuple[ExporterServer, threading.Thread]:
-    """Bind the listen address (raising ListenError with a clear message) and serve on a thread."""
+    """Bind the listen address (raising ListenError with a clear message) and serve on a thread.
+
+    TLS, auth and headers come from `web_config` when given (and follow its reloads), else from the
+    keyword arguments.
+    """
     address = parse_listen_address(listen_address)
+    fixed: ServerOptions = {}
+    if ssl_context is not None:
+        fixed["ssl_context"] = ssl_context
+    if authenticate is not None:
+        fixed["authenticate"] = authenticate
+    if headers:
+        fixed["headers"] = dict(headers)
+    options = web_config.options if web_config is not None else lambda: fixed
     try:
         server = ExporterServer(
-            address, renderer, view, ssl_context=ssl_context, authenticate=authenticate, headers=headers
+            address, renderer, view, options=options, web_config=web_config, limits=limits
         )
     except OSError as exc:
         raise ListenError(

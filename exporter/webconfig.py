@@ -8,22 +8,18 @@ a typo or an unreadable certificate stops the exporter at start, not at the firs
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import re
 import ssl
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-import bcrypt
 import yaml
+
+from exporter.basicauth import BasicAuth
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +76,6 @@ IGNORED_TLS_KEYS = ("cipher_suites", "curve_preferences", "prefer_server_cipher_
 HTTP_KEYS = frozenset({"http2", "headers"})
 RATE_LIMIT_KEYS = frozenset({"interval", "burst"})
 
-# bcrypt only looks at the first 72 bytes; Go and htpasswd truncate silently, and the bcrypt
-# package raises instead, so truncate here to accept the same passwords the Go exporters do.
-BCRYPT_MAX_PASSWORD = 72
-# Real Authorization headers are short; refusing huge ones early bounds the work done per request.
-MAX_AUTHORIZATION = 4096
-
 
 class WebConfigError(Exception):
     """The web configuration file is invalid; str() has one line per problem."""
@@ -112,7 +102,7 @@ class ServerOptions(TypedDict, total=False):
     """The keyword arguments of web.start_server that a web config sets."""
 
     ssl_context: ssl.SSLContext
-    authenticate: Callable[[str | None], bool]
+    authenticate: Callable[[str | None, str], bool]
     headers: dict[str, str]
 
 
@@ -137,111 +127,6 @@ class WebConfig:
         if self.authenticator is not None:
             options["authenticate"] = self.authenticator
         return options
-
-
-# --- basic auth -----------------------------------------------------------------------------------
-
-
-def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
-    """The (username, password) of an `Authorization: Basic` header, or None if it is not a valid one."""
-    if not header or len(header) > MAX_AUTHORIZATION:
-        return None
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        # binascii.Error and UnicodeDecodeError are both ValueErrors; so is non-ASCII input.
-        text = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except ValueError:
-        return None
-    username, colon, password = text.partition(":")
-    if not colon:
-        return None
-    return username, password
-
-
-class _Flight:
-    """One bcrypt check in progress, which concurrent requests for the same credentials wait on."""
-
-    __slots__ = ("done", "ok")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.ok = False
-
-
-class BasicAuth:
-    """Checks Authorization headers against bcrypt hashes, remembering outcomes so bcrypt runs rarely."""
-
-    def __init__(self, users: Mapping[str, str], *, cache_size: int = 1024, parallelism: int = 0) -> None:
-        if not users:
-            raise ValueError("BasicAuth needs at least one user")
-        self._users = tuple((name.encode(), hashed.encode()) for name, hashed in users.items())
-        # Unknown users are checked against a real user's hash (the costliest), so their requests take
-        # as long as a wrong password for a known user and do not reveal which usernames exist.
-        self._decoy = max((hashed for _, hashed in self._users), key=lambda h: int(h[4:6]))
-        self._lock = threading.Lock()
-        # Separate caches so a flood of wrong passwords cannot evict the right ones and make
-        # legitimate scrapers pay for bcrypt again.
-        self._accepted: OrderedDict[bytes, None] = OrderedDict()
-        self._rejected: OrderedDict[bytes, None] = OrderedDict()
-        self._cache_size = cache_size
-        self._flights: dict[bytes, _Flight] = {}
-        # bcrypt releases the GIL; bound how many cores a burst of new credentials can occupy.
-        slots = parallelism or max(1, min(4, os.cpu_count() or 1))
-        self._slots = threading.BoundedSemaphore(slots)
-
-    def __call__(self, header: str | None) -> bool:
-        """Whether the Authorization header carries a configured user's password."""
-        credentials = parse_basic_auth(header)
-        if credentials is None:
-            return False
-        username, password = credentials
-        # A digest, not the credentials: the cache holds no passwords and each entry is small whatever
-        # the client sends. "user:password" is unambiguous because usernames cannot contain ':'.
-        key = hashlib.sha256(f"{username}:{password}".encode()).digest()
-        with self._lock:
-            if key in self._accepted:
-                self._accepted.move_to_end(key)
-                return True
-            if key in self._rejected:
-                self._rejected.move_to_end(key)
-                return False
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if not leader:
-            # Many scrapers sharing credentials arrive together after a restart; one bcrypt run serves all.
-            flight.done.wait()
-            return flight.ok
-        try:
-            flight.ok = self._verify(username.encode(), password.encode())
-            with self._lock:
-                self._remember(self._accepted if flight.ok else self._rejected, key)
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
-        return flight.ok
-
-    def _verify(self, username: bytes, password: bytes) -> bool:
-        hashed = None
-        for name, candidate in self._users:
-            # Constant-time and no early exit: the time taken does not depend on which user matched.
-            if hmac.compare_digest(name, username):
-                hashed = candidate
-        with self._slots:
-            try:
-                ok = bcrypt.checkpw(password[:BCRYPT_MAX_PASSWORD], hashed or self._decoy)
-            except ValueError:
-                ok = False
-        return ok and hashed is not None
-
-    def _remember(self, cache: OrderedDict[bytes, None], key: bytes) -> None:
-        cache[key] = None
-        if len(cache) > self._cache_size:
-            cache.popitem(last=False)
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import socket
 import ssl
 import subprocess
@@ -18,8 +19,14 @@ import requests
 from conftest import ExporterProcess, start_exporter, wait_for
 from pki import Pki, make_pki
 
-from exporter import webconfig
-from exporter.webconfig import BasicAuth, WebConfigError, load_web_config, parse_basic_auth
+from exporter import basicauth
+from exporter.basicauth import BasicAuth, parse_basic_auth
+from exporter.client import REASONS
+from exporter.metrics import Renderer, Settings
+from exporter.snapshot import Store
+from exporter.web import start_server
+from exporter.webconfig import WebConfigError, load_web_config
+from exporter.webreload import WebConfigFile
 
 PASSWORD = "correct horse"
 # Cost 4 keeps the unit tests fast; the cost does not change what is being tested.
@@ -381,7 +388,7 @@ def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(hashed)
         return real(password, hashed)
 
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting)
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", counting)
     return calls
 
 
@@ -447,8 +454,8 @@ def test_concurrent_requests_with_the_same_credentials_share_one_bcrypt_check(
         release.wait(5)
         return real(password, hashed)
 
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", slow)
-    auth = BasicAuth({"alice": HASH})
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", slow)
+    auth = BasicAuth({"alice": HASH}, max_unverified=50, max_unverified_per_client=50)
     results: list[bool] = []
     threads = [
         threading.Thread(target=lambda: results.append(auth(basic("alice", PASSWORD)))) for _ in range(50)
@@ -461,6 +468,80 @@ def test_concurrent_requests_with_the_same_credentials_share_one_bcrypt_check(
         thread.join(5)
     assert results == [True] * 50
     assert len(calls) == 1
+
+
+@pytest.fixture
+def stalled_bcrypt(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[bytes], threading.Event]]:
+    """bcrypt checks that block until the event is set, standing in for an expensive cost factor."""
+    calls: list[bytes] = []
+    release = threading.Event()
+    real = bcrypt.checkpw
+
+    def stalled(password: bytes, hashed: bytes) -> bool:
+        calls.append(password)
+        release.wait(10)
+        return real(password, hashed)
+
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", stalled)
+    yield calls, release
+    release.set()
+
+
+def check_in_thread(auth: BasicAuth, header: str, client: str) -> tuple[threading.Thread, list[bool]]:
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(auth(header, client)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_unverified_credentials_are_checked_a_few_at_a_time_and_never_delay_verified_ones(
+    stalled_bcrypt: tuple[list[bytes], threading.Event],
+) -> None:
+    calls, release = stalled_bcrypt
+    auth = BasicAuth({"alice": HASH}, parallelism=3, max_unverified=3, max_unverified_per_client=2)
+    release.set()
+    assert auth(basic("alice", PASSWORD), "10.0.0.1")  # verified once, as Prometheus's first scrape
+    release.clear()
+    calls.clear()
+    # A flood of new wrong passwords: three checks stall in bcrypt (two from one address).
+    pending = [
+        check_in_thread(auth, basic("alice", f"guess {n}"), client)
+        for n, client in enumerate(["10.0.0.66", "10.0.0.66", "10.0.0.77"])
+    ]
+    wait_for(lambda: len(calls) == 3, 5, what="three stalled bcrypt checks")
+    # The verified credential answers at once, from any address.
+    for client in ("10.0.0.1", "10.0.0.66", "10.0.0.99"):
+        thread, result = check_in_thread(auth, basic("alice", PASSWORD), client)
+        thread.join(2)
+        assert result == [True], client
+    # Over the budget, further new credentials are refused at once, without running bcrypt.
+    thread, result = check_in_thread(auth, basic("alice", "one more guess"), "10.0.0.88")
+    thread.join(2)
+    assert result == [False]
+    assert len(calls) == 3
+    release.set()
+    for thread, result in pending:
+        thread.join(5)
+        assert result == [False]
+
+
+def test_one_address_gets_only_its_share_of_unverified_checks(
+    stalled_bcrypt: tuple[list[bytes], threading.Event],
+) -> None:
+    calls, release = stalled_bcrypt
+    auth = BasicAuth({"alice": HASH}, max_unverified=4, max_unverified_per_client=1)
+    flood, _ = check_in_thread(auth, basic("alice", "guess"), "10.0.0.66")
+    wait_for(lambda: len(calls) == 1, 5, what="the flood's bcrypt check")
+    thread, result = check_in_thread(auth, basic("alice", "guess 2"), "10.0.0.66")
+    thread.join(2)
+    assert result == [False]  # refused unchecked: that address already has a check in progress
+    assert len(calls) == 1
+    newcomer, verdict = check_in_thread(auth, basic("alice", PASSWORD), "10.0.0.1")
+    wait_for(lambda: len(calls) == 2, 5, what="the newcomer's bcrypt check")
+    release.set()
+    newcomer.join(5)
+    flood.join(5)
+    assert verdict == [True]
 
 
 def test_passwords_longer_than_72_bytes_are_truncated_like_go_and_htpasswd() -> None:
@@ -635,3 +716,122 @@ def test_an_invalid_web_config_stops_the_exporter_at_start(tmp_path: Path) -> No
     assert result.returncode == 1
     assert f"{web_config}: basic_auth_users.alice: not a bcrypt hash" in result.stderr
     assert "my-plain-password" not in result.stderr + result.stdout
+
+
+# --- following the file while the server runs ---------------------------------------------------
+
+
+def served_certificate(port: int) -> bytes:
+    """The DER certificate the server presents to a new connection."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def der_of(path: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(path.read_text())
+
+
+@pytest.fixture
+def reloading_server(tmp_path: Path, pki: Pki) -> Iterator[tuple[WebConfigFile, int, Path]]:
+    """An in-process server following web.yml, which names server.crt/server.key beside it."""
+    (tmp_path / "server.crt").write_bytes(pki.server_cert.read_bytes())
+    (tmp_path / "server.key").write_bytes(pki.server_key.read_bytes())
+    path = Path(
+        write_config(tmp_path, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+    )
+    web_config = WebConfigFile(str(path))
+    store = Store(["main"], REASONS)
+    renderer = Renderer(Settings(30.0, 300.0, ("TRY",), "last", False), store.view)
+    server, thread = start_server("127.0.0.1:0", renderer, store.view, web_config=web_config)
+    try:
+        yield web_config, server.server_address[1], path
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+def test_a_rotated_certificate_is_served_without_a_restart(
+    reloading_server: tuple[WebConfigFile, int, Path], tmp_path_factory: pytest.TempPathFactory, pki: Pki
+) -> None:
+    _, port, path = reloading_server
+    assert served_certificate(port) == der_of(pki.server_cert)
+    rotated = make_pki(tmp_path_factory.mktemp("rotated"))
+    # As cert-manager or a Secret update would: new files renamed over the old ones.
+    for name, source in (("server.crt", rotated.server_cert), ("server.key", rotated.server_key)):
+        (path.parent / f".{name}.new").write_bytes(source.read_bytes())
+        os.replace(path.parent / f".{name}.new", path.parent / name)
+    assert served_certificate(port) == der_of(rotated.server_cert)
+
+
+def test_a_broken_new_file_keeps_the_running_config_and_says_why_once(
+    reloading_server: tuple[WebConfigFile, int, Path], pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    web_config, port, path = reloading_server
+    path.write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: missing.key\n")
+    with caplog.at_level(logging.WARNING, logger="exporter.webreload"):
+        for _ in range(3):
+            assert served_certificate(port) == der_of(pki.server_cert)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "exporter.webreload"]
+    assert len(warnings) == 1, warnings
+    assert "\n" not in warnings[0]
+    assert "still serving with the previous one" in warnings[0]
+    assert "tls_server_config.key_file: cannot read" in warnings[0]
+    assert web_config.reload() is False
+
+
+def test_reload_turns_on_basic_auth_and_keeps_verified_credentials_across_unrelated_changes(
+    reloading_server: tuple[WebConfigFile, int, Path], pki: Pki, bcrypt_calls: list[bytes]
+) -> None:
+    web_config, port, path = reloading_server
+    url = f"https://127.0.0.1:{port}/metrics"
+    assert requests.get(url, verify=str(pki.server_cert), timeout=5).status_code == 200
+    tls = path.read_text()
+    path.write_text(tls + f"basic_auth_users:\n  alice: '{HASH}'\n")
+    assert web_config.reload() is True
+    assert requests.get(url, verify=str(pki.server_cert), timeout=5).status_code == 401
+    good = requests.get(url, verify=str(pki.server_cert), auth=("alice", PASSWORD), timeout=5)
+    assert good.status_code == 200
+    calls = len(bcrypt_calls)
+    path.write_text(
+        tls + f"basic_auth_users:\n  alice: '{HASH}'\nhttp_server_config:\n  headers:\n"
+        "    X-Frame-Options: deny\n"
+    )
+    again = requests.get(url, verify=str(pki.server_cert), auth=("alice", PASSWORD), timeout=5)
+    assert again.headers["X-Frame-Options"] == "deny"  # the new file is in force...
+    assert len(bcrypt_calls) == calls  # ...and alice's password was not checked again
+
+
+def test_client_certificates_through_the_server(tmp_path: Path, pki: Pki) -> None:
+    """The non-blocking handshake still verifies client certificates."""
+    config = load_web_config(
+        write_config(
+            tmp_path,
+            tls_section(
+                pki, client_auth_type="RequireAndVerifyClientCert", client_ca_file=str(pki.client_ca)
+            ),
+        )
+    )
+    store = Store(["main"], REASONS)
+    renderer = Renderer(Settings(30.0, 300.0, ("TRY",), "last", False), store.view)
+    server, thread = start_server("127.0.0.1:0", renderer, store.view, **config.server_options())
+    url = f"https://127.0.0.1:{server.server_address[1]}/healthz"
+    try:
+        good = (str(pki.client_cert), str(pki.client_key))
+        rogue = (str(pki.rogue_cert), str(pki.rogue_key))
+        assert requests.get(url, verify=str(pki.server_cert), cert=good, timeout=5).status_code == 200
+        for cert in (None, rogue):
+            with pytest.raises(requests.exceptions.RequestException):
+                requests.get(url, verify=str(pki.server_cert), cert=cert, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)

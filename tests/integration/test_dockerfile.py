@@ -1,5 +1,6 @@
 """The image definition: linted with hadolint, and holding what a careful operator expects."""
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -32,7 +33,10 @@ def test_runs_as_non_root() -> None:
 
 def test_exposes_the_default_port_and_checks_health() -> None:
     assert re.search(r"^EXPOSE 9788$", TEXT, flags=re.MULTILINE)
-    assert re.search(r"^HEALTHCHECK .*\n?.*exporter\.healthcheck", TEXT, flags=re.MULTILINE)
+    healthcheck = re.search(r"^HEALTHCHECK .*\n?.*CMD (\[.*\])$", TEXT, flags=re.MULTILINE)
+    assert healthcheck, "no HEALTHCHECK"
+    # No fixed port or address: the probe follows the flags the exporter was started with.
+    assert json.loads(healthcheck.group(1)) == ["python", "-m", "exporter.healthcheck"]
 
 
 def test_no_config_or_secrets_baked_in() -> None:
