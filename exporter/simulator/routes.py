@@ -1,0 +1,142 @@
+"""One request's way through the simulator: control API, quota, faults, then the endpoint's answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from exporter.simulator import endpoints
+from exporter.simulator.accounts import Headers, authenticate
+from exporter.simulator.control import control
+from exporter.simulator.faults import Fault
+from exporter.simulator.paths import (
+    API_PATHS,
+    BALANCES_PATH,
+    CONTROL_PREFIX,
+    SERVER_TIME_PATH,
+    TICKER_PATH,
+    normalize_path,
+)
+from exporter.simulator.responses import (
+    JSON_TYPE,
+    Response,
+    failure,
+    guess_content_type,
+    json_response,
+    too_many,
+    unauthorized,
+    wrapped,
+)
+from exporter.simulator.server import Handler
+
+if TYPE_CHECKING:
+    from exporter.simulator.core import Simulator
+
+
+def serve(sim: Simulator, handler: Handler) -> None:
+    """Answer one request on `handler`."""
+    split = urlsplit(handler.path)
+    path = normalize_path(split.path)
+    body = handler.read_body()
+    if body is None:
+        return
+    if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+        handler.send(control(sim, handler.command, path, body))
+        return
+    retry_after = sim.limiter.consume(handler.client_address[0], path, sim.now())
+    with sim.lock:
+        fault = sim.faults.take(path)
+    if fault is not None and fault.kind == "latency":
+        if sim.stopping.wait(fault.seconds):
+            sim.log.record(path, 0)
+            handler.abort()
+            return
+        fault = None
+    if fault is not None:
+        _serve_fault(sim, handler, fault, path, split.query)
+        return
+    if retry_after is not None:
+        response = _too_many(sim, path, retry_after)
+    else:
+        response = route(sim, handler.command, path, split.query, handler.headers)
+    sim.log.record(path, response.status)
+    handler.send(response)
+
+
+def _too_many(sim: Simulator, path: str, retry_after: float | None, body: bytes = b"") -> Response:
+    limit = sim.limiter.limits.get(path) or sim.limiter.limits[BALANCES_PATH]
+    return too_many(limit, sim.limiter.window, retry_after, body)
+
+
+def _serve_fault(sim: Simulator, handler: Handler, fault: Fault, path: str, query: str) -> None:
+    kind = fault.kind
+    if kind == "hang":
+        # Recorded first so a test can wait for the moment the client is left hanging.
+        sim.log.record(path, 0)
+        sim.stopping.wait(fault.seconds)
+        handler.abort()
+        return
+    if kind == "reset":
+        if fault.body:
+            response = Response(200, fault.body, {"Content-Type": guess_content_type(fault.body)})
+        else:
+            response = route(sim, handler.command, path, query, handler.headers)
+            if not response.body:
+                response = json_response(200, wrapped([{"asset": "TRY", "assetname": "Türk Lirası"}] * 8))
+        response.headers.update(fault.headers)
+        sim.log.record(path, 0)
+        handler.send_partial(response)
+        return
+    if kind == "status":
+        headers = {"Content-Type": guess_content_type(fault.body)} if fault.body else {}
+        response = Response(fault.status, fault.body, headers)
+    elif kind == "rate_limit":
+        response = _too_many(sim, path, fault.retry_after, fault.body)
+    elif kind == "body":
+        response = Response(200, fault.body, {"Content-Type": JSON_TYPE})
+    else:  # "auth" / "auth_json"
+        response = unauthorized(legacy=kind == "auth_json")
+    response.headers.update(fault.headers)
+    sim.log.record(path, response.status)
+    handler.send(response)
+
+
+def route(sim: Simulator, method: str, path: str, query: str, headers: Headers) -> Response:
+    """The endpoint's own answer, as if nothing had gone wrong on the way."""
+    if path not in API_PATHS:
+        return json_response(404, failure("NOT_FOUND", 404))
+    if method != "GET":
+        return json_response(405, failure("METHOD_NOT_ALLOWED", 405), {"Allow": "GET"})
+    try:
+        if path == BALANCES_PATH:
+            return _balances(sim, headers)
+        if path == SERVER_TIME_PATH:
+            return json_response(200, endpoints.server_time(sim.now()))
+        if path == TICKER_PATH:
+            return _ticker(sim, query)
+        with sim.lock:
+            pairs = list(sim.market.pairs.values())
+            info = endpoints.exchange_info(pairs, sim.accounts.values(), sim.now_ms())
+        return json_response(200, wrapped(info))
+    except Exception:  # a simulator bug should look like a 500, not a dropped connection
+        return json_response(500, failure("INTERNAL_ERROR", 500))
+
+
+def _balances(sim: Simulator, headers: Headers) -> Response:
+    stamp = sim.now_ms()
+    with sim.lock:
+        account = authenticate(sim.accounts, headers, stamp)
+        if account is None:
+            return unauthorized(sim.legacy_401)
+        data = endpoints.balance_rows(account, stamp, sim.comma_decimals)
+    return json_response(200, wrapped(data))
+
+
+def _ticker(sim: Simulator, query: str) -> Response:
+    params = {k.lower(): v for k, v in parse_qs(query).items()}
+    wanted = {s.upper().replace("_", "") for s in params.get("pairsymbol", [])}
+    stamp = sim.now_ms()
+    with sim.lock:
+        pairs = [p for p in sim.market.pairs.values() if not wanted or p.name in wanted]
+        data = [endpoints.ticker_row(p, stamp) for p in pairs]
+    return json_response(200, wrapped(data))
