@@ -9,12 +9,13 @@ import random
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from email.message import Message
 
 from exporter.signing import sign
-from exporter.simulator.amounts import ZERO, jitter, quantize16, random_amount, to_decimal
+from exporter.simulator.amounts import ZERO, quantize16, random_amount, to_decimal
+from exporter.simulator.ledger import History
 from exporter.simulator.market import CATALOG
 
 STAMP_TOLERANCE_MS = 5000
@@ -26,7 +27,11 @@ Headers = Mapping[str, str] | Message
 
 @dataclass
 class SimAsset:
-    """One asset of a simulated account; balance = free + locked and orderFund = locked."""
+    """One asset of a simulated account: balance = free + locked.
+
+    `locked` holds open orders and pending withdrawals; the latter also show in `request_fund`, so the
+    balances endpoint reports orderFund = locked - requestFund.
+    """
 
     asset: str
     name: str
@@ -54,7 +59,6 @@ _DEMO_HOLDINGS: dict[str, tuple[float, float, float]] = {
     "ETH": (0.3, 6, 0.2),
     "XRP": (150, 3_000, 0.0),
     "AVAX": (4, 60, 0.1),
-    "ZRX": (100, 900, 0.0),
     "OLDTOKEN": (1_000, 60_000, 0.0),
 }
 
@@ -91,30 +95,24 @@ def copy_assets(assets: Iterable[SimAsset]) -> dict[str, SimAsset]:
 
 @dataclass
 class Account:
-    """One API key pair and what its account holds."""
+    """One API key pair, what its account holds, and the history that got it there."""
 
     private_key: bytes
     assets: dict[str, SimAsset]
     can_read_balances: bool
-
-    def drift(self, rng: random.Random, fraction: float) -> None:
-        """Random small walk of every non-zero amount."""
-        for asset in self.assets.values():
-            if asset.free:
-                asset.free = max(ZERO, quantize16(asset.free * jitter(rng, fraction)))
-            if asset.locked:
-                asset.locked = max(ZERO, quantize16(asset.locked * jitter(rng, fraction)))
+    can_read_activity: bool = True
+    history: History = field(default_factory=History)
 
 
 def authenticate(accounts: Mapping[str, Account], headers: Headers, now_ms: int) -> Account | None:
-    """The account a request is signed for, or None for anything the real API answers with 401."""
+    """The account a request is correctly signed for (whatever its permissions), or None."""
     public_key = headers.get("X-PCK") or ""
     stamp_text = (headers.get("X-Stamp") or "").strip()
     signature = (headers.get("X-Signature") or "").strip()
     if not public_key or not signature or not _STAMP.fullmatch(stamp_text):
         return None
     account = accounts.get(public_key)
-    if account is None or not account.can_read_balances:
+    if account is None:
         return None
     stamp = int(stamp_text)
     if abs(stamp - now_ms) > STAMP_TOLERANCE_MS:

@@ -7,16 +7,19 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from exporter.signing import decode_private_key
-from exporter.simulator import routes
+from exporter.simulator import activity, routes
 from exporter.simulator.accounts import Account, SimAsset, copy_assets, demo_assets
+from exporter.simulator.activity import Ids
 from exporter.simulator.amounts import to_decimal
 from exporter.simulator.faults import Fault, FaultBook
+from exporter.simulator.ledger import History
 from exporter.simulator.market import Market
-from exporter.simulator.paths import BALANCES_PATH, TICKER_PATH, normalize_path
+from exporter.simulator.paths import BALANCES_PATH, LIMITS, TICKER_PATH, normalize_path
+from exporter.simulator.quirks import Quirks
 from exporter.simulator.ratelimit import RateLimiter
 from exporter.simulator.requestlog import RequestLog
 from exporter.simulator.server import Listener
@@ -30,12 +33,17 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        balance_limit: int = 120,
-        ticker_limit: int = 600,
+        balance_limit: int = LIMITS[BALANCES_PATH],
+        ticker_limit: int = LIMITS[TICKER_PATH],
+        limits: Mapping[str, int] | None = None,
         window: float = 60.0,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        market: str = "default",
+        btc_quoted: bool = False,
     ) -> None:
+        """`limits` overrides the per-path budgets of paths.LIMITS; `market` is "default" or "live"
+        (about 380 pairs, as the live exchange lists); `btc_quoted` adds ETHBTC and ZRXBTC."""
         self.host, self.port, self.seed, self.clock = host, port, seed, clock
         self.comma_decimals = False
         self.clock_skew = 0.0
@@ -45,9 +53,12 @@ class Simulator:
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.accounts: dict[str, Account] = {}
-        self.market = Market(self.rng)
+        self.market = Market(self.rng, market, btc_quoted)
+        self.quirks = Quirks(seed)
+        self.ids = Ids()
         self.faults = FaultBook()
-        self.limiter = RateLimiter({BALANCES_PATH: balance_limit, TICKER_PATH: ticker_limit}, window)
+        budgets = {**LIMITS, BALANCES_PATH: balance_limit, TICKER_PATH: ticker_limit, **(limits or {})}
+        self.limiter = RateLimiter(budgets, window)
         self.log = RequestLog()
         self.stopping = threading.Event()
         self._listener = Listener()
@@ -135,11 +146,17 @@ class Simulator:
             return self.market.price(pair)
 
     def drift(self, fraction: float = 0.002) -> None:
-        """Move every price and every non-zero balance a little."""
+        """One step of time: prices move (mean-reverting); accounts may trade, deposit or withdraw."""
         with self.lock:
             self.market.drift(fraction)
+            now_ms = self.now_ms()
             for account in self.accounts.values():
-                account.drift(self.rng, fraction)
+                activity.step(account, self.market, self.rng, now_ms, self.ids)
+
+    def history(self, public_key: str) -> History:
+        """The account's recorded trades and transfers, and its pending withdrawals (live objects)."""
+        with self.lock:
+            return self.accounts[public_key].history
 
     # -- faults and request accounting ----------------------------------------------------------------
 

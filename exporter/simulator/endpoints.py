@@ -9,25 +9,28 @@ from typing import Any
 
 from exporter.simulator.accounts import Account
 from exporter.simulator.amounts import WIDE, ZERO, format_amount
-from exporter.simulator.market import CATALOG, LISTINGS, Pair
+from exporter.simulator.market import Listing, Market, Pair
 
 
-def balance_rows(account: Account, stamp: int, comma: bool) -> list[dict[str, Any]]:
-    """`data` of /api/v1/users/balances."""
-    return [
+def balance_rows(account: Account, stamp: int | None, comma: bool) -> list[dict[str, Any]]:
+    """`data` of /api/v1/users/balances; older deployments send no `timestamp` (stamp None)."""
+    rows = [
         {
             "asset": a.asset,
             "assetname": a.name,
             "balance": format_amount(a.free + a.locked, comma),
             "locked": format_amount(a.locked, comma),
             "free": format_amount(a.free, comma),
-            "orderFund": format_amount(a.locked, comma),
+            "orderFund": format_amount(max(ZERO, a.locked - a.request_fund), comma),
             "requestFund": format_amount(a.request_fund, comma),
             "precision": a.precision,
-            "timestamp": stamp,
         }
         for a in account.assets.values()
     ]
+    if stamp is not None:
+        for row in rows:
+            row["timestamp"] = stamp
+    return rows
 
 
 def server_time(now: float) -> dict[str, Any]:
@@ -61,10 +64,11 @@ def ticker_row(pair: Pair, stamp: int) -> dict[str, Any]:
     }
 
 
-def exchange_info(pairs: list[Pair], accounts: Iterable[Account], stamp: int) -> dict[str, Any]:
+def exchange_info(market: Market, accounts: Iterable[Account], stamp: int) -> dict[str, Any]:
     """`data` of /api/v2/server/exchangeinfo: every pair, and every currency listed or held."""
+    pairs = list(market.pairs.values())
     currencies: dict[str, tuple[str, int, bool]] = {
-        listing.symbol: (listing.name, listing.precision, listing.fiat) for listing in CATALOG
+        listing.symbol: (listing.name, listing.precision, listing.fiat) for listing in market.catalog
     }
     for account in accounts:
         for a in account.assets.values():
@@ -75,7 +79,7 @@ def exchange_info(pairs: list[Pair], accounts: Iterable[Account], stamp: int) ->
     return {
         "timeZone": "UTC",
         "serverTime": stamp,
-        "symbols": [_symbol_entry(i, p) for i, p in enumerate(pairs, start=1)],
+        "symbols": [_symbol_entry(i, p, market.listings.get(p.numerator)) for i, p in enumerate(pairs, 1)],
         "currencies": [
             {
                 "id": i,
@@ -95,8 +99,7 @@ def exchange_info(pairs: list[Pair], accounts: Iterable[Account], stamp: int) ->
     }
 
 
-def _symbol_entry(index: int, pair: Pair) -> dict[str, Any]:
-    listing = LISTINGS.get(pair.numerator)
+def _symbol_entry(index: int, pair: Pair, listing: Listing | None) -> dict[str, Any]:
     return {
         "id": index,
         "name": pair.name,

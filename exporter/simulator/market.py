@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import random
+import string
 from dataclasses import dataclass
 from decimal import Decimal
 
 from exporter.simulator.amounts import WIDE, ZERO, jitter, random_amount, to_decimal
 
 USDT_TRY = Decimal("41.20")
+MARKETS = ("default", "live")
+# How strongly prices are pulled back towards their base each drift step (0 = a free random walk).
+REVERSION = 0.02
 
 
 @dataclass(frozen=True)
@@ -25,16 +30,18 @@ class Listing:
 
 _TU = ("TRY", "USDT")
 
-# Chosen so every valuation route a client needs shows up: direct (BTCTRY), inverse (TRY in USDT via
-# USDTTRY), two legs through USDT (XRP has only XRPUSDT) or BTC (ZRX has only ZRXBTC), and none (OLDTOKEN).
+# Only TRY- and USDT-quoted pairs, as on the live exchange. Chosen so every valuation route a client needs
+# shows up: direct (BTCTRY), inverse (TRY in USDT via USDTTRY), two legs through USDT (XRP has only
+# XRPUSDT) and none (OLDTOKEN, and ZRX). BTC-quoted pairs are an opt-in oddity (btc_quoted): ETHBTC, and
+# ZRXBTC, ZRX's only market then, so that both currencies route through BTC.
 CATALOG: tuple[Listing, ...] = (
     Listing("TRY", "Türk Lirası", 2, None, (), fiat=True),
     Listing("USDT", "Tether", 2, "1", ("TRY",)),
     Listing("BTC", "Bitcoin", 8, "85000", _TU),
-    Listing("ETH", "Ethereum", 8, "3150", ("TRY", "USDT", "BTC")),
+    Listing("ETH", "Ethereum", 8, "3150", _TU),
     Listing("XRP", "Ripple", 4, "2.35", ("USDT",)),
     Listing("AVAX", "Avalanche", 8, "24.3", _TU),
-    Listing("ZRX", "0x Protocol", 8, "0.25", ("BTC",)),
+    Listing("ZRX", "0x Protocol", 8, "0.25", ()),
     Listing("OLDTOKEN", "Old Token", 8, None, ()),
     Listing("USDC", "USD Coin", 2, "1", _TU),
     Listing("SOL", "Solana", 8, "180", _TU),
@@ -79,8 +86,42 @@ CATALOG: tuple[Listing, ...] = (
     Listing("APT", "Aptos", 8, "4.5", ("TRY",)),
 )
 LISTINGS = {listing.symbol: listing for listing in CATALOG}
+BTC_QUOTED = ("ETH", "ZRX")
 # Used to split a pair name passed to set_price(); longest first so "USDT" wins over "T...".
 _QUOTE_SYMBOLS = ("USDT", "USDC", "TRY", "BTC", "ETH")
+# A day's turnover in TRY, (low, high) in millions; other listings trade 2-50 million.
+_TURNOVER = {
+    "BTC": (1500, 3000),
+    "USDT": (1000, 2000),
+    "ETH": (500, 1000),
+    "XRP": (100, 300),
+    "SOL": (100, 300),
+    "AVAX": (50, 150),
+    "DOGE": (50, 150),
+    "USDC": (50, 150),
+}
+# Stablecoins barely move against the lira; small tokens move more than the majors.
+_VOLATILITY = {"USDT": 0.1, "USDC": 0.1, "BTC": 0.8, "ETH": 0.9}
+_LIVE_BASES = 189
+
+
+def live_catalog(seed: int) -> tuple[Listing, ...]:
+    """A live-sized catalogue: 189 bases each quoted in TRY and USDT, plus USDTTRY (379 pairs)."""
+    rng = random.Random(f"live-{seed}")
+    listings = [c if c.usd is None or c.symbol == "USDT" else _both(c) for c in CATALOG]
+    taken = {c.symbol for c in listings}
+    while sum(1 for c in listings if len(c.quotes) == 2) < _LIVE_BASES:
+        symbol = "".join(rng.choice(string.ascii_uppercase) for _ in range(rng.randint(3, 5)))
+        if symbol in taken:
+            continue
+        taken.add(symbol)
+        usd = f"{math.exp(rng.uniform(math.log(1e-5), math.log(500))):.6g}"
+        listings.append(Listing(symbol, f"{symbol.title()} Token", rng.choice((2, 4, 6, 8)), usd, _TU))
+    return tuple(listings)
+
+
+def _both(listing: Listing) -> Listing:
+    return Listing(listing.symbol, listing.name, listing.precision, listing.usd, _TU, listing.fiat)
 
 
 @dataclass
@@ -132,7 +173,7 @@ def new_pair(
     rng: random.Random,
     try_price: Decimal | None = None,
 ) -> Pair:
-    """A pair around `last` with a plausible day of open/high/low and volume."""
+    """A pair around `last` with a plausible day of open, high, low and volume."""
     scale = scale_for(last)
     tick = Decimal(1).scaleb(-scale)
     last = last.quantize(tick, context=WIDE)
@@ -140,9 +181,12 @@ def new_pair(
     opened = (last * jitter(rng, 0.04)).quantize(tick, context=WIDE)
     high = (max(ask, opened) * (1 + to_decimal(rng.uniform(0, 0.02)))).quantize(tick, context=WIDE)
     low = (min(bid, opened) * (1 - to_decimal(rng.uniform(0, 0.02)))).quantize(tick, context=WIDE)
-    # A day's turnover worth 50 thousand to 5 million TRY, expressed in the numerator.
+    low_m, high_m = _TURNOVER.get(numerator, (2, 50))
+    # USDT-quoted books are thinner than the lira ones on BTCTurk.
+    share = 1 if denominator == "TRY" else 0.3
     unit_price = try_price or last
-    volume = random_amount(rng, 50, 5_000) * 1000 / unit_price if unit_price else ZERO
+    turnover = random_amount(rng, low_m * share, high_m * share) * 1_000_000
+    volume = turnover / unit_price if unit_price else ZERO
     return Pair(
         numerator,
         denominator,
@@ -158,11 +202,11 @@ def new_pair(
     )
 
 
-def build_pairs(rng: random.Random) -> dict[str, Pair]:
+def build_pairs(rng: random.Random, catalog: tuple[Listing, ...], btc_quoted: bool) -> dict[str, Pair]:
     """Every catalogue pair, priced from one set of reference prices so that cross rates agree."""
     usdt_try = USDT_TRY * jitter(rng, 0.005)
     refs: dict[str, Decimal] = {"TRY": Decimal(1)}
-    for listing in CATALOG:
+    for listing in catalog:
         if listing.usd is None:
             continue
         if listing.symbol == "USDT":
@@ -173,8 +217,9 @@ def build_pairs(rng: random.Random) -> dict[str, Pair]:
             wobble = jitter(rng, 0.02)
         refs[listing.symbol] = Decimal(listing.usd) * usdt_try * wobble
     pairs: dict[str, Pair] = {}
-    for listing in CATALOG:
-        for quote in listing.quotes:
+    for listing in catalog:
+        quotes = listing.quotes + (("BTC",) if btc_quoted and listing.symbol in BTC_QUOTED else ())
+        for quote in quotes:
             last = refs[listing.symbol] / refs[quote]
             pair = new_pair(listing.symbol, quote, last, 1000 + len(pairs), rng, refs[listing.symbol])
             pairs[pair.name] = pair
@@ -196,9 +241,15 @@ def split_pair(pair: str) -> tuple[str, str]:
 class Market:
     """The pairs and their prices; callers hold the simulator's lock."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, market: str = "default", btc_quoted: bool = False) -> None:
+        if market not in MARKETS:
+            raise ValueError(f"market must be one of {', '.join(MARKETS)}, got {market!r}")
         self.rng = rng
-        self.pairs = build_pairs(rng)
+        self.catalog = CATALOG if market == "default" else live_catalog(rng.randrange(1 << 30))
+        self.listings = {listing.symbol: listing for listing in self.catalog}
+        self.pairs = build_pairs(rng, self.catalog, btc_quoted)
+        # Each asset's log-distance from its base price against TRY; drift() pulls it back towards 0.
+        self.deviation: dict[str, float] = {}
 
     def set_price(self, pair: str, last: Decimal, bid: Decimal | None, ask: Decimal | None) -> None:
         """Set a pair's prices (adding the pair if new); bid/ask default to a small spread around last."""
@@ -221,11 +272,27 @@ class Market:
         """The pair's current last price."""
         return self.pairs[pair.upper().replace("_", "")].last
 
+    def try_price(self, symbol: str) -> Decimal | None:
+        """What one unit of `symbol` is worth in TRY, directly or through USDT; None without a market."""
+        if symbol == "TRY":
+            return Decimal(1)
+        direct = self.pairs.get(symbol + "TRY")
+        if direct is not None:
+            return direct.last
+        via, usdt = self.pairs.get(symbol + "USDT"), self.pairs.get("USDTTRY")
+        return via.last * usdt.last if via is not None and usdt is not None else None
+
     def drift(self, fraction: float) -> None:
-        """Random small walk of every price, keeping cross rates consistent."""
-        symbols = {s for p in self.pairs.values() for s in (p.numerator, p.denominator)}
+        """One step of a mean-reverting walk of every price, keeping cross rates consistent."""
+        symbols = {s for p in self.pairs.values() for s in (p.numerator, p.denominator)} - {"TRY"}
         # One factor per asset against TRY, so BTCUSDT moves exactly as BTCTRY / USDTTRY does.
-        factors = {s: Decimal(1) if s == "TRY" else jitter(self.rng, fraction) for s in sorted(symbols)}
+        factors = {"TRY": Decimal(1)}
+        for symbol in sorted(symbols):
+            before = self.deviation.get(symbol, 0.0)
+            step = self.rng.gauss(0.0, fraction * _VOLATILITY.get(symbol, 1.2))
+            after = before * (1 - REVERSION) + step
+            self.deviation[symbol] = after
+            factors[symbol] = to_decimal(math.exp(after - before))
         for pair in self.pairs.values():
             ratio = factors[pair.numerator] / factors[pair.denominator]
             ordered = pair.bid < pair.last < pair.ask
@@ -237,3 +304,4 @@ class Market:
                 pair.ask = max(pair.ask, pair.last + pair.tick)
             pair.high = max(pair.high, pair.ask)
             pair.low = min(pair.low, pair.bid)
+            pair.volume = (pair.volume * jitter(self.rng, 0.01)).quantize(pair.volume, context=WIDE)

@@ -104,8 +104,8 @@ def _serve_fault(sim: Simulator, handler: Handler, fault: Fault, path: str, quer
 def route(sim: Simulator, method: str, path: str, query: str, headers: Headers) -> Response:
     """The endpoint's own answer, as if nothing had gone wrong on the way."""
     if path not in API_PATHS:
-        return json_response(404, failure("NOT_FOUND", 404))
-    if method != "GET":
+        return Response(404)  # the live API's 404 has an empty body
+    if method not in ("GET", "HEAD"):
         return json_response(405, failure("METHOD_NOT_ALLOWED", 405), {"Allow": "GET"})
     try:
         if path == BALANCES_PATH:
@@ -115,28 +115,32 @@ def route(sim: Simulator, method: str, path: str, query: str, headers: Headers) 
         if path == TICKER_PATH:
             return _ticker(sim, query)
         with sim.lock:
-            pairs = list(sim.market.pairs.values())
-            info = endpoints.exchange_info(pairs, sim.accounts.values(), sim.now_ms())
-        return json_response(200, wrapped(info))
+            info = endpoints.exchange_info(sim.market, sim.accounts.values(), sim.now_ms())
+        # The live answer is cached by the CDN and may be this old.
+        return json_response(200, _wrapped(sim, info), {"Cache-Control": "max-age=30"})
     except Exception:  # a simulator bug should look like a 500, not a dropped connection
         return json_response(500, failure("INTERNAL_ERROR", 500))
 
 
+def _wrapped(sim: Simulator, data: object) -> dict[str, object]:
+    return wrapped(data, sim.quirks.success_code())
+
+
 def _balances(sim: Simulator, headers: Headers) -> Response:
-    stamp = sim.now_ms()
+    now_ms = sim.now_ms()
     with sim.lock:
-        account = authenticate(sim.accounts, headers, stamp)
-        if account is None:
+        account = authenticate(sim.accounts, headers, now_ms)
+        if account is None or not account.can_read_balances:
             return unauthorized(sim.legacy_401)
-        data = endpoints.balance_rows(account, stamp, sim.comma_decimals)
-    return json_response(200, wrapped(data))
+        data = endpoints.balance_rows(account, sim.quirks.balance_timestamp(now_ms), sim.comma_decimals)
+    return json_response(200, _wrapped(sim, data))
 
 
 def _ticker(sim: Simulator, query: str) -> Response:
     params = {k.lower(): v for k, v in parse_qs(query).items()}
     wanted = {s.upper().replace("_", "") for s in params.get("pairsymbol", [])}
-    stamp = sim.now_ms()
     with sim.lock:
         pairs = [p for p in sim.market.pairs.values() if not wanted or p.name in wanted]
-        data = [endpoints.ticker_row(p, stamp) for p in pairs]
-    return json_response(200, wrapped(data))
+        stamps = sim.quirks.ticker_stamps(sim.now_ms(), len(pairs))
+        data = [endpoints.ticker_row(p, stamp) for p, stamp in zip(pairs, stamps, strict=True)]
+    return json_response(200, _wrapped(sim, data))

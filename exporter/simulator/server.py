@@ -75,6 +75,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
     def do_POST(self) -> None:
         self._dispatch()
 
@@ -130,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, response: Response) -> None:
         """Write the whole answer."""
         self._start(response, len(response.body))
-        if response.body:
+        if response.body and self.command != "HEAD":
             self.wfile.write(response.body)
 
     def send_partial(self, response: Response) -> None:
