@@ -56,8 +56,10 @@ def test_recorded_amounts_respect_each_assets_precision(sim: Simulator, clock: F
     history = sim.history(VECTOR_PUBLIC)
     for trade in history.trades:
         assert places(trade.amount) <= precision[trade.numerator]
-        for value in (trade.total, trade.fee, trade.tax):
-            assert places(value) <= precision[trade.denominator]
+        assert places(trade.price) <= sim.market.pairs[trade.numerator + trade.denominator].scale
+        # The denominator moves by exactly amount x price, fee and tax (at most 8 places) on top.
+        assert trade.total == -trade.amount * trade.price
+        assert places(trade.fee) <= 8 and places(trade.tax) <= 8
     for transfer in history.transfers:
         assert places(transfer.amount) <= precision[transfer.currency]
 
@@ -129,5 +131,4 @@ def test_a_trade_the_account_cannot_afford_is_not_made(sim: Simulator) -> None:
     bought = act.trade(account, pair, "buy", Decimal("0.000001"), sim.now_ms(), sim.ids)
     assert bought is not None and bought.amount == Decimal("0.000001")
     try_left = next(a for a in sim.assets(VECTOR_PUBLIC) if a.asset == "TRY").free
-    assert try_left == Decimal(10) + bought.total + bought.fee + bought.tax
-    assert places(try_left) <= 2
+    assert try_left == Decimal(10) - bought.amount * bought.price + bought.fee + bought.tax

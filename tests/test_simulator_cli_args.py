@@ -53,7 +53,16 @@ def test_keys_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--accounts", "0"], ["--drift-interval", "inf"], ["--port", "-1"], ["--key", "x"], ["--port", "x"]],
+    [
+        ["--accounts", "0"],
+        ["--drift-interval", "inf"],
+        ["--port", "-1"],
+        ["--key", "x"],
+        ["--port", "x"],
+        ["--history-days", "366"],
+        ["--history-days", "-1"],
+        ["--history-days", "lots"],
+    ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
@@ -66,6 +75,7 @@ def test_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.Capt
 def test_defaults() -> None:
     args = build_parser().parse_args([])
     assert (args.port, args.accounts, args.market, args.drift_interval) == (8081, None, "default", 5.0)
+    assert args.history_days == 90
 
 
 def test_port_in_use_returns_1(capsys: pytest.CaptureFixture[str]) -> None:

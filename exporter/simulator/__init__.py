@@ -1,9 +1,11 @@
 """A stand-in for the BTCTurk REST API, for integration tests, benchmarks and ``btcturk-exporter --demo``.
 
-The package is split by job: ``market`` (pairs and prices), ``accounts`` (keys, assets, signatures),
-``faults`` and ``ratelimit`` (misbehaviour, on demand and by quota), ``routes`` and ``endpoints`` (what
-each request gets), ``server`` (HTTP plumbing), ``core`` (the ``Simulator`` that ties them together) and
-``cli`` (``python -m exporter.simulator``).
+The package is split by job: ``market`` and ``pricepath`` (pairs, prices, their past), ``accounts``,
+``ledger``, ``activity`` and ``backfill`` (keys and assets, the history that is the only way a balance
+changes, months of it pre-generated), ``faults``, ``ratelimit`` and ``quirks`` (misbehaviour on demand,
+by quota, and the live API's harmless variations), ``routes``, ``endpoints``, ``transactions`` and
+``graph`` (what each request gets), ``server`` (HTTP plumbing), ``state`` and ``core`` (the
+``Simulator``: what it holds, and the server in front of it) and ``cli`` (``python -m exporter.simulator``).
 """
 
 from __future__ import annotations

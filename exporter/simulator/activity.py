@@ -25,6 +25,7 @@ PENDING_CHANCE = 0.6
 PENDING_MS = (120_000, 420_000)
 FEE_RATE = Decimal("0.0012")
 TAX_RATE = Decimal("0.2")  # of the fee (BSMV-like)
+FEE_PLACES = 8
 
 
 @dataclass
@@ -41,7 +42,7 @@ def _places(account: Account, symbol: str) -> int:
 
 
 def _cost(value: Decimal, places: int) -> Decimal:
-    """Round a debit up, so rounding never leaves the account richer than the exact trade."""
+    """Round a charge up, so rounding never leaves the account richer than the exact amount."""
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_UP, context=WIDE)
 
 
@@ -51,11 +52,12 @@ def trade(account: Account, pair: Pair, side: str, amount: Decimal, now_ms: int,
     amount = round_down(amount, numerator.precision)
     if amount <= 0:
         return None
-    places = denominator.precision
     price = pair.ask if side == "buy" else pair.bid
-    gross = _cost(amount * price, places) if side == "buy" else round_down(amount * price, places)
-    fee = -_cost(gross * FEE_RATE, places)
-    tax = -_cost(-fee * TAX_RATE, places)
+    # What the denominator moves is amount x price exactly (that is how balances get 16 digits); fee
+    # and tax are rounded up to 8 places, so a client can rebuild the move from the item's fields.
+    gross = amount * price
+    fee = -_cost(gross * FEE_RATE, FEE_PLACES)
+    tax = -_cost(-fee * TAX_RATE, FEE_PLACES)
     if side == "buy":
         if denominator.free < gross - fee - tax:
             return None

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import NoReturn
 
 from exporter.signing import decode_private_key
-from exporter.simulator.accounts import demo_assets, generate_keypair
+from exporter.simulator.accounts import generate_keypair
 from exporter.simulator.core import Simulator
 from exporter.simulator.market import MARKETS
 
@@ -28,6 +28,7 @@ DESCRIPTION = (
     "config file unchanged."
 )
 MAX_ACCOUNTS = 1000
+MAX_HISTORY_DAYS = 365
 _MAX_KEYS_FILE = 1 << 20
 
 
@@ -54,6 +55,16 @@ def _accounts(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if not 1 <= value <= MAX_ACCOUNTS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_ACCOUNTS}, got {value}")
+    return value
+
+
+def _history_days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if not 0 <= value <= MAX_HISTORY_DAYS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_HISTORY_DAYS}, got {value}")
     return value
 
 
@@ -124,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keys-file", type=Path, help="serve the key pairs in this file, one PUBLIC:PRIVATE a line"
     )
+    parser.add_argument(
+        "--history-days",
+        type=_history_days,
+        default=90,
+        help="days of seeded trades, deposits and withdrawals behind each account's balances (default 90)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--market", choices=MARKETS, default="default", help="live: about 380 pairs")
     parser.add_argument(
@@ -166,12 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"BTCTurk simulator listening on {sim.url}", flush=True)
         for index in range(generated):
             public_key, private_key = generate_keypair(args.seed * 1000 + index)
-            sim.add_account(public_key, private_key, demo_assets(args.seed + index))
+            sim.add_account(public_key, private_key, history_days=args.history_days, seed=args.seed + index)
             print(f"account {index + 1}: public_key={public_key} private_key={private_key}", flush=True)
         if generated:
             print("(throwaway test keys for this simulator only)", flush=True)
         for index, (public_key, private_key) in enumerate(keys, start=generated + 1):
-            sim.add_account(public_key, private_key, demo_assets(args.seed + index - 1))
+            sim.add_account(
+                public_key, private_key, history_days=args.history_days, seed=args.seed + index - 1
+            )
             print(f"account {index}: public_key={public_key} (your key; demo balances)", flush=True)
         while not stop.wait(args.drift_interval):
             sim.drift()

@@ -1,31 +1,22 @@
-"""The Simulator: lifecycle and the steering methods tests call; the work is done by its parts."""
+"""The Simulator: an HTTP server in front of the exchange's state, with faults and rate limits."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Callable, Mapping
 
-from exporter.signing import decode_private_key
-from exporter.simulator import activity, routes
-from exporter.simulator.accounts import Account, SimAsset, copy_assets, demo_assets
-from exporter.simulator.activity import Ids
-from exporter.simulator.amounts import to_decimal
+from exporter.simulator import routes
 from exporter.simulator.faults import Fault, FaultBook
-from exporter.simulator.ledger import History
-from exporter.simulator.market import Market
 from exporter.simulator.paths import BALANCES_PATH, LIMITS, TICKER_PATH, normalize_path
-from exporter.simulator.quirks import Quirks
 from exporter.simulator.ratelimit import RateLimiter
 from exporter.simulator.requestlog import RequestLog
 from exporter.simulator.server import Listener
+from exporter.simulator.state import SimulatorState
 
 
-class Simulator:
+class Simulator(SimulatorState):
     """An HTTP server that answers like the BTCTurk REST API, with injectable faults and rate limits."""
 
     def __init__(
@@ -44,18 +35,10 @@ class Simulator:
     ) -> None:
         """`limits` overrides the per-path budgets of paths.LIMITS; `market` is "default" or "live"
         (about 380 pairs, as the live exchange lists); `btc_quoted` adds ETHBTC and ZRXBTC."""
-        self.host, self.port, self.seed, self.clock = host, port, seed, clock
-        self.comma_decimals = False
-        self.clock_skew = 0.0
-        self.legacy_401 = False
+        super().__init__(seed, clock, market, btc_quoted)
+        self.host, self.port = host, port
         self.log_requests = False
         self.url = ""
-        self.lock = threading.RLock()
-        self.rng = random.Random(seed)
-        self.accounts: dict[str, Account] = {}
-        self.market = Market(self.rng, market, btc_quoted)
-        self.quirks = Quirks(seed)
-        self.ids = Ids()
         self.faults = FaultBook()
         budgets = {**LIMITS, BALANCES_PATH: balance_limit, TICKER_PATH: ticker_limit, **(limits or {})}
         self.limiter = RateLimiter(budgets, window)
@@ -63,14 +46,6 @@ class Simulator:
         self.stopping = threading.Event()
         self._listener = Listener()
         self._lifecycle = threading.Lock()
-
-    def now(self) -> float:
-        """The simulator's clock in seconds, skew included."""
-        return self.clock() + self.clock_skew
-
-    def now_ms(self) -> int:
-        """The simulator's clock in milliseconds, skew included."""
-        return round(self.now() * 1000)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -96,67 +71,6 @@ class Simulator:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    # -- accounts and prices --------------------------------------------------------------------------
-
-    def add_account(
-        self,
-        public_key: str,
-        private_key_b64: str,
-        assets: Iterable[SimAsset] | None = None,
-        *,
-        can_read_balances: bool = True,
-    ) -> None:
-        """Register an API key pair; assets None gives the demo account for this simulator's seed."""
-        key = decode_private_key(private_key_b64)
-        chosen = demo_assets(self.seed) if assets is None else assets
-        with self.lock:
-            self.accounts[public_key] = Account(key, copy_assets(chosen), can_read_balances)
-
-    def set_assets(self, public_key: str, assets: Iterable[SimAsset]) -> None:
-        """Replace every asset of an account."""
-        with self.lock:
-            self.accounts[public_key].assets = copy_assets(assets)
-
-    def remove_asset(self, public_key: str, asset: str) -> None:
-        """Make an asset vanish from the account's balances response."""
-        with self.lock:
-            del self.accounts[public_key].assets[asset]
-
-    def set_permission(self, public_key: str, can_read_balances: bool) -> None:
-        """Grant or revoke the key's "Total Funds" permission."""
-        with self.lock:
-            self.accounts[public_key].can_read_balances = can_read_balances
-
-    def assets(self, public_key: str) -> list[SimAsset]:
-        """A copy of the account's current assets."""
-        with self.lock:
-            return [dataclasses.replace(a) for a in self.accounts[public_key].assets.values()]
-
-    def set_price(
-        self, pair: str, last: Decimal, bid: Decimal | None = None, ask: Decimal | None = None
-    ) -> None:
-        """Set a pair's prices (adding the pair if new); bid/ask default to a small spread around last."""
-        with self.lock:
-            self.market.set_price(pair, to_decimal(last), bid, ask)
-
-    def price(self, pair: str) -> Decimal:
-        """The pair's current last price."""
-        with self.lock:
-            return self.market.price(pair)
-
-    def drift(self, fraction: float = 0.002) -> None:
-        """One step of time: prices move (mean-reverting); accounts may trade, deposit or withdraw."""
-        with self.lock:
-            self.market.drift(fraction)
-            now_ms = self.now_ms()
-            for account in self.accounts.values():
-                activity.step(account, self.market, self.rng, now_ms, self.ids)
-
-    def history(self, public_key: str) -> History:
-        """The account's recorded trades and transfers, and its pending withdrawals (live objects)."""
-        with self.lock:
-            return self.accounts[public_key].history
 
     # -- faults and request accounting ----------------------------------------------------------------
 

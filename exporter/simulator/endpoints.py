@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -64,8 +64,11 @@ def ticker_row(pair: Pair, stamp: int) -> dict[str, Any]:
     }
 
 
-def exchange_info(market: Market, accounts: Iterable[Account], stamp: int) -> dict[str, Any]:
-    """`data` of /api/v2/server/exchangeinfo: every pair, and every currency listed or held."""
+def exchange_info(
+    market: Market, accounts: Iterable[Account], stamp: int, blocks: Mapping[str, tuple[bool, bool]] | None
+) -> dict[str, Any]:
+    """`data` of /api/v2/server/exchangeinfo: every pair, every currency listed or held, and (unless
+    blocks is None) each currency's withdrawal and deposit switches."""
     pairs = list(market.pairs.values())
     currencies: dict[str, tuple[str, int, bool]] = {
         listing.symbol: (listing.name, listing.precision, listing.fiat) for listing in market.catalog
@@ -76,7 +79,7 @@ def exchange_info(market: Market, accounts: Iterable[Account], stamp: int) -> di
     for pair in pairs:
         for symbol in (pair.numerator, pair.denominator):
             currencies.setdefault(symbol, (symbol, 8, False))
-    return {
+    info: dict[str, Any] = {
         "timeZone": "UTC",
         "serverTime": stamp,
         "symbols": [_symbol_entry(i, p, market.listings.get(p.numerator)) for i, p in enumerate(pairs, 1)],
@@ -97,6 +100,16 @@ def exchange_info(market: Market, accounts: Iterable[Account], stamp: int) -> di
             for i, (symbol, (name, precision, fiat)) in enumerate(currencies.items(), start=1)
         ],
     }
+    if blocks is not None:
+        info["currencyOperationBlocks"] = [
+            {
+                "currencySymbol": symbol,
+                "withdrawalDisabled": blocks.get(symbol, (False, False))[0],
+                "depositDisabled": blocks.get(symbol, (False, False))[1],
+            }
+            for symbol in currencies
+        ]
+    return info
 
 
 def _symbol_entry(index: int, pair: Pair, listing: Listing | None) -> dict[str, Any]:

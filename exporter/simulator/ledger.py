@@ -20,7 +20,8 @@ FIAT = frozenset({"TRY"})
 
 @dataclass(frozen=True)
 class Trade:
-    """One fill: `amount` in the numerator (negative for a sell), `total` = what the denominator moved."""
+    """One fill: `amount` in the numerator (negative for a sell); the denominator moves by
+    `total` (= -amount x price) + fee + tax."""
 
     id: int
     order_id: int

@@ -17,7 +17,19 @@ ORDER_BOOK_PATH = "/api/v2/orderbook"
 # graph-api.btcturk.com's paths, served on the same port (or a second one) by the simulator.
 KLINES_PATH = "/v1/klines/history"
 OHLCS_PATH = "/v1/ohlcs"
-API_PATHS = frozenset({BALANCES_PATH, SERVER_TIME_PATH, TICKER_PATH, EXCHANGE_INFO_PATH})
+API_PATHS = frozenset(
+    {
+        BALANCES_PATH,
+        SERVER_TIME_PATH,
+        TICKER_PATH,
+        EXCHANGE_INFO_PATH,
+        TRADES_PATH,
+        CRYPTO_PATH,
+        FIAT_PATH,
+        KLINES_PATH,
+        OHLCS_PATH,
+    }
+)
 
 # Requests per window per client IP (both reference notes' tables); endpoints not listed are unlimited.
 LIMITS: dict[str, int] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.simulator import endpoints
+from exporter.simulator import endpoints, graph, transactions
 from exporter.simulator.accounts import Headers, authenticate
 from exporter.simulator.control import control
 from exporter.simulator.faults import Fault
@@ -13,6 +13,8 @@ from exporter.simulator.paths import (
     API_PATHS,
     BALANCES_PATH,
     CONTROL_PREFIX,
+    KLINES_PATH,
+    OHLCS_PATH,
     SERVER_TIME_PATH,
     TICKER_PATH,
     normalize_path,
@@ -28,6 +30,7 @@ from exporter.simulator.responses import (
     wrapped,
 )
 from exporter.simulator.server import Handler
+from exporter.simulator.transactions import TRANSACTION_PATHS
 
 if TYPE_CHECKING:
     from exporter.simulator.core import Simulator
@@ -110,12 +113,18 @@ def route(sim: Simulator, method: str, path: str, query: str, headers: Headers) 
     try:
         if path == BALANCES_PATH:
             return _balances(sim, headers)
+        if path in TRANSACTION_PATHS:
+            return _transactions(sim, path, query, headers)
+        if path in (KLINES_PATH, OHLCS_PATH):
+            return _graph(sim, path, query)
         if path == SERVER_TIME_PATH:
             return json_response(200, endpoints.server_time(sim.now()))
         if path == TICKER_PATH:
             return _ticker(sim, query)
         with sim.lock:
-            info = endpoints.exchange_info(sim.market, sim.accounts.values(), sim.now_ms())
+            info = endpoints.exchange_info(
+                sim.market, sim.accounts.values(), sim.now_ms(), sim.operation_blocks
+            )
         # The live answer is cached by the CDN and may be this old.
         return json_response(200, _wrapped(sim, info), {"Cache-Control": "max-age=30"})
     except Exception:  # a simulator bug should look like a 500, not a dropped connection
@@ -134,6 +143,30 @@ def _balances(sim: Simulator, headers: Headers) -> Response:
             return unauthorized(sim.legacy_401)
         data = endpoints.balance_rows(account, sim.quirks.balance_timestamp(now_ms), sim.comma_decimals)
     return json_response(200, _wrapped(sim, data))
+
+
+def _transactions(sim: Simulator, path: str, query: str, headers: Headers) -> Response:
+    now_ms = sim.now_ms()
+    with sim.lock:
+        account = authenticate(sim.accounts, headers, now_ms)
+        if account is None or not account.can_read_activity:
+            return unauthorized(sim.legacy_401)
+        try:
+            data = transactions.answer(path, account.history, parse_qs(query), now_ms, sim.activity_cap)
+        except transactions.BadQuery as exc:
+            return json_response(400, failure(str(exc), 400))
+    return json_response(200, _wrapped(sim, data))
+
+
+def _graph(sim: Simulator, path: str, query: str) -> Response:
+    params = parse_qs(query)
+    with sim.lock:
+        try:
+            if path == KLINES_PATH:
+                return json_response(200, graph.klines(sim.market, sim.prices, params, sim.now()))
+            return json_response(200, graph.ohlcs(sim.market, sim.prices, params, sim.now()))
+        except graph.BadQuery as exc:
+            return json_response(400, {"s": "error", "errmsg": str(exc)})
 
 
 def _ticker(sim: Simulator, query: str) -> Response:

@@ -40,10 +40,10 @@ def running(accounts: int, *args: str) -> Iterator[tuple[str, list[str]]]:
             process.wait()
 
 
-def balances(url: str, public: str, private: str) -> requests.Response:
+def balances(url: str, public: str, private: str, path: str = BALANCES_PATH) -> requests.Response:
     stamp = requests.get(url + SERVER_TIME_PATH, timeout=TIMEOUT).json()["serverTime"]
     headers = auth_headers(public, decode_private_key(private), stamp)
-    return requests.get(url + BALANCES_PATH, headers=headers, timeout=TIMEOUT)
+    return requests.get(url + path, headers=headers, timeout=TIMEOUT)
 
 
 def fails(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,6 +78,9 @@ def test_a_users_own_key_is_served_and_never_printed() -> None:
     with running(1, "--key", f"{USER_PUBLIC}:{USER_PRIVATE}") as (url, lines):
         assert balances(url, USER_PUBLIC, USER_PRIVATE).status_code == 200
         assert balances(url, USER_PUBLIC, OTHER_PRIVATE).status_code == 401
+        # Months of history behind the balances by default: the last 30 days hold trades.
+        trades = balances(url, USER_PUBLIC, USER_PRIVATE, "/api/v1/users/transactions/trade")
+        assert trades.status_code == 200 and trades.json()["data"]
         printed = "".join(lines)
         assert USER_PUBLIC in printed and USER_PRIVATE not in printed
         assert "private_key=" not in printed  # no throwaway account unless asked for
@@ -102,6 +105,7 @@ def test_keys_file_serves_every_pair_in_it(tmp_path: Path) -> None:
         (["--drift-interval", "nan"], "--drift-interval: must be more than 0 seconds"),
         (["--port", "70000"], "--port: must be between 0 and 65535, got 70000"),
         (["--market", "huge"], "--market: invalid choice"),
+        (["--history-days", "1000"], "--history-days: must be between 0 and 365, got 1000"),
         (["--key", "just-a-public-key"], "--key #1: expected PUBLIC:PRIVATE"),
         (["--key", "pub:not base64!"], "--key #1: the private key is not valid base64"),
         (["--keys-file", "/nonexistent/keys.txt"], "--keys-file /nonexistent/keys.txt: No such file"),
