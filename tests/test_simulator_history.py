@@ -202,7 +202,8 @@ def test_activity_endpoints_have_their_own_per_ip_budgets(clock: FakeClock) -> N
 # -- market status -----------------------------------------------------------------------------------------
 
 
-def test_currency_operation_blocks_can_be_toggled(clock: FakeClock) -> None:
+def test_currency_operation_blocks_can_be_toggled() -> None:
+    clock = FakeClock(VECTOR_STAMP / 1000)
     with Simulator(clock=clock) as other:
 
         def blocks() -> dict[str, tuple[bool, bool]] | None:
@@ -216,9 +217,13 @@ def test_currency_operation_blocks_can_be_toggled(clock: FakeClock) -> None:
         assert listed is not None and listed["BTC"] == (False, False) and "TRY" in listed
         other.block_operations("BTC", withdrawal=True)
         other.block_operations("ETH", deposit=True)
+        clock.now += 29
+        assert blocks() == listed  # served from a cache up to 30 s old, as the live CDN does
+        clock.now += 1
         listed = blocks()
         assert listed is not None and listed["BTC"] == (True, False) and listed["ETH"] == (False, True)
         other.operation_blocks = None  # older answers: the field is missing, which means "unknown"
+        other.exchange_info_max_age = 0  # no cache
         assert blocks() is None
 
 

@@ -121,14 +121,24 @@ def route(sim: Simulator, method: str, path: str, query: str, headers: Headers) 
             return json_response(200, endpoints.server_time(sim.now()))
         if path == TICKER_PATH:
             return _ticker(sim, query)
-        with sim.lock:
+        return _exchange_info(sim)
+    except Exception:  # a simulator bug should look like a 500, not a dropped connection
+        return json_response(500, failure("INTERNAL_ERROR", 500))
+
+
+def _exchange_info(sim: Simulator) -> Response:
+    # The live answer comes from a CDN cache and may be up to max-age old: so is this one.
+    now = sim.now()
+    with sim.lock:
+        cached = sim.exchange_info_cache
+        if cached is None or not 0 <= now - cached[0] < sim.exchange_info_max_age:
             info = endpoints.exchange_info(
                 sim.market, sim.accounts.values(), sim.now_ms(), sim.operation_blocks
             )
-        # The live answer is cached by the CDN and may be this old.
-        return json_response(200, _wrapped(sim, info), {"Cache-Control": "max-age=30"})
-    except Exception:  # a simulator bug should look like a 500, not a dropped connection
-        return json_response(500, failure("INTERNAL_ERROR", 500))
+            body = _wrapped(sim, info)
+            cached = sim.exchange_info_cache = (now, body)
+    age = f"{max(0, int(sim.exchange_info_max_age)):d}"
+    return json_response(200, cached[1], {"Cache-Control": f"max-age={age}"})
 
 
 def _wrapped(sim: Simulator, data: object) -> dict[str, object]:

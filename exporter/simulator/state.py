@@ -39,6 +39,9 @@ class SimulatorState:
         self.activity_cap = DEFAULT_CAP
         # currency -> (withdrawal disabled, deposit disabled); None leaves the field out of exchangeinfo.
         self.operation_blocks: dict[str, tuple[bool, bool]] | None = {}
+        # exchangeinfo is served from a cache this many seconds old at most, as the live CDN does.
+        self.exchange_info_max_age = 30.0
+        self.exchange_info_cache: tuple[float, dict[str, object]] | None = None
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.accounts: dict[str, Account] = {}
