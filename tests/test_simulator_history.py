@@ -283,3 +283,21 @@ def test_live_prices_extend_the_price_path(clock: FakeClock) -> None:
         assert body["c"][-1] == pytest.approx(float(live.price("ETHUSDT")), rel=0.005)
         assert len(set(body["c"])) > 30  # minute candles that moved, not one flat line
     clock.now = VECTOR_STAMP / 1000
+
+
+def test_live_activity_keeps_a_pregenerated_account_equal_to_its_history() -> None:
+    clock = FakeClock(VECTOR_STAMP / 1000)
+    with Simulator(clock=clock, seed=6) as other:
+        other.add_account(VECTOR_PUBLIC, VECTOR_PRIVATE, history_days=30, seed=6)
+        before = len(other.history(VECTOR_PUBLIC).trades)
+        for _ in range(400):
+            clock.now += 5
+            other.drift()
+        history = other.history(VECTOR_PUBLIC)
+        assert len(history.trades) > before
+        change = history.net_change()
+        for asset in other.assets(VECTOR_PUBLIC):
+            assert asset.balance == change.get(asset.asset, Decimal(0)), asset.asset
+        # Served newest first: the live trades lead the answer.
+        newest = get(other, TRADES_PATH)[0]
+        assert newest["id"] == max(t.id for t in history.trades)
