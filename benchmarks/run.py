@@ -8,9 +8,10 @@ What it measures, at 20 accounts x 500 non-zero assets (about 50,000 series):
 * scrape latency in process: `Renderer.scrape` against `prometheus_client.generate_latest` over the
   same series held as GaugeMetricFamily by a custom collector, in the same run;
 * the render work a poll causes, and parsing one 500-asset balances response;
-* the real exporter process, polling a simulator in another process: start to first /metrics,
-  resident size (after start, after the first poll, during and after 10,000 scrapes), scrape
-  latency over HTTP (plain and gzip), and client_python's own HTTP server over the same series;
+* the real exporter process, polling a simulator in another process (a live-sized market: 379 pairs,
+  a ~110 kB ticker): start to first /metrics, resident size (after start, after the first poll,
+  during and after 10,000 scrapes), scrape latency over HTTP (plain and gzip), and client_python's
+  own HTTP server over the same series;
 * a load test: 50 concurrent keep-alive scrapers for --load-seconds, in separate processes.
 
 Every loop is bounded by a count or a deadline; child processes end with this one (stdin closed,
@@ -223,7 +224,9 @@ def start_simulator(accounts: int, assets: int) -> Any:
     """A simulator holding the benchmark accounts, with a balance limit that never gets in the way."""
     from exporter.simulator import Simulator
 
-    sim = Simulator(host="127.0.0.1", port=0, seed=SEED, balance_limit=100_000, ticker_limit=100_000)
+    sim = Simulator(
+        host="127.0.0.1", port=0, seed=SEED, balance_limit=100_000, ticker_limit=100_000, market="live"
+    )
     sim.start()
     for index, (_, public, private) in enumerate(account_keys(accounts), start=1):
         sim.add_account(public, private, make_assets(index, assets))

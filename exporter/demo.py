@@ -6,10 +6,12 @@ import threading
 from dataclasses import dataclass
 
 from exporter.config import BALANCE_CALLS_PER_MINUTE, Account, Config, ConfigError, Secret
-from exporter.simulator import Simulator, demo_assets, generate_keypair
+from exporter.simulator import Simulator, generate_keypair
 
 NAMES = ("main", "savings", "trading", "fund", "family")
 MAX_ACCOUNTS = 20
+# Months of seeded trades, deposits and withdrawals behind each demo balance, from the first start.
+HISTORY_DAYS = 180
 
 
 @dataclass
@@ -45,7 +47,7 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
     configured = []
     for index in range(accounts):
         public, private = generate_keypair(seed=index + 1)
-        sim.add_account(public, private, demo_assets(seed=index + 1))
+        sim.add_account(public, private, history_days=HISTORY_DAYS, seed=index + 1)
         name = NAMES[index] if index < len(NAMES) else f"demo{index + 1}"
         configured.append(Account(name=name, public_key=public, private_key=Secret(private)))
     config = Config(

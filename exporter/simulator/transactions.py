@@ -1,0 +1,105 @@
+"""/api/v1/users/transactions/{trade,crypto,fiat}: an account's recorded history, as the API serves it.
+
+Without dates an answer covers the last 30 days only; items come newest first; an answer holds at
+most `cap` items, and when more match, the oldest beyond the cap are dropped (the client has to ask
+again with an earlier window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from exporter.simulator.ledger import History, Trade, Transfer
+from exporter.simulator.paths import CRYPTO_PATH, FIAT_PATH, TRADES_PATH
+
+DEFAULT_WINDOW_MS = 30 * 86_400_000
+DEFAULT_CAP = 100
+TRADE_TYPES = frozenset({"buy", "sell"})
+TRANSFER_TYPES = frozenset({"deposit", "withdrawal"})
+TRANSACTION_PATHS = frozenset({TRADES_PATH, CRYPTO_PATH, FIAT_PATH})
+
+
+class BadQuery(ValueError):
+    """A query the API refuses with 400."""
+
+
+def _ms(params: Mapping[str, Sequence[str]], key: str) -> int | None:
+    values = params.get(key)
+    if not values:
+        return None
+    text = values[0]
+    if not text.isdigit() or len(text) > 16:
+        raise BadQuery(f"{key}: expected Unix milliseconds, got {text[:20]!r}")
+    return int(text)
+
+
+def window(params: Mapping[str, Sequence[str]], now_ms: int) -> tuple[int, int]:
+    """[start, end] in ms: 30 days up to now (or up to endDate) when a date is missing."""
+    start, end = _ms(params, "startDate"), _ms(params, "endDate")
+    end = now_ms if end is None else end
+    start = end - DEFAULT_WINDOW_MS if start is None else start
+    return start, end
+
+
+def _wanted(params: Mapping[str, Sequence[str]], key: str, allowed: frozenset[str] | None = None) -> set[str]:
+    values = {v.strip().lower() for value in params.get(key, []) for v in value.split(",") if v.strip()}
+    if allowed is not None and values - allowed:
+        raise BadQuery(f"{key}: expected {' or '.join(sorted(allowed))}")
+    return values
+
+
+def trades(
+    history: History, params: Mapping[str, Sequence[str]], now_ms: int, cap: int
+) -> list[dict[str, Any]]:
+    """The items of /transactions/trade."""
+    order_ids = params.get("orderId")
+    if order_ids:
+        if not order_ids[0].isdigit():
+            raise BadQuery("orderId: expected a number")
+        order_id = int(order_ids[0])
+        return _newest([t for t in history.trades if t.order_id == order_id], cap)
+    start, end = window(params, now_ms)
+    types = _wanted(params, "type", TRADE_TYPES)
+    symbols = _wanted(params, "symbol")
+    pairs = {p.replace("_", "").upper() for p in params.get("pairSymbol", []) if p}
+    chosen = [
+        t
+        for t in history.trades
+        if start <= t.timestamp <= end
+        and (not types or t.side in types)
+        and (not symbols or t.numerator.lower() in symbols or t.denominator.lower() in symbols)
+        and (not pairs or t.numerator + t.denominator in pairs)
+    ]
+    return _newest(chosen, cap)
+
+
+def transfers(
+    history: History, fiat: bool, params: Mapping[str, Sequence[str]], now_ms: int, cap: int
+) -> list[dict[str, Any]]:
+    """The items of /transactions/fiat (fiat True) or /transactions/crypto."""
+    start, end = window(params, now_ms)
+    types = _wanted(params, "type", TRANSFER_TYPES)
+    symbols = _wanted(params, "symbol")
+    chosen = [
+        t
+        for t in (history.fiat() if fiat else history.crypto())
+        if start <= t.timestamp <= end
+        and (not types or t.kind in types)
+        and (not symbols or t.currency.lower() in symbols)
+    ]
+    return _newest(chosen, cap)
+
+
+def _newest(records: Sequence[Trade | Transfer], cap: int) -> list[dict[str, Any]]:
+    ordered = sorted(records, key=lambda r: (r.timestamp, r.id), reverse=True)
+    return [r.to_json() for r in ordered[:cap]]
+
+
+def answer(
+    path: str, history: History, params: Mapping[str, Sequence[str]], now_ms: int, cap: int
+) -> list[dict[str, Any]]:
+    """The `data` of one transaction endpoint."""
+    if path == TRADES_PATH:
+        return trades(history, params, now_ms, cap)
+    return transfers(history, path == FIAT_PATH, params, now_ms, cap)
