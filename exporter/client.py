@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 
 from exporter import __version__
 from exporter.config import Account
 from exporter.parsing import (
     BadResponse,
     Balance,
+    NotJSON,
     Ticker,
+    decode_json,
     parse_balances,
     parse_server_time,
-    parse_ticker,
+    parse_ticker_answer,
 )
 from exporter.signing import auth_headers
 
@@ -38,6 +44,18 @@ USER_AGENT = f"btcturk-exporter/{__version__} (+https://github.com/btcturk-expor
 
 # Called once per HTTP exchange with (endpoint, code); code is the status or the transport reason.
 RequestHook = Callable[[str, str], None]
+# Called once per oddity the client worked around in an answer, with (endpoint, kind).
+OddityHook = Callable[[str, str], None]
+ODDITIES = ((TICKER, "duplicate_pair"),)
+
+# The live ticker is ~110 kB and exchangeinfo ~355 kB; a body past this is no answer of the API's,
+# and reading it whole would take that much memory (a 200 MB one took the process to 1.27 GB).
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# An error body only feeds a one-line detail.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+_CHUNK = 64 * 1024
+# Statuses whose Retry-After says when to come back.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 @dataclass
@@ -49,6 +67,8 @@ class ApiError(Exception):
     status: int | None = None
     detail: str = ""
     retry_after: float | None = None
+    # For failures without an answer: refused, dns, tls, timeout, reset or other.
+    kind: str = ""
 
     def __str__(self) -> str:
         status = f"HTTP {self.status}" if self.status is not None else "no response"
@@ -91,8 +111,54 @@ def _status_reason(status: int) -> str:
     return "bad_response"
 
 
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and every one it wraps (cause, context, urllib3's reason, exceptions in args)."""
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        current = stack.pop(0)
+        if any(current is old for old in seen):
+            continue
+        seen.append(current)
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner.extend(current.args)
+        stack.extend(e for e in inner if isinstance(e, BaseException))
+    return seen
+
+
+def network_failure(exc: BaseException, host: str, timeout: float) -> tuple[str, str, str]:
+    """Map a requests/urllib3 exception chain to (reason, kind, one-line detail naming the host)."""
+    chain = _chain(exc)
+
+    def has(*types: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    tls = has(ssl.SSLError)
+    if tls is not None or isinstance(exc, requests.exceptions.SSLError):
+        why = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or "handshake failed"
+        return "connection", "tls", f"{host}: TLS failed ({why})"
+    if has(socket.gaierror, urllib3.exceptions.NameResolutionError) is not None:
+        return "connection", "dns", f"{host}: DNS lookup failed (no such host, or no resolver)"
+    if has(ConnectionRefusedError) is not None:
+        return "connection", "refused", f"{host}: connection refused"
+    timed_out = has(TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)
+    if timed_out is not None or isinstance(exc, requests.Timeout):
+        connect = isinstance(exc, requests.ConnectTimeout) or has(urllib3.exceptions.ConnectTimeoutError)
+        step = "connecting" if connect else "waiting for the answer"
+        return "timeout", "timeout", f"{host}: timed out {step} (timeout {timeout:g}s)"
+    if has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) is not None:
+        return "connection", "reset", f"{host}: connection reset or closed before a whole answer"
+    if has(urllib3.exceptions.ProtocolError) is not None:
+        return "connection", "reset", f"{host}: connection broken before a whole answer"
+    return "connection", "other", f"{host}: {type(exc).__name__}"
+
+
 class Client:
-    """One keep-alive session to one API host, shared by every account of the process."""
+    """Talks to one API host; each thread gets its own keep-alive session."""
 
     def __init__(
         self,
@@ -101,21 +167,58 @@ class Client:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         pool_size: int = 10,
+        on_oddity: OddityHook | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        # Connecting should be quick; the read timeout is what the user configured.
+        parts = urlsplit(self.api_url)
+        # Host and port only: a URL's user:password part must never reach an error message.
+        self.host = f"{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}"
+        self.total_timeout = timeout
+        # Connecting should be quick; each socket read may take what the user configured. The whole
+        # attempt is bounded by `timeout` too, see _fetch.
         self.timeout = (min(timeout, 5.0), timeout)
-        self.session = session or requests.Session()
-        # Every account's thread may hold a connection at once; a smaller pool would churn sockets.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Accept"] = "application/json"
+        self._pool_size = pool_size
+        self._shared = self._prepare(session) if session is not None else None
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
         self._clock = clock
+        self._monotonic = monotonic
+        self._on_oddity = on_oddity
         self._offset_lock = threading.Lock()
         self._offset = 0.0
+
+    def _prepare(self, session: requests.Session) -> requests.Session:
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers["Accept"] = "application/json"
+        return session
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session: requests.Session is not documented as thread-safe, so none is shared."""
+        if self._shared is not None:
+            return self._shared
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._prepare(requests.Session())
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session and its connections."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        if self._shared is not None:
+            self._shared.close()
 
     @property
     def clock_offset(self) -> float:
@@ -127,86 +230,186 @@ class Client:
         """The corrected time in milliseconds, as the API expects it in X-Stamp."""
         return int((self._clock() + self.clock_offset) * 1000)
 
-    def _get(self, endpoint: str, hook: RequestHook | None, **kwargs: Any) -> requests.Response:
+    def _fetch(
+        self,
+        endpoint: str,
+        hook: RequestHook | None,
+        deadline: float | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[requests.Response, bytes]:
+        """One attempt: the status, headers and whole body, all within `timeout` (and `deadline`)."""
+        started = self._monotonic()
+        end = started + self.total_timeout
+        if deadline is not None:
+            end = min(end, deadline)
+        left = end - started
+        if left <= 0:
+            raise ApiError(
+                "timeout", endpoint, detail="no time left before the poll's deadline", kind="timeout"
+            )
         try:
             # Never follow a redirect: requests would resend X-PCK and X-Signature to wherever it points
             # (it strips only Authorization), and the API itself never redirects. A 3xx is bad_response.
             response = self.session.get(
-                self.api_url + endpoint, timeout=self.timeout, allow_redirects=False, **kwargs
+                self.api_url + endpoint,
+                timeout=(min(self.timeout[0], left), min(self.timeout[1], left)),
+                allow_redirects=False,
+                stream=True,
+                headers=headers,
             )
-        except requests.Timeout:
-            self._report(hook, endpoint, "timeout")
-            raise ApiError("timeout", endpoint, detail=f"no answer within {self.timeout[1]:g}s") from None
         except requests.RequestException as exc:
-            self._report(hook, endpoint, "connection")
-            # The exception text names host and port but never our headers.
-            raise ApiError("connection", endpoint, detail=type(exc).__name__) from None
-        self._report(hook, endpoint, str(response.status_code))
-        return response
+            reason, kind, detail = network_failure(exc, self.host, self.total_timeout)
+            self._report(hook, endpoint, reason)
+            # The detail names host and port but never our headers.
+            raise ApiError(reason, endpoint, detail=detail, kind=kind) from None
+        status = response.status_code
+        try:
+            if status == 200:
+                body = self._read_body(endpoint, response, end, MAX_BODY_BYTES)
+            else:
+                # An error body only feeds the detail: read what arrives in time, keep going without it.
+                try:
+                    body = self._read_body(endpoint, response, end, MAX_ERROR_BODY_BYTES, truncate=True)
+                except ApiError:
+                    response.close()
+                    body = b""
+        except ApiError as exc:
+            response.close()
+            self._report(hook, endpoint, exc.reason if exc.status is None else str(status))
+            raise
+        self._report(hook, endpoint, str(status))
+        return response, body
+
+    def _read_body(
+        self, endpoint: str, response: requests.Response, end: float, limit: int, truncate: bool = False
+    ) -> bytes:
+        """Read the body in chunks, never past `limit` bytes or the monotonic time `end`."""
+        status = response.status_code
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > limit and not truncate:
+            raise ApiError(
+                "bad_response", endpoint, status, f"body over {_size(limit)} (Content-Length {length})"
+            )
+        raw = response.raw
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            left = end - self._monotonic()
+            if left <= 0:
+                raise self._body_timeout(endpoint)
+            # Each read may block for the socket's timeout: never let it outlast the attempt.
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(min(self.timeout[1], left))
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+                raise self._body_timeout(endpoint) from None
+            except urllib3.exceptions.DecodeError:
+                encoding = response.headers.get("Content-Encoding", "?")
+                raise ApiError("bad_response", endpoint, status, f"body is not valid {encoding}") from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                reason, kind, detail = network_failure(exc, self.host, self.total_timeout)
+                raise ApiError(reason, endpoint, detail=f"reading the body: {detail}", kind=kind) from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    parts.append(chunk[: limit - size])
+                    response.close()
+                    return b"".join(parts)
+                raise ApiError("bad_response", endpoint, status, f"body over {_size(limit)}")
+            parts.append(chunk)
+        if sock is not None:
+            # Back to the per-read timeout before the connection serves the next request.
+            sock.settimeout(self.timeout[1])
+        raw.release_conn()
+        return b"".join(parts)
+
+    def _body_timeout(self, endpoint: str) -> ApiError:
+        detail = f"{self.host}: answer not complete within {self.total_timeout:g}s"
+        return ApiError("timeout", endpoint, detail=detail, kind="timeout")
 
     @staticmethod
     def _report(hook: RequestHook | None, endpoint: str, code: str) -> None:
         if hook is not None:
             hook(endpoint, code)
 
-    def _json(self, endpoint: str, response: requests.Response) -> Any:
+    def _json(self, endpoint: str, response: requests.Response, body: bytes) -> Any:
         status = response.status_code
         if status != 200:
             retry_after = None
-            if status == 429:
+            if status in _RETRY_AFTER_STATUSES:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            detail = _error_detail(response)
+            detail = _error_detail(response, body)
             if 300 <= status < 400 and response.headers.get("Location"):
                 # Usually http:// redirected to https://: say where, so api_url can be fixed.
                 detail = f"redirect to {response.headers['Location'][:100]} (not followed)"
             raise ApiError(_status_reason(status), endpoint, status, detail, retry_after)
         try:
-            return response.json()
-        except ValueError:
+            return decode_json(body)
+        except NotJSON as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-            raise ApiError("bad_response", endpoint, status, f"body is not JSON ({kind})") from None
-        except RecursionError:  # json's decoder gives up on deep nesting with this, not ValueError
-            raise ApiError("bad_response", endpoint, status, "JSON nested too deeply") from None
+            raise ApiError("bad_response", endpoint, status, f"{exc} ({kind})") from None
+        except BadResponse as exc:
+            raise ApiError("bad_response", endpoint, status, str(exc)) from None
 
-    def sync_clock(self, hook: RequestHook | None = None) -> float:
+    def _call(
+        self,
+        endpoint: str,
+        parse: Callable[[Any], Any],
+        hook: RequestHook | None,
+        deadline: float | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        response, body = self._fetch(endpoint, hook, deadline, headers)
+        try:
+            return parse(self._json(endpoint, response, body))
+        except BadResponse as exc:
+            raise ApiError("bad_response", endpoint, response.status_code, str(exc)) from None
+
+    def sync_clock(self, hook: RequestHook | None = None, deadline: float | None = None) -> float:
         """Measure the offset to the server's clock (midpoint of the round trip) and keep it."""
         sent = self._clock()
-        response = self._get(SERVER_TIME, hook)
+        server: float = self._call(SERVER_TIME, parse_server_time, hook, deadline)
         received = self._clock()
-        try:
-            server = parse_server_time(self._json(SERVER_TIME, response))
-        except BadResponse as exc:
-            raise ApiError("bad_response", SERVER_TIME, response.status_code, str(exc)) from None
         offset = server - (sent + received) / 2
         with self._offset_lock:
             self._offset = offset
         return offset
 
-    def balances(self, account: Account, hook: RequestHook | None = None) -> tuple[Balance, ...]:
-        """Fetch and parse one account's balances."""
+    def balances(
+        self, account: Account, hook: RequestHook | None = None, deadline: float | None = None
+    ) -> tuple[Balance, ...]:
+        """Fetch and parse one account's balances; `deadline` (monotonic) ends the attempt early."""
         headers = auth_headers(account.public_key, account.private_key_bytes(), self.now_ms())
-        response = self._get(BALANCES, hook, headers=headers)
-        try:
-            return parse_balances(self._json(BALANCES, response))
-        except BadResponse as exc:
-            raise ApiError("bad_response", BALANCES, response.status_code, str(exc)) from None
+        balances: tuple[Balance, ...] = self._call(BALANCES, parse_balances, hook, deadline, headers)
+        return balances
 
-    def ticker(self, hook: RequestHook | None = None) -> tuple[Ticker, ...]:
+    def ticker(self, hook: RequestHook | None = None, deadline: float | None = None) -> tuple[Ticker, ...]:
         """Fetch and parse every pair's prices (unsigned, one call for all accounts)."""
-        response = self._get(TICKER, hook)
-        try:
-            return parse_ticker(self._json(TICKER, response))
-        except BadResponse as exc:
-            raise ApiError("bad_response", TICKER, response.status_code, str(exc)) from None
+        answer = self._call(TICKER, parse_ticker_answer, hook, deadline)
+        if answer.duplicates:
+            log.warning(
+                "ticker answer lists %d pair(s) more than once (%s); kept the first row of each",
+                len(answer.duplicates),
+                ", ".join(sorted(set(answer.duplicates)))[:200],
+            )
+            if self._on_oddity is not None:
+                for _ in answer.duplicates:
+                    self._on_oddity(TICKER, "duplicate_pair")
+        tickers: tuple[Ticker, ...] = answer.tickers
+        return tickers
 
 
-def _error_detail(response: requests.Response) -> str:
+def _error_detail(response: requests.Response, body: bytes) -> str:
     """A short, safe description of an error body: the API's message code, or what kind of body it was."""
-    if not response.content:
+    if not body:
         return "empty body"
     try:
-        payload = response.json()
-    except (ValueError, RecursionError):
+        payload = decode_json(body)
+    except BadResponse:
         kind = response.headers.get("Content-Type", "unknown").split(";")[0]
         return f"non-JSON body ({kind})"
     if isinstance(payload, dict) and payload.get("message"):

@@ -261,6 +261,13 @@ def _health_text(view: View, settings: Settings) -> str:
         "Polls that failed after retries, by account (empty for the shared ticker) and reason.",
         ((_labels([("account", a), ("reason", r)]), str(n)) for (a, r), n in sorted(view.failures.items())),
     )
+    family(
+        "btcturk_api_oddities_total",
+        "counter",
+        "Oddities in API answers that the exporter worked around, by endpoint and kind "
+        "(duplicate_pair: a ticker row for a pair already listed, left out).",
+        ((_labels([("endpoint", e), ("kind", k)]), str(n)) for (e, k), n in sorted(view.oddities.items())),
+    )
     if view.clock_offset is not None:
         family(
             "btcturk_clock_offset_seconds",
