@@ -1,6 +1,8 @@
 """The client against the simulator over loopback HTTP: every failure maps to its reason."""
 
+import gzip
 import json
+import logging
 import socket
 import socketserver
 import struct
@@ -28,12 +30,13 @@ from exporter.client import (
     _chain,
     parse_retry_after,
 )
-from exporter.config import Account, Secret
+from exporter.config import Account, Config, Secret
 from exporter.metrics import Renderer, Settings
 from exporter.parsing import MAX_ASSETS, parse_balances, parse_ticker
+from exporter.poller import Poller
 from exporter.signing import auth_headers
 from exporter.simulator import Fault, Simulator, generate_keypair
-from exporter.snapshot import PriceSnapshot, Store
+from exporter.snapshot import SHARED, PriceSnapshot, Store
 
 PUBLIC, PRIVATE = generate_keypair(seed=7)
 ACCOUNT = Account(name="main", public_key=PUBLIC, private_key=Secret(PRIVATE))
@@ -651,3 +654,48 @@ def test_simulator_answers_have_the_vendor_shape(sim: Simulator, client: Client)
     # The same parse takes both.
     assert parse_ticker(json.loads(TICKER_BODY)) and client.ticker()
     assert parse_balances(json.loads(BALANCES_BODY)) and client.balances(ACCOUNT)
+
+
+# --- compressed answers (the live API gzips every answer) ------------------------------------------------
+
+
+def test_a_gzipped_answer_is_read_and_its_size_checked_after_decompression(scripted) -> None:  # type: ignore[no-untyped-def]
+    small = gzip.compress(BALANCES_BODY)
+    # 9 MiB of whitespace before the JSON compresses to a few kB: the cap is on what it inflates to.
+    bomb = gzip.compress(b" " * (9 * 1024 * 1024) + BALANCES_BODY)
+    assert len(bomb) < 100_000
+    bodies = iter([small, bomb])
+
+    def answer(sock: socket.socket) -> None:
+        body = next(bodies)
+        sock.sendall(head(len(body), extra="Content-Encoding: gzip\r\nConnection: close\r\n") + body)
+
+    server = scripted(answer)
+    client = Client(server.url, timeout=5)
+    assert len(client.balances(ACCOUNT)) == 2
+    error = failure(lambda: client.balances(ACCOUNT))
+    assert (error.reason, str(error).endswith("body over 8 MiB")) == ("bad_response", True)
+
+
+def test_a_broken_gzip_body_is_bad_response(scripted) -> None:  # type: ignore[no-untyped-def]
+    body = b"not gzip at all"
+    server = scripted(lambda sock: sock.sendall(head(len(body), extra="Content-Encoding: gzip\r\n") + body))
+    error = failure(lambda: Client(server.url, timeout=5).balances(ACCOUNT))
+    assert (error.reason, error.status) == ("bad_response", 200)
+    assert "body is not valid gzip" in str(error)
+
+
+def test_the_poll_log_line_names_account_host_and_kind(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    config = Config(accounts=(ACCOUNT,), api_url=url, poll_interval=2.0, timeout=0.2, max_staleness=20.0)
+    poller = Poller(config, Client(url, 0.2), Store(["main"], REASONS, [(SHARED, "ticker")]))
+    with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+        poller.poll_account(ACCOUNT, time.monotonic() + 0.5)
+    lines = [r.getMessage() for r in caplog.records if "poll of account" in r.getMessage()]
+    assert lines == [
+        f"poll of account main failed: GET {BALANCES}: no response (connection): "
+        f"127.0.0.1:{port}: connection refused"
+    ]
