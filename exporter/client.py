@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +28,7 @@ from exporter.parsing import (
     parse_ticker_answer,
 )
 from exporter.signing import auth_headers
+from exporter.transport import Watch, WatchedAdapter, current_watch, network_failure
 
 log = logging.getLogger(__name__)
 
@@ -115,48 +114,6 @@ def _size(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception and every one it wraps (cause, context, urllib3's reason, exceptions in args)."""
-    seen: list[BaseException] = []
-    stack = [exc]
-    while stack:
-        current = stack.pop(0)
-        if any(current is old for old in seen):
-            continue
-        seen.append(current)
-        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        inner.extend(current.args)
-        stack.extend(e for e in inner if isinstance(e, BaseException))
-    return seen
-
-
-def network_failure(exc: BaseException, host: str, timeout: float) -> tuple[str, str, str]:
-    """Map a requests/urllib3 exception chain to (reason, kind, one-line detail naming the host)."""
-    chain = _chain(exc)
-
-    def has(*types: type[BaseException]) -> BaseException | None:
-        return next((e for e in chain if isinstance(e, types)), None)
-
-    tls = has(ssl.SSLError)
-    if tls is not None or isinstance(exc, requests.exceptions.SSLError):
-        why = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or "handshake failed"
-        return "connection", "tls", f"{host}: TLS failed ({why})"
-    if has(socket.gaierror, urllib3.exceptions.NameResolutionError) is not None:
-        return "connection", "dns", f"{host}: DNS lookup failed (no such host, or no resolver)"
-    if has(ConnectionRefusedError) is not None:
-        return "connection", "refused", f"{host}: connection refused"
-    timed_out = has(TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)
-    if timed_out is not None or isinstance(exc, requests.Timeout):
-        connect = isinstance(exc, requests.ConnectTimeout) or has(urllib3.exceptions.ConnectTimeoutError)
-        step = "connecting" if connect else "waiting for the answer"
-        return "timeout", "timeout", f"{host}: timed out {step} (timeout {timeout:g}s)"
-    if has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) is not None:
-        return "connection", "reset", f"{host}: connection reset or closed before a whole answer"
-    if has(urllib3.exceptions.ProtocolError) is not None:
-        return "connection", "reset", f"{host}: connection broken before a whole answer"
-    return "connection", "other", f"{host}: {type(exc).__name__}"
-
-
 class Client:
     """Talks to one API host; each thread gets its own keep-alive session."""
 
@@ -191,7 +148,7 @@ class Client:
         self._offset = 0.0
 
     def _prepare(self, session: requests.Session) -> requests.Session:
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
+        adapter = WatchedAdapter(pool_connections=1, pool_maxsize=self._pool_size)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = USER_AGENT
@@ -247,6 +204,23 @@ class Client:
             raise ApiError(
                 "timeout", endpoint, detail="no time left before the poll's deadline", kind="timeout"
             )
+        watch = Watch(left)
+        current_watch(watch)
+        try:
+            return self._exchange(endpoint, hook, end, watch, headers)
+        finally:
+            current_watch(None)
+            watch.cancel()
+
+    def _exchange(
+        self,
+        endpoint: str,
+        hook: RequestHook | None,
+        end: float,
+        watch: Watch,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[requests.Response, bytes]:
+        left = max(0.0, end - self._monotonic())
         try:
             # Never follow a redirect: requests would resend X-PCK and X-Signature to wherever it points
             # (it strips only Authorization), and the API itself never redirects. A 3xx is bad_response.
@@ -257,19 +231,27 @@ class Client:
                 stream=True,
                 headers=headers,
             )
-        except requests.RequestException as exc:
-            reason, kind, detail = network_failure(exc, self.host, self.total_timeout)
-            self._report(hook, endpoint, reason)
-            # The detail names host and port but never our headers.
-            raise ApiError(reason, endpoint, detail=detail, kind=kind) from None
+        except Exception as exc:
+            if watch.expired:  # the watchdog shut the socket: whatever broke, time ran out
+                error = self._attempt_timeout(endpoint)
+            elif isinstance(exc, requests.RequestException):
+                reason, kind, detail = network_failure(exc, self.host, self.total_timeout)
+                # The detail names host and port but never our headers.
+                error = ApiError(reason, endpoint, detail=detail, kind=kind)
+            else:
+                raise
+            self._report(hook, endpoint, error.reason)
+            raise error from None
         status = response.status_code
         try:
             if status == 200:
-                body = self._read_body(endpoint, response, end, MAX_BODY_BYTES)
+                body = self._read_body(endpoint, response, end, watch, MAX_BODY_BYTES)
             else:
                 # An error body only feeds the detail: read what arrives in time, keep going without it.
                 try:
-                    body = self._read_body(endpoint, response, end, MAX_ERROR_BODY_BYTES, truncate=True)
+                    body = self._read_body(
+                        endpoint, response, end, watch, MAX_ERROR_BODY_BYTES, truncate=True
+                    )
                 except ApiError:
                     response.close()
                     body = b""
@@ -281,7 +263,13 @@ class Client:
         return response, body
 
     def _read_body(
-        self, endpoint: str, response: requests.Response, end: float, limit: int, truncate: bool = False
+        self,
+        endpoint: str,
+        response: requests.Response,
+        end: float,
+        watch: Watch,
+        limit: int,
+        truncate: bool = False,
     ) -> bytes:
         """Read the body in chunks, never past `limit` bytes or the monotonic time `end`."""
         status = response.status_code
@@ -296,21 +284,15 @@ class Client:
         while True:
             left = end - self._monotonic()
             if left <= 0:
-                raise self._body_timeout(endpoint)
+                raise self._attempt_timeout(endpoint)
             # Each read may block for the socket's timeout: never let it outlast the attempt.
             sock = getattr(getattr(raw, "connection", None), "sock", None)
             if sock is not None:
                 sock.settimeout(min(self.timeout[1], left))
             try:
                 chunk = raw.read1(_CHUNK, decode_content=True)
-            except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-                raise self._body_timeout(endpoint) from None
-            except urllib3.exceptions.DecodeError:
-                encoding = response.headers.get("Content-Encoding", "?")
-                raise ApiError("bad_response", endpoint, status, f"body is not valid {encoding}") from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                reason, kind, detail = network_failure(exc, self.host, self.total_timeout)
-                raise ApiError(reason, endpoint, detail=f"reading the body: {detail}", kind=kind) from None
+            except Exception as exc:
+                raise self._read_failure(endpoint, response, watch, exc) from None
             if not chunk:
                 break
             size += len(chunk)
@@ -321,13 +303,30 @@ class Client:
                     return b"".join(parts)
                 raise ApiError("bad_response", endpoint, status, f"body over {_size(limit)}")
             parts.append(chunk)
+        if watch.expired:
+            # A body without length or chunks ends at EOF, which a shut-down socket also gives.
+            raise self._attempt_timeout(endpoint)
+        watch.cancel()
         if sock is not None:
             # Back to the per-read timeout before the connection serves the next request.
             sock.settimeout(self.timeout[1])
         raw.release_conn()
         return b"".join(parts)
 
-    def _body_timeout(self, endpoint: str) -> ApiError:
+    def _read_failure(
+        self, endpoint: str, response: requests.Response, watch: Watch, exc: Exception
+    ) -> Exception:
+        if watch.expired or isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            return self._attempt_timeout(endpoint)
+        if isinstance(exc, urllib3.exceptions.DecodeError):
+            encoding = response.headers.get("Content-Encoding", "?")
+            return ApiError("bad_response", endpoint, response.status_code, f"body is not valid {encoding}")
+        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+            reason, kind, detail = network_failure(exc, self.host, self.total_timeout)
+            return ApiError(reason, endpoint, detail=f"reading the body: {detail}", kind=kind)
+        return exc
+
+    def _attempt_timeout(self, endpoint: str) -> ApiError:
         detail = f"{self.host}: answer not complete within {self.total_timeout:g}s"
         return ApiError("timeout", endpoint, detail=detail, kind="timeout")
 

@@ -3,8 +3,10 @@
 import gzip
 import json
 import logging
+import re
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from pki import make_pki
 
 from exporter import __version__
 from exporter.client import (
@@ -27,7 +30,6 @@ from exporter.client import (
     TICKER,
     ApiError,
     Client,
-    _chain,
     parse_retry_after,
 )
 from exporter.config import Account, Config, Secret
@@ -37,6 +39,7 @@ from exporter.poller import Poller
 from exporter.signing import auth_headers
 from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.snapshot import SHARED, PriceSnapshot, Store
+from exporter.transport import _chain
 
 PUBLIC, PRIVATE = generate_keypair(seed=7)
 ACCOUNT = Account(name="main", public_key=PUBLIC, private_key=Secret(PRIVATE))
@@ -304,6 +307,29 @@ def test_a_body_trickling_in_is_cut_off_at_the_timeout(scripted, chunked: bool) 
     assert seen == ["timeout"]
 
 
+@pytest.mark.parametrize("where", ["status line", "headers"])
+def test_an_answer_trickling_in_before_its_body_is_cut_off_too(scripted, where: str) -> None:  # type: ignore[no-untyped-def]
+    stop = threading.Event()
+
+    def trickle(sock: socket.socket) -> None:
+        # ~100 s at one byte every 50 ms, each byte well within the read timeout.
+        text = b"HTTP/1.1 200 " + b"O" * 2000 if where == "status line" else b"X-Padding: " + b"a" * 2000
+        if where == "headers":
+            sock.sendall(b"HTTP/1.1 200 OK\r\n")
+        for byte in text:
+            if stop.wait(0.05):
+                return
+            sock.sendall(bytes([byte]))
+
+    server = scripted(trickle)
+    try:
+        error = failure(lambda: Client(server.url, timeout=0.5).balances(ACCOUNT))
+    finally:
+        stop.set()
+    assert (error.reason, error.kind) == ("timeout", "timeout")
+    assert "answer not complete within 0.5s" in str(error)
+
+
 def test_a_stalled_body_is_a_timeout_not_a_connection_failure(scripted) -> None:  # type: ignore[no-untyped-def]
     release = threading.Event()
 
@@ -507,7 +533,8 @@ def test_no_answer_is_a_timeout_naming_the_host(scripted) -> None:  # type: igno
     finally:
         release.set()
     assert (error.reason, error.kind) == ("timeout", "timeout")
-    assert f"127.0.0.1:{server.server_address[1]}: timed out" in str(error)
+    # The read timeout and the attempt's watchdog run out together; either may report it.
+    assert re.search(f"127.0.0.1:{server.server_address[1]}: (timed out|answer not complete)", str(error))
 
 
 def test_reset_names_host_and_kind(scripted) -> None:  # type: ignore[no-untyped-def]
@@ -699,3 +726,46 @@ def test_the_poll_log_line_names_account_host_and_kind(caplog: pytest.LogCapture
         f"poll of account main failed: GET {BALANCES}: no response (connection): "
         f"127.0.0.1:{port}: connection refused"
     ]
+
+
+def test_over_tls_a_good_answer_is_read_and_a_trickle_is_cut_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pki = make_pki(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.server_cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def answer(sock: socket.socket) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            sock.sendall(head(len(TICKER_BODY), extra="Connection: close\r\n") + TICKER_BODY)
+            return
+        sock.sendall(b"HTTP/1.1 200 OK\r\n")
+        for byte in b"X-Padding: " + b"a" * 2000:
+            if stop.wait(0.05):
+                return
+            sock.sendall(bytes([byte]))
+
+    server = Scripted(answer)
+    server.RequestHandlerClass = _tls_handler(context)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    client = Client(f"https://127.0.0.1:{server.server_address[1]}", timeout=0.5)
+    try:
+        assert [t.pair for t in client.ticker()] == ["BTCTRY", "USDTTRY"]
+        error = failure(client.ticker)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert (error.reason, error.kind) == ("timeout", "timeout")
+
+
+def _tls_handler(context: ssl.SSLContext) -> type[socketserver.BaseRequestHandler]:
+    class Handler(_ScriptedHandler):
+        def setup(self) -> None:
+            self.request = context.wrap_socket(self.request, server_side=True)
+
+    return Handler
