@@ -63,8 +63,8 @@ def decode_json(body: bytes) -> Any:
             f"body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
         ) from None
     try:
-        # parse_float=Decimal: a price sent as the JSON number 12345678.123456789 keeps every digit,
-        # where float would keep 17 significant ones.
+        # Non-integers straight to Decimal: the JSON number 12345678.123456789 keeps every digit,
+        # where float would make it 12345678.12345679.
         return json.loads(text, parse_float=_json_decimal, parse_int=_json_int, parse_constant=_json_constant)
     except BadResponse:
         raise
