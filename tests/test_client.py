@@ -248,8 +248,11 @@ class _ScriptedHandler(socketserver.BaseRequestHandler):
             self.server.done.set()
 
 
+Start = Callable[[Callable[[socket.socket], None]], Scripted]
+
+
 @pytest.fixture
-def scripted() -> Iterator[Callable[[Callable[[socket.socket], None]], Scripted]]:
+def scripted() -> Iterator[Start]:
     servers: list[Scripted] = []
 
     def start(script: Callable[[socket.socket], None]) -> Scripted:
@@ -281,7 +284,7 @@ TICKER_BODY = (FIXTURES / "ticker.json").read_bytes()
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
-def test_a_body_trickling_in_is_cut_off_at_the_timeout(scripted, chunked: bool) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_trickling_in_is_cut_off_at_the_timeout(scripted: Start, chunked: bool) -> None:
     stop = threading.Event()
 
     def trickle(sock: socket.socket) -> None:
@@ -308,7 +311,7 @@ def test_a_body_trickling_in_is_cut_off_at_the_timeout(scripted, chunked: bool) 
 
 
 @pytest.mark.parametrize("where", ["status line", "headers"])
-def test_an_answer_trickling_in_before_its_body_is_cut_off_too(scripted, where: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_trickling_in_before_its_body_is_cut_off_too(scripted: Start, where: str) -> None:
     stop = threading.Event()
 
     def trickle(sock: socket.socket) -> None:
@@ -330,7 +333,7 @@ def test_an_answer_trickling_in_before_its_body_is_cut_off_too(scripted, where: 
     assert "answer not complete within 0.5s" in str(error)
 
 
-def test_a_stalled_body_is_a_timeout_not_a_connection_failure(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_a_stalled_body_is_a_timeout_not_a_connection_failure(scripted: Start) -> None:
     release = threading.Event()
 
     def stall(sock: socket.socket) -> None:
@@ -362,7 +365,7 @@ def test_the_deadline_bounds_the_attempt(sim: Simulator) -> None:
 # --- size limits ----------------------------------------------------------------------------------------
 
 
-def test_a_body_declared_over_the_cap_is_refused_before_reading(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_declared_over_the_cap_is_refused_before_reading(scripted: Start) -> None:
     release = threading.Event()
 
     def huge(sock: socket.socket) -> None:
@@ -378,7 +381,7 @@ def test_a_body_declared_over_the_cap_is_refused_before_reading(scripted) -> Non
     assert str(error).endswith(f"body over 8 MiB (Content-Length {MAX_BODY_BYTES + 1})")
 
 
-def test_a_streamed_body_over_the_cap_is_refused(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_a_streamed_body_over_the_cap_is_refused(scripted: Start) -> None:
     # Valid JSON after 9 MiB of whitespace: only the size is wrong with it.
     padding = b" " * (1024 * 1024)
 
@@ -394,7 +397,7 @@ def test_a_streamed_body_over_the_cap_is_refused(scripted) -> None:  # type: ign
     assert str(error).endswith("body over 8 MiB")
 
 
-def test_a_body_just_under_the_cap_is_read(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_just_under_the_cap_is_read(scripted: Start) -> None:
     body = b" " * (MAX_BODY_BYTES - len(BALANCES_BODY)) + BALANCES_BODY
     server = scripted(lambda sock: sock.sendall(head(len(body)) + body))
     assert len(Client(server.url, timeout=5).balances(ACCOUNT)) == 2
@@ -496,7 +499,7 @@ def test_each_thread_has_its_own_session(sim: Simulator) -> None:
     client.close()
 
 
-def test_keep_alive_still_works(sim: Simulator, scripted) -> None:  # type: ignore[no-untyped-def]
+def test_keep_alive_still_works(scripted: Start) -> None:
     connections: list[int] = []
 
     def two_answers(sock: socket.socket) -> None:
@@ -525,7 +528,7 @@ def test_refused_names_host_and_kind() -> None:
     assert str(error) == f"GET {BALANCES}: no response (connection): 127.0.0.1:{port}: connection refused"
 
 
-def test_no_answer_is_a_timeout_naming_the_host(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_no_answer_is_a_timeout_naming_the_host(scripted: Start) -> None:
     release = threading.Event()
     server = scripted(lambda sock: release.wait(10))
     try:
@@ -537,7 +540,7 @@ def test_no_answer_is_a_timeout_naming_the_host(scripted) -> None:  # type: igno
     assert re.search(f"127.0.0.1:{server.server_address[1]}: (timed out|answer not complete)", str(error))
 
 
-def test_reset_names_host_and_kind(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_reset_names_host_and_kind(scripted: Start) -> None:
     def reset(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
@@ -548,7 +551,7 @@ def test_reset_names_host_and_kind(scripted) -> None:  # type: ignore[no-untyped
     assert f"127.0.0.1:{server.server_address[1]}: connection reset" in str(error)
 
 
-def test_tls_to_a_plain_http_server_names_tls(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_tls_to_a_plain_http_server_names_tls() -> None:
     def plain(sock: socket.socket) -> None:
         sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
@@ -603,7 +606,7 @@ def test_url_credentials_never_reach_the_error() -> None:
 
 
 @pytest.mark.parametrize("how", ["refused", "401", "timeout", "reset"])
-def test_a_failing_signed_call_never_shows_a_key(sim: Simulator, scripted, how: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_signed_call_never_shows_a_key(sim: Simulator, how: str) -> None:
     if how == "refused":
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -686,7 +689,7 @@ def test_simulator_answers_have_the_vendor_shape(sim: Simulator, client: Client)
 # --- compressed answers (the live API gzips every answer) ------------------------------------------------
 
 
-def test_a_gzipped_answer_is_read_and_its_size_checked_after_decompression(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_a_gzipped_answer_is_read_and_its_size_checked_after_decompression(scripted: Start) -> None:
     small = gzip.compress(BALANCES_BODY)
     # 9 MiB of whitespace before the JSON compresses to a few kB: the cap is on what it inflates to.
     bomb = gzip.compress(b" " * (9 * 1024 * 1024) + BALANCES_BODY)
@@ -704,7 +707,7 @@ def test_a_gzipped_answer_is_read_and_its_size_checked_after_decompression(scrip
     assert (error.reason, str(error).endswith("body over 8 MiB")) == ("bad_response", True)
 
 
-def test_a_broken_gzip_body_is_bad_response(scripted) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_gzip_body_is_bad_response(scripted: Start) -> None:
     body = b"not gzip at all"
     server = scripted(lambda sock: sock.sendall(head(len(body), extra="Content-Encoding: gzip\r\n") + body))
     error = failure(lambda: Client(server.url, timeout=5).balances(ACCOUNT))
