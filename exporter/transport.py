@@ -130,13 +130,25 @@ def network_failure(exc: BaseException, host: str, timeout: float) -> tuple[str,
         return "connection", "dns", f"{host}: DNS lookup failed (no such host, or no resolver)"
     if has(ConnectionRefusedError) is not None:
         return "connection", "refused", f"{host}: connection refused"
-    timed_out = has(TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)
-    if timed_out is not None or isinstance(exc, requests.Timeout):
-        connect = isinstance(exc, requests.ConnectTimeout) or has(urllib3.exceptions.ConnectTimeoutError)
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError for history's sake, whatever the
+    # cause (network unreachable, say): like requests, only a real timeout counts as one.
+    timed_out = any(
+        isinstance(e, TimeoutError | urllib3.exceptions.TimeoutError)
+        and not isinstance(e, urllib3.exceptions.NewConnectionError)
+        for e in chain
+    )
+    if timed_out or isinstance(exc, requests.Timeout):
+        connect = isinstance(exc, requests.ConnectTimeout) or any(
+            type(e) is urllib3.exceptions.ConnectTimeoutError for e in chain
+        )
         step = "connecting" if connect else "waiting for the answer"
         return "timeout", "timeout", f"{host}: timed out {step} (timeout {timeout:g}s)"
     if has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) is not None:
         return "connection", "reset", f"{host}: connection reset or closed before a whole answer"
     if has(urllib3.exceptions.ProtocolError) is not None:
         return "connection", "reset", f"{host}: connection broken before a whole answer"
+    os_error = next((e for e in chain if type(e) is OSError or isinstance(e, ConnectionError)), None)
+    if isinstance(os_error, OSError) and os_error.strerror:
+        # e.g. "Network is unreachable", "No route to host": the system's words are the clearest.
+        return "connection", "other", f"{host}: {os_error.strerror}"
     return "connection", "other", f"{host}: {type(exc).__name__}"

@@ -1,5 +1,6 @@
 """The client against the simulator over loopback HTTP: every failure maps to its reason."""
 
+import errno
 import gzip
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3.exceptions
 from pki import make_pki
 
 from exporter import __version__
@@ -39,7 +41,7 @@ from exporter.poller import Poller
 from exporter.signing import auth_headers
 from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.snapshot import SHARED, PriceSnapshot, Store
-from exporter.transport import _chain
+from exporter.transport import _chain, network_failure
 
 PUBLIC, PRIVATE = generate_keypair(seed=7)
 ACCOUNT = Account(name="main", public_key=PUBLIC, private_key=Secret(PRIVATE))
@@ -772,3 +774,45 @@ def _tls_handler(context: ssl.SSLContext) -> type[socketserver.BaseRequestHandle
             self.request = context.wrap_socket(self.request, server_side=True)
 
     return Handler
+
+
+def _wrapped(inner: BaseException) -> requests.RequestException:
+    """What requests raises for a failure urllib3 met while connecting (built, not provoked)."""
+    pool_error = urllib3.exceptions.MaxRetryError(None, "/api/v2/ticker", inner)  # type: ignore[arg-type]
+    if type(inner) is urllib3.exceptions.ConnectTimeoutError:
+        return requests.ConnectTimeout(pool_error)
+    return requests.ConnectionError(pool_error)
+
+
+def _new_connection_error(errno_: int, text: str) -> urllib3.exceptions.NewConnectionError:
+    try:
+        try:
+            raise OSError(errno_, text)
+        except OSError as cause:
+            message = f"Failed to establish a new connection: {cause}"
+            raise urllib3.exceptions.NewConnectionError(None, message) from cause  # type: ignore[arg-type]
+    except urllib3.exceptions.NewConnectionError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("inner", "expected"),
+    [
+        # NewConnectionError subclasses ConnectTimeoutError: an unreachable network is not a timeout.
+        (
+            _new_connection_error(errno.ENETUNREACH, "Network is unreachable"),
+            ("connection", "other", "api.example:443: Network is unreachable"),
+        ),
+        (
+            # OSError with ECONNREFUSED is a ConnectionRefusedError.
+            _new_connection_error(errno.ECONNREFUSED, "Connection refused"),
+            ("connection", "refused", "api.example:443: connection refused"),
+        ),
+        (
+            urllib3.exceptions.ConnectTimeoutError(None, "timed out. (connect timeout=1)"),
+            ("timeout", "timeout", "api.example:443: timed out connecting (timeout 1s)"),
+        ),
+    ],
+)
+def test_failure_mapping_on_built_exceptions(inner: BaseException, expected: tuple[str, str, str]) -> None:
+    assert network_failure(_wrapped(inner), "api.example:443", 1.0) == expected
