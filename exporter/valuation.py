@@ -99,13 +99,8 @@ def price(ticker: Ticker, field: str) -> Decimal | None:
     return _side_price(ticker, field, inverse=False)
 
 
-def leg_rate(ticker: Ticker, inverse: bool, field: str) -> Decimal | None:
-    """Units of the leg's target per unit of its source: price, or 1/price of the opposite side if inverse."""
-    _check_field(field)
-    return _leg_rate(ticker, inverse, field)
-
-
 def _leg_rate(ticker: Ticker, inverse: bool, field: str) -> Decimal | None:
+    """Units of the leg's target per unit of its source: the price, or 1/price of the side used if inverse."""
     side = _side_price(ticker, field, inverse)
     if side is None or not inverse:
         return side
@@ -179,7 +174,7 @@ class Market:
 
     tickers: tuple[Ticker, ...]
     by_pair: Mapping[str, Ticker]
-    routes: RouteTable
+    table: RouteTable
     duplicates: tuple[str, ...] = ()
     _rates: dict[tuple[str, str, str], tuple[Route | None, Decimal | None]] = field(
         default_factory=dict, repr=False
@@ -218,7 +213,7 @@ class Market:
         cached = self._rates.get(key)
         if cached is not None:
             return cached
-        candidates = self.routes.routes(asset, currency)
+        candidates = self.table.routes(asset, currency)
         found: tuple[Route | None, Decimal | None] = (candidates[0] if candidates else None, None)
         for route in candidates:
             # A route is only as good as its prices: a pair with an empty bid must not hide a bridge.
@@ -260,7 +255,7 @@ def index_tickers(tickers: Iterable[Ticker]) -> dict[tuple[str, str], Ticker]:
 
 def find_route(asset: str, currency: str, tickers: Market | Mapping[tuple[str, str], Ticker]) -> Route | None:
     """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges in BRIDGES order."""
-    candidates = _as_market(tickers).routes.routes(asset, currency)
+    candidates = _as_market(tickers).table.routes(asset, currency)
     return candidates[0] if candidates else None
 
 
@@ -329,7 +324,7 @@ def pairs_for_valuation(
             if field is not None:
                 route = market.quote(asset, currency, field)[0]
             else:
-                candidates = market.routes.routes(asset, currency)
+                candidates = market.table.routes(asset, currency)
                 route = candidates[0] if candidates else None
             if route is not None:
                 used.update(leg.pair for leg in route.legs)

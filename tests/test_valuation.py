@@ -607,8 +607,8 @@ def test_market_keeps_the_first_of_a_duplicate_pair() -> None:
 def test_routes_are_computed_once_per_set_of_pairs() -> None:
     a = (tk("BTC", "TRY", last="1"), tk("USDT", "TRY", last="2"))
     b = (tk("USDT", "TRY", last="3"), tk("BTC", "TRY", last="4"))
-    assert Market.of(a).routes is Market.of(b).routes
-    assert Market.of(a).routes is not Market.of(a[:1]).routes
+    assert Market.of(a).table is Market.of(b).table
+    assert Market.of(a).table is not Market.of(a[:1]).table
 
 
 def test_market_for_indexes_a_snapshot_once() -> None:
