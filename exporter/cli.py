@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from exporter import __version__
-from exporter.client import REASONS, Client
+from exporter.client import ODDITIES, REASONS, Client
 from exporter.config import ConfigError, load_config, parse_duration, summarize
 from exporter.demo import start_demo
 from exporter.logs import FORMATS, LEVELS, setup_logging
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(exc))
         log.info("demo simulator serving the BTCTurk API", extra={"url": config.api_url})
 
-    store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)])
+    store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], ODDITIES)
     renderer = Renderer(Settings.from_config(config), store.view)
     try:
         server, _ = start_server(args.listen_address, renderer, store.view, web_config=web_config)
@@ -130,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if demo is not None:
             demo.stop()
         return _fail(str(exc))
-    client = Client(config.api_url, config.timeout, pool_size=len(config.accounts) + 2)
+    client = Client(
+        config.api_url, config.timeout, pool_size=len(config.accounts) + 2, on_oddity=store.count_oddity
+    )
     poller = Poller(config, client, store)
 
     stop = threading.Event()

@@ -6,24 +6,26 @@ import email.utils
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-import requests.adapters
 
 from exporter import __version__
 from exporter.config import Account
 from exporter.parsing import (
     BadResponse,
     Balance,
+    NotJSON,
     Ticker,
+    decode_json,
     parse_balances,
     parse_server_time,
-    parse_ticker,
+    parse_ticker_answer,
 )
 from exporter.signing import auth_headers
+from exporter.transport import Answer, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,17 @@ USER_AGENT = f"btcturk-exporter/{__version__} (+https://github.com/btcturk-expor
 
 # Called once per HTTP exchange with (endpoint, code); code is the status or the transport reason.
 RequestHook = Callable[[str, str], None]
+# Called once per oddity the client worked around in an answer, with (endpoint, kind).
+OddityHook = Callable[[str, str], None]
+ODDITIES = ((TICKER, "duplicate_pair"),)
+
+# The live ticker is ~110 kB and exchangeinfo ~355 kB; a body past this is no answer of the API's,
+# and reading it whole would take that much memory (a 200 MB one took the process to 1.27 GB).
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# An error body only feeds a one-line detail.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+# Statuses whose Retry-After says when to come back.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 @dataclass
@@ -49,6 +62,8 @@ class ApiError(Exception):
     status: int | None = None
     detail: str = ""
     retry_after: float | None = None
+    # For failures without an answer: refused, dns, tls, timeout, reset or other.
+    kind: str = ""
 
     def __str__(self) -> str:
         status = f"HTTP {self.status}" if self.status is not None else "no response"
@@ -92,7 +107,7 @@ def _status_reason(status: int) -> str:
 
 
 class Client:
-    """One keep-alive session to one API host, shared by every account of the process."""
+    """The BTCTurk API over one Transport: signing, clock correction, parsing and failure reasons."""
 
     def __init__(
         self,
@@ -101,21 +116,35 @@ class Client:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         pool_size: int = 10,
+        on_oddity: OddityHook | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        # Connecting should be quick; the read timeout is what the user configured.
-        self.timeout = (min(timeout, 5.0), timeout)
-        self.session = session or requests.Session()
-        # Every account's thread may hold a connection at once; a smaller pool would churn sockets.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Accept"] = "application/json"
+        self.total_timeout = timeout
+        self._transport = Transport(
+            self.api_url,
+            timeout,
+            {"User-Agent": USER_AGENT, "Accept": "application/json"},
+            session=session,
+            monotonic=monotonic,
+            pool_size=pool_size,
+        )
+        self.host = self._transport.host
         self._clock = clock
+        self._monotonic = monotonic
+        self._on_oddity = on_oddity
         self._offset_lock = threading.Lock()
         self._offset = 0.0
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session (each thread has its own)."""
+        return self._transport.session
+
+    def close(self) -> None:
+        """Close every thread's session and its connections."""
+        self._transport.close()
 
     @property
     def clock_offset(self) -> float:
@@ -127,87 +156,106 @@ class Client:
         """The corrected time in milliseconds, as the API expects it in X-Stamp."""
         return int((self._clock() + self.clock_offset) * 1000)
 
-    def _get(self, endpoint: str, hook: RequestHook | None, **kwargs: Any) -> requests.Response:
+    def _fetch(
+        self,
+        endpoint: str,
+        hook: RequestHook | None,
+        deadline: float | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """One attempt: the status, headers and whole body, all within `timeout` (and `deadline`)."""
+        end = self._monotonic() + self.total_timeout
+        if deadline is not None:
+            end = min(end, deadline)
         try:
-            # Never follow a redirect: requests would resend X-PCK and X-Signature to wherever it points
-            # (it strips only Authorization), and the API itself never redirects. A 3xx is bad_response.
-            response = self.session.get(
-                self.api_url + endpoint, timeout=self.timeout, allow_redirects=False, **kwargs
-            )
-        except requests.Timeout:
-            self._report(hook, endpoint, "timeout")
-            raise ApiError("timeout", endpoint, detail=f"no answer within {self.timeout[1]:g}s") from None
-        except requests.RequestException as exc:
-            self._report(hook, endpoint, "connection")
-            # The exception text names host and port but never our headers.
-            raise ApiError("connection", endpoint, detail=type(exc).__name__) from None
-        self._report(hook, endpoint, str(response.status_code))
-        return response
+            answer = self._transport.get(endpoint, end, headers, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES)
+        except TransportError as exc:
+            if exc.sent:
+                self._report(hook, endpoint, exc.reason if exc.status is None else str(exc.status))
+            raise ApiError(exc.reason, endpoint, exc.status, exc.detail, kind=exc.kind) from None
+        self._report(hook, endpoint, str(answer.status))
+        return answer
 
     @staticmethod
     def _report(hook: RequestHook | None, endpoint: str, code: str) -> None:
         if hook is not None:
             hook(endpoint, code)
 
-    def _json(self, endpoint: str, response: requests.Response) -> Any:
-        status = response.status_code
+    def _json(self, endpoint: str, answer: Answer) -> Any:
+        status, body = answer.status, answer.body
         if status != 200:
             retry_after = None
-            if status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            detail = _error_detail(response)
-            if 300 <= status < 400 and response.headers.get("Location"):
+            if status in _RETRY_AFTER_STATUSES:
+                retry_after = parse_retry_after(answer.headers.get("Retry-After"), self._clock())
+            detail = _error_detail(answer)
+            if 300 <= status < 400 and answer.headers.get("Location"):
                 # Usually http:// redirected to https://: say where, so api_url can be fixed.
-                detail = f"redirect to {response.headers['Location'][:100]} (not followed)"
+                detail = f"redirect to {answer.headers['Location'][:100]} (not followed)"
             raise ApiError(_status_reason(status), endpoint, status, detail, retry_after)
         try:
-            return response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-            raise ApiError("bad_response", endpoint, status, f"body is not JSON ({kind})") from None
-        except RecursionError:  # json's decoder gives up on deep nesting with this, not ValueError
-            raise ApiError("bad_response", endpoint, status, "JSON nested too deeply") from None
+            return decode_json(body)
+        except NotJSON as exc:
+            kind = answer.headers.get("Content-Type", "no content type").split(";")[0]
+            raise ApiError("bad_response", endpoint, status, f"{exc} ({kind})") from None
+        except BadResponse as exc:
+            raise ApiError("bad_response", endpoint, status, str(exc)) from None
 
-    def sync_clock(self, hook: RequestHook | None = None) -> float:
+    def _call(
+        self,
+        endpoint: str,
+        parse: Callable[[Any], Any],
+        hook: RequestHook | None,
+        deadline: float | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        answer = self._fetch(endpoint, hook, deadline, headers)
+        try:
+            return parse(self._json(endpoint, answer))
+        except BadResponse as exc:
+            raise ApiError("bad_response", endpoint, answer.status, str(exc)) from None
+
+    def sync_clock(self, hook: RequestHook | None = None, deadline: float | None = None) -> float:
         """Measure the offset to the server's clock (midpoint of the round trip) and keep it."""
         sent = self._clock()
-        response = self._get(SERVER_TIME, hook)
+        server: float = self._call(SERVER_TIME, parse_server_time, hook, deadline)
         received = self._clock()
-        try:
-            server = parse_server_time(self._json(SERVER_TIME, response))
-        except BadResponse as exc:
-            raise ApiError("bad_response", SERVER_TIME, response.status_code, str(exc)) from None
         offset = server - (sent + received) / 2
         with self._offset_lock:
             self._offset = offset
         return offset
 
-    def balances(self, account: Account, hook: RequestHook | None = None) -> tuple[Balance, ...]:
-        """Fetch and parse one account's balances."""
+    def balances(
+        self, account: Account, hook: RequestHook | None = None, deadline: float | None = None
+    ) -> tuple[Balance, ...]:
+        """Fetch and parse one account's balances; `deadline` (monotonic) ends the attempt early."""
         headers = auth_headers(account.public_key, account.private_key_bytes(), self.now_ms())
-        response = self._get(BALANCES, hook, headers=headers)
-        try:
-            return parse_balances(self._json(BALANCES, response))
-        except BadResponse as exc:
-            raise ApiError("bad_response", BALANCES, response.status_code, str(exc)) from None
+        balances: tuple[Balance, ...] = self._call(BALANCES, parse_balances, hook, deadline, headers)
+        return balances
 
-    def ticker(self, hook: RequestHook | None = None) -> tuple[Ticker, ...]:
+    def ticker(self, hook: RequestHook | None = None, deadline: float | None = None) -> tuple[Ticker, ...]:
         """Fetch and parse every pair's prices (unsigned, one call for all accounts)."""
-        response = self._get(TICKER, hook)
-        try:
-            return parse_ticker(self._json(TICKER, response))
-        except BadResponse as exc:
-            raise ApiError("bad_response", TICKER, response.status_code, str(exc)) from None
+        answer = self._call(TICKER, parse_ticker_answer, hook, deadline)
+        if answer.duplicates:
+            log.warning(
+                "ticker answer lists %d pair(s) more than once (%s); kept the first row of each",
+                len(answer.duplicates),
+                ", ".join(sorted(set(answer.duplicates)))[:200],
+            )
+            if self._on_oddity is not None:
+                for _ in answer.duplicates:
+                    self._on_oddity(TICKER, "duplicate_pair")
+        tickers: tuple[Ticker, ...] = answer.tickers
+        return tickers
 
 
-def _error_detail(response: requests.Response) -> str:
+def _error_detail(answer: Answer) -> str:
     """A short, safe description of an error body: the API's message code, or what kind of body it was."""
-    if not response.content:
+    if not answer.body:
         return "empty body"
     try:
-        payload = response.json()
-    except (ValueError, RecursionError):
-        kind = response.headers.get("Content-Type", "unknown").split(";")[0]
+        payload = decode_json(answer.body)
+    except BadResponse:
+        kind = answer.headers.get("Content-Type", "unknown").split(";")[0]
         return f"non-JSON body ({kind})"
     if isinstance(payload, dict) and payload.get("message"):
         return str(payload["message"])[:80].replace("\n", " ")

@@ -26,7 +26,7 @@ DEFAULT_API_URL = "https://api.btcturk.com"
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 10.0
 STALENESS_FACTOR = 10
-VALUE_PRICES = ("last", "bid", "mid")
+VALUE_PRICES = ("last", "bid", "mid", "ask")
 
 TOP_LEVEL_KEYS = (
     "api_url",

@@ -28,7 +28,7 @@ from exporter import __version__
 from exporter.config import Config
 from exporter.parsing import Balance, Ticker
 from exporter.snapshot import AccountSnapshot, PriceSnapshot, View
-from exporter.valuation import index_tickers, pairs_for_valuation, value_balances
+from exporter.valuation import market_for, pairs_for_valuation, value_balances
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TICKER_FAILURE = "ticker"
@@ -181,7 +181,7 @@ def _value_samples(
 ) -> Iterator[Sample]:
     acct = escape_label(account)
     valuation = value_balances(
-        balances, index_tickers(prices.tickers), settings.value_currencies, settings.value_price
+        balances, market_for(prices.tickers), settings.value_currencies, settings.value_price
     )
     for v in valuation.values:
         labels = f'{{account="{acct}",asset="{escape_label(v.asset)}",currency="{escape_label(v.currency)}"}}'
@@ -260,6 +260,13 @@ def _health_text(view: View, settings: Settings) -> str:
         "counter",
         "Polls that failed after retries, by account (empty for the shared ticker) and reason.",
         ((_labels([("account", a), ("reason", r)]), str(n)) for (a, r), n in sorted(view.failures.items())),
+    )
+    family(
+        "btcturk_api_oddities_total",
+        "counter",
+        "Oddities in API answers that the exporter worked around, by endpoint and kind "
+        "(duplicate_pair: a ticker row for a pair already listed, left out).",
+        ((_labels([("endpoint", e), ("kind", k)]), str(n)) for (e, k), n in sorted(view.oddities.items())),
     )
     if view.clock_offset is not None:
         family(
@@ -353,7 +360,7 @@ class Renderer:
         tickers: Iterable[Ticker] = prices.tickers
         if not self.settings.export_all_pairs:
             wanted = pairs_for_valuation(
-                assets, self.settings.value_currencies, index_tickers(prices.tickers)
+                assets, self.settings.value_currencies, market_for(prices.tickers), self.settings.value_price
             )
             tickers = [t for t in prices.tickers if t.pair in wanted]
         chunks = _chunks(TICKER_FAMILIES, _ticker_samples(tickers))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from exporter.parsing import Balance, Ticker
@@ -51,6 +51,8 @@ class View:
     requests: Mapping[tuple[str, str, str], int]
     failures: Mapping[tuple[str, str], int]
     clock_offset: float | None = None
+    # (endpoint, kind) -> answers or rows the client worked around (e.g. a ticker pair listed twice).
+    oddities: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def ready(self) -> bool:
@@ -70,6 +72,7 @@ class Store:
         accounts: Sequence[str],
         failure_reasons: Sequence[str] = (),
         other_failures: Sequence[tuple[str, str]] = (),
+        oddities: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._lock = threading.Lock()
         self._accounts = tuple(accounts)
@@ -80,6 +83,7 @@ class Store:
         # Known label sets start at 0 so that rate() and increase() see the first failure.
         self._failures = {(name, reason): 0 for name in self._accounts for reason in failure_reasons}
         self._failures.update((key, 0) for key in other_failures)
+        self._oddities = dict.fromkeys(oddities, 0)
         self._clock_offset: float | None = None
         self._generation = 0
         self._view: View | None = None
@@ -122,6 +126,12 @@ class Store:
             self._requests[key] = self._requests.get(key, 0) + 1
             self._changed()
 
+    def count_oddity(self, endpoint: str, kind: str) -> None:
+        """Count one oddity the client worked around in an answer from `endpoint`."""
+        with self._lock:
+            self._oddities[endpoint, kind] = self._oddities.get((endpoint, kind), 0) + 1
+            self._changed()
+
     def set_clock_offset(self, offset: float) -> None:
         """Record the measured server-minus-local clock offset."""
         with self._lock:
@@ -141,5 +151,6 @@ class Store:
                     requests=MappingProxyType(dict(self._requests)),
                     failures=MappingProxyType(dict(self._failures)),
                     clock_offset=self._clock_offset,
+                    oddities=MappingProxyType(dict(self._oddities)),
                 )
             return self._view

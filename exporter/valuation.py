@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from exporter.parsing import Balance, Ticker
 
-PRICE_FIELDS = ("last", "bid", "mid")
+PRICE_FIELDS = ("last", "bid", "mid", "ask")
 # Tried in this order: USDT and TRY have the deepest books on BTCTurk, BTC is the fallback.
 BRIDGES = ("USDT", "TRY", "BTC")
 
@@ -23,6 +25,14 @@ _DIVISION = Context(prec=DIVISION_PRECISION, Emax=MAX_EMAX, Emin=MIN_EMIN, round
 _HALF = Decimal("0.5")
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
+
+# A real sale of the asset along a leg: selling the pair's base fills at the bid; turning the quote
+# into the base means buying the base, which fills at the ask. `ask` is the mirror image of `bid`.
+_SIDE = {
+    # field: (side on a direct leg, side on an inverse leg)
+    "bid": ("bid", "ask"),
+    "ask": ("ask", "bid"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,99 +75,213 @@ def _check_field(field: str) -> None:
         raise ValueError(f"price field must be one of {', '.join(PRICE_FIELDS)}, not {field!r}")
 
 
-def price(ticker: Ticker, field: str) -> Decimal | None:
-    """Return the ticker's last, bid or mid price, or None when that side of the market is empty (0)."""
-    _check_field(field)
+def _mid(ticker: Ticker) -> Decimal | None:
+    # A one-sided book has no meaningful midpoint: half the ask is not a price anyone trades at.
+    if ticker.bid == 0 or ticker.ask == 0:
+        return None
+    with localcontext(_EXACT):
+        # Multiplying by 0.5 rather than dividing by 2 keeps this in the never-rounding context.
+        return (ticker.bid + ticker.ask) * _HALF
+
+
+def _side_price(ticker: Ticker, field: str, inverse: bool) -> Decimal | None:
+    """The pair's price (quote per base) that a conversion in this leg's direction would use."""
     if field == "mid":
-        # A one-sided book has no meaningful midpoint: half the ask is not a price anyone trades at.
-        if ticker.bid == 0 or ticker.ask == 0:
-            return None
-        with localcontext(_EXACT):
-            # Multiplying by 0.5 rather than dividing by 2 keeps this in the never-rounding context.
-            return (ticker.bid + ticker.ask) * _HALF
-    chosen: Decimal = getattr(ticker, field)
+        return _mid(ticker)
+    side = _SIDE[field][inverse] if field in _SIDE else field
+    chosen: Decimal = getattr(ticker, side)
     return chosen if chosen != 0 else None
 
 
-def _leg(base: str, quote: str, tickers: Mapping[tuple[str, str], Ticker]) -> Leg | None:
-    """Find the step from base to quote: the pair itself, else the pair quoted the other way round."""
-    direct = tickers.get((base, quote))
-    if direct is not None:
-        return Leg(direct.pair, inverse=False)
-    inverse = tickers.get((quote, base))
-    if inverse is not None:
-        return Leg(inverse.pair, inverse=True)
-    return None
-
-
-def find_route(asset: str, currency: str, tickers: Mapping[tuple[str, str], Ticker]) -> Route | None:
-    """Pick the route from asset to currency: same symbol, direct, inverse, then bridges in BRIDGES order."""
-    if asset == currency:
-        return Route(())
-    single = _leg(asset, currency, tickers)
-    if single is not None:
-        return Route((single,))
-    for bridge in BRIDGES:
-        if bridge in (asset, currency):
-            continue
-        first = _leg(asset, bridge, tickers)
-        if first is None:
-            continue
-        second = _leg(bridge, currency, tickers)
-        if second is not None:
-            return Route((first, second))
-    return None
-
-
-def _by_pair(tickers: Mapping[tuple[str, str], Ticker]) -> dict[str, Ticker]:
-    return {ticker.pair: ticker for ticker in tickers.values()}
-
-
-def _rate(route: Route, by_pair: Mapping[str, Ticker], field: str) -> Decimal | None:
-    result = _ONE
-    for leg in route.legs:
-        ticker = by_pair.get(leg.pair)
-        # A route from another snapshot may name a pair that has since been delisted.
-        leg_price = price(ticker, field) if ticker is not None else None
-        if leg_price is None:
-            return None
-        if leg.inverse:
-            with localcontext(_DIVISION):
-                leg_price = _ONE / leg_price
-        with localcontext(_EXACT):
-            result = result * leg_price
-    return result
-
-
-def rate(route: Route, tickers: Mapping[tuple[str, str], Ticker], field: str) -> Decimal | None:
-    """Return the price of one unit along the route, or None if any leg has no price."""
+def price(ticker: Ticker, field: str) -> Decimal | None:
+    """Return the price of selling the pair's base for its quote by `field`, or None for an empty side (0)."""
     _check_field(field)
-    return _rate(route, _by_pair(tickers), field)
+    return _side_price(ticker, field, inverse=False)
+
+
+def _leg_rate(ticker: Ticker, inverse: bool, field: str) -> Decimal | None:
+    """Units of the leg's target per unit of its source: the price, or 1/price of the side used if inverse."""
+    side = _side_price(ticker, field, inverse)
+    if side is None or not inverse:
+        return side
+    with localcontext(_DIVISION):
+        return _ONE / side
+
+
+# --- routes: which pairs could convert an asset, in order of preference -------------------------------
+
+# (pair, base, quote) of every listed pair: routes depend on nothing else, so they are shared by every
+# ticker snapshot with the same listing, which is nearly all of them.
+PairKey = tuple[str, str, str]
+
+
+class RouteTable:
+    """Every candidate route between two symbols over one set of pairs, computed once and kept."""
+
+    def __init__(self, pairs: frozenset[PairKey]) -> None:
+        self._by_key = {(base, quote): pair for pair, base, quote in sorted(pairs)}
+        self._routes: dict[tuple[str, str], tuple[Route, ...]] = {}
+
+    def _legs(self, base: str, quote: str) -> list[Leg]:
+        """The steps from base to quote: the pair itself first, then the pair quoted the other way."""
+        legs = []
+        direct = self._by_key.get((base, quote))
+        if direct is not None:
+            legs.append(Leg(direct, inverse=False))
+        inverse = self._by_key.get((quote, base))
+        if inverse is not None:
+            legs.append(Leg(inverse, inverse=True))
+        return legs
+
+    def routes(self, asset: str, currency: str) -> tuple[Route, ...]:
+        """Candidates in order: same symbol, direct, inverse, then bridges in BRIDGES order."""
+        key = (asset, currency)
+        found = self._routes.get(key)
+        if found is None:
+            found = self._compute(asset, currency)
+            # Racing threads compute the same tuple; either may win.
+            self._routes[key] = found
+        return found
+
+    def _compute(self, asset: str, currency: str) -> tuple[Route, ...]:
+        if asset == currency:
+            return (Route(()),)
+        candidates = [Route((leg,)) for leg in self._legs(asset, currency)]
+        for bridge in BRIDGES:
+            if bridge in (asset, currency):
+                continue
+            for first in self._legs(asset, bridge):
+                candidates.extend(Route((first, second)) for second in self._legs(bridge, currency))
+        return tuple(candidates)
+
+
+@functools.lru_cache(maxsize=8)
+def route_table(pairs: frozenset[PairKey]) -> RouteTable:
+    """The route table for a set of pairs, shared while the listing stays the same."""
+    return RouteTable(pairs)
+
+
+# --- a market: one ticker snapshot, indexed once -----------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Market:
+    """One ticker snapshot indexed for valuation; build it once per snapshot and value every account.
+
+    A pair listed twice (by name, or by base and quote) keeps its first row; `duplicates` names the
+    rows left out.
+    """
+
+    tickers: tuple[Ticker, ...]
+    by_pair: Mapping[str, Ticker]
+    table: RouteTable
+    duplicates: tuple[str, ...] = ()
+    _rates: dict[tuple[str, str, str], tuple[Route | None, Decimal | None]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @classmethod
+    def of(cls, tickers: Iterable[Ticker]) -> Market:
+        """Index tickers, keeping the first row of any pair listed twice."""
+        kept: dict[str, Ticker] = {}
+        keys: set[tuple[str, str]] = set()
+        duplicates: list[str] = []
+        for ticker in tickers:
+            if ticker.pair in kept or (ticker.base, ticker.quote) in keys:
+                duplicates.append(ticker.pair)
+                continue
+            kept[ticker.pair] = ticker
+            keys.add((ticker.base, ticker.quote))
+        pairs = frozenset((t.pair, t.base, t.quote) for t in kept.values())
+        return cls(tuple(kept.values()), kept, route_table(pairs), tuple(duplicates))
+
+    def _rate_of(self, route: Route, field: str) -> Decimal | None:
+        result = _ONE
+        for leg in route.legs:
+            ticker = self.by_pair.get(leg.pair)
+            # A route from another snapshot may name a pair that has since been delisted.
+            unit = _leg_rate(ticker, leg.inverse, field) if ticker is not None else None
+            if unit is None:
+                return None
+            with localcontext(_EXACT):
+                result = result * unit
+        return result
+
+    def quote(self, asset: str, currency: str, field: str) -> tuple[Route | None, Decimal | None]:
+        """The first candidate route with a price on every leg, and that rate; (first route, None) if none."""
+        key = (asset, currency, field)
+        cached = self._rates.get(key)
+        if cached is not None:
+            return cached
+        candidates = self.table.routes(asset, currency)
+        found: tuple[Route | None, Decimal | None] = (candidates[0] if candidates else None, None)
+        for route in candidates:
+            # A route is only as good as its prices: a pair with an empty bid must not hide a bridge.
+            unit = self._rate_of(route, field)
+            if unit is not None:
+                found = (route, unit)
+                break
+        self._rates[key] = found
+        return found
+
+
+_market_lock = threading.Lock()
+_last_market: tuple[tuple[Ticker, ...], Market] | None = None
+
+
+def market_for(tickers: tuple[Ticker, ...]) -> Market:
+    """The Market of a ticker snapshot, built once however many accounts and renders ask for it."""
+    global _last_market
+    with _market_lock:
+        # Identity, not equality: comparing hundreds of tickers would cost what indexing does.
+        if _last_market is not None and _last_market[0] is tickers:
+            return _last_market[1]
+        market = Market.of(tickers)
+        _last_market = (tickers, market)
+        return market
+
+
+def _as_market(tickers: Market | Mapping[tuple[str, str], Ticker]) -> Market:
+    return tickers if isinstance(tickers, Market) else Market.of(tickers.values())
 
 
 def index_tickers(tickers: Iterable[Ticker]) -> dict[tuple[str, str], Ticker]:
-    """Key tickers by (base, quote); a later duplicate replaces an earlier one."""
-    return {(ticker.base, ticker.quote): ticker for ticker in tickers}
+    """Key tickers by (base, quote); the first of a duplicate is kept, as Market keeps it."""
+    indexed: dict[tuple[str, str], Ticker] = {}
+    for ticker in tickers:
+        indexed.setdefault((ticker.base, ticker.quote), ticker)
+    return indexed
+
+
+def find_route(asset: str, currency: str, tickers: Market | Mapping[tuple[str, str], Ticker]) -> Route | None:
+    """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges in BRIDGES order."""
+    candidates = _as_market(tickers).table.routes(asset, currency)
+    return candidates[0] if candidates else None
+
+
+def rate(route: Route, tickers: Market | Mapping[tuple[str, str], Ticker], field: str) -> Decimal | None:
+    """Return the value of one unit along the route, or None if any leg has no price."""
+    _check_field(field)
+    return _as_market(tickers)._rate_of(route, field)
 
 
 def value_balances(
     balances: Iterable[Balance],
-    tickers: Mapping[tuple[str, str], Ticker],
+    tickers: Market | Mapping[tuple[str, str], Ticker],
     currencies: Sequence[str],
     field: str,
 ) -> Valuation:
-    """Value every balance in every currency; a non-zero balance with no price counts as unpriced."""
+    """Value every balance in every currency; a non-zero balance with no priced route counts as unpriced."""
     _check_field(field)
+    market = _as_market(tickers)
     # A repeated currency would produce duplicate series downstream; keep the first occurrence.
     wanted = tuple(dict.fromkeys(currencies))
-    by_pair = _by_pair(tickers)
     totals = dict.fromkeys(wanted, _ZERO)
     unpriced = dict.fromkeys(wanted, 0)
     values: list[AssetValue] = []
     for holding in balances:
         for currency in wanted:
-            route = find_route(holding.asset, currency, tickers)
-            unit = _rate(route, by_pair, field) if route is not None else None
+            unit = market.quote(holding.asset, currency, field)[1]
             if unit is None:
                 # An empty wallet for a delisted coin is not a gap in the valuation.
                 if holding.balance != 0:
@@ -181,14 +305,27 @@ def value_balances(
 
 
 def pairs_for_valuation(
-    assets: Iterable[str], currencies: Sequence[str], tickers: Mapping[tuple[str, str], Ticker]
+    assets: Iterable[str],
+    currencies: Sequence[str],
+    tickers: Market | Mapping[tuple[str, str], Ticker],
+    field: str | None = None,
 ) -> frozenset[str]:
-    """Return the names of the pairs used by the route of every asset into every currency."""
+    """Names of the pairs each asset's route into each currency uses.
+
+    With `field`, the route that priced the asset; where none did (or without `field`), the preferred
+    route by pairs alone, so the ticker that explains a missing value is still exported.
+    """
+    market = _as_market(tickers)
     used: set[str] = set()
     wanted = tuple(dict.fromkeys(currencies))
     for asset in assets:
         for currency in wanted:
-            route = find_route(asset, currency, tickers)
+            route: Route | None
+            if field is not None:
+                route = market.quote(asset, currency, field)[0]
+            else:
+                candidates = market.table.routes(asset, currency)
+                route = candidates[0] if candidates else None
             if route is not None:
                 used.update(leg.pair for leg in route.legs)
     return frozenset(used)

@@ -255,10 +255,14 @@ def test_api_url_of_the_wrong_type(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("price", ["ask", "LAST2", 1])
+@pytest.mark.parametrize("price", ["close", "LAST2", 1])
 def test_value_price(tmp_path: Path, price: object) -> None:
     found = only_problem(tmp_path, {"value_price": price, "accounts": [account()]})
-    assert found.startswith("value_price: must be one of last, bid, mid")
+    assert found.startswith("value_price: must be one of last, bid, mid, ask")
+
+
+def test_value_price_ask_is_accepted(tmp_path: Path) -> None:
+    assert load(tmp_path, {"value_price": "ask", "accounts": [account()]}).value_price == "ask"
 
 
 def test_value_price_is_case_insensitive(tmp_path: Path) -> None:
@@ -415,7 +419,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "api_url": "ftp://x",
         "poll_interval": "abc",
         "timeout": [1],
-        "value_price": "ask",
+        "value_price": "close",
         "value_currencies": [],
         "export_all_pairs": "yes please",
         "unknown": 1,

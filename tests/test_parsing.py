@@ -3,11 +3,15 @@ from decimal import Decimal
 import pytest
 
 from exporter.parsing import (
+    MAX_ASSETS,
     BadResponse,
+    NotJSON,
+    decode_json,
     parse_balances,
     parse_decimal,
     parse_server_time,
     parse_ticker,
+    parse_ticker_answer,
     unwrap,
 )
 
@@ -142,3 +146,112 @@ def test_server_time_is_unwrapped_milliseconds() -> None:
     )
     with pytest.raises(BadResponse):
         parse_server_time({"data": {"serverTime": 1}})
+
+
+# --- JSON straight to Decimal ---------------------------------------------------------------------------
+
+
+def test_json_numbers_become_exact_decimals() -> None:
+    payload = decode_json(
+        b'{"a": 12345678.123456789123, "b": 1e-30, "c": 42, "d": 123456789012345678901234567890}'
+    )
+    assert payload == {
+        "a": Decimal("12345678.123456789123"),
+        "b": Decimal("1e-30"),
+        "c": 42,
+        "d": 123456789012345678901234567890,
+    }
+    assert isinstance(payload["c"], int)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xff\xfe{}", r"body is not valid UTF-8 \(byte 0xff at offset 0\)"),
+        (b'{"asset": "\xc3"}', r"not valid UTF-8 \(byte 0xc3 at offset 11\)"),
+        (b'{"a": 1' + b"0" * 5000 + b"}", "a number of 5001 characters, over the limit of 400"),
+        (b'{"a": 0.' + b"1" * 500 + b"}", "a number of 502 characters, over the limit of 400"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (b"<html>", "body is not JSON"),
+        (b"", "body is not JSON"),
+        (b'{"a": NaN}', "body holds NaN, which is not JSON"),
+        (b'{"a": -Infinity}', "body holds -Infinity, which is not JSON"),
+    ],
+)
+def test_bodies_that_are_not_usable_json(body: bytes, message: str) -> None:
+    with pytest.raises(BadResponse, match=message):
+        decode_json(body)
+
+
+def test_not_json_is_its_own_kind() -> None:
+    with pytest.raises(NotJSON):
+        decode_json(b"<html>")
+    with pytest.raises(BadResponse) as info:
+        decode_json(b"\xff")
+    assert not isinstance(info.value, NotJSON)
+
+
+@pytest.mark.parametrize("value", ["-0", "-0,000", "+0", Decimal("-0"), Decimal("-0.0"), -0.0, 0])
+def test_minus_zero_is_plain_zero(value: object) -> None:
+    amount = parse_decimal(value)
+    assert amount == 0 and not amount.is_signed()
+    assert not str(amount).startswith("-")
+
+
+def test_decimal_json_numbers_are_checked_like_strings() -> None:
+    assert parse_decimal(Decimal("36.2100000000000000000001")) == Decimal("36.2100000000000000000001")
+    with pytest.raises(BadResponse, match="out of range"):
+        parse_decimal(Decimal("1e400"), "data[0].last")
+    with pytest.raises(BadResponse, match="not a finite number"):
+        parse_decimal(Decimal("NaN"))
+
+
+def test_a_too_long_decimal_string_says_so() -> None:
+    with pytest.raises(
+        BadResponse, match=r"data\[0\]\.free: a number of 401 characters, over the limit of 400"
+    ):
+        parse_decimal("1" * 401, "data[0].free")
+
+
+def test_asset_count_limit() -> None:
+    items = [_item(asset=f"A{i}") for i in range(MAX_ASSETS + 1)]
+    with pytest.raises(BadResponse, match=f"^{MAX_ASSETS + 1} assets, over the limit of {MAX_ASSETS}$"):
+        parse_balances(_envelope(items))
+    assert len(parse_balances(_envelope(items[:MAX_ASSETS]))) == MAX_ASSETS
+
+
+def _row(pair: str, base: str, quote: str, last: object) -> dict[str, object]:
+    return {
+        "pair": pair,
+        "numeratorSymbol": base,
+        "denominatorSymbol": quote,
+        "last": last,
+        "bid": 1,
+        "ask": 2,
+        "volume": 3,
+    }
+
+
+def test_a_pair_listed_twice_keeps_its_first_row() -> None:
+    answer = parse_ticker_answer(
+        _envelope(
+            [
+                _row("BTCTRY", "BTC", "TRY", 10),
+                _row("USDTTRY", "USDT", "TRY", 40),
+                _row("BTCTRY", "BTC", "TRY", 99),
+                # Another name for the same base and quote would also be two answers for one price.
+                _row("BTC_TRY", "BTC", "TRY", 50),
+            ]
+        )
+    )
+    assert [(t.pair, t.last) for t in answer.tickers] == [("BTCTRY", 10), ("USDTTRY", 40)]
+    assert answer.duplicates == ("BTCTRY", "BTC_TRY")
+    assert parse_ticker(_envelope([_row("BTCTRY", "BTC", "TRY", 10)] * 2)) == answer.tickers[:1]
+
+
+def test_server_time_as_a_decimal() -> None:
+    assert parse_server_time(decode_json(b'{"serverTime": 1735689600000.5}')) == pytest.approx(
+        1735689600.0005
+    )
+    with pytest.raises(BadResponse):
+        parse_server_time({"serverTime": Decimal("NaN")})

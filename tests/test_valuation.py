@@ -15,9 +15,11 @@ from exporter.valuation import (
     PRICE_FIELDS,
     AssetValue,
     Leg,
+    Market,
     Route,
     find_route,
     index_tickers,
+    market_for,
     pairs_for_valuation,
     price,
     rate,
@@ -61,7 +63,7 @@ def exact(fn: Callable[[], Decimal]) -> Decimal:
 
 
 def test_public_constants() -> None:
-    assert PRICE_FIELDS == ("last", "bid", "mid")
+    assert PRICE_FIELDS == ("last", "bid", "mid", "ask")
     assert BRIDGES == ("USDT", "TRY", "BTC")
 
 
@@ -99,8 +101,8 @@ def test_price_zero_means_no_market(last: str, bid: str, ask: str, field: str) -
 
 
 def test_price_unknown_field() -> None:
-    with pytest.raises(ValueError, match="ask"):
-        price(tk("BTC", "TRY"), "ask")
+    with pytest.raises(ValueError, match="close"):
+        price(tk("BTC", "TRY"), "close")
 
 
 # --- index_tickers ---------------------------------------------------------------------------------------
@@ -244,7 +246,9 @@ def test_rate_none_when_a_leg_has_no_price() -> None:
     assert rate(route(("GONETRY", False)), tickers, "last") is None
 
 
-@pytest.mark.parametrize(("field", "expected"), [("last", "10"), ("bid", "9"), ("mid", "10.5")])
+@pytest.mark.parametrize(
+    ("field", "expected"), [("last", "10"), ("bid", "9"), ("mid", "10.5"), ("ask", "12")]
+)
 def test_rate_uses_the_chosen_field(field: str, expected: str) -> None:
     tickers = index_tickers([tk("BTC", "TRY", last="10", bid="9", ask="12")])
     assert rate(route(("BTCTRY", False)), tickers, field) == D(expected)
@@ -340,7 +344,9 @@ def test_one_sided_book_is_unpriced_for_mid_but_not_last() -> None:
     assert value_balances([bal("THIN", "1")], tickers, ["TRY"], "last").totals == (("TRY", D(4)),)
 
 
-@pytest.mark.parametrize(("field", "expected"), [("last", "30"), ("bid", "27"), ("mid", "31.5")])
+@pytest.mark.parametrize(
+    ("field", "expected"), [("last", "30"), ("bid", "27"), ("mid", "31.5"), ("ask", "36")]
+)
 def test_value_balances_uses_the_chosen_field(field: str, expected: str) -> None:
     tickers = index_tickers([tk("BTC", "TRY", last="10", bid="9", ask="12")])
     assert value_balances([bal("BTC", "3")], tickers, ["TRY"], field).totals == (("TRY", D(expected)),)
@@ -381,3 +387,243 @@ def test_pairs_for_valuation_lists_every_leg_used() -> None:
     assert "BTCXAU" not in pairs_for_valuation(assets, ["TRY", "USDT"], MARKET)
     assert pairs_for_valuation(["TRY"], ["TRY"], MARKET) == frozenset()
     assert pairs_for_valuation([], ["TRY"], MARKET) == frozenset()
+
+
+# --- the side of the book each leg fills at ---------------------------------------------------------
+
+
+def inv(value: str) -> Decimal:
+    """1/value at the 34 digits valuation divides with."""
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return 1 / D(value)
+
+
+# Every price distinct, so a leg that reads the wrong side shows up as a wrong number.
+SIDED = index_tickers(
+    [
+        tk("USDT", "TRY", last="41.5", bid="41", ask="42"),
+        tk("BTC", "USDT", last="100005", bid="100000", ask="100010"),
+        tk("SHIB", "TRY", last="0.00085", bid="0.0008", ask="0.0009"),
+        tk("ETH", "BTC", last="0.031", bid="0.03", ask="0.032"),
+        tk("USDT", "EUR", last="0.92", bid="0.91", ask="0.93"),
+    ]
+)
+
+# (asset, currency, the route's legs, {field: expected value of one unit}).
+# On a direct leg (selling the base) `bid` takes the bid; on an inverse leg (turning the quote into the
+# base, i.e. buying the base) `bid` takes the ask, since that is where the sale fills. `ask` mirrors it.
+ROUTE_SHAPES = [
+    (
+        "BTC",
+        "USDT",
+        (("BTCUSDT", False),),
+        {"last": D("100005"), "bid": D("100000"), "ask": D("100010"), "mid": D("100005")},
+    ),
+    (
+        "TRY",
+        "USDT",
+        (("USDTTRY", True),),
+        {"last": inv("41.5"), "bid": inv("42"), "ask": inv("41"), "mid": inv("41.5")},
+    ),
+    (
+        "USDT",
+        "TRY",
+        (("USDTTRY", False),),
+        {"last": D("41.5"), "bid": D("41"), "ask": D("42"), "mid": D("41.5")},
+    ),
+    (
+        # Bridge, both legs direct.
+        "ETH",
+        "USDT",
+        (("ETHBTC", False), ("BTCUSDT", False)),
+        {
+            "last": D("0.031") * D("100005"),
+            "bid": D("0.03") * D("100000"),
+            "ask": D("0.032") * D("100010"),
+            "mid": D("0.031") * D("100005"),
+        },
+    ),
+    (
+        # Bridge, direct then inverse.
+        "SHIB",
+        "USDT",
+        (("SHIBTRY", False), ("USDTTRY", True)),
+        {
+            "last": exact(lambda: D("0.00085") * inv("41.5")),
+            "bid": exact(lambda: D("0.0008") * inv("42")),
+            "ask": exact(lambda: D("0.0009") * inv("41")),
+            "mid": exact(lambda: D("0.00085") * inv("41.5")),
+        },
+    ),
+    (
+        # Inverse of a tiny price.
+        "TRY",
+        "SHIB",
+        (("SHIBTRY", True),),
+        {"last": inv("0.00085"), "bid": inv("0.0009"), "ask": inv("0.0008"), "mid": inv("0.00085")},
+    ),
+    (
+        # Bridge, inverse then direct.
+        "TRY",
+        "EUR",
+        (("USDTTRY", True), ("USDTEUR", False)),
+        {
+            "last": exact(lambda: inv("41.5") * D("0.92")),
+            "bid": exact(lambda: inv("42") * D("0.91")),
+            "ask": exact(lambda: inv("41") * D("0.93")),
+            "mid": exact(lambda: inv("41.5") * D("0.92")),
+        },
+    ),
+    (
+        # Bridge, both legs inverse: TRY -> USDT through USDT/TRY, USDT -> BTC through BTC/USDT.
+        "TRY",
+        "BTC",
+        (("USDTTRY", True), ("BTCUSDT", True)),
+        {
+            "last": exact(lambda: inv("41.5") * inv("100005")),
+            "bid": exact(lambda: inv("42") * inv("100010")),
+            "ask": exact(lambda: inv("41") * inv("100000")),
+            "mid": exact(lambda: inv("41.5") * inv("100005")),
+        },
+    ),
+    (
+        # Bridge through BTC (USDT and TRY lead nowhere), both legs inverse.
+        "USDT",
+        "ETH",
+        (("BTCUSDT", True), ("ETHBTC", True)),
+        {
+            "last": exact(lambda: inv("100005") * inv("0.031")),
+            "bid": exact(lambda: inv("100010") * inv("0.032")),
+            "ask": exact(lambda: inv("100000") * inv("0.03")),
+            "mid": exact(lambda: inv("100005") * inv("0.031")),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("field", ["last", "bid", "ask", "mid"])
+@pytest.mark.parametrize(
+    ("asset", "currency", "legs", "expected"),
+    ROUTE_SHAPES,
+    ids=[f"{s[0]}-{s[1]}" for s in ROUTE_SHAPES],
+)
+def test_every_leg_uses_the_side_a_sale_fills_at(
+    asset: str,
+    currency: str,
+    legs: tuple[tuple[str, bool], ...],
+    expected: dict[str, Decimal],
+    field: str,
+) -> None:
+    assert find_route(asset, currency, SIDED) == route(*legs)
+    result = value_balances([bal(asset, "3")], SIDED, [currency], field)
+    assert result.values[0].balance == exact(lambda: 3 * expected[field])
+    assert result.unpriced == ((currency, 0),)
+
+
+def test_no_three_leg_routes() -> None:
+    # Routes have at most one bridge: TRY reaches ETH only through two bridges here.
+    assert value_balances([bal("TRY", "1")], SIDED, ["ETH"], "last").unpriced == (("ETH", 1),)
+
+
+def test_selling_try_for_usdt_fills_at_the_ask() -> None:
+    # The issue's numbers: 1000 TRY at bid 41 / ask 42 fetches 23.81 USDT, not 24.39.
+    tickers = index_tickers([tk("USDT", "TRY", last="41.5", bid="41", ask="42")])
+    (value,) = value_balances([bal("TRY", "1000")], tickers, ["USDT"], "bid").values
+    assert value.balance.quantize(D("0.01")) == D("23.81")
+    assert value.balance == exact(lambda: 1000 * inv("42"))
+
+
+def test_leg_prices_are_never_mixed_up_for_ask() -> None:
+    tickers = index_tickers([tk("USDT", "TRY", last="41.5", bid="41", ask="0")])
+    # Selling TRY for USDT fills at the ask, which is empty: unpriced for bid, priced at 1/41 for ask.
+    assert value_balances([bal("TRY", "1")], tickers, ["USDT"], "bid").unpriced == (("USDT", 1),)
+    assert value_balances([bal("TRY", "1")], tickers, ["USDT"], "ask").totals == (("USDT", inv("41")),)
+
+
+# --- a route must have a price, not only a pair ------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["last", "bid", "ask", "mid"])
+def test_unpriced_direct_pair_falls_through_to_a_bridge(field: str) -> None:
+    tickers = index_tickers(
+        [
+            # The direct pair is listed but its book is empty (and nothing traded).
+            tk("AVAX", "TRY", last="0", bid="0", ask="0"),
+            tk("AVAX", "USDT", last="2", bid="2", ask="2"),
+            tk("USDT", "TRY", last="40", bid="40", ask="40"),
+        ]
+    )
+    result = value_balances([bal("AVAX", "5")], tickers, ["TRY"], field)
+    assert result.unpriced == (("TRY", 0),)
+    assert result.totals == (("TRY", D(400)),)
+    assert pairs_for_valuation(["AVAX"], ["TRY"], tickers, field) == frozenset({"AVAXUSDT", "USDTTRY"})
+
+
+def test_zero_bid_direct_pair_falls_through_to_the_inverse_pair() -> None:
+    tickers = index_tickers(
+        [tk("AVAX", "TRY", last="9", bid="0", ask="10"), tk("TRY", "AVAX", bid="0.2", ask="0.25")]
+    )
+    result = value_balances([bal("AVAX", "1")], tickers, ["TRY"], "bid")
+    # Selling AVAX through TRY/AVAX means buying TRY at its ask of 0.25 AVAX: 4 TRY.
+    assert result.totals == (("TRY", inv("0.25")),)
+    # last still takes the preferred direct pair.
+    assert value_balances([bal("AVAX", "1")], tickers, ["TRY"], "last").totals == (("TRY", D(9)),)
+
+
+def test_unpriced_bridge_leg_falls_through_to_the_next_bridge() -> None:
+    tickers = index_tickers(
+        [
+            tk("AVAX", "USDT", last="2"),
+            tk("EUR", "USDT", last="0"),
+            tk("AVAX", "TRY", last="80"),
+            tk("EUR", "TRY", last="40"),
+        ]
+    )
+    assert value_balances([bal("AVAX", "1")], tickers, ["EUR"], "last").totals == (("EUR", D(2)),)
+
+
+def test_asset_with_no_priced_route_is_unpriced_and_keeps_its_preferred_pairs() -> None:
+    tickers = index_tickers([tk("DEAD", "TRY", last="0"), tk("DEAD", "USDT", last="0"), tk("USDT", "TRY")])
+    result = value_balances([bal("DEAD", "5")], tickers, ["TRY"], "last")
+    assert (result.values, result.unpriced) == ((), (("TRY", 1),))
+    # The ticker that explains the missing value is still exported.
+    assert pairs_for_valuation(["DEAD"], ["TRY"], tickers, "last") == frozenset({"DEADTRY"})
+
+
+# --- Market: one snapshot indexed once ---------------------------------------------------------------
+
+
+def test_market_keeps_the_first_of_a_duplicate_pair() -> None:
+    first, again = tk("BTC", "TRY", last="10"), tk("BTC", "TRY", last="99")
+    other = Ticker("BTC_TRY", "BTC", "TRY", D(50), D(50), D(50), D(1))
+    market = Market.of([first, tk("USDT", "TRY"), again, other])
+    assert market.tickers == (first, tk("USDT", "TRY"))
+    assert market.duplicates == ("BTCTRY", "BTC_TRY")
+    assert value_balances([bal("BTC", "1")], market, ["TRY"], "last").totals == (("TRY", D(10)),)
+    assert index_tickers([first, again])[("BTC", "TRY")] is first
+
+
+def test_routes_are_computed_once_per_set_of_pairs() -> None:
+    a = (tk("BTC", "TRY", last="1"), tk("USDT", "TRY", last="2"))
+    b = (tk("USDT", "TRY", last="3"), tk("BTC", "TRY", last="4"))
+    assert Market.of(a).table is Market.of(b).table
+    assert Market.of(a).table is not Market.of(a[:1]).table
+
+
+def test_market_for_indexes_a_snapshot_once() -> None:
+    tickers = (tk("BTC", "TRY", last="10"), tk("USDT", "TRY", last="40"))
+    market = market_for(tickers)
+    assert market_for(tickers) is market
+    # A new snapshot (a new tuple), even an equal one, is indexed afresh.
+    assert market_for(tickers[:1] + tickers[1:]) is not market
+
+
+def test_value_balances_on_a_market_reuses_its_rates_across_accounts() -> None:
+    market = Market.of(SIDED.values())
+    one = value_balances([bal("SHIB", "1")], market, ["USDT"], "bid")
+    # The second account's SHIB is valued from the rate the first computed.
+    market._rates[("SHIB", "USDT", "bid")] = (route(("SHIBTRY", False)), D(7))
+    two = value_balances([bal("SHIB", "2")], market, ["USDT"], "bid")
+    assert one.totals != two.totals
+    assert two.totals == (("USDT", D(14)),)
