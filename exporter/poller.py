@@ -169,10 +169,10 @@ class Poller:
             self.sync_clock()
         hook = self._hook(account.name)
 
-        # Seam: pass `left` as the per-call deadline once Client.balances takes one (until then each
-        # attempt is bounded by config.timeout, and none starts with less than that left).
+        # Each attempt ends by the poll's deadline as well as by config.timeout; the transport keeps
+        # time on the real monotonic clock, so the time left is turned into a deadline on that clock.
         def fetch(left: float) -> tuple[Balance, ...]:
-            return self.client.balances(account, hook)
+            return self.client.balances(account, hook, time.monotonic() + left)
 
         try:
             balances = self._call(BALANCES, f"account {account.name}", fetch, deadline)
@@ -198,7 +198,7 @@ class Poller:
         """Poll the shared ticker once (with retries); its failures never mark an account down."""
 
         def fetch(left: float) -> tuple[Ticker, ...]:
-            return self.client.ticker(self._hook(SHARED))  # seam: pass `left`, as in poll_account
+            return self.client.ticker(self._hook(SHARED), time.monotonic() + left)
 
         try:
             tickers = self._call(TICKER, "ticker", fetch, deadline)

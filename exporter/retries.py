@@ -27,8 +27,8 @@ class Stopped(BaseException):
 class Policy:
     """How one call retries."""
 
-    # Time an attempt may take. Until the client takes a per-call deadline this is config.timeout, and
-    # no attempt starts unless that much time is left before the poll's deadline.
+    # Time an attempt may take (config.timeout): no attempt starts unless that much time is left before
+    # the poll's deadline, and the client also cuts each attempt off at that deadline.
     attempt_time: float
     backoff_max: float
     backoff_base: float = 0.5

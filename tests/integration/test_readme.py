@@ -197,6 +197,8 @@ def test_readme_command(command: str, workdir: Path) -> None:
         assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
         return
     port = free_port()
+    # The README's placeholders for the reader's own key pair, filled with a valid throwaway pair.
+    command = command.replace("PUBLIC:PRIVATE", ":".join(generate_keypair(11)))
     if command.startswith("btcturk-exporter"):
         argv = [*shlex.split(command), f"--web.listen-address=127.0.0.1:{port}"]
     else:
