@@ -6,7 +6,6 @@ import difflib
 import math
 import os
 import re
-import stat
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,18 +13,23 @@ from typing import Any
 
 import yaml
 
+from exporter.durations import DurationError, format_duration, parse_duration_ms
 from exporter.signing import decode_private_key
+from exporter.yamlload import MAX_CONFIG_BYTES, ReadError, load_yaml, read_limited
 
 BALANCE_CALLS_PER_MINUTE = 120
 TICKER_CALLS_PER_MINUTE = 600
 # API keys are well under a hundred characters; anything much longer is the wrong file.
-MAX_KEY_FILE_CHARS = 16384
+MAX_KEY_FILE_BYTES = 16384
 
 DEFAULT_API_URL = "https://api.btcturk.com"
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 10.0
 STALENESS_FACTOR = 10
 VALUE_PRICES = ("last", "bid", "mid")
+# Upper bounds, in seconds: far beyond any sensible setting, well within what threading's waits accept
+# (a poll_interval of 3000000h overflowed Event.wait and logged errors in a tight loop).
+MAX_DURATIONS = {"poll_interval": 86_400.0, "timeout": 600.0, "max_staleness": 30 * 86_400.0}
 
 TOP_LEVEL_KEYS = (
     "api_url",
@@ -43,15 +47,23 @@ ENV_PUBLIC_KEY = "BTCTURK_PUBLIC_KEY"
 ENV_PRIVATE_KEY = "BTCTURK_PRIVATE_KEY"
 ENV_API_URL = "BTCTURK_API_URL"
 ENV_ACCOUNT_NAME = "default"
+ENV_KEY_NAMES = (ENV_PUBLIC_KEY, f"{ENV_PUBLIC_KEY}_FILE", ENV_PRIVATE_KEY, f"{ENV_PRIVATE_KEY}_FILE")
+ENV_NAMES = (*ENV_KEY_NAMES, ENV_API_URL)
+ENV_PREFIX = "BTCTURK_"
+# Kubernetes gives every pod variables for each Service of its namespace: the Service btcturk-exporter
+# makes BTCTURK_EXPORTER_SERVICE_HOST, BTCTURK_EXPORTER_PORT_9788_TCP_ADDR, ... They are not settings.
+_SERVICE_LINK_RE = re.compile(
+    r"[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)"
+)
+NO_ACCOUNTS = (
+    f"no accounts configured: looked for --config.file, {ENV_PUBLIC_KEY}/{ENV_PRIVATE_KEY} and "
+    f"{ENV_PUBLIC_KEY}_FILE/{ENV_PRIVATE_KEY}_FILE and found none; "
+    "run with --demo to try the exporter on made-up data"
+)
 
 _MASK = "********"
 _MISSING = object()
-_DURATION_RE = re.compile(
-    r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?"
-)
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _SYMBOL_RE = re.compile(r"[A-Z0-9]+")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # Every character str.splitlines() breaks on, mapped to its escape (\n, \x85, \u2028, ...).
 _LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 
@@ -146,16 +158,7 @@ def _shown(value: str, limit: int = 40) -> str:
 
 def _format_duration(seconds: float) -> str:
     """Render seconds in the syntax parse_duration accepts: 90 -> '1m30s', 0.5 -> '500ms'."""
-    millis = seconds * 1000
-    if not math.isfinite(millis) or millis <= 0 or abs(millis - round(millis)) > 1e-6:
-        return f"{seconds:g}s"
-    rest = round(millis)
-    parts = []
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
+    return format_duration(seconds)
 
 
 def _format_number(value: float) -> str:
@@ -176,28 +179,19 @@ def _unknown_key(path: str, key: object, valid: tuple[str, ...]) -> str:
 # --- durations -----------------------------------------------------------------------------------
 
 
-def parse_duration(value: object, key: str) -> float:
-    """Parse "30s", "2m", "1m30s", "500ms", "1h" or a number of seconds; raise ConfigError naming key."""
+def parse_duration(value: object, key: str, maximum: float | None = None) -> float:
+    """Seconds from "30s", "1h30m", "500ms", "1d" or whole seconds, at most `maximum` (by default the
+    key's bound in MAX_DURATIONS); raise ConfigError naming key."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ConfigError(f"{key}: expected a duration, got {_type_name(value)}")
-    seconds: float | None = None
-    if isinstance(value, int | float):
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int beyond the float range
-            raise ConfigError(
-                f"{key}: must be a duration like 30s or a positive number, got a huge number"
-            ) from None
-    else:
-        text = value.strip()
-        if _NUMBER_RE.fullmatch(text):
-            seconds = float(text)
-        elif text and (match := _DURATION_RE.fullmatch(text)):
-            seconds = sum(float(n) * _UNIT_SECONDS[unit] for unit, n in match.groupdict().items() if n)
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        got = _shown(value) if isinstance(value, str) else f"{value:g}"
-        raise ConfigError(f"{key}: must be a duration like 30s or a positive number, got {got}")
-    return seconds
+    if isinstance(value, float):
+        got = f"{value:g}"
+        raise ConfigError(f"{key}: fractions are not allowed (write 1s500ms, not 1.5), got {got}")
+    bound = maximum if maximum is not None else MAX_DURATIONS.get(key, MAX_DURATIONS["poll_interval"])
+    try:
+        return parse_duration_ms(value, round(bound * 1000)) / 1000
+    except DurationError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 # --- reading values ------------------------------------------------------------------------------
@@ -227,28 +221,23 @@ def _read_secret_file(
         return None
     path = os.path.join(base_dir, raw)
     try:
-        # A FIFO would block start-up and a device (/dev/zero) would be read forever: regular files only.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            problems.append(f"{key}: cannot read {path}: not a regular file")
-            return None
-        with open(path, encoding="utf-8") as handle:
-            # fstat on the open handle, so the mode checked is that of the file actually read.
-            mode = os.fstat(handle.fileno()).st_mode
-            text = handle.read(MAX_KEY_FILE_CHARS + 1)
-        if len(text) > MAX_KEY_FILE_CHARS:
-            problems.append(f"{key}: {path} is too large for a key file (over {MAX_KEY_FILE_CHARS} chars)")
-            return None
-    except OSError as exc:
-        problems.append(f"{key}: cannot read {path}: {exc.strerror or exc}")
+        data, mode = read_limited(path, MAX_KEY_FILE_BYTES)
+        text = data.decode("utf-8")
+    except ReadError as exc:
+        reason = str(exc)
+        if reason.startswith("larger than"):
+            problems.append(f"{key}: {path} is too large for a key file ({reason})")
+        else:
+            problems.append(f"{key}: cannot read {path}: {reason}")
         return None
     except UnicodeDecodeError:
         problems.append(f"{key}: cannot read {path}: not UTF-8 text")
         return None
-    except ValueError:  # open() refuses a path holding a NUL character or a lone surrogate
+    except ValueError:  # a path holding a NUL character or a lone surrogate
         problems.append(f"{key}: not a usable file path: {_shown(raw)}")
         return None
     # Group access is how Kubernetes (fsGroup) and Docker give keys to a non-root user; world access is not.
-    if stat.S_ISREG(mode) and mode & 0o007:
+    if mode & 0o007:
         warnings.append(f"{key}: {path} is readable by other users (chmod 600 recommended)")
     return _Source(key, text.strip(), path)
 
@@ -332,6 +321,18 @@ def _api_url(raw: object, key: str, problems: list[str]) -> str | None:
     except UnicodeError:
         problems.append(f"{key}: not a valid host name, got {_shown(raw)}")
         return None
+    if parts.username is not None or parts.password is not None:
+        # The URL is logged at start; a password in it would be too.
+        problems.append(f"{key}: must not hold a user name or password (give the host only)")
+        return None
+    if "api" in parts.path.lower().split("/"):
+        # The client appends /api/v1/... and /api/v2/...: .../api/v2 would request /api/v2/api/v2/ticker.
+        base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        problems.append(
+            f"{key}: give the base URL without the API path (the exporter adds /api/v1 and /api/v2), "
+            f"like {base!r}, got {_shown(raw)}"
+        )
+        return None
     return url
 
 
@@ -373,9 +374,44 @@ def _value_price(raw: object, problems: list[str]) -> str | None:
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
-    # Empty counts as unset: compose files and Helm charts often pass VAR="" for "not configured".
+    # An empty value is refused by check_environment, so here it can only mean unset.
     value = environ.get(name)
     return value if value is not None and value.strip() else None
+
+
+def check_environment(environ: Mapping[str, str]) -> list[str]:
+    """Problems with BTCTURK_* variables: unknown names (a typo silently ignored is a lost key) and empty
+    values (set but empty is neither a key nor unset)."""
+    problems: list[str] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        if name in ENV_NAMES:
+            if not environ[name].strip():
+                problems.append(f"{name}: set but empty (unset it or give a value)")
+        elif not _SERVICE_LINK_RE.fullmatch(name):
+            # Compared without the shared prefix, which would make every name look close.
+            suffixes = [known.removeprefix(ENV_PREFIX) for known in ENV_NAMES]
+            close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1)
+            hint = f"did you mean {ENV_PREFIX}{close[0]}? " if close else ""
+            problems.append(
+                f"{name}: unknown environment variable ({hint}the exporter reads {', '.join(ENV_NAMES)})"
+            )
+    return problems
+
+
+def check_demo(config_file: str | None, environ: Mapping[str, str]) -> list[str]:
+    """Problems with --demo: it runs on made-up accounts, so real settings next to it are a mistake."""
+    problems = check_environment(environ)
+    if config_file is not None:
+        problems.append("--demo: cannot be combined with --config.file (the demo uses made-up accounts)")
+    given = [name for name in ENV_NAMES if name in environ]
+    if given:
+        problems.append(
+            f"--demo: cannot be combined with {', '.join(given)} (the demo uses made-up accounts on the "
+            "built-in simulator); unset them or drop --demo"
+        )
+    return problems
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -463,14 +499,15 @@ def _env_account(
 def _read_yaml(path: str) -> tuple[Mapping[str, Any], str | None]:
     """The file's top-level mapping, or a one-line problem naming the file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        return {}, f"{path}: cannot read config file: {exc.strerror or exc}"
+        text = read_limited(path, MAX_CONFIG_BYTES)[0].decode("utf-8")
+    except ReadError as exc:
+        return {}, f"{path}: cannot read config file: {exc}"
     except UnicodeDecodeError:
         return {}, f"{path}: cannot read config file: not UTF-8 text"
+    except ValueError:  # a path holding a NUL character
+        return {}, f"{path}: cannot read config file: not a usable file path"
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         # Only the error's own words and position: str(exc) quotes the offending line, which may hold a key.
         mark = getattr(exc, "problem_mark", None)
@@ -535,7 +572,7 @@ def _intervals(
 
 def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     """Load the YAML file (if any) and BTCTURK_* variables; raise one ConfigError listing every problem."""
-    problems: list[str] = []
+    problems: list[str] = check_environment(environ)
     warnings: list[str] = []
     data: Mapping[str, Any] = {}
     file_read = False
@@ -583,11 +620,13 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     if env_account is not None:
         accounts.append(env_account)
 
-    # Without a file, no accounts means the CLI's demo; with one, forgetting the accounts is a mistake.
     if file_read and not env_given and raw_accounts in (None, []):
         problems.append(
             f"accounts: at least one account is required (or set {ENV_PUBLIC_KEY} and {ENV_PRIVATE_KEY})"
         )
+    elif path is None and not env_given and not problems:
+        # Never fall back to the demo: made-up balances must not be mistaken for an account's.
+        problems.append(NO_ACCOUNTS)
     if interval is not None:
         _check_budget(interval, len(entries) + int(env_given), problems)
 
