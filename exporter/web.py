@@ -29,6 +29,14 @@ LANDING_PAGE = f"""<!doctype html>
 <ul><li><a href="metrics">Metrics</a></li><li><a href="healthz">Health</a></li>
 <li><a href="ready">Readiness</a></li></ul></body></html>
 """.encode()
+DEMO_BANNER = "DEMO DATA: made-up accounts from the built-in simulator"
+# In --demo nobody may take the numbers for an account's: the banner comes before everything else.
+DEMO_LANDING_PAGE = LANDING_PAGE.replace(
+    b"<body>",
+    b'<body><p role="alert" style="background:#c00;color:#fff;font-weight:bold;padding:.5em">'
+    + DEMO_BANNER.encode()
+    + b"</p>",
+)
 
 # Given the Authorization header (or None), says whether the request may proceed.
 Authenticator = Callable[[str | None], bool]
@@ -121,7 +129,8 @@ class Handler(BaseHTTPRequestHandler):
         getattr(self, "_" + route)()
 
     def _landing(self) -> None:
-        self._send(200, LANDING_PAGE, "text/html; charset=utf-8")
+        page = DEMO_LANDING_PAGE if self.server.renderer.settings.demo else LANDING_PAGE
+        self._send(200, page, "text/html; charset=utf-8")
 
     def _healthz(self) -> None:
         self._send(200, b"ok\n", "text/plain; charset=utf-8")

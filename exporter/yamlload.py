@@ -90,7 +90,6 @@ class _UniqueKeys(SafeConstructor):
             first[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
-
     def construct_yaml_int(self, node: ScalarNode) -> int:
         """An integer, refusing ones longer than int() converts (it raises a bare ValueError there)."""
         if len(str(node.value)) > MAX_INT_DIGITS:
