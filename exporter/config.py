@@ -382,7 +382,13 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
 def check_environment(environ: Mapping[str, str]) -> list[str]:
     """Problems with BTCTURK_* variables: unknown names (a typo silently ignored is a lost key) and empty
     values (set but empty is neither a key nor unset)."""
+    return _check_environment(environ)[0]
+
+
+def _check_environment(environ: Mapping[str, str]) -> tuple[list[str], set[str]]:
+    """check_environment's problems, and the known names suggested for misspelt ones."""
     problems: list[str] = []
+    suggested: set[str] = set()
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
             continue
@@ -394,10 +400,11 @@ def check_environment(environ: Mapping[str, str]) -> list[str]:
             suffixes = [known.removeprefix(ENV_PREFIX) for known in ENV_NAMES]
             close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1)
             hint = f"did you mean {ENV_PREFIX}{close[0]}? " if close else ""
+            suggested.update(ENV_PREFIX + c for c in close)
             problems.append(
                 f"{name}: unknown environment variable ({hint}the exporter reads {', '.join(ENV_NAMES)})"
             )
-    return problems
+    return problems, suggested
 
 
 def check_demo(config_file: str | None, environ: Mapping[str, str]) -> list[str]:
@@ -466,7 +473,7 @@ def _file_account(
 
 
 def _env_account(
-    environ: Mapping[str, str], problems: list[str], warnings: list[str]
+    environ: Mapping[str, str], problems: list[str], warnings: list[str], misspelt: set[str]
 ) -> tuple[bool, Account | None]:
     """The account BTCTURK_* variables define: (whether any key variable is set, the account when valid)."""
     names = [name for kind in (ENV_PUBLIC_KEY, ENV_PRIVATE_KEY) for name in (kind, f"{kind}_FILE")]
@@ -479,7 +486,9 @@ def _env_account(
     for kind, other in ((ENV_PUBLIC_KEY, ENV_PRIVATE_KEY), (ENV_PRIVATE_KEY, ENV_PUBLIC_KEY)):
         file = f"{kind}_FILE"
         if raw[kind] is _MISSING and raw[file] is _MISSING:
-            problems.append(f"{kind}: required when {other} is set (or set {file})")
+            # Unless a misspelling of it was reported already: one mistake, one line.
+            if not misspelt & {kind, file}:
+                problems.append(f"{kind}: required when {other} is set (or set {file})")
             sources[kind] = None
         else:
             # Relative _FILE paths are relative to the working directory, like any command-line path.
@@ -572,7 +581,7 @@ def _intervals(
 
 def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     """Load the YAML file (if any) and BTCTURK_* variables; raise one ConfigError listing every problem."""
-    problems: list[str] = check_environment(environ)
+    problems, misspelt = _check_environment(environ)
     warnings: list[str] = []
     data: Mapping[str, Any] = {}
     file_read = False
@@ -611,7 +620,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         if account is not None:
             accounts.append(account)
 
-    env_given, env_account = _env_account(environ, problems, warnings)
+    env_given, env_account = _env_account(environ, problems, warnings, misspelt)
     if env_given and ENV_ACCOUNT_NAME in seen:
         problems.append(
             f"accounts[{seen[ENV_ACCOUNT_NAME]}].name: duplicate account name {ENV_ACCOUNT_NAME!r} "

@@ -691,6 +691,15 @@ def test_unknown_btcturk_variables_name_the_closest_known_one(
     assert problem.startswith(f"{name}: unknown environment variable (did you mean {closest}? ")
 
 
+def test_a_misspelt_key_variable_is_one_problem_not_two() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"BTCTURK_PUBLIK_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE})
+    [problem] = info.value.problems
+    assert problem.startswith(
+        "BTCTURK_PUBLIK_KEY: unknown environment variable (did you mean BTCTURK_PUBLIC_KEY?"
+    )
+
+
 def test_unknown_btcturk_variable_without_a_close_match() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(
