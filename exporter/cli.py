@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import platform
-import queue
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ log = logging.getLogger("exporter")
 
 DEFAULT_PORT = 9788
 PROG = "btcturk-exporter"
+HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT, reloading on SIGHUP; return the process exit code."""
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    # Blocked before any thread starts, so every thread inherits the mask and the signals wait for
+    # sigwait() on the main thread. A Python handler would only run once the main thread woke up,
+    # which a signal delivered to another thread does not do.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    try:
+        return _run(args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.demo and (args.demo_accounts is not None or args.demo_poll_interval is not None):
         flag = "--demo.accounts" if args.demo_accounts is not None else "--demo.poll-interval"
         return _fail(f"{flag}: only with --demo")
@@ -175,11 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_web=_web_loader(args.web_config_file, server) if args.web_config_file else None,
     )
 
-    # SimpleQueue.put is safe to call from a signal handler; the work happens on the main thread below.
-    signals: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(handled, lambda number, _frame: signals.put(number))
-
     service.start()
     port = server.server_address[1]
     log.info(
@@ -194,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "demo": demo is not None,
         },
     )
-    while (signum := signals.get()) == signal.SIGHUP:
+    while (signum := signal.sigwait(HANDLED_SIGNALS)) == signal.SIGHUP:
         log.info("received SIGHUP, reloading the configuration")
         service.reload()
     log.info("received %s, stopping", signal.Signals(signum).name)
