@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import requests
 import yaml
-from conftest import ExporterProcess, sample, start_exporter, wait_for
+from conftest import ExporterProcess, parse_metrics, sample, start_exporter, wait_for
 
 from exporter.simulator import Simulator, generate_keypair
 
@@ -200,3 +201,42 @@ def test_sighup_in_the_demo_keeps_the_demo(tmp_path: Path) -> None:
         assert exporter.proc.poll() is None
     finally:
         assert exporter.terminate() == 0, exporter.log_text()
+
+
+def test_sighup_re_reads_the_web_config(tmp_path: Path, sims: tuple[Simulator, Simulator]) -> None:
+    first, _ = sims
+    web = tmp_path / "web.yml"
+
+    def users(password: bytes) -> str:
+        return f"basic_auth_users:\n  prometheus: '{bcrypt.hashpw(password, bcrypt.gensalt(4)).decode()}'\n"
+
+    web.write_text(users(b"old"), encoding="utf-8")
+    exporter = start_exporter(tmp_path, config(first, ("main", MAIN)), "--web.config.file", str(web))
+    try:
+        assert exporter.get("/metrics", auth=("prometheus", "old")).status_code == 200
+        web.write_text(users(b"new"), encoding="utf-8")
+        hup(exporter)
+        wait_for(
+            lambda: exporter.get("/metrics", auth=("prometheus", "new")).status_code == 200,
+            what="the new password",
+        )
+        assert exporter.get("/metrics", auth=("prometheus", "old")).status_code == 401
+
+        # A broken web config keeps the running one, and counts as a failed reload.
+        web.write_text("basic_auth_users:\n  a: x\n  a: y\n", encoding="utf-8")
+        hup(exporter)
+        wait_for(
+            lambda: sample(_scrape(exporter, "new"), SUCCESSFUL) == 0,
+            what="the failed reload",
+        )
+        assert exporter.get("/metrics", auth=("prometheus", "new")).status_code == 200
+        [error] = [r for r in exporter.log_records() if r.get("level") == "error"]
+        assert f"{web}: invalid YAML: line 3, column 3: duplicate key 'a' (first at line 2)" in error["err"]
+    finally:
+        assert exporter.terminate() == 0, exporter.log_text()
+
+
+def _scrape(exporter: ExporterProcess, password: str) -> dict:
+    response = exporter.get("/metrics", auth=("prometheus", password))
+    response.raise_for_status()
+    return parse_metrics(response.text)
