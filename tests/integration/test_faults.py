@@ -81,8 +81,8 @@ def new_simulator() -> Simulator:
 def config(api_url: str, **overrides: object) -> dict:
     doc: dict = {
         "api_url": api_url,
-        "poll_interval": f"{INTERVAL:g}s",
-        "timeout": f"{INTERVAL / 2:g}s",
+        "poll_interval": f"{round(INTERVAL * 1000)}ms",
+        "timeout": f"{round(INTERVAL * 500)}ms",
         "accounts": [
             {"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]},
             {"name": "savings", "public_key": SAVINGS[0], "private_key": SAVINGS[1]},

@@ -48,7 +48,7 @@ def config(sim: Simulator, **overrides: object) -> dict:
     doc: dict = {
         "api_url": sim.url,
         "poll_interval": "1s",
-        "timeout": "0.5s",
+        "timeout": "500ms",
         "accounts": [
             {"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]},
             {"name": "savings", "public_key": SAVINGS[0], "private_key": SAVINGS[1]},
