@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from exporter.describe import shown as _shown
+
 # Prometheus's units; a year is 365 days and a week 7, as in model.ParseDuration.
 UNIT_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000}
 UNIT_MS |= {"s": 1000, "ms": 1}
@@ -19,10 +21,6 @@ _FRACTION_RE = re.compile(r"[0-9ywdhms]*\.[0-9ywdhms.]*")
 
 class DurationError(ValueError):
     """Not a duration; str() is the reason, for the caller to prefix with the key."""
-
-
-def _shown(value: str, limit: int = 40) -> str:
-    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
 
 
 def parse_duration_ms(value: int | str, maximum_ms: int) -> int:
