@@ -106,9 +106,12 @@ def _web_loader(path: str, server: ExporterServer) -> WebLoader:
     def load() -> Callable[[], None]:
         options = load_web_config(path).server_options()
 
-        # SEAM (h4-web): when web.py gains ExporterServer.reload(), which re-reads the web config itself,
-        # call server.reload() here instead. Until then the new options are set on the server; they
-        # take effect from the next connection.
+        # SEAM (h4-web): once web.py has ExporterServer.reload() -> bool (it re-reads and applies the
+        # web config itself, logging why when the file is broken), this function becomes:
+        #     if not server.reload():
+        #         raise WebConfigError([f"{path}: not reloaded, still serving with the previous one"])
+        #     return lambda: None
+        # Until then the options validated above are set on the server, for the next connection.
         def apply() -> None:
             server.headers = dict(options.get("headers", {}))
             server.authenticate = options.get("authenticate")
