@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from exporter.durations import format_duration
+
 WINDOW = 60.0  # seconds; every BTCTurk limit is counted per fixed 60 s window
 DEFAULT_SHARE = 0.8
 
@@ -74,8 +76,8 @@ def instances_needed(per_cycle: int, interval: float, limit: int, share: float) 
 
 
 def format_seconds(seconds: float) -> str:
-    """A duration the config accepts, exact to the millisecond: 0.625 -> '0.625s', 2 -> '2s'."""
-    return f"{round(seconds, 3):g}s"
+    """A duration the config accepts, exact to the millisecond: 0.625 -> '625ms', 90 -> '1m30s'."""
+    return format_duration(round(seconds, 3))
 
 
 @dataclass(frozen=True)

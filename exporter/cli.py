@@ -8,25 +8,22 @@ import os
 import platform
 import signal
 import sys
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from exporter import __version__
-from exporter.client import ODDITIES, REASONS, Client
-from exporter.config import ConfigError, load_config, parse_duration, summarize
-from exporter.demo import start_demo
+from exporter.config import Config, ConfigError, check_demo, load_config, parse_duration, summarize
+from exporter.demo import Demo, start_demo
 from exporter.logs import FORMATS, LEVELS, setup_logging
-from exporter.metrics import TICKER_FAILURE, Renderer, Settings
-from exporter.poller import Poller
-from exporter.snapshot import SHARED, Store
-from exporter.web import ListenError, start_server
-from exporter.webconfig import WebConfigError
+from exporter.service import ReloadStatus, Service, WebLoader, build_pipeline, live_registry
+from exporter.web import DEMO_BANNER, ExporterServer, ListenError, start_server
+from exporter.webconfig import WebConfigError, load_web_config
 from exporter.webreload import WebConfigFile
 
 log = logging.getLogger("exporter")
 
 DEFAULT_PORT = 9788
 PROG = "btcturk-exporter"
+HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Prometheus exporter for BTCTurk account balances and portfolio value.",
-        epilog="Without --config.file and without BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY, runs --demo.",
+        epilog="Accounts come from --config.file and/or BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY (or their "
+        "_FILE forms); without any, it refuses to start: use --demo to try it on made-up data. "
+        "SIGHUP re-reads the configuration files.",
+        # --conf would silently mean --config.file, and a future --config.x would change its meaning.
+        allow_abbrev=False,
     )
     parser.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file.")
     parser.add_argument(
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="Run against a bundled simulator of the BTCTurk API with made-up accounts; needs no keys.",
+        help="Run against a bundled simulator of the BTCTurk API with made-up accounts; needs no keys, "
+        "and takes no --config.file or BTCTURK_* variables.",
     )
     parser.add_argument(
         "--demo.accounts",
@@ -69,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="Demo accounts (default 3, or fewer when --demo.poll-interval is too short for 3).",
     )
-    parser.add_argument("--demo.poll-interval", dest="demo_poll_interval", default="5s", metavar="DURATION")
+    parser.add_argument(
+        "--demo.poll-interval",
+        dest="demo_poll_interval",
+        metavar="DURATION",
+        help="How often the demo polls (default 5s, at most 1h).",
+    )
     parser.add_argument(
         "--version", action="version", version=f"{PROG} {__version__} (Python {platform.python_version()})"
     )
@@ -82,13 +89,56 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _start_demo(args: argparse.Namespace) -> tuple[Config, Demo]:
+    """The demo's configuration and simulator; ConfigError for bad --demo.* flags or real settings."""
+    problems = check_demo(args.config_file, os.environ)
+    if args.check_config:
+        problems.append("--check-config: checks a configuration, and --demo has none to check")
+    if problems:
+        raise ConfigError(problems)
+    interval = parse_duration(args.demo_poll_interval or "5s", "--demo.poll-interval", maximum=3600)
+    return start_demo(args.demo_accounts, interval)
+
+
+def _web_loader(path: str, server: ExporterServer) -> WebLoader:
+    """On SIGHUP, have the server re-read its web configuration; a broken file fails the reload."""
+
+    def load() -> Callable[[], None]:
+        # Parsed here first so that a broken file fails the reload with what is wrong in it; the
+        # server then re-reads and applies it itself.
+        load_web_config(path)
+        if not server.reload():
+            raise WebConfigError([f"{path}: not reloaded, still serving with the previous one"])
+        return lambda: None
+
+    return load
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the exporter until SIGTERM or SIGINT; return the process exit code."""
+    """Run the exporter until SIGTERM or SIGINT, reloading on SIGHUP; return the process exit code."""
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
-
+    # Blocked before any thread starts, so every thread inherits the mask and the signals wait for
+    # sigwait() on the main thread. A Python handler would only run once the main thread woke up,
+    # which a signal delivered to another thread does not do.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     try:
-        config = load_config(args.config_file, os.environ)
+        return _run(args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.demo and (args.demo_accounts is not None or args.demo_poll_interval is not None):
+        flag = "--demo.accounts" if args.demo_accounts is not None else "--demo.poll-interval"
+        return _fail(f"{flag}: only with --demo")
+
+    demo: Demo | None = None
+    try:
+        if args.demo:
+            config, demo = _start_demo(args)
+        else:
+            config = load_config(args.config_file, os.environ)
     except ConfigError as exc:
         return _fail(str(exc))
     for warning in config.warnings:
@@ -99,52 +149,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             web_config = WebConfigFile(args.web_config_file)
         except WebConfigError as exc:
+            if demo is not None:
+                demo.stop()
             return _fail(str(exc))
 
     if args.check_config:
-        if not config.accounts:
-            return _fail(
-                "no accounts configured: give --config.file or set BTCTURK_PUBLIC_KEY and BTCTURK_PRIVATE_KEY"
-            )
         print(summarize(config))
         return 0
 
-    demo = None
-    if args.demo or not config.accounts:
-        if not args.demo:
-            log.info(
-                "no accounts configured (no --config.file, no BTCTURK_PUBLIC_KEY): running the demo simulator"
-            )
-        try:
-            interval = parse_duration(args.demo_poll_interval, "--demo.poll-interval")
-            config, demo = start_demo(args.demo_accounts, interval)
-        except ConfigError as exc:
-            return _fail(str(exc))
+    if demo is not None:
+        log.warning(f"{DEMO_BANNER}: every balance and price served is invented, none is a real account's")
         log.info("demo simulator serving the BTCTurk API", extra={"url": config.api_url})
 
-    store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], ODDITIES)
-    renderer = Renderer(Settings.from_config(config), store.view)
+    status = ReloadStatus()
+    live = live_registry(status)
+    pipeline = build_pipeline(config, live, demo=demo is not None)
     try:
-        server, _ = start_server(args.listen_address, renderer, store.view, web_config=web_config)
+        server, _ = start_server(
+            args.listen_address, pipeline.renderer, pipeline.store.view, web_config=web_config
+        )
     except ListenError as exc:
         if demo is not None:
             demo.stop()
         return _fail(str(exc))
-    client = Client(
-        config.api_url, config.timeout, pool_size=len(config.accounts) + 2, on_oddity=store.count_oddity
+    service = Service(
+        server,
+        pipeline,
+        status,
+        live,
+        load=None if demo is not None else lambda: load_config(args.config_file, os.environ),
+        load_web=_web_loader(args.web_config_file, server) if args.web_config_file else None,
     )
-    poller = Poller(config, client, store)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    poller.start()
+    service.start()
     port = server.server_address[1]
     log.info(
         "btcturk-exporter started",
@@ -155,12 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "accounts": len(config.accounts),
             "api_url": config.api_url,
             "tls": web_config is not None and "ssl_context" in web_config.options(),
+            "demo": demo is not None,
         },
     )
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    poller.stop(timeout=0.5)
+    while (signum := signal.sigwait(HANDLED_SIGNALS)) == signal.SIGHUP:
+        log.info("received SIGHUP, reloading the configuration")
+        service.reload()
+    log.info("received %s, stopping", signal.Signals(signum).name)
+    service.stop()
     if demo is not None:
         demo.stop()
     log.info("stopped")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
-import stat
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,18 +12,37 @@ from typing import Any
 import yaml
 
 from exporter import budget
-from exporter.signing import decode_private_key
+
+# Account and Secret live in accounts.py; imported here too, where the rest of the code takes them from.
+from exporter.accounts import ACCOUNT_KEYS as ACCOUNT_KEYS
+from exporter.accounts import ENV_ACCOUNT_NAME as ENV_ACCOUNT_NAME
+from exporter.accounts import ENV_API_URL as ENV_API_URL
+from exporter.accounts import ENV_PRIVATE_KEY as ENV_PRIVATE_KEY
+from exporter.accounts import ENV_PUBLIC_KEY as ENV_PUBLIC_KEY
+from exporter.accounts import MASK, env_value
+from exporter.accounts import Account as Account
+from exporter.accounts import Secret as Secret
+from exporter.accounts import check_demo as check_demo
+from exporter.accounts import check_environment as check_environment
+from exporter.accounts import env_account as _env_account
+from exporter.accounts import environment_problems as _environment_problems
+from exporter.accounts import file_account as _file_account
+from exporter.describe import shown as _shown
+from exporter.describe import type_name as _type_name
+from exporter.describe import unknown_key as _unknown_key
+from exporter.durations import DurationError, format_duration, parse_duration_ms
+from exporter.yamlload import MAX_CONFIG_BYTES, ReadError, load_yaml, read_limited
 
 BALANCE_CALLS_PER_MINUTE = budget.BY_NAME["balances"].limit
 TICKER_CALLS_PER_MINUTE = budget.BY_NAME["ticker"].limit
-# API keys are well under a hundred characters; anything much longer is the wrong file.
-MAX_KEY_FILE_CHARS = 16384
-
 DEFAULT_API_URL = "https://api.btcturk.com"
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 10.0
 STALENESS_FACTOR = 10
 VALUE_PRICES = ("last", "bid", "mid", "ask")
+# Upper bounds, in seconds: far beyond any sensible setting, well within what threading's waits accept
+# (a poll_interval of 3000000h overflowed Event.wait and logged errors in a tight loop).
+MAX_DURATIONS = {"poll_interval": 86_400.0, "timeout": 600.0, "max_staleness": 30 * 86_400.0}
 
 TOP_LEVEL_KEYS = (
     "api_url",
@@ -39,61 +55,15 @@ TOP_LEVEL_KEYS = (
     "rate_limit_share",
     "accounts",
 )
-ACCOUNT_KEYS = ("name", "public_key", "public_key_file", "private_key", "private_key_file")
-
-ENV_PUBLIC_KEY = "BTCTURK_PUBLIC_KEY"
-ENV_PRIVATE_KEY = "BTCTURK_PRIVATE_KEY"
-ENV_API_URL = "BTCTURK_API_URL"
-ENV_ACCOUNT_NAME = "default"
-
-_MASK = "********"
-_MISSING = object()
-_DURATION_RE = re.compile(
-    r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?"
+NO_ACCOUNTS = (
+    f"no accounts configured: looked for --config.file, {ENV_PUBLIC_KEY}/{ENV_PRIVATE_KEY} and "
+    f"{ENV_PUBLIC_KEY}_FILE/{ENV_PRIVATE_KEY}_FILE and found none; "
+    "run with --demo to try the exporter on made-up data"
 )
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+
 _SYMBOL_RE = re.compile(r"[A-Z0-9]+")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # Every character str.splitlines() breaks on, mapped to its escape (\n, \x85, \u2028, ...).
 _LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
-
-
-class Secret:
-    """A secret string that never shows its value in repr, str or format."""
-
-    # A plain class rather than a dataclass so dataclasses.asdict(config) cannot unwrap the value.
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret value; call only where it is used, never to log or print."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({_MASK!r})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
-
-
-@dataclass(frozen=True)
-class Account:
-    """One BTCTurk API key pair to poll."""
-
-    name: str
-    public_key: str
-    private_key: Secret
-
-    def private_key_bytes(self) -> bytes:
-        """The decoded private key (load_config has already checked that it decodes)."""
-        return decode_private_key(self.private_key.reveal())
 
 
 @dataclass(frozen=True)
@@ -128,186 +98,30 @@ class ConfigError(Exception):
 # --- small helpers -------------------------------------------------------------------------------
 
 
-def _type_name(value: object) -> str:
-    """The YAML-ish name of a value's type, for messages that must not echo the value itself."""
-    if value is None:
-        return "null"
-    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, Mapping):
-        return "mapping"
-    if isinstance(value, list | tuple):
-        return "list"
-    return type(value).__name__
-
-
-def _shown(value: str, limit: int = 40) -> str:
-    """repr() of a user-supplied (non-secret) string, shortened so one bad value cannot flood the output."""
-    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
-
-
 def _format_duration(seconds: float) -> str:
     """Render seconds in the syntax parse_duration accepts: 90 -> '1m30s', 0.5 -> '500ms'."""
-    millis = seconds * 1000
-    if not math.isfinite(millis) or millis <= 0 or abs(millis - round(millis)) > 1e-6:
-        return f"{seconds:g}s"
-    rest = round(millis)
-    parts = []
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
-
-
-def _format_number(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _unknown_key(path: str, key: object, valid: tuple[str, ...]) -> str:
-    name = str(key)
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    return f"{path}{name}: unknown key ({hint}expected one of: {', '.join(valid)})"
+    return format_duration(seconds)
 
 
 # --- durations -----------------------------------------------------------------------------------
 
 
-def parse_duration(value: object, key: str) -> float:
-    """Parse "30s", "2m", "1m30s", "500ms", "1h" or a number of seconds; raise ConfigError naming key."""
+def parse_duration(value: object, key: str, maximum: float | None = None) -> float:
+    """Seconds from "30s", "1h30m", "500ms", "1d" or whole seconds, at most `maximum` (by default the
+    key's bound in MAX_DURATIONS); raise ConfigError naming key."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ConfigError(f"{key}: expected a duration, got {_type_name(value)}")
-    seconds: float | None = None
-    if isinstance(value, int | float):
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int beyond the float range
-            raise ConfigError(
-                f"{key}: must be a duration like 30s or a positive number, got a huge number"
-            ) from None
-    else:
-        text = value.strip()
-        if _NUMBER_RE.fullmatch(text):
-            seconds = float(text)
-        elif text and (match := _DURATION_RE.fullmatch(text)):
-            seconds = sum(float(n) * _UNIT_SECONDS[unit] for unit, n in match.groupdict().items() if n)
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        got = _shown(value) if isinstance(value, str) else f"{value:g}"
-        raise ConfigError(f"{key}: must be a duration like 30s or a positive number, got {got}")
-    return seconds
+    if isinstance(value, float):
+        got = f"{value:g}"
+        raise ConfigError(f"{key}: fractions are not allowed (write 1s500ms, not 1.5), got {got}")
+    bound = maximum if maximum is not None else MAX_DURATIONS.get(key, MAX_DURATIONS["poll_interval"])
+    try:
+        return parse_duration_ms(value, round(bound * 1000)) / 1000
+    except DurationError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 # --- reading values ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where one key value came from: the key path to blame and, for *_file keys, the file read."""
-
-    key: str
-    text: str
-    path: str | None = None
-
-    def problem(self, what: str) -> str:
-        return f"{self.key}: {what}" + (f" (read from {self.path})" if self.path else "")
-
-
-def _read_secret_file(
-    key: str, raw: object, base_dir: str, problems: list[str], warnings: list[str]
-) -> _Source | None:
-    """Read a key file (Docker/Kubernetes secret style); warn when other users can read it."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        problems.append(f"{key}: must not be empty")
-        return None
-    if not isinstance(raw, str):
-        problems.append(f"{key}: expected a file path, got {_type_name(raw)}")
-        return None
-    path = os.path.join(base_dir, raw)
-    try:
-        # A FIFO would block start-up and a device (/dev/zero) would be read forever: regular files only.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            problems.append(f"{key}: cannot read {path}: not a regular file")
-            return None
-        with open(path, encoding="utf-8") as handle:
-            # fstat on the open handle, so the mode checked is that of the file actually read.
-            mode = os.fstat(handle.fileno()).st_mode
-            text = handle.read(MAX_KEY_FILE_CHARS + 1)
-        if len(text) > MAX_KEY_FILE_CHARS:
-            problems.append(f"{key}: {path} is too large for a key file (over {MAX_KEY_FILE_CHARS} chars)")
-            return None
-    except OSError as exc:
-        problems.append(f"{key}: cannot read {path}: {exc.strerror or exc}")
-        return None
-    except UnicodeDecodeError:
-        problems.append(f"{key}: cannot read {path}: not UTF-8 text")
-        return None
-    except ValueError:  # open() refuses a path holding a NUL character or a lone surrogate
-        problems.append(f"{key}: not a usable file path: {_shown(raw)}")
-        return None
-    # Group access is how Kubernetes (fsGroup) and Docker give keys to a non-root user; world access is not.
-    if stat.S_ISREG(mode) and mode & 0o007:
-        warnings.append(f"{key}: {path} is readable by other users (chmod 600 recommended)")
-    return _Source(key, text.strip(), path)
-
-
-def _key_source(
-    inline: tuple[str, str, object],
-    file: tuple[str, str, object],
-    base_dir: str,
-    problems: list[str],
-    warnings: list[str],
-) -> _Source | None:
-    """Pick a key given inline or through a file; each tuple is (key path, display name, raw or _MISSING)."""
-    (inline_key, inline_name, inline_raw), (file_key, file_name, file_raw) = inline, file
-    if inline_raw is not _MISSING and file_raw is not _MISSING:
-        problems.append(f"{file_key}: set only one of {inline_name} and {file_name}")
-        return None
-    if file_raw is not _MISSING:
-        return _read_secret_file(file_key, file_raw, base_dir, problems, warnings)
-    if inline_raw is None:
-        inline_raw = ""
-    if not isinstance(inline_raw, str):
-        # Name the type only: the value may be a private key that YAML happened to read as a number.
-        problems.append(f"{inline_key}: expected a string, got {_type_name(inline_raw)} (quote the value)")
-        return None
-    return _Source(inline_key, inline_raw.strip())
-
-
-def _public_key(source: _Source | None, problems: list[str]) -> str | None:
-    if source is None:
-        return None
-    if not source.text:
-        problems.append(source.problem("must not be empty"))
-        return None
-    if any(c.isspace() for c in source.text):
-        problems.append(source.problem("must not contain whitespace"))
-        return None
-    if not (source.text.isascii() and source.text.isprintable()):
-        # It is sent as the X-PCK header: anything beyond Latin-1 cannot even be encoded there.
-        problems.append(source.problem("must be printable ASCII (API keys are)"))
-        return None
-    return source.text
-
-
-def _private_key(source: _Source | None, problems: list[str]) -> Secret | None:
-    if source is None:
-        return None
-    if not source.text:
-        problems.append(source.problem("must not be empty"))
-        return None
-    try:
-        decode_private_key(source.text)
-    except ValueError as exc:
-        # decode_private_key's messages never contain the key.
-        problems.append(source.problem(str(exc)))
-        return None
-    return Secret(source.text)
 
 
 def _api_url(raw: object, key: str, problems: list[str]) -> str | None:
@@ -334,6 +148,18 @@ def _api_url(raw: object, key: str, problems: list[str]) -> str | None:
         parts.hostname.encode("idna")
     except UnicodeError:
         problems.append(f"{key}: not a valid host name, got {_shown(raw)}")
+        return None
+    if parts.username is not None or parts.password is not None:
+        # The URL is logged at start; a password in it would be too.
+        problems.append(f"{key}: must not hold a user name or password (give the host only)")
+        return None
+    if "api" in parts.path.lower().split("/"):
+        # The client appends /api/v1/... and /api/v2/...: .../api/v2 would request /api/v2/api/v2/ticker.
+        base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        problems.append(
+            f"{key}: give the base URL without the API path (the exporter adds /api/v1 and /api/v2), "
+            f"like {base!r}, got {_shown(raw)}"
+        )
         return None
     return url
 
@@ -375,105 +201,21 @@ def _value_price(raw: object, problems: list[str]) -> str | None:
     return choice
 
 
-def _env(environ: Mapping[str, str], name: str) -> str | None:
-    # Empty counts as unset: compose files and Helm charts often pass VAR="" for "not configured".
-    value = environ.get(name)
-    return value if value is not None and value.strip() else None
-
-
-# --- accounts ------------------------------------------------------------------------------------
-
-
-def _file_account(
-    index: int, raw: object, base_dir: str, problems: list[str], warnings: list[str]
-) -> tuple[str | None, Account | None]:
-    """Validate accounts[index]; return its name (when valid) and the account (when entirely valid)."""
-    path = f"accounts[{index}]"
-    if not isinstance(raw, Mapping):
-        problems.append(
-            f"{path}: expected a mapping with name, public_key and private_key, got {_type_name(raw)}"
-        )
-        return None, None
-    before = len(problems)
-    problems.extend(_unknown_key(f"{path}.", key, ACCOUNT_KEYS) for key in raw if key not in ACCOUNT_KEYS)
-
-    name: str | None = None
-    raw_name = raw.get("name")
-    if "name" not in raw:
-        problems.append(f"{path}.name: required")
-    elif raw_name is None or (isinstance(raw_name, str) and not raw_name.strip()):
-        problems.append(f"{path}.name: must not be empty")
-    elif not isinstance(raw_name, str):
-        problems.append(f"{path}.name: expected a string, got {_type_name(raw_name)} (quote the value)")
-    elif any(0xD800 <= ord(c) <= 0xDFFF for c in raw_name):
-        # A YAML escape such as "\ud800" makes a lone surrogate; no UTF-8 label or log line can hold it.
-        problems.append(f"{path}.name: not valid Unicode text, got {_shown(raw_name)}")
-    else:
-        name = raw_name.strip()
-
-    sources: dict[str, _Source | None] = {}
-    for kind in ("public_key", "private_key"):
-        inline, file = raw.get(kind, _MISSING), raw.get(f"{kind}_file", _MISSING)
-        if inline is _MISSING and file is _MISSING:
-            problems.append(f"{path}.{kind}: required (or {kind}_file)")
-            sources[kind] = None
-        else:
-            sources[kind] = _key_source(
-                (f"{path}.{kind}", kind, inline),
-                (f"{path}.{kind}_file", f"{kind}_file", file),
-                base_dir,
-                problems,
-                warnings,
-            )
-    public = _public_key(sources["public_key"], problems)
-    private = _private_key(sources["private_key"], problems)
-    if len(problems) > before or name is None or public is None or private is None:
-        return name, None
-    return name, Account(name=name, public_key=public, private_key=private)
-
-
-def _env_account(
-    environ: Mapping[str, str], problems: list[str], warnings: list[str]
-) -> tuple[bool, Account | None]:
-    """The account BTCTURK_* variables define: (whether any key variable is set, the account when valid)."""
-    names = [name for kind in (ENV_PUBLIC_KEY, ENV_PRIVATE_KEY) for name in (kind, f"{kind}_FILE")]
-    raw: dict[str, object] = {name: _env(environ, name) for name in names}
-    if all(value is None for value in raw.values()):
-        return False, None
-    raw = {name: _MISSING if value is None else value for name, value in raw.items()}
-    before = len(problems)
-    sources: dict[str, _Source | None] = {}
-    for kind, other in ((ENV_PUBLIC_KEY, ENV_PRIVATE_KEY), (ENV_PRIVATE_KEY, ENV_PUBLIC_KEY)):
-        file = f"{kind}_FILE"
-        if raw[kind] is _MISSING and raw[file] is _MISSING:
-            problems.append(f"{kind}: required when {other} is set (or set {file})")
-            sources[kind] = None
-        else:
-            # Relative _FILE paths are relative to the working directory, like any command-line path.
-            sources[kind] = _key_source(
-                (kind, kind, raw[kind]), (file, file, raw[file]), "", problems, warnings
-            )
-    public = _public_key(sources[ENV_PUBLIC_KEY], problems)
-    private = _private_key(sources[ENV_PRIVATE_KEY], problems)
-    if len(problems) > before or public is None or private is None:
-        return True, None
-    return True, Account(name=ENV_ACCOUNT_NAME, public_key=public, private_key=private)
-
-
 # --- the whole configuration ---------------------------------------------------------------------
 
 
 def _read_yaml(path: str) -> tuple[Mapping[str, Any], str | None]:
     """The file's top-level mapping, or a one-line problem naming the file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        return {}, f"{path}: cannot read config file: {exc.strerror or exc}"
+        text = read_limited(path, MAX_CONFIG_BYTES)[0].decode("utf-8")
+    except ReadError as exc:
+        return {}, f"{path}: cannot read config file: {exc}"
     except UnicodeDecodeError:
         return {}, f"{path}: cannot read config file: not UTF-8 text"
+    except ValueError:  # a path holding a NUL character
+        return {}, f"{path}: cannot read config file: not a usable file path"
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         # Only the error's own words and position: str(exc) quotes the offending line, which may hold a key.
         mark = getattr(exc, "problem_mark", None)
@@ -534,7 +276,7 @@ def _intervals(
 
 def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     """Load the YAML file (if any) and BTCTURK_* variables; raise one ConfigError listing every problem."""
-    problems: list[str] = []
+    problems, misspelt = _environment_problems(environ)
     warnings: list[str] = []
     data: Mapping[str, Any] = {}
     file_read = False
@@ -547,7 +289,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     problems.extend(_unknown_key("", key, TOP_LEVEL_KEYS) for key in data if key not in TOP_LEVEL_KEYS)
 
     api_url = _api_url(data["api_url"], "api_url", problems) if "api_url" in data else DEFAULT_API_URL
-    if (env_url := _env(environ, ENV_API_URL)) is not None:
+    if (env_url := env_value(environ, ENV_API_URL)) is not None:
         api_url = _api_url(env_url, ENV_API_URL, problems)
     interval, timeout, staleness = _intervals(data, problems)
     currencies = _value_currencies(data["value_currencies"], problems) if "value_currencies" in data else None
@@ -574,7 +316,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         if account is not None:
             accounts.append(account)
 
-    env_given, env_account = _env_account(environ, problems, warnings)
+    env_given, env_account = _env_account(environ, problems, warnings, misspelt)
     if env_given and ENV_ACCOUNT_NAME in seen:
         problems.append(
             f"accounts[{seen[ENV_ACCOUNT_NAME]}].name: duplicate account name {ENV_ACCOUNT_NAME!r} "
@@ -583,11 +325,13 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     if env_account is not None:
         accounts.append(env_account)
 
-    # Without a file, no accounts means the CLI's demo; with one, forgetting the accounts is a mistake.
     if file_read and not env_given and raw_accounts in (None, []):
         problems.append(
             f"accounts: at least one account is required (or set {ENV_PUBLIC_KEY} and {ENV_PRIVATE_KEY})"
         )
+    elif path is None and not env_given and not problems:
+        # Never fall back to the demo: made-up balances must not be mistaken for an account's.
+        problems.append(NO_ACCOUNTS)
     if interval is not None and share is not None:
         _check_budget(interval, len(entries) + int(env_given), share, problems)
 
@@ -629,7 +373,7 @@ def summarize(config: Config) -> str:
     lines.extend(f"  {use.describe()}" for use in uses)
     lines.append(f"accounts: {accounts}")
     for account in config.accounts:
-        lines.append(f"  - {account.name}: public key {account.public_key[:4]}…, private key {_MASK}")
+        lines.append(f"  - {account.name}: public key {account.public_key[:4]}…, private key {MASK}")
     if config.warnings:
         lines.append(f"warnings: {len(config.warnings)}")
         lines.extend(f"  - {warning}" for warning in config.warnings)

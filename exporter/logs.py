@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 
@@ -28,8 +29,20 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
     return fields
 
 
+def _scalar(value: object) -> object:
+    """The value as both formats show it: booleans, numbers and null as JSON spells them, else a string."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float) and math.isfinite(value):
+        return value
+    # Decimals, non-finite floats (JSON has no NaN) and anything else: their text, quoted in JSON.
+    return str(value)
+
+
 def _logfmt_value(value: object) -> str:
-    text = str(value)
+    value = _scalar(value)
+    # JSON's spelling, so tls=true in logfmt is "tls": true in JSON, and a missing value is null.
+    text = json.dumps(value) if value is None or isinstance(value, bool) else str(value)
     if text and not any(c in text for c in ' ="\\\n\t'):
         return text
     return (
@@ -50,7 +63,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render one record."""
-        return json.dumps(_fields(record), ensure_ascii=False, default=str)
+        fields = {key: _scalar(value) for key, value in _fields(record).items()}
+        return json.dumps(fields, ensure_ascii=False)
 
 
 def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:

@@ -133,6 +133,8 @@ class Settings:
     value_currencies: tuple[str, ...]
     value_price: str
     export_all_pairs: bool
+    # True in --demo: every number comes from the built-in simulator's made-up accounts.
+    demo: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -287,6 +289,12 @@ def _health_text(view: View, settings: Settings) -> str:
         "gauge",
         "Configured interval between polls of each account.",
         (("", format_float(settings.poll_interval)),),
+    )
+    family(
+        "btcturk_exporter_demo",
+        "gauge",
+        "1 if the exporter serves made-up demo accounts from its built-in simulator (--demo), 0 otherwise.",
+        (("", "1" if settings.demo else "0"),),
     )
     family(
         "btcturk_exporter_build_info",

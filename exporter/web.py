@@ -32,6 +32,14 @@ LANDING_PAGE = f"""<!doctype html>
 <ul><li><a href="metrics">Metrics</a></li><li><a href="healthz">Health</a></li>
 <li><a href="ready">Readiness</a></li></ul></body></html>
 """.encode()
+DEMO_BANNER = "DEMO DATA: made-up accounts from the built-in simulator"
+# In --demo nobody may take the numbers for an account's: the banner comes before everything else.
+DEMO_LANDING_PAGE = LANDING_PAGE.replace(
+    b"<body>",
+    b'<body><p role="alert" style="background:#c00;color:#fff;font-weight:bold;padding:.5em">'
+    + DEMO_BANNER.encode()
+    + b"</p>",
+)
 
 # Given the Authorization header (or None) and the client's address, says whether the request may proceed.
 Authenticator = Callable[[str | None, str], bool]
@@ -218,7 +226,8 @@ class Handler(BaseHTTPRequestHandler):
         getattr(self, "_" + route)()
 
     def _landing(self) -> None:
-        self._send(200, LANDING_PAGE, "text/html; charset=utf-8")
+        page = DEMO_LANDING_PAGE if self.server.renderer.settings.demo else LANDING_PAGE
+        self._send(200, page, "text/html; charset=utf-8")
 
     def _healthz(self) -> None:
         self._send(200, b"ok\n", "text/plain; charset=utf-8")
@@ -283,7 +292,8 @@ class ExporterServer(ConnectionServer):
         return self._web_config.reload() if self._web_config is not None else True
 
     def _accept_connection(self, sock: socket.socket) -> tuple[socket.socket, object]:
-        # The settings in force at accept serve the whole connection, so a reload never mixes two.
+        # The certificate in force at accept serves the whole connection; auth and headers are
+        # looked up per request, so a new password applies to kept-alive scrapers at once.
         options = self._options()
         context = options.get("ssl_context")
         if context is not None:
@@ -292,8 +302,7 @@ class ExporterServer(ConnectionServer):
         return sock, options
 
     def _serve_request(self, conn: Connection, request: bytes) -> bool:
-        options = cast(ServerOptions, conn.context)
-        return not Handler(conn, request, self, options).close_connection
+        return not Handler(conn, request, self, self._options()).close_connection
 
 
 def start_server(

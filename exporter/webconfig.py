@@ -13,13 +13,14 @@ import os
 import re
 import ssl
 import warnings
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 import yaml
 
 from exporter.basicauth import BasicAuth
+from exporter.yamlload import MAX_CONFIG_BYTES, ReadError, load_yaml, read_limited
 
 log = logging.getLogger(__name__)
 
@@ -132,22 +133,6 @@ class WebConfig:
 # --- loading --------------------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects duplicate keys, which PyYAML would otherwise silently let win."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 class _Problems:
     """Collects every problem in the file so the user can fix them in one go."""
 
@@ -199,12 +184,12 @@ def load_web_config(path: str) -> WebConfig:
     """Read and validate a web configuration file, loading its certificates; raise WebConfigError."""
     problems = _Problems(path)
     try:
-        with open(path, "rb") as file:
-            text = file.read()
-    except OSError as exc:
-        raise WebConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        text = read_limited(path, MAX_CONFIG_BYTES)[0].decode("utf-8")
+    except (ReadError, UnicodeDecodeError, ValueError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc
+        raise WebConfigError([f"{path}: cannot read: {reason}"]) from None
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
+        document = load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

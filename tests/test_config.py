@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from exporter.config import (
     Config,
     ConfigError,
     Secret,
+    check_demo,
     load_config,
     parse_duration,
     summarize,
 )
+from exporter.yamlload import MAX_CONFIG_BYTES
 
 PRIVATE = "dGVzdC1zZWNyZXQta2V5LWZvci11bml0LXRlc3Rz"
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
@@ -110,8 +113,12 @@ def test_defaults_follow_poll_interval(tmp_path: Path) -> None:
     assert (config.timeout, config.max_staleness) == (2.0, 40.0)
 
 
-def test_no_file_and_no_env_is_the_demo() -> None:
-    assert load_config(None, {}) == Config(accounts=())
+def test_no_file_and_no_env_is_an_error_not_the_demo() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {})
+    [problem] = info.value.problems
+    for looked_for in ("--config.file", "BTCTURK_PUBLIC_KEY", "BTCTURK_PRIVATE_KEY", "_FILE", "--demo"):
+        assert looked_for in problem
 
 
 def test_example_file_loads() -> None:
@@ -139,11 +146,11 @@ def test_example_file_documents_every_key() -> None:
         ("500ms", 0.5),
         ("1h", 3600.0),
         ("1h2m3s4ms", 3723.004),
-        ("1.5s", 1.5),
+        ("1h30m", 5400.0),
+        ("1d", 86400.0),
         (" 45s ", 45.0),
         ("10", 10.0),
         (30, 30.0),
-        (0.25, 0.25),
     ],
 )
 def test_durations(value: object, seconds: float) -> None:
@@ -151,12 +158,67 @@ def test_durations(value: object, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["abc", "", "0s", "0", 0, -1, -0.5, "1s1m", "5 s", "10x", math.nan, math.inf]
+    ("value", "seconds"),
+    [("1w", 7 * 86400.0), ("1y", 365 * 86400.0), ("2w3d", 17 * 86400.0), ("1y2w3d4h5m6s7ms", 33_019_506.007)],
 )
+def test_prometheus_units_up_to_years(value: str, seconds: float) -> None:
+    # model.ParseDuration's units: a week is 7 days and a year 365.
+    assert parse_duration(value, "any", maximum=2 * 365 * 86400) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1s1m", "30m1h", "5 s", "10x", "1h 30m", "1S", "-5s", "1d1y"])
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ConfigError) as info:
         parse_duration(value, "poll_interval")
-    assert str(info.value).startswith("poll_interval: must be a duration like 30s or a positive number, got ")
+    assert str(info.value).startswith("poll_interval: must be a duration like 30s, 1m30s or 500ms (units ")
+    assert "largest first" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["0s", "0", 0, -1, "0ms", "0h0m"])
+def test_durations_must_be_positive(value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_duration(value, "timeout")
+    assert str(info.value).startswith("timeout: must be a positive duration like 30s, got ")
+
+
+@pytest.mark.parametrize("value", ["1.5s", "0.5", 0.25, 1.5, ".5", math.nan, math.inf, -0.5])
+def test_durations_have_no_fractions(value: object) -> None:
+    # As in Prometheus: 1.5s is written 1s500ms.
+    with pytest.raises(ConfigError) as info:
+        parse_duration(value, "poll_interval")
+    assert str(info.value).startswith("poll_interval: fractions are not allowed (write 1s500ms")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "bound"),
+    [
+        ("poll_interval", "3000000h", "1d"),
+        ("poll_interval", "25h", "1d"),
+        ("poll_interval", 86401, "1d"),
+        ("poll_interval", "9" * 5000 + "s", "1d"),
+        ("poll_interval", 10**400, "1d"),
+        ("timeout", "11m", "10m"),
+        ("max_staleness", "31d", "4w2d"),
+    ],
+)
+def test_durations_have_an_upper_bound(key: str, value: object, bound: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_duration(value, key)
+    assert str(info.value).startswith(f"{key}: must be at most {bound}, got ")
+    assert len(str(info.value)) < 200, "a huge value must not be echoed whole"
+
+
+def test_durations_at_the_upper_bound_are_accepted(tmp_path: Path) -> None:
+    config = load(tmp_path, {"poll_interval": "1d", "timeout": "10m", "accounts": [account()]})
+    assert (config.poll_interval, config.timeout, config.max_staleness) == (86400.0, 600.0, 864000.0)
+    assert load(tmp_path, {"max_staleness": "30d", "accounts": [account()]}).max_staleness == 30 * 86400.0
+
+
+def test_a_huge_poll_interval_in_the_file_is_refused(tmp_path: Path) -> None:
+    # It used to pass and then overflow threading's waits in a tight loop of error lines.
+    assert only_problem(tmp_path, {"poll_interval": "3000000h", "accounts": [account()]}) == (
+        "poll_interval: must be at most 1d, got '3000000h'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -170,7 +232,8 @@ def test_durations_of_the_wrong_type(value: object, kind: str) -> None:
 
 def test_bad_duration_in_the_file(tmp_path: Path) -> None:
     assert only_problem(tmp_path, {"poll_interval": "abc", "accounts": [account()]}) == (
-        "poll_interval: must be a duration like 30s or a positive number, got 'abc'"
+        "poll_interval: must be a duration like 30s, 1m30s or 500ms (units y, w, d, h, m, s, ms, largest "
+        "first) or whole seconds, got 'abc'"
     )
 
 
@@ -347,7 +410,7 @@ def test_balance_budget(tmp_path: Path) -> None:
     assert only_problem(tmp_path, config) == (
         "poll_interval: 3 accounts every 1s need 180 balances calls a minute, over the plan of 96 "
         f"(rate_limit_share 0.8 of the API's per-IP limit of {BALANCE_CALLS_PER_MINUTE}); "
-        "use a poll_interval of at least 1.875s, or split the accounts over 3 exporter instances, "
+        "use a poll_interval of at least 1s875ms, or split the accounts over 3 exporter instances, "
         "each on its own egress IP (README: Many accounts)"
     )
 
@@ -355,9 +418,9 @@ def test_balance_budget(tmp_path: Path) -> None:
 def test_balance_budget_counts_the_env_account(tmp_path: Path) -> None:
     env = {"BTCTURK_PUBLIC_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE}
     found = only_problem(tmp_path, {"poll_interval": "500ms", "accounts": [account()]}, env)
-    assert found.startswith("poll_interval: 2 accounts every 0.5s need 240 balances calls a minute")
+    assert found.startswith("poll_interval: 2 accounts every 500ms need 240 balances calls a minute")
     # Not even one account fits in 500 ms: more instances cannot help, so none are suggested.
-    assert found.endswith("use a poll_interval of at least 1.25s")
+    assert found.endswith("use a poll_interval of at least 1s250ms")
 
 
 def test_the_whole_limit_is_refused_by_default(tmp_path: Path) -> None:
@@ -372,7 +435,7 @@ def test_the_whole_limit_is_refused_by_default(tmp_path: Path) -> None:
 
 def test_exactly_at_the_planned_share_is_allowed(tmp_path: Path) -> None:
     config = load(
-        tmp_path, {"poll_interval": "1.25s", "timeout": "1s", "accounts": [account("a"), account("b")]}
+        tmp_path, {"poll_interval": "1s250ms", "timeout": "1s", "accounts": [account("a"), account("b")]}
     )
     assert len(config.accounts) * 60 / config.poll_interval == 96
     assert config.rate_limit_share == 0.8
@@ -396,11 +459,11 @@ def test_rate_limit_share_scales_the_plan(tmp_path: Path) -> None:
 def test_ticker_budget(tmp_path: Path) -> None:
     found = problems(tmp_path, {"poll_interval": "50ms", "accounts": [account()]})
     assert found == [
-        "poll_interval: 1 account every 0.05s needs 1200 balances calls a minute, over the plan of 96 "
-        "(rate_limit_share 0.8 of the API's per-IP limit of 120); use a poll_interval of at least 0.625s",
-        "poll_interval: 1 call every 0.05s needs 1200 ticker calls a minute, over the plan of 480 "
+        "poll_interval: 1 account every 50ms needs 1200 balances calls a minute, over the plan of 96 "
+        "(rate_limit_share 0.8 of the API's per-IP limit of 120); use a poll_interval of at least 625ms",
+        "poll_interval: 1 call every 50ms needs 1200 ticker calls a minute, over the plan of 480 "
         f"(rate_limit_share 0.8 of the API's per-IP limit of {TICKER_CALLS_PER_MINUTE}); "
-        "use a poll_interval of at least 0.125s",
+        "use a poll_interval of at least 125ms",
     ]
 
 
@@ -519,10 +582,8 @@ def test_key_file_must_be_a_regular_file(tmp_path: Path, special: str) -> None:
     if special == "fifo":
         os.mkfifo(path)
     config = {"accounts": [account(private_key=None, private_key_file=str(path))]}
-    assert (
-        only_problem(tmp_path, config)
-        == f"accounts[0].private_key_file: cannot read {path}: not a regular file"
-    )
+    reason = "Is a directory" if special == "dir" else "not a regular file"
+    assert only_problem(tmp_path, config) == f"accounts[0].private_key_file: cannot read {path}: {reason}"
 
 
 def test_oversized_key_file(tmp_path: Path) -> None:
@@ -639,10 +700,104 @@ def test_env_key_file_readable_by_others_is_a_warning(tmp_path: Path) -> None:
     )
 
 
-def test_empty_env_variables_count_as_unset() -> None:
-    assert load_config(
-        None, {"BTCTURK_PUBLIC_KEY": "", "BTCTURK_PRIVATE_KEY": " ", "BTCTURK_API_URL": ""}
-    ) == (Config(accounts=()))
+def test_empty_env_variables_are_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"BTCTURK_PUBLIC_KEY": "", "BTCTURK_PRIVATE_KEY": " ", "BTCTURK_API_URL": ""})
+    assert info.value.problems == [
+        f"{name}: set but empty (unset it or give a value)"
+        for name in ("BTCTURK_API_URL", "BTCTURK_PRIVATE_KEY", "BTCTURK_PUBLIC_KEY")
+    ]
+
+
+def test_one_empty_key_of_the_pair_is_an_error_even_with_the_other_set() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"BTCTURK_PUBLIC_KEY": "pub", "BTCTURK_PRIVATE_KEY": ""})
+    assert "BTCTURK_PRIVATE_KEY: set but empty (unset it or give a value)" in info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("BTCTURK_PUBLIK_KEY", "BTCTURK_PUBLIC_KEY"),
+        ("BTCTURK_PRIVATEKEY", "BTCTURK_PRIVATE_KEY"),
+        ("BTCTURK_APIURL", "BTCTURK_API_URL"),
+        ("BTCTURK_PUBLIC_KEYFILE", "BTCTURK_PUBLIC_KEY_FILE"),
+    ],
+)
+def test_unknown_btcturk_variables_name_the_closest_known_one(
+    tmp_path: Path, name: str, closest: str
+) -> None:
+    env = {"BTCTURK_PUBLIC_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE, name: "x"}
+    problem = only_problem(tmp_path, {"accounts": [account()]}, env)
+    assert problem.startswith(f"{name}: unknown environment variable (did you mean {closest}? ")
+
+
+def test_a_misspelt_key_variable_is_one_problem_not_two() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"BTCTURK_PUBLIK_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE})
+    [problem] = info.value.problems
+    assert problem.startswith(
+        "BTCTURK_PUBLIK_KEY: unknown environment variable (did you mean BTCTURK_PUBLIC_KEY?"
+    )
+
+
+def test_unknown_btcturk_variable_without_a_close_match() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            None, {"BTCTURK_COLOUR": "blue", "BTCTURK_PUBLIC_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE}
+        )
+    assert info.value.problems == [
+        "BTCTURK_COLOUR: unknown environment variable (the exporter reads BTCTURK_PUBLIC_KEY, "
+        "BTCTURK_PUBLIC_KEY_FILE, BTCTURK_PRIVATE_KEY, BTCTURK_PRIVATE_KEY_FILE, BTCTURK_API_URL)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BTCTURK_EXPORTER_SERVICE_HOST",
+        "BTCTURK_EXPORTER_SERVICE_PORT",
+        "BTCTURK_EXPORTER_SERVICE_PORT_METRICS",
+        "BTCTURK_EXPORTER_PORT",
+        "BTCTURK_EXPORTER_PORT_9788_TCP",
+        "BTCTURK_EXPORTER_PORT_9788_TCP_ADDR",
+        "BTCTURK_EXPORTER_PORT_9788_TCP_PROTO",
+        "BTCTURK_EXPORTER_PORT_9788_TCP_PORT",
+    ],
+)
+def test_kubernetes_service_variables_are_not_settings(name: str) -> None:
+    # The Service btcturk-exporter gives every pod in its namespace these; refusing them would stop the pod.
+    env = {"BTCTURK_PUBLIC_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE, name: "10.0.0.1"}
+    assert [a.name for a in load_config(None, env).accounts] == ["default"]
+
+
+def test_other_variables_are_none_of_our_business() -> None:
+    env = {"BTCTURK": "x", "MY_BTCTURK_KEY": "y", "BTCTURKX_KEY": "z"}
+    env |= {"BTCTURK_PUBLIC_KEY": "p", "BTCTURK_PRIVATE_KEY": PRIVATE}
+    assert len(load_config(None, env).accounts) == 1
+
+
+@pytest.mark.parametrize(
+    ("config_file", "env", "expected"),
+    [
+        ("c.yml", {}, ["--demo: cannot be combined with --config.file"]),
+        ({}, {"BTCTURK_PUBLIC_KEY": "p"}, ["--demo: cannot be combined with BTCTURK_PUBLIC_KEY ("]),
+        (
+            None,
+            {"BTCTURK_PRIVATE_KEY_FILE": "/k", "BTCTURK_API_URL": "http://x"},
+            ["--demo: cannot be combined with BTCTURK_PRIVATE_KEY_FILE, BTCTURK_API_URL ("],
+        ),
+        (None, {"BTCTURK_PUBLIK_KEY": "p"}, ["BTCTURK_PUBLIK_KEY: unknown environment variable"]),
+        (None, {"BTCTURK_EXPORTER_SERVICE_HOST": "10.0.0.1"}, []),
+    ],
+)
+def test_demo_with_real_settings_is_an_error(
+    config_file: object, env: dict[str, str], expected: list[str]
+) -> None:
+    found = check_demo(config_file if isinstance(config_file, str) else None, env)
+    assert len(found) == len(expected), found
+    for problem, start in zip(found, expected, strict=True):
+        assert problem.startswith(start), problem
 
 
 def test_env_api_url_overrides_the_file(tmp_path: Path) -> None:
@@ -728,3 +883,129 @@ def test_summarize_lists_warnings(tmp_path: Path) -> None:
     path = secret_file(tmp_path, "private", PRIVATE, 0o644)
     text = summarize(load(tmp_path, {"accounts": [account(private_key=None, private_key_file=path)]}))
     assert "readable by other users" in text
+
+
+# --- reading the file with limits ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_config_file_must_be_a_regular_file(tmp_path: Path, special: str) -> None:
+    # /dev/zero grew the process to 22.7 GB in a minute; a FIFO without a writer hung it.
+    path = Path("/dev/zero") if special == "/dev/zero" else tmp_path / "fifo"
+    if special == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path), {})
+    assert info.value.problems == [f"{path}: cannot read config file: not a regular file"]
+
+
+def test_config_file_has_a_size_cap(tmp_path: Path) -> None:
+    # A 20 MB YAML list took over 60 s and 1.6 GB to parse; past 1 MiB it is not a configuration.
+    path = write_config(tmp_path, "accounts:\n" + "- 1\n" * (MAX_CONFIG_BYTES // 4))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert info.value.problems == [f"{path}: cannot read config file: larger than 1 MiB"]
+
+
+def test_config_file_just_under_the_cap_is_read(tmp_path: Path) -> None:
+    text = yaml.safe_dump({"accounts": [account()]})
+    text += "#" * (MAX_CONFIG_BYTES - len(text) - 1) + "\n"
+    assert len(text.encode()) == MAX_CONFIG_BYTES
+    assert len(load(tmp_path, text).accounts) == 1
+
+
+def test_a_number_too_long_for_int_is_a_clear_error(tmp_path: Path) -> None:
+    # int() refuses over 4300 digits with a ValueError that escaped as a traceback.
+    [problem] = problems(tmp_path, "poll_interval: " + "9" * 5000 + "\n")
+    assert problem.endswith(
+        "invalid YAML at line 1, column 16: a number of over 1000 digits is not a setting"
+    )
+
+
+def test_a_repeated_top_level_key_is_refused_with_both_lines(tmp_path: Path) -> None:
+    # A second accounts: used to drop the first account silently, and --check-config passed.
+    text = yaml.safe_dump({"accounts": [account("a")]}) + yaml.safe_dump({"accounts": [account("b")]})
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert info.value.problems == [
+        f"{path}: invalid YAML at line 5, column 1: duplicate key 'accounts' (first at line 1)"
+    ]
+
+
+def test_a_repeated_account_key_is_refused(tmp_path: Path) -> None:
+    text = f"accounts:\n  - name: a\n    public_key: p\n    private_key: {PRIVATE}\n    name: b\n"
+    [problem] = problems(tmp_path, text)
+    assert problem.endswith("invalid YAML at line 5, column 5: duplicate key 'name' (first at line 2)")
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    text = (
+        f"base: &base {{public_key: p, private_key: {PRIVATE}}}\n"
+        "accounts:\n  - <<: *base\n    name: a\n    public_key: q\n"
+    )
+    [problem] = problems(tmp_path, text)
+    assert problem.startswith("base: unknown key"), "the merge itself must be accepted"
+
+
+# --- api_url -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.btcturk.com/api/v2/", "https://api.btcturk.com/api/v2", "https://api.btcturk.com/api"],
+)
+def test_api_url_with_the_api_path_is_refused(tmp_path: Path, url: str) -> None:
+    # It passed --check-config and then requested /api/v2/api/v2/ticker.
+    assert only_problem(tmp_path, {"api_url": url, "accounts": [account()]}) == (
+        "api_url: give the base URL without the API path (the exporter adds /api/v1 and /api/v2), "
+        f"like 'https://api.btcturk.com', got {url!r}"
+    )
+
+
+def test_api_url_with_a_proxy_prefix_is_kept(tmp_path: Path) -> None:
+    assert load(tmp_path, {"api_url": "http://proxy:8080/btcturk/", "accounts": [account()]}).api_url == (
+        "http://proxy:8080/btcturk"
+    )
+
+
+def test_api_url_with_a_password_is_refused(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path, {"api_url": "https://me:hunter2@proxy", "accounts": [account()]})
+    assert problem == "api_url: must not hold a user name or password (give the host only)"
+
+
+# --- the example file is safe to copy and edit ---------------------------------------------------
+
+
+def _example_with(key: str, value: str) -> str:
+    """config.example.yaml with one duration key set (uncommented if it was commented out)."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    matches = [i for i, line in enumerate(lines) if re.fullmatch(rf"(# )?{key}: \S+", line)]
+    assert len(matches) == 1, (key, matches)
+    lines[matches[0]] = f"{key}: {value}"
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("poll_interval", "5s"),
+        ("poll_interval", "2s"),  # the shortest whole second that plans 2 accounts within 80%
+        ("poll_interval", "1d"),
+        ("timeout", "1s"),
+        ("timeout", "29s"),
+        ("max_staleness", "30s"),
+        ("max_staleness", "1m"),
+    ],
+)
+def test_each_example_duration_can_be_changed_alone(tmp_path: Path, key: str, value: str) -> None:
+    config = load(tmp_path, _example_with(key, value))
+    assert getattr(config, key) == parse_duration(value, key)
+
+
+def test_example_comments_out_the_values_derived_from_poll_interval() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert re.search(r"^poll_interval: 30s$", text, re.M)
+    for key, default in (("timeout", "10s"), ("max_staleness", "5m")):
+        assert re.search(rf"^# {key}: {default}$", text, re.M), key
+        assert not re.search(rf"^{key}:", text, re.M), key

@@ -327,8 +327,6 @@ def test_panels_read_only_existing_series() -> None:
         for g in yaml.safe_load((ROOT / "prometheus" / "rules.yml").read_text())["groups"]
         for r in g["rules"]
     }
-    # TODO(btcturk_exporter_demo): exported by the demo-marking branch; drop this line once merged.
-    known.add("btcturk_exporter_demo")
     known |= {
         "up",
         "scrape_duration_seconds",

@@ -110,7 +110,7 @@ def test_retry_after_pauses_everyone_and_is_capped(sim: Simulator) -> None:
 
 def test_unexpected_errors_are_counted_not_swallowed(sim: Simulator) -> None:
     class Broken(Client):
-        def balances(self, account, hook=None):  # type: ignore[no-untyped-def, override]
+        def balances(self, account, hook=None, deadline=None):  # type: ignore[no-untyped-def, override]
             raise KeyError("a bug")
 
     poller, store = make(sim, Broken(sim.url, 0.5))
@@ -195,7 +195,7 @@ def test_the_client_side_limiter_keeps_retries_from_becoming_429s() -> None:
 
 def test_retry_after_on_a_5xx_pauses_its_endpoint(sim: Simulator) -> None:
     class Busy(Client):
-        def balances(self, account, hook=None):  # type: ignore[no-untyped-def, override]
+        def balances(self, account, hook=None, deadline=None):  # type: ignore[no-untyped-def, override]
             raise ApiError("server_error", BALANCES, 503, retry_after=7)
 
     poller, store = make(sim, Busy(sim.url, 0.5))

@@ -190,7 +190,10 @@ def test_relative_paths_are_relative_to_the_config_file(
             "basic_auth_users.a:b: usernames cannot contain ':' (basic auth splits on the first one)",
         ),
         ("rate_limit:\n  every: 1s\n", "rate_limit.every: unknown key (known: burst, interval)"),
-        ("basic_auth_users:\n  a: x\n  a: y\n", "invalid YAML: line 3, column 3: duplicate key 'a'"),
+        (
+            "basic_auth_users:\n  a: x\n  a: y\n",
+            "invalid YAML: line 3, column 3: duplicate key 'a' (first at line 2)",
+        ),
         ("a: [\n", "invalid YAML: line 2, column 1: expected the node content, but found '<stream end>'"),
     ],
 )

@@ -184,20 +184,76 @@ def test_unknown_keys(sim: Simulator, held_port: int, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "expected"),
     [
-        ("poll_interval", "-5s"),
-        ("poll_interval", 0),
-        ("poll_interval", "0s"),
-        ("timeout", -1),
-        ("timeout", "0ms"),
+        ("poll_interval", "-5s", "must be a duration like 30s, 1m30s or 500ms"),
+        ("poll_interval", 0, "must be a positive duration like 30s, got 0"),
+        ("poll_interval", "0s", "must be a positive duration like 30s, got '0s'"),
+        ("timeout", -1, "must be a positive duration like 30s, got -1"),
+        ("timeout", "0ms", "must be a positive duration like 30s, got '0ms'"),
+        ("poll_interval", "1.5s", "fractions are not allowed (write 1s500ms"),
     ],
 )
-def test_negative_or_zero_durations(
-    sim: Simulator, held_port: int, tmp_path: Path, key: str, value: object
+def test_negative_zero_or_fractional_durations(
+    sim: Simulator, held_port: int, tmp_path: Path, key: str, value: object, expected: str
 ) -> None:
+    check_both_ways(sim, held_port, write(tmp_path, valid(sim, **{key: value})), f"{key}: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("poll_interval", "3000000h", "poll_interval: must be at most 1d, got '3000000h'"),
+        ("timeout", "1h", "timeout: must be at most 10m, got '1h'"),
+        ("max_staleness", "1y", "max_staleness: must be at most 4w2d, got '1y'"),
+    ],
+)
+def test_durations_beyond_their_bound(
+    sim: Simulator, held_port: int, tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    # A 3000000h poll_interval used to start, overflow Event.wait and log errors in a tight loop.
+    check_both_ways(sim, held_port, write(tmp_path, valid(sim, **{key: value})), expected)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_config_file_that_is_not_a_regular_file(
+    sim: Simulator, held_port: int, tmp_path: Path, special: str
+) -> None:
+    # /dev/zero grew the process to 22.7 GB in a minute and a FIFO hung it; run_cli's timeout would fail.
+    path = Path("/dev/zero") if special == "/dev/zero" else tmp_path / "fifo"
+    if special == "fifo":
+        os.mkfifo(path)
+    check_both_ways(sim, held_port, path, f"{path}: cannot read config file: not a regular file")
+
+
+def test_config_file_over_the_size_cap(sim: Simulator, held_port: int, tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts:\n" + "- 1\n" * 300_000)
+    check_both_ways(sim, held_port, path, f"{path}: cannot read config file: larger than 1 MiB")
+
+
+def test_repeated_key_in_the_config_file(sim: Simulator, held_port: int, tmp_path: Path) -> None:
+    # The second accounts: used to replace the first silently, and --check-config passed.
+    text = yaml.safe_dump(valid(sim)) + yaml.safe_dump(
+        {"accounts": [{"name": "other", "public_key": OTHER_PUBLIC, "private_key": OTHER_PRIVATE}]}
+    )
+    first = 1 + next(i for i, line in enumerate(text.splitlines()) if line.startswith("accounts:"))
+    second = 1 + [i for i, line in enumerate(text.splitlines()) if line.startswith("accounts:")][1]
     check_both_ways(
-        sim, held_port, write(tmp_path, valid(sim, **{key: value})), f"{key}: must be a duration like 30s"
+        sim,
+        held_port,
+        write(tmp_path, text),
+        f"invalid YAML at line {second}, column 1: duplicate key 'accounts' (first at line {first})",
+    )
+
+
+def test_api_url_with_the_api_path(sim: Simulator, held_port: int, tmp_path: Path) -> None:
+    # It passed --check-config and then requested /api/v2/api/v2/ticker.
+    check_both_ways(
+        sim,
+        held_port,
+        write(tmp_path, valid(sim, api_url=sim.url + "/api/v2/")),
+        f"api_url: give the base URL without the API path (the exporter adds /api/v1 and /api/v2), "
+        f"like {sim.url!r}",
     )
 
 
@@ -309,6 +365,93 @@ def test_world_readable_secret_file_starts_with_a_warning(sim: Simulator, tmp_pa
         assert PRIVATE not in exporter.log_text()
     finally:
         assert exporter.terminate() == 0
+
+
+# --- flags and environment ----------------------------------------------------------------------
+
+
+def test_abbreviated_flags_are_refused(sim: Simulator, tmp_path: Path) -> None:
+    path = write(tmp_path, valid(sim))
+    for abbreviation in ("--conf", "--config", "--web.listen", "--check"):
+        result = run_cli(f"{abbreviation}={path}" if abbreviation != "--check" else abbreviation)
+        assert result.returncode == 2, (abbreviation, result.stderr)
+        assert f"unrecognized arguments: {abbreviation}" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def refused_and_not_listening(*args: str, env: dict[str, str], expected: str) -> None:
+    """Both --check-config and a normal start exit 1 with one line; nothing listens on the port after."""
+    refused(run_cli("--check-config", *args, env=env), expected)
+    port = free_port()
+    refused(run_cli(*args, "--web.listen-address", f"127.0.0.1:{port}", env=env), expected)
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+
+
+def test_no_accounts_is_an_error_not_the_demo() -> None:
+    result = run_cli("--web.listen-address", f"127.0.0.1:{free_port()}")
+    [line] = refused(result, "no accounts configured: looked for --config.file, BTCTURK_PUBLIC_KEY")
+    for looked_for in (
+        "BTCTURK_PRIVATE_KEY",
+        "BTCTURK_PUBLIC_KEY_FILE",
+        "BTCTURK_PRIVATE_KEY_FILE",
+        "--demo",
+    ):
+        assert looked_for in line
+    refused_and_not_listening(env={}, expected="no accounts configured")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"BTCTURK_PUBLIK_KEY": PUBLIC, "BTCTURK_PRIVATE_KEY": PRIVATE},
+            "BTCTURK_PUBLIK_KEY: unknown environment variable (did you mean BTCTURK_PUBLIC_KEY?",
+        ),
+        ({"BTCTURK_PUBLIC_KEY": "", "BTCTURK_PRIVATE_KEY": ""}, "BTCTURK_PRIVATE_KEY: set but empty"),
+        ({"BTCTURK_PUBLIC_KEY": PUBLIC}, "BTCTURK_PRIVATE_KEY: required when BTCTURK_PUBLIC_KEY is set"),
+    ],
+    ids=["misspelled", "empty", "half-set"],
+)
+def test_bad_key_variables_stop_the_start(env: dict[str, str], expected: str) -> None:
+    if len(env) == 2 and not any(env.values()):
+        # Both empty: one line each.
+        for args in ((), ("--check-config",)):
+            refused(
+                run_cli(*args, "--web.listen-address", f"127.0.0.1:{free_port()}", env=env),
+                "BTCTURK_PRIVATE_KEY: set but empty",
+                "BTCTURK_PUBLIC_KEY: set but empty",
+            )
+        return
+    refused_and_not_listening(env=env, expected=expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (("--config.file", "c.yml"), {}, "--demo: cannot be combined with --config.file"),
+        ((), {"BTCTURK_PUBLIC_KEY_FILE": "/k"}, "--demo: cannot be combined with BTCTURK_PUBLIC_KEY_FILE"),
+        ((), {"BTCTURK_API_URL": "http://127.0.0.1:1"}, "--demo: cannot be combined with BTCTURK_API_URL"),
+    ],
+    ids=["config-file", "key-variable", "api-url"],
+)
+def test_demo_with_real_settings_is_refused(
+    args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    port = free_port()
+    refused(run_cli("--demo", *args, "--web.listen-address", f"127.0.0.1:{port}", env=env), expected)
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+
+
+def test_demo_flags_need_demo(sim: Simulator, tmp_path: Path) -> None:
+    path = write(tmp_path, valid(sim))
+    refused(run_cli("--config.file", str(path), "--demo.accounts", "2"), "--demo.accounts: only with --demo")
 
 
 # --- the listen address --------------------------------------------------------------------------

@@ -81,8 +81,8 @@ def new_simulator() -> Simulator:
 def config(api_url: str, **overrides: object) -> dict:
     doc: dict = {
         "api_url": api_url,
-        "poll_interval": f"{INTERVAL:g}s",
-        "timeout": f"{INTERVAL / 2:g}s",
+        "poll_interval": f"{round(INTERVAL * 1000)}ms",
+        "timeout": f"{round(INTERVAL * 500)}ms",
         # Two accounts every INTERVAL are the whole balances budget: allowed only with no headroom planned.
         "rate_limit_share": 1,
         "accounts": [

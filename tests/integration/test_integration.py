@@ -48,7 +48,7 @@ def config(sim: Simulator, **overrides: object) -> dict:
     doc: dict = {
         "api_url": sim.url,
         "poll_interval": "1s",
-        "timeout": "0.5s",
+        "timeout": "500ms",
         # Two accounts a second are the whole balances budget: allowed only with no headroom planned.
         "rate_limit_share": 1,
         "accounts": [

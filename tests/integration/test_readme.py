@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.client import REASONS
 from exporter.metrics import Renderer, Settings
 from exporter.parsing import Balance, Ticker
+from exporter.service import ReloadStatus, live_registry
 from exporter.simulator import Simulator, demo_assets, generate_keypair
 from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
@@ -36,8 +37,13 @@ def exported_names() -> set[str]:
     store.count_request("main", "/api/v1/users/balances", "200")
     store.set_clock_offset(0.1)
     settings = Settings(30.0, 300.0, ("TRY",), "last", False)
-    text = Renderer(settings, store.view, clock=lambda: 2.0).exposition().decode()
-    return {f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(text)}
+    # The live part too: it holds the reload gauges.
+    renderer = Renderer(settings, store.view, clock=lambda: 2.0, live=live_registry(ReloadStatus()))
+    text = renderer.scrape().decode()
+    families = text_string_to_metric_families(text)
+    return {
+        f.name + ("_total" if f.type == "counter" else "") for f in families if f.name.startswith("btcturk_")
+    }
 
 
 def test_every_metric_is_listed_in_the_readme() -> None:

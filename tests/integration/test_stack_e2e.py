@@ -233,10 +233,6 @@ def returns_data(prometheus: Prometheus, request: GrafanaRequest) -> bool:
     return any(series.get("values") or series.get("value") for series in data["result"])
 
 
-def demo_gauge_exported(stack: Stack) -> bool:
-    return "btcturk_exporter_demo" in stack.exporter.get("/metrics").text
-
-
 @pytest.mark.parametrize("picker", PICKER_RANGES)
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: str) -> None:
@@ -251,14 +247,9 @@ def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: st
         for target in panel.get("targets", [])
     }
     assert pending
-    # TODO(btcturk_exporter_demo): the exporter on this branch does not export the gauge yet (the
-    # demo-marking branch adds it); until that merge, only the DEMO DATA banner may be empty.
-    tolerated = set()
-    if not demo_gauge_exported(stack):
-        tolerated = {name for name, (_, t) in pending.items() if "btcturk_exporter_demo" in t["expr"]}
     problems: dict[str, str] = {}
     end = time.monotonic() + DASHBOARD_DEADLINE
-    while set(pending) - tolerated:
+    while pending:
         now = time.time()
         for name, (panel, target) in list(pending.items()):
             request = grafana_request(panel, target, values, PICKER_RANGES[picker], now, SCRAPE_SECONDS)
@@ -268,13 +259,12 @@ def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: st
             except QueryError as exc:
                 problems[name] = f"error: {exc}"
                 del pending[name]
-        if not set(pending) - tolerated or time.monotonic() > end:
+        if not pending or time.monotonic() > end:
             break
         time.sleep(1.0)  # poll interval between rounds, not synchronisation
     for name, (panel, target) in pending.items():
-        if name not in tolerated:
-            request = grafana_request(panel, target, values, PICKER_RANGES[picker], time.time(), 1)
-            problems[name] = f"no data: {request.path} {request.params}"
+        request = grafana_request(panel, target, values, PICKER_RANGES[picker], time.time(), 1)
+        problems[name] = f"no data: {request.path} {request.params}"
     assert problems == {}, "\n".join(f"{name}: {why}" for name, why in problems.items())
 
 

@@ -62,7 +62,7 @@ def exporter(sim: Simulator, exporter_factory: Callable[..., ExporterProcess]) -
     config = {
         "api_url": sim.url,
         "poll_interval": "1s",
-        "timeout": "0.5s",
+        "timeout": "500ms",
         "max_staleness": "4s",
         "accounts": [{"name": "main", "public_key": KEYS[0], "private_key": KEYS[1]}],
     }

@@ -1,0 +1,191 @@
+"""The running exporter: the pipeline behind the HTTP server, and its replacement when SIGHUP reloads.
+
+A pipeline is one configuration's store, renderer, client and poller. A reload builds a new pipeline
+from the re-read files and swaps it in under the running server, which never stops serving; a file
+that fails to load leaves the running pipeline untouched and says why in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from exporter.client import ODDITIES, REASONS, Client
+from exporter.config import Config, ConfigError
+from exporter.metrics import TICKER_FAILURE, Renderer, Settings
+from exporter.poller import Poller
+from exporter.snapshot import SHARED, Store
+from exporter.web import ExporterServer
+from exporter.webconfig import WebConfigError
+
+log = logging.getLogger(__name__)
+
+# Validates the web configuration and returns what applies it to the server; raises on a bad file.
+WebLoader = Callable[[], Callable[[], None]]
+
+
+class ReloadStatus(Collector):
+    """Whether the last (re)load of the configuration worked, as Prometheus itself reports it."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.successful = True
+        self.success_time = clock()
+
+    def succeeded(self) -> None:
+        """Record a successful reload now."""
+        with self._lock:
+            self.successful, self.success_time = True, self._clock()
+
+    def failed(self) -> None:
+        """Record a failed reload; the time of the last success stays."""
+        with self._lock:
+            self.successful = False
+
+    def collect(self) -> Iterator[Metric]:
+        """The two reload gauges."""
+        with self._lock:
+            successful, success_time = self.successful, self.success_time
+        yield GaugeMetricFamily(
+            "btcturk_exporter_config_last_reload_successful",
+            "1 if the last configuration reload succeeded (the start counts as one), 0 if it failed.",
+            value=1 if successful else 0,
+        )
+        yield GaugeMetricFamily(
+            "btcturk_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load, at start or on SIGHUP.",
+            value=success_time,
+        )
+
+
+def live_registry(status: ReloadStatus) -> CollectorRegistry:
+    """The metrics rendered on every scrape: process and runtime, and the reload status."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    registry.register(status)
+    return registry
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What one configuration runs: the store the poller fills and the renderer serves."""
+
+    config: Config
+    store: Store
+    renderer: Renderer
+    poller: Poller
+
+
+def build_pipeline(config: Config, live: CollectorRegistry, *, demo: bool = False) -> Pipeline:
+    """Wire store, renderer, client and poller for `config`; nothing runs until poller.start()."""
+    store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], ODDITIES)
+    settings = replace(Settings.from_config(config), demo=demo)
+    renderer = Renderer(settings, store.view, live=live)
+    client = Client(
+        config.api_url, config.timeout, pool_size=len(config.accounts) + 2, on_oddity=store.count_oddity
+    )
+    return Pipeline(config, store, renderer, Poller(config, client, store))
+
+
+def _carry_over(old: Pipeline, new: Pipeline) -> None:
+    """Seed the new store with what the old one knew of unchanged accounts, so nothing gaps or blinks.
+
+    Only healthy accounts polled with the same key from the same API: a failing one starts as down.
+    """
+    if old.config.api_url != new.config.api_url:
+        return
+    view = old.store.view()
+    kept = set(old.config.accounts)
+    for account in new.config.accounts:
+        snapshot, health = view.snapshots.get(account.name), view.health.get(account.name)
+        if account in kept and snapshot is not None and health is not None and health.up:
+            new.store.publish_balances(snapshot, health.poll_duration or 0.0)
+    if view.prices is not None:
+        new.store.publish_prices(view.prices)
+
+
+class Service:
+    """The HTTP server and the pipeline it serves; reload() swaps in a re-read configuration."""
+
+    def __init__(
+        self,
+        server: ExporterServer,
+        pipeline: Pipeline,
+        status: ReloadStatus,
+        live: CollectorRegistry,
+        *,
+        load: Callable[[], Config] | None = None,
+        load_web: WebLoader | None = None,
+    ) -> None:
+        self.server = server
+        self.pipeline = pipeline
+        self.status = status
+        self._live = live
+        # None in --demo: the demo's configuration is built in, there is no file to re-read.
+        self._load = load
+        self._load_web = load_web
+
+    def start(self) -> None:
+        """Start polling."""
+        self.pipeline.poller.start()
+
+    def reload(self) -> bool:
+        """Re-read the configuration and the web configuration; on any error keep both running ones."""
+        try:
+            config = self._load() if self._load is not None else self.pipeline.config
+            apply_web = self._load_web() if self._load_web is not None else None
+        except (ConfigError, WebConfigError) as exc:
+            self._failed("; ".join(exc.problems))
+            return False
+        except Exception as exc:  # a bug must not take down a running exporter: keep serving
+            log.error("reload failed unexpectedly", exc_info=exc)
+            self._failed(f"unexpected {type(exc).__name__}")
+            return False
+        for warning in config.warnings if config is not self.pipeline.config else ():
+            log.warning(warning)
+        if apply_web is not None:
+            apply_web()
+        if config == self.pipeline.config:
+            log.info("reloaded: configuration unchanged, polling continues")
+        else:
+            self._swap(config)
+            log.info(
+                "reloaded: new configuration",
+                extra={"accounts": len(config.accounts), "api_url": config.api_url},
+            )
+        self.status.succeeded()
+        return True
+
+    def _failed(self, why: str) -> None:
+        log.error("reload failed, keeping the running configuration", extra={"err": why})
+        self.status.failed()
+
+    def _swap(self, config: Config) -> None:
+        old = self.pipeline
+        new = build_pipeline(config, self._live, demo=old.renderer.settings.demo)
+        _carry_over(old, new)
+        # The old poller stops before the new one starts: both at once would double the API calls.
+        old.poller.stop(timeout=1.0)
+        self.server.renderer = new.renderer
+        self.server.view = new.store.view
+        self.pipeline = new
+        new.poller.start()
+
+    def stop(self) -> None:
+        """Stop serving and polling."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.pipeline.poller.stop(timeout=0.5)

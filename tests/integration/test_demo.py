@@ -1,0 +1,42 @@
+"""--demo is marked everywhere it can be seen, and never happens by accident."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import sample, start_exporter
+
+from exporter.simulator import Simulator, generate_keypair
+
+BANNER = "DEMO DATA: made-up accounts from the built-in simulator"
+
+
+def test_the_demo_is_marked_in_metrics_page_and_log(tmp_path: Path) -> None:
+    exporter = start_exporter(tmp_path, None, "--demo", "--demo.poll-interval", "1s")
+    try:
+        assert sample(exporter.metrics(), "btcturk_exporter_demo") == 1
+        assert BANNER in exporter.get("/").text
+        warnings = [r for r in exporter.log_records() if r.get("level") == "warn"]
+        assert any(r["msg"].startswith(BANNER) for r in warnings), exporter.log_text()
+        [started] = [r for r in exporter.log_records() if r.get("msg") == "btcturk-exporter started"]
+        assert started["demo"] is True and started["tls"] is False
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_a_real_configuration_is_not_marked(tmp_path: Path) -> None:
+    public, private = generate_keypair(seed=71)
+    with Simulator() as sim:
+        sim.add_account(public, private)
+        config = {
+            "api_url": sim.url,
+            "poll_interval": "1s",
+            "accounts": [{"name": "main", "public_key": public, "private_key": private}],
+        }
+        exporter = start_exporter(tmp_path, config)
+        try:
+            assert sample(exporter.metrics(), "btcturk_exporter_demo") == 0
+            assert "DEMO" not in exporter.get("/").text
+            assert "DEMO" not in exporter.log_text()
+        finally:
+            assert exporter.terminate() == 0
