@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)])
     renderer = Renderer(Settings.from_config(config), store.view)
+    renderer.attach(store)
     try:
         server, _ = start_server(args.listen_address, renderer, store.view, **web_options)
     except ListenError as exc:

@@ -26,7 +26,7 @@ def exported_names() -> set[str]:
     store.count_request("main", "/api/v1/users/balances", "200")
     store.set_clock_offset(0.1)
     settings = Settings(30.0, 300.0, ("TRY",), "last", False)
-    text = Renderer(settings, store.view, clock=lambda: 2.0).exposition().decode()
+    text = Renderer(settings, store.view).exposition().decode()
     return {f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(text)}
 
 
