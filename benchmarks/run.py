@@ -160,13 +160,25 @@ def machine() -> dict[str, Any]:
 
     import exporter
 
-    model = "unknown"
+    cpu: dict[str, str] = {}
     mem_kb = 0
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        # The first processor's block; a VM may name only the brand ("AMD EPYC"), so keep the rest too.
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0].splitlines():
+            key, _, value = line.partition(":")
+            cpu.setdefault(key.strip(), value.strip())
+    model = cpu.get("model name", "unknown")
+    details = ", ".join(
+        f"{label} {cpu[key]}"
+        for key, label in (
+            ("vendor_id", "vendor"),
+            ("cpu family", "family"),
+            ("model", "model"),
+            ("cpu MHz", "MHz"),
+            ("cache size", "cache"),
+        )
+        if key in cpu
+    )
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
@@ -174,6 +186,7 @@ def machine() -> dict[str, Any]:
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu_model": model,
+        "cpu_details": details,
         "mem_gib": round(mem_kb / MIB, 1),
         "kernel": platform.release(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -1104,6 +1117,7 @@ def report(r: dict[str, Any]) -> str:
         f"btcturk-exporter {m['exporter']} benchmark — {r['when']}" + (" (--quick)" if r["quick"] else ""),
         f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB RAM, Linux {m['kernel']}, "
         f"{m['python']}, prometheus_client {m['prometheus_client']}",
+        f"CPU as /proc/cpuinfo names it: {m['cpu_model']} ({m['cpu_details']})",
         f"load average before the run {r['loadavg_before']}, after {r['loadavg_after']} "
         "(other work on the machine shows up here)",
         "",
@@ -1289,6 +1303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assets", type=int, default=ASSETS)
     parser.add_argument("--no-process", action="store_true", help="in-process figures only")
     parser.add_argument(
+        "--key", action="store_true", help="in-process figures and the bursts only (no exporter process)"
+    )
+    parser.add_argument(
         "--exporter-env",
         action="append",
         default=[],
@@ -1337,6 +1354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     del loaded
     if not args.no_process:
         results["bursts"] = bench_bursts(args, expo_text, progress)
+    if not (args.no_process or args.key):
         results["process"] = bench_process(args, expo_text, progress)
     results["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(report(results), flush=True)
