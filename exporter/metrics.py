@@ -406,6 +406,8 @@ class Renderer:
         self._render_lock = threading.Lock()
         # One cut-down body at a time when snapshots go stale between publishes.
         self._trim_lock = threading.Lock()
+        # One health render per store change, however many scrapes arrive right after it.
+        self._health_lock = threading.Lock()
         self._accounts: dict[str, _AccountChunks] = {}
         self._index: tuple[PriceSnapshot, PriceIndex] | None = None
         self._tickers: tuple[tuple[object, ...], dict[str, Chunk]] | None = None
@@ -547,8 +549,13 @@ class Renderer:
         view = self._view()
         cached = self._health
         if cached is None or cached[0] is not view:
-            cached = (view, Chunk(_health_text(view, self.settings).encode()))
-            self._health = cached
+            with self._health_lock:
+                cached = self._health
+                if cached is None or cached[0] is not view:
+                    chunk = Chunk(_health_text(view, self.settings).encode())
+                    chunk.gz  # noqa: B018  # once, under the lock, not once per waiting scrape
+                    cached = (view, chunk)
+                    self._health = cached
         return cached[1].gz if gzipped else cached[1].raw
 
     def live(self, gzipped: bool = False) -> bytes:

@@ -254,3 +254,35 @@ def test_a_failing_listener_does_not_fail_the_publish(store: Store) -> None:
     store.on_publish(broken)
     store.publish_balances(snap("main", (balance("BTC", "1"),)), 0.1)
     assert store.view().snapshots["main"].balances[0].balance == 1
+
+
+def test_scrapes_arriving_together_after_a_change_render_health_once(
+    store: Store, renderer: Renderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.publish_balances(snap("main", (balance("BTC", "1"),)), 0.1)
+    renderer.scrape()
+    calls: list[int] = []
+    real = metrics._health_text
+
+    def slow(*args: object) -> str:
+        calls.append(1)
+        # Long enough for every scraper to arrive while the first one renders.
+        wait_for(lambda: len(arrived) == 10, timeout=5, interval=0.005, what="all scrapers")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metrics, "_health_text", slow)
+    store.count_request("main", "/api/v1/users/balances", "200")
+    arrived: list[int] = []
+    bodies: list[bytes] = []
+
+    def scrape() -> None:
+        arrived.append(1)
+        bodies.append(renderer.health(gzipped=True))
+
+    threads = [threading.Thread(target=scrape) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert calls == [1]
+    assert len(bodies) == 10 and all(body is bodies[0] for body in bodies)
