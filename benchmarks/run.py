@@ -781,6 +781,8 @@ def child_exporter_core(mode: str, accounts: int, assets: int) -> int:
     does, and answers `done` once the publish returned. Mode `attached` renders on publish, as the
     exporter does; `on-scrape` leaves rendering to the first scrape, as it was before.
     """
+    import gc
+
     from exporter.metrics import Renderer
     from exporter.web import start_server
 
@@ -790,9 +792,27 @@ def child_exporter_core(mode: str, accounts: int, assets: int) -> int:
         renderer.attach(loaded.store)
     server, _ = start_server("127.0.0.1:0", renderer, loaded.store.view)
     renderer.scrape(True)
+    # Full collections stop every thread; count them and their length, to tell them from other noise.
+    pauses: list[float] = []
+    started = [0.0]
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(watch)
     print(json.dumps({"port": server.server_address[1]}), flush=True)
     step = 0
     for line in sys.stdin:
+        if line.strip() == "stats":
+            print(
+                json.dumps({"gen2_collections": len(pauses), "gen2_ms": [x * 1000 for x in pauses]}),
+                flush=True,
+            )
+            continue
         if line.strip() != "change":
             continue
         poller = threading.Thread(
@@ -904,6 +924,9 @@ def bench_bursts(args: argparse.Namespace, expo_text: str, progress: Callable[[s
                     raise RuntimeError("the exporter core did not publish")
 
             out[mode] = burst_test(info["port"], rounds, LOAD_SCRAPERS, args.load_procs, True, change)
+            stdin.write("stats\n")
+            stdin.flush()
+            out[mode].update(json.loads(stdout.readline()))
     if not args.quick:
         progress(f"burst: {LOAD_SCRAPERS} scrapers once against client_python's start_http_server")
         with tempfile.NamedTemporaryFile("w", suffix=".prom", delete=False, encoding="utf-8") as f:
@@ -1197,6 +1220,12 @@ def report(r: dict[str, Any]) -> str:
             if key in b and b[key]["latency"]:
                 lat = b[key]["latency"]
                 lines.append(_row(label, lat, f"max {lat['max']:.1f}, errors {b[key]['errors']}"))
+        for key in ("attached", "on-scrape"):
+            pauses = b[key]["gen2_ms"]
+            lines.append(
+                f"  {key}: {len(pauses)} full GC collections in the exporter during the {b[key]['rounds']} "
+                f"rounds (publishes included), longest {max(pauses, default=0):.1f} ms"
+            )
         p99 = (first["latency"] or {}).get("p99", math.inf)
         lines.append(
             f"  target p99 < {TARGET_BURST_P99_MS:g} ms with render on publish: "
