@@ -402,7 +402,7 @@ class Renderer:
         self._monotonic = monotonic
         self.live_metrics = LiveMetrics(live if live is not None else live_registry(), monotonic=monotonic)
         self._attached = False
-        # One render at a time (several poller threads publish); scrapes never take this lock.
+        # One render at a time (several poller threads publish); once attached, scrapes never take it.
         self._render_lock = threading.Lock()
         # One cut-down body at a time when snapshots go stale between publishes.
         self._trim_lock = threading.Lock()
@@ -410,7 +410,7 @@ class Renderer:
         self._health_lock = threading.Lock()
         self._accounts: dict[str, _AccountChunks] = {}
         self._index: tuple[PriceSnapshot, PriceIndex] | None = None
-        self._tickers: tuple[tuple[object, ...], dict[str, Chunk]] | None = None
+        self._tickers: tuple[PriceSnapshot, frozenset[str] | None, dict[str, Chunk]] | None = None
         self._body = _EMPTY_BODY
         self._trimmed: _Body | None = None
         self._health: tuple[View, Chunk] | None = None
@@ -461,10 +461,13 @@ class Renderer:
     def _cached_ticker_chunks(
         self, prices: PriceSnapshot, index: PriceIndex, assets: frozenset[str]
     ) -> dict[str, Chunk]:
-        key = (prices, None if self.settings.export_all_pairs else assets)
-        if self._tickers is None or self._tickers[0] != key:
-            self._tickers = (key, _ticker_chunks(self.settings, prices, index, assets))
-        return self._tickers[1]
+        wanted = None if self.settings.export_all_pairs else assets
+        cached = self._tickers
+        # Identity for the snapshot: comparing hundreds of tickers by value would cost a render's worth.
+        if cached is None or cached[0] is not prices or cached[1] != wanted:
+            cached = (prices, wanted, _ticker_chunks(self.settings, prices, index, assets))
+            self._tickers = cached
+        return cached[2]
 
     def _render(self, fresh: tuple[AccountSnapshot, ...], prices: PriceSnapshot | None) -> _Body:
         index = self._price_index(prices) if prices is not None else None
