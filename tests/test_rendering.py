@@ -1,6 +1,7 @@
 """When and where the Renderer renders: on the publishing thread, never on a scrape's."""
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -171,8 +172,6 @@ def test_ages_come_from_the_monotonic_clock(store: Store, renderer: Renderer, cl
 
 
 def test_snapshots_carry_a_monotonic_stamp() -> None:
-    import time
-
     before = time.monotonic()
     snapshot = AccountSnapshot("main", (), 1.0)
     assert before <= snapshot.taken_mono <= time.monotonic()
