@@ -12,6 +12,9 @@ What it measures, at 20 accounts x 500 non-zero assets (about 50,000 series):
   a ~110 kB ticker): start to first /metrics, resident size (after start, after the first poll,
   during and after 10,000 scrapes), scrape latency over HTTP (plain and gzip), and client_python's
   own HTTP server over the same series;
+* the scrape Prometheus makes, the first after a poll changed the prices, in process, and 50
+  scrapers at once after each of a series of price changes, over HTTP, rendering on publish (as the
+  exporter does), on scrape (as it did) and with client_python's own server;
 * a load test: 50 concurrent keep-alive scrapers for --load-seconds, in separate processes.
 
 Every loop is bounded by a count or a deadline; child processes end with this one (stdin closed,
@@ -64,6 +67,7 @@ PROMETHEUS_HEADERS = {
 }
 TARGET_RATIO = 20.0
 TARGET_MEDIAN_MS = 5.0
+TARGET_BURST_P99_MS = 50.0
 MIB = 1024 * 1024
 PR_SET_PDEATHSIG = 1
 
@@ -157,13 +161,25 @@ def machine() -> dict[str, Any]:
 
     import exporter
 
-    model = "unknown"
+    cpu: dict[str, str] = {}
     mem_kb = 0
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        # The first processor's block; a VM may name only the brand ("AMD EPYC"), so keep the rest too.
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0].splitlines():
+            key, _, value = line.partition(":")
+            cpu.setdefault(key.strip(), value.strip())
+    model = cpu.get("model name", "unknown")
+    details = ", ".join(
+        f"{label} {cpu[key]}"
+        for key, label in (
+            ("vendor_id", "vendor"),
+            ("cpu family", "family"),
+            ("model", "model"),
+            ("cpu MHz", "MHz"),
+            ("cache size", "cache"),
+        )
+        if key in cpu
+    )
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
@@ -171,6 +187,7 @@ def machine() -> dict[str, Any]:
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu_model": model,
+        "cpu_details": details,
         "mem_gib": round(mem_kb / MIB, 1),
         "kernel": platform.release(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -345,15 +362,40 @@ def client_python_registry(collector: object) -> Any:
     return registry
 
 
+def repriced(tickers: Sequence[Any], step: int) -> tuple[Any, ...]:
+    """Every ticker with its prices moved a little, as a new ticker poll brings them."""
+    from dataclasses import replace
+
+    factor = Decimal(1) + Decimal(step % 7 + 1).scaleb(-4)
+    return tuple(replace(t, last=t.last * factor, bid=t.bid * factor, ask=t.ask * factor) for t in tickers)
+
+
+def publish_price_change(store: Any, step: int) -> None:
+    """What one ticker poll does to the store: count its request, then publish new prices."""
+    from exporter.client import TICKER
+    from exporter.snapshot import SHARED, PriceSnapshot
+
+    old = store.view().prices
+    store.count_request(SHARED, TICKER, "200")
+    store.publish_prices(PriceSnapshot(repriced(old.tickers, step), time.time()))
+
+
 def bench_in_process(loaded: Loaded, quick: bool) -> dict[str, Any]:
     """Renderer.scrape against generate_latest over the same series, plus the render cost of a poll."""
+    from dataclasses import replace
+
     from prometheus_client import generate_latest
 
+    from exporter.client import BALANCES
     from exporter.metrics import Renderer
     from exporter.snapshot import AccountSnapshot
 
     store, settings = loaded.store, loaded.settings
+    start = time.perf_counter()
     renderer = Renderer(settings, store.view)
+    # As the exporter runs: rendering happens on the thread that publishes (here, this one).
+    renderer.attach(store)
+    cold_render = time.perf_counter() - start
     start = time.perf_counter()
     plain = renderer.scrape(False)
     cold_plain = time.perf_counter() - start
@@ -368,6 +410,9 @@ def bench_in_process(loaded: Loaded, quick: bool) -> dict[str, Any]:
     ours_plain = Stats.of(timed(lambda: renderer.scrape(False), n_fast, warmup=20))
     ours_gzip = Stats.of(timed(lambda: renderer.scrape(True), n_fast, warmup=20))
     live = Stats.of(timed(lambda: renderer.live(False), n_fast, warmup=20))
+    live_read = Stats.of(
+        timed(lambda: generate_latest(renderer.live_metrics.registry), n_fast // 4, warmup=5)
+    )
 
     expo = renderer.exposition(False).decode()
     rows = _rows_from_text(expo)
@@ -380,6 +425,20 @@ def bench_in_process(loaded: Loaded, quick: bool) -> dict[str, Any]:
     theirs_built = timed(lambda: generate_latest(per_scrape), max(5, n_slow // 2), warmup=1)
     theirs_gzip = timed(lambda: gzip.compress(generate_latest(prebuilt)), max(3, n_slow // 3), warmup=1)
 
+    # The scrape Prometheus actually makes: the first one after a poll changed the prices. The render
+    # runs in publish_prices, on the publishing thread; the scrape after it is timed on its own.
+    n_change = 10 if quick else 40
+    publish, first_plain, first_gzip = [], [], []
+    for step in range(n_change):
+        start = time.perf_counter()
+        publish_price_change(store, step)
+        publish.append(time.perf_counter() - start)
+        store.count_request("", BALANCES, "200")  # another poll's API call lands meanwhile
+        gzipped = step % 2 == 1
+        start = time.perf_counter()
+        renderer.scrape(gzipped)
+        (first_gzip if gzipped else first_plain).append(time.perf_counter() - start)
+
     # Render work caused by polls: everything from nothing, and one account's new snapshot.
     cold = []
     for _ in range(2 if quick else 5):
@@ -388,35 +447,46 @@ def bench_in_process(loaded: Loaded, quick: bool) -> dict[str, Any]:
         fresh.exposition(False)
         fresh.exposition(True)
         cold.append(time.perf_counter() - start)
-    repoll = []
+    repoll, changed = [], []
     view = store.view()
     for name in list(view.accounts)[: 5 if quick else ACCOUNTS]:
         old = store.view().snapshots[name]
-        store.publish_balances(AccountSnapshot(name, old.balances, time.time()), 0.1)
         start = time.perf_counter()
-        renderer.exposition(False)
-        renderer.exposition(True)
+        store.publish_balances(AccountSnapshot(name, old.balances, time.time()), 0.1)
         repoll.append(time.perf_counter() - start)
+        first = old.balances[0]
+        moved = (replace(first, free=first.free + 1, balance=first.balance + 1), *old.balances[1:])
+        start = time.perf_counter()
+        store.publish_balances(AccountSnapshot(name, moved, time.time()), 0.1)
+        changed.append(time.perf_counter() - start)
 
     theirs_stats = Stats.of(theirs)
+    first_plain_stats = Stats.of(first_plain)
     return {
         "series": series,
         "client_python_series": their_series,
         "plain_bytes": len(plain),
         "gzip_bytes": len(gz),
         "client_python_plain_bytes": len(their_text),
+        "attach_render_ms": cold_render * 1000,
         "first_scrape_plain_ms": cold_plain * 1000,
         "first_scrape_gzip_ms": cold_gzip * 1000,
         "renderer_plain": asdict(ours_plain),
         "renderer_gzip": asdict(ours_gzip),
         "live_part": asdict(live),
+        "live_read": asdict(live_read),
         "generate_latest_prebuilt": asdict(theirs_stats),
         "generate_latest_built_per_scrape": asdict(Stats.of(theirs_built)),
         "generate_latest_gzip9": asdict(Stats.of(theirs_gzip)),
         "ratio_plain": theirs_stats.median / ours_plain.median,
         "ratio_gzip": Stats.of(theirs_gzip).median / ours_gzip.median,
+        "publish_price_change": asdict(Stats.of(publish)),
+        "scrape_after_price_change_plain": asdict(first_plain_stats),
+        "scrape_after_price_change_gzip": asdict(Stats.of(first_gzip)),
+        "ratio_after_price_change": theirs_stats.median / first_plain_stats.median,
         "render_all_accounts": asdict(Stats.of(cold)),
         "render_one_account_repoll": asdict(Stats.of(repoll)),
+        "render_one_account_changed": asdict(Stats.of(changed)),
         "exposition_text": expo,
     }
 
@@ -704,6 +774,176 @@ def load_test(
     }
 
 
+# --- bursts: many scrapers at once, right after a price change ------------------------------------
+
+
+def child_exporter_core(mode: str, accounts: int, assets: int) -> int:
+    """Hidden mode: the exporter's store, renderer and HTTP server over the benchmark data.
+
+    Each `change` line on stdin publishes new prices from a thread of its own, as the ticker poller
+    does, and answers `done` once the publish returned. Mode `attached` renders on publish, as the
+    exporter does; `on-scrape` leaves rendering to the first scrape, as it was before.
+    """
+    import gc
+
+    from exporter.metrics import Renderer
+    from exporter.web import start_server
+
+    loaded = load_in_process(accounts, assets)
+    renderer = Renderer(loaded.settings, loaded.store.view)
+    if mode == "attached":
+        renderer.attach(loaded.store)
+    server, _ = start_server("127.0.0.1:0", renderer, loaded.store.view)
+    renderer.scrape(True)
+    # Full collections stop every thread; count them and their length, to tell them from other noise.
+    pauses: list[float] = []
+    started = [0.0]
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(watch)
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    step = 0
+    for line in sys.stdin:
+        if line.strip() == "stats":
+            print(
+                json.dumps({"gen2_collections": len(pauses), "gen2_ms": [x * 1000 for x in pauses]}),
+                flush=True,
+            )
+            continue
+        if line.strip() != "change":
+            continue
+        poller = threading.Thread(
+            target=publish_price_change, args=(loaded.store, step), name="poll ticker", daemon=True
+        )
+        poller.start()
+        poller.join()
+        step += 1
+        print("done", flush=True)
+    server.shutdown()
+    return 0
+
+
+def burst_worker(port: int, threads: int, rounds: int, gzipped: bool, barrier: Any, results: Any) -> None:
+    """One process of a burst: `threads` keep-alive scrapers, each scraping once per round, together."""
+    go = threading.Barrier(threads + 1)
+    done = threading.Barrier(threads + 1)
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def scrape_rounds(index: int) -> None:
+        scraper = Scraper(port, timeout=600)
+        for round_no in range(rounds):
+            go.wait(600)
+            start = time.perf_counter()
+            try:
+                status, encoding, body = scraper.get("/metrics", gzipped)
+            except (OSError, http.client.HTTPException) as exc:
+                errors.append(type(exc).__name__)
+            else:
+                elapsed = time.perf_counter() - start
+                ok = status == 200 and (encoding == "gzip") == gzipped and len(body) > 0
+                if ok and index == 0 and round_no == 0:
+                    ok = b"btcturk_up{" in (gzip.decompress(body) if gzipped else body)
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    errors.append(f"HTTP {status} {encoding!r} {len(body)} bytes")
+            done.wait(600)
+        scraper.close()
+
+    pool = [threading.Thread(target=scrape_rounds, args=(i,), daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    barrier.wait(120)
+    for _ in range(rounds):
+        barrier.wait(120)  # the change is published
+        go.wait(600)
+        done.wait(600)
+        barrier.wait(600)  # every scrape of the round is back
+    for thread in pool:
+        thread.join(10)
+    results.put({"latencies": latencies, "errors": errors})
+
+
+def burst_test(
+    port: int, rounds: int, scrapers: int, procs: int, gzipped: bool, before_round: Callable[[], None]
+) -> dict[str, Any]:
+    """`rounds` times: `before_round()`, then `scrapers` scrapers (in `procs` processes) scrape at once."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(procs + 1)
+    results = ctx.Queue()
+    shares = [scrapers // procs + (1 if i < scrapers % procs else 0) for i in range(procs)]
+    workers = [
+        ctx.Process(target=burst_worker, args=(port, n, rounds, gzipped, barrier, results), daemon=True)
+        for n in shares
+    ]
+    for worker in workers:
+        worker.start()
+    barrier.wait(120)
+    round_times = []
+    for _ in range(rounds):
+        before_round()
+        barrier.wait(120)
+        start = time.perf_counter()
+        barrier.wait(600)
+        round_times.append(time.perf_counter() - start)
+    parts = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(10)
+    latencies = [x for p in parts for x in p["latencies"]]
+    errors = [e for p in parts for e in p["errors"]]
+    return {
+        "rounds": rounds,
+        "scrapers": scrapers,
+        "processes": procs,
+        "encoding": "gzip" if gzipped else "identity",
+        "latency": asdict(Stats.of(latencies)) if latencies else None,
+        "round": asdict(Stats.of(round_times)),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+    }
+
+
+def bench_bursts(args: argparse.Namespace, expo_text: str, progress: Callable[[str], None]) -> dict[str, Any]:
+    """50 scrapers at once after each price change: rendering on publish, on scrape, and client_python."""
+    out: dict[str, Any] = {}
+    rounds = 5 if args.quick else 20
+    for mode in ("attached", "on-scrape"):
+        progress(f"burst: {LOAD_SCRAPERS} scrapers x {rounds} price changes, rendering {mode}")
+        with child("--_exporter-core", mode, str(args.accounts), str(args.assets)) as (proc, info):
+            assert proc.stdin is not None and proc.stdout is not None
+            stdin, stdout = proc.stdin, proc.stdout
+
+            def change(stdin: Any = stdin, stdout: Any = stdout) -> None:
+                stdin.write("change\n")
+                stdin.flush()
+                if stdout.readline().strip() != "done":
+                    raise RuntimeError("the exporter core did not publish")
+
+            out[mode] = burst_test(info["port"], rounds, LOAD_SCRAPERS, args.load_procs, True, change)
+            stdin.write("stats\n")
+            stdin.flush()
+            out[mode].update(json.loads(stdout.readline()))
+    if not args.quick:
+        progress(f"burst: {LOAD_SCRAPERS} scrapers once against client_python's start_http_server")
+        with tempfile.NamedTemporaryFile("w", suffix=".prom", delete=False, encoding="utf-8") as f:
+            f.write(expo_text)
+        try:
+            with child("--_client-python", f.name) as (_, cp):
+                out["client_python"] = burst_test(
+                    cp["port"], 1, LOAD_SCRAPERS, args.load_procs, True, lambda: None
+                )
+        finally:
+            os.unlink(f.name)
+    return out
+
+
 # --- the exporter process --------------------------------------------------------------------------
 
 
@@ -903,6 +1143,7 @@ def report(r: dict[str, Any]) -> str:
         f"btcturk-exporter {m['exporter']} benchmark — {r['when']}" + (" (--quick)" if r["quick"] else ""),
         f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB RAM, Linux {m['kernel']}, "
         f"{m['python']}, prometheus_client {m['prometheus_client']}",
+        f"CPU as /proc/cpuinfo names it: {m['cpu_model']} ({m['cpu_details']})",
         f"load average before the run {r['loadavg_before']}, after {r['loadavg_after']} "
         "(other work on the machine shows up here)",
         "",
@@ -916,7 +1157,8 @@ def report(r: dict[str, Any]) -> str:
     lines += [
         _row("Renderer.scrape, plain", ip["renderer_plain"]),
         _row("Renderer.scrape, gzip", ip["renderer_gzip"]),
-        _row("  of which live process/GC metrics", ip["live_part"]),
+        _row("  of which live process/GC metrics (cached 1 s)", ip["live_part"]),
+        _row("  one read of the live process/GC metrics", ip["live_read"]),
         _row("generate_latest, families prebuilt", ip["generate_latest_prebuilt"]),
         _row("generate_latest, families built per scrape", ip["generate_latest_built_per_scrape"]),
         _row("generate_latest + gzip.compress (its server)", ip["generate_latest_gzip9"]),
@@ -930,10 +1172,28 @@ def report(r: dict[str, Any]) -> str:
         f"{ip['renderer_gzip']['median']:.3f} ms gzip   target < {TARGET_MEDIAN_MS:g} ms: "
         f"{_verdict(median_ok and ip['renderer_gzip']['median'] < TARGET_MEDIAN_MS)}",
     ]
-    lines.append(_head("Render work per poll (ms, plain text and gzip members)"))
+    lines.append(
+        _head(
+            "After a price change: the scrape Prometheus makes, the first after a poll (ms); "
+            "the render runs in publish_prices, on the poller's thread"
+        )
+    )
+    after_ok = ip["scrape_after_price_change_plain"]["median"] < TARGET_MEDIAN_MS
+    after_ok = after_ok and ip["scrape_after_price_change_gzip"]["median"] < TARGET_MEDIAN_MS
+    lines += [
+        _row("publish_prices (count + render, poller thread)", ip["publish_price_change"]),
+        _row("first scrape after it, plain", ip["scrape_after_price_change_plain"]),
+        _row("first scrape after it, gzip", ip["scrape_after_price_change_gzip"]),
+        _row("generate_latest, families prebuilt (above)", ip["generate_latest_prebuilt"]),
+        "  median ratio generate_latest / first scrape after a change: "
+        f"{ip['ratio_after_price_change']:,.0f}x"
+        f"   target median < {TARGET_MEDIAN_MS:g} ms: {_verdict(after_ok)}",
+    ]
+    lines.append(_head("Render work per poll, on the poller's thread (ms, plain text and gzip members)"))
     lines += [
         _row("all accounts from nothing (first poll)", ip["render_all_accounts"]),
-        _row("one account re-polled", ip["render_one_account_repoll"]),
+        _row("one account re-polled, nothing changed", ip["render_one_account_repoll"]),
+        _row("one account re-polled, one amount changed", ip["render_one_account_changed"]),
     ]
     lines.append(
         _head(f"Parsing one balances response ({parse['assets']} assets, {parse['body_bytes']:,} bytes; ms)")
@@ -944,6 +1204,36 @@ def report(r: dict[str, Any]) -> str:
         _row("json.loads + parse_balances (one account)", parse["both"]),
         f"  per poll of all {r['accounts']} accounts: {parse['both']['median'] * r['accounts']:.1f} ms CPU",
     ]
+    b = r.get("bursts")
+    if b:
+        first = b["attached"]
+        lines.append(
+            _head(
+                f"{first['scrapers']} scrapers at once, each the first scrape after a price change, "
+                "over HTTP "
+                f"({first['encoding']}, keep-alive, {first['processes']} client processes; ms)"
+            )
+        )
+        labels = {
+            "attached": f"exporter, render on publish ({first['rounds']} changes)",
+            "on-scrape": f"render on scrape, as before ({b['on-scrape']['rounds']} changes)",
+            "client_python": "client_python start_http_server (1 round)",
+        }
+        for key, label in labels.items():
+            if key in b and b[key]["latency"]:
+                lat = b[key]["latency"]
+                lines.append(_row(label, lat, f"max {lat['max']:.1f}, errors {b[key]['errors']}"))
+        for key in ("attached", "on-scrape"):
+            pauses = b[key]["gen2_ms"]
+            lines.append(
+                f"  {key}: {len(pauses)} full GC collections in the exporter during the {b[key]['rounds']} "
+                f"rounds (publishes included), longest {max(pauses, default=0):.1f} ms"
+            )
+        p99 = (first["latency"] or {}).get("p99", math.inf)
+        lines.append(
+            f"  target p99 < {TARGET_BURST_P99_MS:g} ms with render on publish: "
+            f"{_verdict(p99 < TARGET_BURST_P99_MS)}"
+        )
     p = r.get("process")
     if p:
         base = p["baseline_rss_mib"]
@@ -1045,6 +1335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assets", type=int, default=ASSETS)
     parser.add_argument("--no-process", action="store_true", help="in-process figures only")
     parser.add_argument(
+        "--key", action="store_true", help="in-process figures and the bursts only (no exporter process)"
+    )
+    parser.add_argument(
         "--exporter-env",
         action="append",
         default=[],
@@ -1054,11 +1347,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     parser.add_argument("--_simulator", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--_client-python", dest="client_python", help=argparse.SUPPRESS)
+    parser.add_argument("--_exporter-core", dest="exporter_core", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._simulator:
         return child_simulator(*args._simulator)
     if args.client_python:
         return child_client_python(args.client_python)
+    if args.exporter_core:
+        mode, accounts, assets = args.exporter_core
+        return child_exporter_core(mode, int(accounts), int(assets))
     if any("=" not in item for item in args.exporter_env):
         parser.error("--exporter-env: expected KEY=VALUE")
     if args.load_seconds is None:
@@ -1088,6 +1385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["parsing"] = bench_parsing(loaded.raw_balances, args.quick)
     del loaded
     if not args.no_process:
+        results["bursts"] = bench_bursts(args, expo_text, progress)
+    if not (args.no_process or args.key):
         results["process"] = bench_process(args, expo_text, progress)
     results["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(report(results), flush=True)

@@ -1,34 +1,35 @@
 """Render the store as Prometheus text exposition, once per change, with its gzip form cached too.
 
-Balance and price series only change when a poll lands, so their text is built from per-account
-fragments that are rendered once per snapshot. Each fragment is also kept as its own gzip member:
-a gzip stream may hold several members back to back, so a compressed scrape is a join, not a
-compression of megabytes. Only the small process metrics are rendered live on every scrape.
+Balance, value and ticker series only change when a poll lands, so their text is rendered on the
+thread that publishes the snapshot (Renderer.attach), from per-account fragments rendered once per
+snapshot. Each fragment is also kept as its own gzip member: a gzip stream may hold several members
+back to back, so a compressed scrape is a join, not a compression of megabytes. A scrape serves the
+latest rendered body as it is; only the small health and counter part is rendered per store change,
+and the process metrics at most once a second.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import platform
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Context, Decimal
 from functools import cached_property
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
+from prometheus_client import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
 from exporter.config import Config
+from exporter.live import LiveMetrics, live_registry
 from exporter.parsing import Balance, Ticker
-from exporter.snapshot import AccountSnapshot, PriceSnapshot, View
-from exporter.valuation import market_for, pairs_for_valuation, value_balances
+from exporter.snapshot import AccountSnapshot, PriceSnapshot, Store, View
+from exporter.valuation import Market, market_for, pairs_for_valuation, value_balances
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TICKER_FAILURE = "ticker"
@@ -178,13 +179,20 @@ def _balance_samples(account: str, balances: Sequence[Balance]) -> Iterator[Samp
         yield "btcturk_balance_request_fund", labels, format_decimal(b.request_fund)
 
 
+# A ticker snapshot indexed for valuation, with its routes cached per set of pairs.
+PriceIndex = Market
+
+
+def price_index(prices: PriceSnapshot) -> PriceIndex:
+    """The ticker snapshot indexed for valuation; built once per snapshot and shared by every account."""
+    return market_for(prices.tickers)
+
+
 def _value_samples(
-    account: str, balances: Sequence[Balance], prices: PriceSnapshot, settings: Settings
+    account: str, balances: Sequence[Balance], index: PriceIndex, settings: Settings
 ) -> Iterator[Sample]:
     acct = escape_label(account)
-    valuation = value_balances(
-        balances, market_for(prices.tickers), settings.value_currencies, settings.value_price
-    )
+    valuation = value_balances(balances, index, settings.value_currencies, settings.value_price)
     for v in valuation.values:
         labels = f'{{account="{acct}",asset="{escape_label(v.asset)}",currency="{escape_label(v.currency)}"}}'
         yield "btcturk_balance_value", labels, format_value(v.balance)
@@ -305,40 +313,139 @@ def _health_text(view: View, settings: Settings) -> str:
     return "".join(parts)
 
 
-def _live_registry() -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    return registry
+# Header chunks are the same in every body; their gzip members are compressed once per process.
+_HEADERS = {
+    name: Chunk(_header(name, "gauge", help_text).encode())
+    for name, help_text in (*BALANCE_FAMILIES, *VALUE_FAMILIES, *TICKER_FAMILIES)
+}
+
+
+@dataclass(frozen=True, eq=False)
+class _Body:
+    """The snapshot-derived part of a scrape for one set of fresh snapshots, plain and gzip."""
+
+    accounts: tuple[AccountSnapshot, ...]
+    families: tuple[dict[str, Chunk], ...]  # per account, in the order of accounts
+    prices: PriceSnapshot | None
+    index: PriceIndex | None
+    plain: bytes
+    gz: bytes
+    # Monotonic time after which one of its snapshots is stale and the body must not be served.
+    fresh_until: float
+    # For a body cut down because snapshots went stale: the body it was cut from.
+    source: _Body | None = None
+
+
+_EMPTY_BODY = _Body((), (), None, None, b"", b"", math.inf)
+
+
+def _fresh_until(
+    accounts: Sequence[AccountSnapshot], prices: PriceSnapshot | None, max_staleness: float
+) -> float:
+    taken = [s.taken_mono for s in accounts]
+    if prices is not None:
+        taken.append(prices.taken_mono)
+    return min(taken, default=math.inf) + max_staleness
+
+
+def _asset_names(accounts: Iterable[AccountSnapshot]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for snapshot in accounts:
+        for b in snapshot.balances:
+            names.setdefault(b.asset, b.asset_name)
+    return names
+
+
+def _ticker_chunks(
+    settings: Settings, prices: PriceSnapshot, index: PriceIndex, assets: frozenset[str]
+) -> dict[str, Chunk]:
+    tickers: Iterable[Ticker] = prices.tickers
+    if not settings.export_all_pairs:
+        wanted = pairs_for_valuation(assets, settings.value_currencies, index, settings.value_price)
+        tickers = [t for t in prices.tickers if t.pair in wanted]
+    return _chunks(TICKER_FAMILIES, _ticker_samples(tickers))
+
+
+def _assemble(
+    per_account: Sequence[dict[str, Chunk]], names: Mapping[str, str], tickers: dict[str, Chunk] | None
+) -> tuple[bytes, bytes]:
+    """Join cached chunks family by family (plain text, and gzip members); tickers None means no prices."""
+    chunks: list[Chunk] = []
+
+    def emit(families: Sequence[tuple[str, str]], sources: Sequence[dict[str, Chunk]]) -> None:
+        for name, _ in families:
+            parts = [src[name] for src in sources if src[name].raw]
+            if parts:
+                chunks.append(_HEADERS[name])
+                chunks.extend(parts)
+
+    emit(BALANCE_FAMILIES, per_account)
+    if names:
+        info = "".join(
+            f"btcturk_asset_info{_labels((('asset', a), ('asset_name', n)))} 1\n"
+            for a, n in sorted(names.items())
+        )
+        header = _header("btcturk_asset_info", "gauge", "Asset symbols and their names; always 1.")
+        chunks.append(Chunk((header + info).encode()))
+    if tickers is not None:
+        emit(VALUE_FAMILIES, per_account)
+        emit(TICKER_FAMILIES, [tickers])
+    return b"".join(c.raw for c in chunks), b"".join(c.gz for c in chunks)
 
 
 class Renderer:
-    """Turns store views into exposition bytes; everything derived from snapshots is cached."""
+    """Turns store views into exposition bytes.
+
+    The big part (balances, values, tickers) is rendered by refresh(), which attach() has the store
+    call on the thread that publishes a snapshot; a scrape takes the latest rendered body as it is and
+    never waits for a render in progress. Without attach(), a scrape refreshes first (tests, tools).
+    """
 
     def __init__(
         self,
         settings: Settings,
         view: Callable[[], View],
         *,
-        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         live: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self._view = view
-        self._clock = clock
-        self._live = live if live is not None else _live_registry()
-        self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self.live_metrics = LiveMetrics(live if live is not None else live_registry(), monotonic=monotonic)
+        self._attached = False
+        # One render at a time (several poller threads publish); once attached, scrapes never take it.
+        self._render_lock = threading.Lock()
+        # One cut-down body at a time when snapshots go stale between publishes.
+        self._trim_lock = threading.Lock()
+        # One health render per store change, however many scrapes arrive right after it.
+        self._health_lock = threading.Lock()
         self._accounts: dict[str, _AccountChunks] = {}
-        self._tickers: tuple[object, dict[str, Chunk]] | None = None
-        self._key: object = None
-        self._chunks: list[Chunk] = []
-        self._joined: dict[bool, bytes] = {}
+        self._index: tuple[PriceSnapshot, PriceIndex] | None = None
+        self._tickers: tuple[PriceSnapshot, frozenset[str] | None, dict[str, Chunk]] | None = None
+        self._body = _EMPTY_BODY
+        self._trimmed: _Body | None = None
+        self._health: tuple[View, Chunk] | None = None
 
-    def _fresh(self, taken_at: float, now: float) -> bool:
-        return now - taken_at <= self.settings.max_staleness
+    def attach(self, store: Store) -> None:
+        """Render on every publish into `store`, on the publishing thread, starting now."""
+        store.on_publish(self.refresh)
+        self._attached = True
+        self.refresh()
 
-    def _account_chunks(self, snapshot: AccountSnapshot, prices: PriceSnapshot | None) -> dict[str, Chunk]:
+    def _fresh(self, taken_mono: float, now: float) -> bool:
+        return now - taken_mono <= self.settings.max_staleness
+
+    # --- rendering, on the publishing thread ------------------------------------------------------
+
+    def _price_index(self, prices: PriceSnapshot) -> PriceIndex:
+        if self._index is None or self._index[0] is not prices:
+            self._index = (prices, price_index(prices))
+        return self._index[1]
+
+    def _account_chunks(
+        self, snapshot: AccountSnapshot, prices: PriceSnapshot | None, index: PriceIndex | None
+    ) -> dict[str, Chunk]:
         # Keyed on the balances tuple, not the snapshot: the poller hands back the same tuple when
         # nothing changed, so an unchanged account costs no rendering however often it is polled.
         cached = self._accounts.get(snapshot.account)
@@ -350,96 +457,137 @@ class Renderer:
             if cached and same_balances
             else _chunks(BALANCE_FAMILIES, _balance_samples(snapshot.account, snapshot.balances))
         )
-        if prices is not None:
+        if prices is not None and index is not None:
             families.update(
                 _chunks(
-                    VALUE_FAMILIES, _value_samples(snapshot.account, snapshot.balances, prices, self.settings)
+                    VALUE_FAMILIES, _value_samples(snapshot.account, snapshot.balances, index, self.settings)
                 )
             )
         else:
             families.update({name: EMPTY for name, _ in VALUE_FAMILIES})
+        for chunk in families.values():
+            chunk.gz  # noqa: B018  # compressed here, on the publishing thread, not by a scrape
         self._accounts[snapshot.account] = _AccountChunks(snapshot.balances, prices, families)
         return families
 
-    def _ticker_chunks(self, prices: PriceSnapshot, assets: frozenset[str]) -> dict[str, Chunk]:
-        key = (prices, None if self.settings.export_all_pairs else assets)
-        if self._tickers is not None and self._tickers[0] == key:
-            return self._tickers[1]
-        tickers: Iterable[Ticker] = prices.tickers
-        if not self.settings.export_all_pairs:
-            wanted = pairs_for_valuation(
-                assets, self.settings.value_currencies, market_for(prices.tickers), self.settings.value_price
-            )
-            tickers = [t for t in prices.tickers if t.pair in wanted]
-        chunks = _chunks(TICKER_FAMILIES, _ticker_samples(tickers))
-        self._tickers = (key, chunks)
-        return chunks
+    def _cached_ticker_chunks(
+        self, prices: PriceSnapshot, index: PriceIndex, assets: frozenset[str]
+    ) -> dict[str, Chunk]:
+        wanted = None if self.settings.export_all_pairs else assets
+        cached = self._tickers
+        # Identity for the snapshot: comparing hundreds of tickers by value would cost a render's worth.
+        if cached is None or cached[0] is not prices or cached[1] != wanted:
+            cached = (prices, wanted, _ticker_chunks(self.settings, prices, index, assets))
+            self._tickers = cached
+        return cached[2]
 
-    def _build(
-        self, view: View, fresh: Sequence[AccountSnapshot], prices: PriceSnapshot | None
-    ) -> list[Chunk]:
-        per_account = [self._account_chunks(s, prices) for s in fresh]
-        chunks: list[Chunk] = []
-
-        def emit(families: Sequence[tuple[str, str]], sources: Sequence[dict[str, Chunk]]) -> None:
-            for name, help_text in families:
-                parts = [src[name] for src in sources if src[name].raw]
-                if parts:
-                    chunks.append(Chunk(_header(name, "gauge", help_text).encode()))
-                    chunks.extend(parts)
-
-        emit(BALANCE_FAMILIES, per_account)
-        names: dict[str, str] = {}
-        for snapshot in fresh:
-            for b in snapshot.balances:
-                names.setdefault(b.asset, b.asset_name)
-        if names:
-            info = "".join(
-                f"btcturk_asset_info{_labels((('asset', a), ('asset_name', n)))} 1\n"
-                for a, n in sorted(names.items())
-            )
-            header = _header("btcturk_asset_info", "gauge", "Asset symbols and their names; always 1.")
-            chunks.append(Chunk((header + info).encode()))
-        if prices is not None:
-            emit(VALUE_FAMILIES, per_account)
-            emit(TICKER_FAMILIES, [self._ticker_chunks(prices, frozenset(names))])
-        chunks.append(Chunk(_health_text(view, self.settings).encode()))
+    def _render(self, fresh: tuple[AccountSnapshot, ...], prices: PriceSnapshot | None) -> _Body:
+        index = self._price_index(prices) if prices is not None else None
+        families = tuple(self._account_chunks(s, prices, index) for s in fresh)
+        names = _asset_names(fresh)
+        tickers = None
+        if prices is not None and index is not None:
+            tickers = self._cached_ticker_chunks(prices, index, frozenset(names))
+        plain, gz = _assemble(families, names, tickers)
         # Forget accounts that are no longer rendered so their text can be freed.
         for name in set(self._accounts) - {s.account for s in fresh}:
             del self._accounts[name]
-        return chunks
+        fresh_until = _fresh_until(fresh, prices, self.settings.max_staleness)
+        return _Body(fresh, families, prices, index, plain, gz, fresh_until)
 
-    def exposition(self, gzipped: bool = False) -> bytes:
-        """The cached, snapshot-derived part of a scrape (plain or as gzip members)."""
-        view = self._view()
-        now = self._clock()
-        snapshots = (view.snapshots.get(a) for a in view.accounts)
-        fresh = tuple(s for s in snapshots if s is not None and self._fresh(s.taken_at, now))
-        prices = view.prices if view.prices and self._fresh(view.prices.taken_at, now) else None
-        key = (view.generation, tuple(s.account for s in fresh), prices is not None)
-        with self._lock:
-            if key != self._key:
-                self._chunks = self._build(view, fresh, prices)
-                self._key = key
-                self._joined = {}
-            body = self._joined.get(gzipped)
-            if body is None:
-                body = b"".join(c.gz if gzipped else c.raw for c in self._chunks)
-                self._joined[gzipped] = body
+    def refresh(self) -> None:
+        """Render the body for the store's current fresh snapshots, unless that is the body already."""
+        with self._render_lock:
+            view = self._view()
+            now = self._monotonic()
+            snapshots = (view.snapshots.get(a) for a in view.accounts)
+            fresh = tuple(s for s in snapshots if s is not None and self._fresh(s.taken_mono, now))
+            prices = view.prices
+            if prices is not None and not self._fresh(prices.taken_mono, now):
+                prices = None
+            body = self._body
+            if body.prices is prices and len(body.accounts) == len(fresh):
+                pairs = list(zip(body.accounts, fresh, strict=True))
+                if all(old is new for old, new in pairs):
+                    return
+                if all(old.account == new.account and old.balances is new.balances for old, new in pairs):
+                    # Re-polled, nothing changed: the same text, with the new snapshots' ages.
+                    until = _fresh_until(fresh, prices, self.settings.max_staleness)
+                    self._body = replace(body, accounts=fresh, fresh_until=until, source=None)
+                    return
+            self._body = self._render(fresh, prices)
+
+    # --- serving, on the scrape's thread ----------------------------------------------------------
+
+    def _trim(self, body: _Body, now: float) -> _Body:
+        """`body` without the snapshots that went stale since it was rendered: a join of cached chunks."""
+        with self._trim_lock:
+            trimmed = self._trimmed
+            if trimmed is not None and trimmed.source is body and now <= trimmed.fresh_until:
+                return trimmed
+            kept = [
+                (s, f)
+                for s, f in zip(body.accounts, body.families, strict=True)
+                if self._fresh(s.taken_mono, now)
+            ]
+            accounts = tuple(s for s, _ in kept)
+            families = tuple(f for _, f in kept)
+            prices, index = body.prices, body.index
+            if prices is None or index is None or not self._fresh(prices.taken_mono, now):
+                prices = index = None
+            names = _asset_names(accounts)
+            tickers = None
+            if prices is not None and index is not None:
+                tickers = _ticker_chunks(self.settings, prices, index, frozenset(names))
+            plain, gz = _assemble(families, names, tickers)
+            until = _fresh_until(accounts, prices, self.settings.max_staleness)
+            trimmed = _Body(accounts, families, prices, index, plain, gz, until, source=body)
+            self._trimmed = trimmed
+            return trimmed
+
+    def _current(self) -> _Body:
+        if not self._attached:
+            self.refresh()
+        body = self._body
+        now = self._monotonic()
+        if now <= body.fresh_until:
             return body
+        return self._trim(body, now)
+
+    def body(self, gzipped: bool = False) -> bytes:
+        """The balance, value and ticker series as last rendered (plain, or as gzip members)."""
+        body = self._current()
+        return body.gz if gzipped else body.plain
+
+    def health(self, gzipped: bool = False) -> bytes:
+        """The health and counter series, rendered once per store generation."""
+        view = self._view()
+        cached = self._health
+        if cached is None or cached[0] is not view:
+            with self._health_lock:
+                cached = self._health
+                if cached is None or cached[0] is not view:
+                    chunk = Chunk(_health_text(view, self.settings).encode())
+                    chunk.gz  # noqa: B018  # once, under the lock, not once per waiting scrape
+                    cached = (view, chunk)
+                    self._health = cached
+        return cached[1].gz if gzipped else cached[1].raw
 
     def live(self, gzipped: bool = False) -> bytes:
-        """Process and runtime metrics, rendered on every scrape."""
-        text = generate_latest(self._live)
-        return gzip.compress(text, compresslevel=1, mtime=0) if gzipped else text
+        """Process and runtime metrics, read at most once per LIVE_TTL."""
+        return self.live_metrics.get(gzipped)
 
-    def scrape_parts(self, gzipped: bool = False) -> tuple[bytes, bytes]:
-        """A whole /metrics answer as its cached and its live part, to be written one after the other.
+    def exposition(self, gzipped: bool = False) -> bytes:
+        """The store's series, body and health joined (plain, or as gzip members)."""
+        return self.body(gzipped) + self.health(gzipped)
+
+    def scrape_parts(self, gzipped: bool = False) -> tuple[bytes, bytes, bytes]:
+        """A whole /metrics answer as body, health and live part, to be written one after the other.
 
         Writing them separately spares every scrape copying megabytes into a fresh buffer, which
         also kept that much freed memory resident in the malloc arena of every connection's thread.
         """
-        return self.exposition(gzipped), self.live(gzipped)
+        return self.body(gzipped), self.health(gzipped), self.live(gzipped)
 
     def scrape(self, gzipped: bool = False) -> bytes:
         """A whole /metrics answer."""

@@ -15,13 +15,11 @@ from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.client import ODDITIES, REASONS, Client
 from exporter.config import Config, ConfigError
+from exporter.live import live_registry as process_registry
 from exporter.metrics import TICKER_FAILURE, Renderer, Settings
 from exporter.poller import Poller
 from exporter.snapshot import SHARED, Store
@@ -71,10 +69,7 @@ class ReloadStatus(Collector):
 
 def live_registry(status: ReloadStatus) -> CollectorRegistry:
     """The metrics rendered on every scrape: process and runtime, and the reload status."""
-    registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
+    registry = process_registry()
     registry.register(status)
     return registry
 
@@ -94,6 +89,7 @@ def build_pipeline(config: Config, live: CollectorRegistry, *, demo: bool = Fals
     store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], ODDITIES)
     settings = replace(Settings.from_config(config), demo=demo)
     renderer = Renderer(settings, store.view, live=live)
+    renderer.attach(store)
     client = Client(
         config.api_url, config.timeout, pool_size=len(config.accounts) + 2, on_oddity=store.count_oddity
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from exporter.parsing import Balance, Ticker
+
+log = logging.getLogger(__name__)
 
 # The account label used for the calls that no single account owns (ticker, server time).
 SHARED = ""
@@ -15,19 +19,25 @@ SHARED = ""
 
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
-    """One successful poll of one account: the balances worth exporting, and when they were taken."""
+    """One successful poll of one account: the balances worth exporting, and when they were taken.
+
+    taken_at is wall-clock time, for the _timestamp_seconds metrics; taken_mono is the monotonic
+    clock at the same moment, for ages: a wall clock stepped by NTP must not age data in or out.
+    """
 
     account: str
     balances: tuple[Balance, ...]
     taken_at: float
+    taken_mono: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)
 class PriceSnapshot:
-    """One successful ticker poll."""
+    """One successful ticker poll; taken_at and taken_mono as in AccountSnapshot."""
 
     tickers: tuple[Ticker, ...]
     taken_at: float
+    taken_mono: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,8 @@ class Store:
     """The single place the poller writes to and the metrics layer reads from.
 
     Writers replace whole immutable objects under a lock and bump the generation; readers get a
-    View that is built once per generation, so a scrape never sees half an update.
+    View that is built once per generation, so a scrape never sees half an update. Listeners given
+    to on_publish run after every new balance or ticker snapshot, on the publishing thread.
     """
 
     def __init__(
@@ -87,10 +98,23 @@ class Store:
         self._clock_offset: float | None = None
         self._generation = 0
         self._view: View | None = None
+        self._listeners: list[Callable[[], None]] = []
 
     def _changed(self) -> None:
         self._generation += 1
         self._view = None
+
+    def on_publish(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each publish_balances and publish_prices, on the caller's thread."""
+        self._listeners.append(listener)
+
+    def _published(self) -> None:
+        # Outside the lock: a listener may take a while (rendering) and will read view() itself.
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not make the poll that published fail
+                log.exception("publish listener failed")
 
     def publish_balances(self, snapshot: AccountSnapshot, duration: float) -> None:
         """Swap in a successful poll of one account."""
@@ -98,6 +122,7 @@ class Store:
             self._snapshots[snapshot.account] = snapshot
             self._health[snapshot.account] = AccountHealth(True, snapshot.taken_at, duration)
             self._changed()
+        self._published()
 
     def publish_failure(self, account: str, reason: str, duration: float) -> None:
         """Record a failed poll; the last good snapshot stays for the metrics layer to age out."""
@@ -112,6 +137,7 @@ class Store:
         with self._lock:
             self._prices = snapshot
             self._changed()
+        self._published()
 
     def count_failure(self, account: str, reason: str) -> None:
         """Count a failure that does not change any account's health (the shared ticker)."""

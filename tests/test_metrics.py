@@ -41,7 +41,18 @@ TICKERS = (
 )
 
 
+def snap(account: str, balances: tuple[Balance, ...], at: float = NOW) -> AccountSnapshot:
+    """A snapshot taken at `at` by both clocks (the fake monotonic clock runs on the wall's scale)."""
+    return AccountSnapshot(account, balances, at, taken_mono=at)
+
+
+def quotes(tickers: tuple[Ticker, ...], at: float = NOW) -> PriceSnapshot:
+    return PriceSnapshot(tickers, at, taken_mono=at)
+
+
 class Clock:
+    """A fake monotonic clock."""
+
     def __init__(self) -> None:
         self.now = NOW
 
@@ -61,7 +72,9 @@ def store() -> Store:
 
 @pytest.fixture
 def renderer(store: Store, clock: Clock) -> Renderer:
-    return Renderer(SETTINGS, store.view, clock=clock)
+    renderer = Renderer(SETTINGS, store.view, monotonic=clock)
+    renderer.attach(store)
+    return renderer
 
 
 def scrape(renderer: Renderer) -> dict:
@@ -82,10 +95,10 @@ def test_health_series_exist_before_any_poll(renderer: Renderer) -> None:
 
 def test_balances_values_and_tickers(store: Store, renderer: Renderer) -> None:
     store.publish_balances(
-        AccountSnapshot("main", (balance("BTC", "1.5", "0.5"), balance("TRY", "1000.5")), NOW),
+        snap("main", (balance("BTC", "1.5", "0.5"), balance("TRY", "1000.5")), NOW),
         0.2,
     )
-    store.publish_prices(PriceSnapshot(TICKERS, NOW))
+    store.publish_prices(quotes(TICKERS, NOW))
     m = scrape(renderer)
     assert sample(m, "btcturk_up", account="main") == 1
     assert sample(m, "btcturk_balance", account="main", asset="BTC") == 2
@@ -106,14 +119,14 @@ def test_balances_values_and_tickers(store: Store, renderer: Renderer) -> None:
 
 def test_export_all_pairs(store: Store, clock: Clock) -> None:
     settings = Settings(30.0, 300.0, ("TRY",), "last", export_all_pairs=True)
-    store.publish_prices(PriceSnapshot(TICKERS, NOW))
-    m = parse_metrics(Renderer(settings, store.view, clock=clock).scrape().decode())
+    store.publish_prices(quotes(TICKERS, NOW))
+    m = parse_metrics(Renderer(settings, store.view, monotonic=clock).scrape().decode())
     assert len(samples(m, "btcturk_ticker_last")) == len(TICKERS)
 
 
 def test_odd_names_are_escaped(store: Store, renderer: Renderer) -> None:
     odd = 'We"ird\\Coin\nTürk'
-    store.publish_balances(AccountSnapshot("main", (balance("ODD", "1", name=odd),), NOW), 0.1)
+    store.publish_balances(snap("main", (balance("ODD", "1", name=odd),), NOW), 0.1)
     text = renderer.scrape().decode()
     assert escape_label(odd) in text
     m = parse_metrics(text)
@@ -121,7 +134,7 @@ def test_odd_names_are_escaped(store: Store, renderer: Renderer) -> None:
 
 
 def test_stale_balances_are_dropped_but_up_stays(store: Store, renderer: Renderer, clock: Clock) -> None:
-    store.publish_balances(AccountSnapshot("main", (balance("BTC", "1"),), NOW), 0.1)
+    store.publish_balances(snap("main", (balance("BTC", "1"),), NOW), 0.1)
     store.publish_failure("main", "timeout", 10.0)
     clock.now = NOW + 299
     m = scrape(renderer)
@@ -135,8 +148,8 @@ def test_stale_balances_are_dropped_but_up_stays(store: Store, renderer: Rendere
 
 
 def test_stale_prices_drop_values_and_tickers(store: Store, renderer: Renderer, clock: Clock) -> None:
-    store.publish_prices(PriceSnapshot(TICKERS, NOW - 100))
-    store.publish_balances(AccountSnapshot("main", (balance("BTC", "1"),), NOW), 0.1)
+    store.publish_prices(quotes(TICKERS, NOW - 100))
+    store.publish_balances(snap("main", (balance("BTC", "1"),), NOW), 0.1)
     assert sample(scrape(renderer), "btcturk_portfolio_value", account="main", currency="TRY") == 3_500_000
     clock.now = NOW + 201
     m = scrape(renderer)
@@ -145,20 +158,32 @@ def test_stale_prices_drop_values_and_tickers(store: Store, renderer: Renderer, 
     assert sample(m, "btcturk_balance", account="main", asset="BTC") == 1
 
 
-def test_cached_until_something_changes(store: Store, renderer: Renderer) -> None:
-    store.publish_balances(AccountSnapshot("main", (balance("BTC", "1"),), NOW), 0.1)
-    first = renderer.exposition()
-    assert renderer.exposition() is first
+def test_counted_requests_leave_the_rendered_body_alone(store: Store, renderer: Renderer) -> None:
+    store.publish_balances(snap("main", (balance("BTC", "1"),), NOW), 0.1)
+    first = renderer.body()
+    assert renderer.body() is first
     store.count_request("main", "/api/v1/users/balances", "200")
-    assert renderer.exposition() is not first
+    # Every API call changes the store, but only the small health part is rendered again.
+    assert renderer.body() is first
+    assert (
+        sample(
+            scrape(renderer),
+            "btcturk_api_requests_total",
+            account="main",
+            endpoint="/api/v1/users/balances",
+            code="200",
+        )
+        == 1
+    )
+    store.publish_balances(snap("main", (balance("BTC", "2"),), NOW), 0.1)
+    assert renderer.body() is not first
+    assert sample(scrape(renderer), "btcturk_balance", account="main", asset="BTC") == 2
 
 
 def test_gzip_members_decode_to_the_plain_text(store: Store, renderer: Renderer) -> None:
-    store.publish_balances(
-        AccountSnapshot("main", tuple(balance(f"A{i}", str(i + 1)) for i in range(50)), NOW), 0.1
-    )
-    store.publish_balances(AccountSnapshot("savings", (balance("BTC", "2"),), NOW), 0.1)
-    store.publish_prices(PriceSnapshot(TICKERS, NOW))
+    store.publish_balances(snap("main", tuple(balance(f"A{i}", str(i + 1)) for i in range(50)), NOW), 0.1)
+    store.publish_balances(snap("savings", (balance("BTC", "2"),), NOW), 0.1)
+    store.publish_prices(quotes(TICKERS, NOW))
     assert gzip.decompress(renderer.exposition(gzipped=True)) == renderer.exposition()
     whole = gzip.decompress(renderer.scrape(gzipped=True)).decode()
     assert "process_" in whole or "python_info" in whole
@@ -166,8 +191,8 @@ def test_gzip_members_decode_to_the_plain_text(store: Store, renderer: Renderer)
 
 def test_families_are_contiguous_and_have_help(store: Store, renderer: Renderer) -> None:
     for account in ("main", "savings"):
-        store.publish_balances(AccountSnapshot(account, (balance("BTC", "1"), balance("ETH", "2")), NOW), 0.1)
-    store.publish_prices(PriceSnapshot(TICKERS, NOW))
+        store.publish_balances(snap(account, (balance("BTC", "1"), balance("ETH", "2")), NOW), 0.1)
+    store.publish_prices(quotes(TICKERS, NOW))
     text = renderer.scrape().decode()
     families = list(text_string_to_metric_families(text))
     names = [f.name for f in families]
@@ -179,12 +204,10 @@ def test_promtool_accepts_the_exposition(store: Store, renderer: Renderer) -> No
     promtool = require_binary("promtool")
     for account in ("main", "savings"):
         store.publish_balances(
-            AccountSnapshot(
-                account, (balance("BTC", "1", "0.25"), balance("TRY", "12.5", name="Türk Lirası")), NOW
-            ),
+            snap(account, (balance("BTC", "1", "0.25"), balance("TRY", "12.5", name="Türk Lirası")), NOW),
             0.1,
         )
-    store.publish_prices(PriceSnapshot(TICKERS, NOW))
+    store.publish_prices(quotes(TICKERS, NOW))
     store.count_request("main", "/api/v1/users/balances", "200")
     store.set_clock_offset(-0.25)
     result = subprocess.run(

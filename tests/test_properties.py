@@ -354,7 +354,7 @@ def renders(balances: tuple, tickers: tuple = ()) -> None:
     store.publish_balances(AccountSnapshot("main", balances, 1e9), 0.1)
     store.publish_prices(PriceSnapshot(tickers, 1e9))
     settings_ = Settings(30.0, 1e12, ("TRY", "USDT"), "last", True)
-    text = Renderer(settings_, store.view, clock=lambda: 1e9).exposition().decode("utf-8")
+    text = Renderer(settings_, store.view).exposition().decode("utf-8")
     list(text_string_to_metric_families(text))
     go_parsable(text)
 
@@ -422,7 +422,7 @@ def test_accepted_balances_and_prices_render_as_valid_exposition(
     store.publish_balances(AccountSnapshot("main", tuple(balances), 1e9), 0.1)
     store.publish_prices(PriceSnapshot(tuple(tickers), 1e9))
     settings_ = Settings(30.0, 1e12, ("TRY", "USDT"), price, True)
-    text = Renderer(settings_, store.view, clock=lambda: 1e9).exposition().decode("utf-8")
+    text = Renderer(settings_, store.view).exposition().decode("utf-8")
     list(text_string_to_metric_families(text))
     go_parsable(text)
 

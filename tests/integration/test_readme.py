@@ -38,7 +38,7 @@ def exported_names() -> set[str]:
     store.set_clock_offset(0.1)
     settings = Settings(30.0, 300.0, ("TRY",), "last", False)
     # The live part too: it holds the reload gauges.
-    renderer = Renderer(settings, store.view, clock=lambda: 2.0, live=live_registry(ReloadStatus()))
+    renderer = Renderer(settings, store.view, live=live_registry(ReloadStatus()))
     text = renderer.scrape().decode()
     families = text_string_to_metric_families(text)
     return {
