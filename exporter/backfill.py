@@ -24,6 +24,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from functools import partial
 
 from exporter.activity import Trade, Transfer
 from exporter.activity_metrics import COUNTER_FAMILIES, DEPOSITS, TRADE_FEES, TRADE_TAXES, TRADES, WITHDRAWALS
@@ -231,7 +232,9 @@ def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timel
         notices.append(Notice(account, "empty", "no step falls inside the range; nothing is written"))
         return timeline
     _walk(timeline, history.balances, records)
-    _replay(timeline, records, price_at, plan.method)
+    # The replay values records through the same routes as the steps (bridges included), so a cost and
+    # the value it is set against never come from two different price sources.
+    _replay(timeline, records, partial(unit_price, price_at), plan.method)
     _price(timeline, price_at)
     _check_costs(timeline)
     return timeline

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Sequence
 from decimal import Context
 from decimal import Decimal as D
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -271,11 +272,12 @@ def test_positions_at_each_step_are_what_compute_gives_over_the_records_so_far(m
     now = {"BTC": D("0.0015"), "TRY": D(0), "USDT": D(0)}
     walked = {"TRY": D(0), "BTC": D(0), "USDT": D(0)}
     plan = Plan(T0, T0 + 6 * H, H, ("TRY", "USDT"), method)  # type: ignore[arg-type]
+    bridged = partial(unit_price, btc_try)  # the replay prices records through the steps' routes
     timeline = reconstruct(history(now, trades), plan, btc_try)
     for i, ms in enumerate(timeline.steps):
         some_trades, some_transfers = records_until(ms, trades, TRANSFERS)
         for currency in ("TRY", "USDT"):
-            basis = compute(some_trades, some_transfers, currency, btc_try, method)  # type: ignore[arg-type]
+            basis = compute(some_trades, some_transfers, currency, bridged, method)  # type: ignore[arg-type]
             assert timeline.net_deposits[currency][i] == basis.net_deposits
             for asset in walked:
                 expected = basis.positions.get(asset)
