@@ -27,11 +27,11 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from functools import partial
 
 from exporter.activity import Trade, Transfer
-from exporter.activity_metrics import COUNTER_FAMILIES, DEPOSITS, TRADE_FEES, TRADE_TAXES, TRADES, WITHDRAWALS
 
 # costbasis has no public API that stops between records, so the replay's own stepper is used here; a
 # public one there (or these names made public) would remove the reach into its private names.
 from exporter.costbasis import _CONTEXT, METHODS, Method, PriceAt, _order, _Replay
+from exporter.ledger_counters import LedgerCounters
 from exporter.valuation import BRIDGES
 
 MAX_STEPS = 100_000  # a year at 5.3 minutes; kept bounded because every series keeps one value per step
@@ -300,7 +300,11 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
         (a, c): [] for a in assets for c in timeline.currencies
     }
     net: dict[str, list[Decimal]] = {c: [] for c in timeline.currencies}
-    counts = _Counters(records)
+    counters = LedgerCounters()
+    counters.start_at_zero(records)  # every key that will count starts at zero, so rate() sees each rise
+    series: dict[str, dict[tuple[str, ...], list[Decimal | int]]] = {
+        family: {key: [] for key in keys} for family, keys in counters.totals.items()
+    }
     previous: dict[tuple[str, str], Position | None] = dict.fromkeys(positions)
     position = 0
     with localcontext(_CONTEXT):
@@ -313,7 +317,7 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
                         replay.trade(record)
                     else:
                         replay.transfer(record)
-                counts.add(record)
+                counters.add(record)
             for currency, replay in replays.items():
                 net[currency].append(replay.net_deposits)
                 for asset in assets:
@@ -322,53 +326,18 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
                     before = previous[key]
                     if h is None:
                         now = None
-                    elif before and (before[0], before[1], before[2]) == (h.quantity, h.cost, h.realised):
+                    elif before == (h.quantity, h.cost, h.realised):
                         now = before  # unchanged: share the tuple, so a quiet step costs one reference
                     else:
                         now = (h.quantity, h.cost, h.realised)
                     previous[key] = now
                     positions[key].append(now)
-            counts.snapshot()
+            for family, totals in counters.totals.items():
+                for labels, value in totals.items():
+                    series[family][labels].append(value)
     timeline.positions = positions
     timeline.net_deposits = net
-    timeline.counters = counts.series
-
-
-class _Counters:
-    """Running ledger counters and their value at each step."""
-
-    def __init__(self, records: Sequence[Record]) -> None:
-        self.totals: dict[str, dict[tuple[str, ...], Decimal | int]] = {f.name: {} for f in COUNTER_FAMILIES}
-        # Every key that will ever count starts at zero on the first step, so rate() sees each increase.
-        for r in records:
-            if isinstance(r, Trade):
-                self.totals[TRADES.name][(r.pair, r.side)] = 0
-                self.totals[TRADE_FEES.name][(r.quote,)] = _ZERO
-                self.totals[TRADE_TAXES.name][(r.quote,)] = _ZERO
-            elif r.currency is not None:
-                family = DEPOSITS.name if r.balance_type == "deposit" else WITHDRAWALS.name
-                self.totals[family][(r.currency,)] = _ZERO
-        self.series: dict[str, dict[tuple[str, ...], list[Decimal | int]]] = {
-            family: {key: [] for key in keys} for family, keys in self.totals.items()
-        }
-
-    def add(self, r: Record) -> None:
-        totals = self.totals
-        if isinstance(r, Trade):
-            trades = totals[TRADES.name]
-            trades[r.pair, r.side] = trades[r.pair, r.side] + 1
-            fees, taxes = totals[TRADE_FEES.name], totals[TRADE_TAXES.name]
-            fees[r.quote,] = fees[r.quote,] + r.fee.copy_abs()
-            taxes[r.quote,] = taxes[r.quote,] + r.tax.copy_abs()
-        elif r.currency is not None:
-            family = totals[DEPOSITS.name if r.balance_type == "deposit" else WITHDRAWALS.name]
-            family[r.currency,] = family[r.currency,] + r.quantity
-
-    def snapshot(self) -> None:
-        for family, totals in self.totals.items():
-            series = self.series[family]
-            for key, value in totals.items():
-                series[key].append(value)
+    timeline.counters = series
 
 
 def _price(timeline: Timeline, price_at: PriceAt) -> None:
