@@ -9,7 +9,8 @@ amount leaves out a fee that was also taken): that asset's series begin after th
 a Notice says so.
 
 Cost basis, realised profit and net deposits are those `costbasis.compute` gives over the records up to
-each step, so they join the live exporter's figures without a jump. The cost basis and unrealised profit
+each step (pricing through `unit_price`), so they join the live exporter's figures without a jump when
+it prices the same way. The cost basis and unrealised profit
 of an asset are only given at steps where the ledger accounts for the whole holding (its replayed
 quantity equals the walked one): a cost for part of what is held would be a wrong number shown as real.
 
