@@ -1,0 +1,100 @@
+"""Names, types, labels and HELP texts of the metrics derived from the ledger: part of the contract.
+
+Dashboards, alert rules and files already backfilled into Prometheus depend on these names; the live
+exporter and `btcturk-exporter backfill` both take them from here, so they cannot drift apart. Change
+one only as a breaking change.
+
+A counter family is named without `_total` and its samples with it (OpenMetrics: family
+`btcturk_trades`, samples `btcturk_trades_total`). The Prometheus text format (0.0.4) names the family
+by its sample name, so code writing that format uses `Family.sample_name` for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family: its name (without `_total`), type, HELP text and label names, in order."""
+
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...]
+
+    @property
+    def sample_name(self) -> str:
+        """The name its samples carry: `btcturk_trades_total` for the counter family `btcturk_trades`."""
+        return self.name + "_total" if self.kind == "counter" else self.name
+
+
+ASSET_COST_BASIS = Family(
+    "btcturk_asset_cost_basis",
+    "gauge",
+    "Cost of the asset held, in the valuation currency, by the configured cost-basis method "
+    "(average or FIFO) over the ledger's trades and transfers.",
+    ("account", "asset", "currency"),
+)
+ASSET_UNREALIZED_PROFIT = Family(
+    "btcturk_asset_unrealized_profit",
+    "gauge",
+    "Value of the asset held minus its cost basis, in the valuation currency.",
+    ("account", "asset", "currency"),
+)
+ASSET_REALIZED_PROFIT = Family(
+    "btcturk_asset_realized_profit",
+    "gauge",
+    "Profit realised by selling or spending the asset since the ledger's first record, "
+    "in the valuation currency (negative for a loss).",
+    ("account", "asset", "currency"),
+)
+NET_DEPOSITS = Family(
+    "btcturk_net_deposits",
+    "gauge",
+    "Deposits minus withdrawals since the ledger's first record, each valued at its time, "
+    "in the valuation currency.",
+    ("account", "currency"),
+)
+TRADES = Family(
+    "btcturk_trades",  # samples: btcturk_trades_total
+    "counter",
+    "Trades (order fills) in the ledger, by pair and side.",
+    ("account", "pair", "side"),
+)
+TRADE_FEES = Family(
+    "btcturk_trade_fees",  # samples: btcturk_trade_fees_total
+    "counter",
+    "Trade fees paid, in units of the asset they were paid in (the pair's quote asset).",
+    ("account", "asset"),
+)
+TRADE_TAXES = Family(
+    "btcturk_trade_taxes",  # samples: btcturk_trade_taxes_total
+    "counter",
+    "Taxes paid on trades, in units of the asset they were paid in (the pair's quote asset).",
+    ("account", "asset"),
+)
+DEPOSITS = Family(
+    "btcturk_deposits",  # samples: btcturk_deposits_total
+    "counter",
+    "Quantity of the asset deposited into the account, in units of the asset.",
+    ("account", "asset"),
+)
+WITHDRAWALS = Family(
+    "btcturk_withdrawals",  # samples: btcturk_withdrawals_total
+    "counter",
+    "Quantity of the asset withdrawn from the account, in units of the asset.",
+    ("account", "asset"),
+)
+
+PROFIT_FAMILIES: tuple[Family, ...] = (
+    ASSET_COST_BASIS,
+    ASSET_UNREALIZED_PROFIT,
+    ASSET_REALIZED_PROFIT,
+    NET_DEPOSITS,
+)
+COUNTER_FAMILIES: tuple[Family, ...] = (TRADES, TRADE_FEES, TRADE_TAXES, DEPOSITS, WITHDRAWALS)
+ACTIVITY_FAMILIES: tuple[Family, ...] = PROFIT_FAMILIES + COUNTER_FAMILIES
