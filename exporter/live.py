@@ -44,6 +44,11 @@ class LiveMetrics:
         self._plain = b""
         self._gz: bytes | None = None
 
+    def invalidate(self) -> None:
+        """Make the next get() read the registry afresh (a value in it changed that must show now)."""
+        with self._lock:
+            self._read_at = None
+
     def get(self, gzipped: bool = False) -> bytes:
         """The text (or one gzip member of it), read afresh when the last read is `ttl` old."""
         # Held while reading: the scrapes that arrive meanwhile wait for this read, not one each.

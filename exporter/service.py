@@ -68,7 +68,7 @@ class ReloadStatus(Collector):
 
 
 def live_registry(status: ReloadStatus) -> CollectorRegistry:
-    """The metrics rendered on every scrape: process and runtime, and the reload status."""
+    """The live part of every scrape: process and runtime metrics, and the reload status."""
     registry = process_registry()
     registry.register(status)
     return registry
@@ -163,11 +163,14 @@ class Service:
                 extra={"accounts": len(config.accounts), "api_url": config.api_url},
             )
         self.status.succeeded()
+        # The live part is cached for a second; the reload gauges must show this outcome at once.
+        self.pipeline.renderer.live_metrics.invalidate()
         return True
 
     def _failed(self, why: str) -> None:
         log.error("reload failed, keeping the running configuration", extra={"err": why})
         self.status.failed()
+        self.pipeline.renderer.live_metrics.invalidate()
 
     def _swap(self, config: Config) -> None:
         old = self.pipeline

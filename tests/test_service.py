@@ -189,3 +189,12 @@ def test_the_landing_page_carries_the_demo_banner(sim: Simulator) -> None:
             server.shutdown()
             server.server_close()
         assert ("DEMO DATA: made-up accounts from the built-in simulator" in page) is demo
+
+
+def test_the_reload_gauges_show_a_reload_at_once(sim: Simulator, running: Callable[..., Running]) -> None:
+    """The live part is cached for a second; a reload's outcome must not wait for that to run out."""
+    run = running(make_config(sim, account("main", MAIN)))
+    assert sample(run.metrics(), "btcturk_exporter_config_last_reload_successful") == 1  # now cached
+    run.next = ConfigError(["poll_interval: bad"])
+    assert not run.service.reload()
+    assert sample(run.metrics(), "btcturk_exporter_config_last_reload_successful") == 0
