@@ -38,8 +38,8 @@ RED_GREEN = thresholds((None, "red"), (0, "green"))
 def summed_when_complete(metric: str) -> str:
     """The sum over the selected accounts, or nothing when an account lacks the series.
 
-    A total that silently leaves an account out (its activity not synced yet, or an asset unpriced
-    so that its profit is not recorded) would be a wrong number shown as real.
+    A total that silently leaves out an account whose activity is not synced yet would be a wrong
+    number shown as real.
     """
     return (
         f"sum({metric}{{{CUR}}})\n"
@@ -52,11 +52,12 @@ def profit_stats() -> list[Json]:
         stat(
             "Profit",
             "Portfolio value minus net deposits (deposits minus withdrawals, each valued when it "
-            "happened), over the selected accounts. Empty while an account has no activity data yet "
-            "or holds an asset with no price, rather than a total that leaves something out.",
+            "happened), over the selected accounts. Assets with no price count as 0 (see Unpriced "
+            "assets). Empty while a selected account has no activity data yet, rather than a total "
+            "that leaves it out.",
             targets((summed_when_complete(PROFIT), "")),
             "short",
-            (5, 4),
+            (4, 4),
             steps=RED_GREEN,
             decimals=2,
         ),
@@ -66,7 +67,7 @@ def profit_stats() -> list[Json]:
             "when it happened.",
             targets((summed_when_complete("btcturk_net_deposits"), "")),
             "short",
-            (5, 4),
+            (4, 4),
             decimals=2,
         ),
         stat(
@@ -74,7 +75,7 @@ def profit_stats() -> list[Json]:
             "Value of the current holdings minus their cost basis, summed over assets and accounts.",
             targets((f"sum(btcturk_asset_unrealized_profit{{{CUR}}})", "")),
             "short",
-            (5, 4),
+            (4, 4),
             steps=RED_GREEN,
             decimals=2,
         ),
@@ -83,9 +84,18 @@ def profit_stats() -> list[Json]:
             "Profit taken by sales since activity.since, summed over assets and accounts.",
             targets((f"sum(btcturk_asset_realized_profit{{{CUR}}})", "")),
             "short",
-            (5, 4),
+            (4, 4),
             steps=RED_GREEN,
             decimals=2,
+        ),
+        stat(
+            "Unpriced assets",
+            "Assets held with no price route to the currency: they count as 0 in the value, so the "
+            "profit leaves them out too.",
+            targets((f"sum(btcturk_unpriced_assets{{{CUR}}})", "")),
+            "none",
+            (4, 4),
+            steps=thresholds((None, "green"), (1, "orange")),
         ),
         stat(
             "Last trade",
@@ -176,8 +186,7 @@ def value_panels() -> list[Json]:
         ),
         timeseries(
             "Profit per account ($currency)",
-            "Each account's portfolio value minus its net deposits. A gap means an asset of the "
-            "account had no price then, so its value, and the profit, would have been understated.",
+            "Each account's portfolio value minus its net deposits (assets with no price count as 0).",
             targets((f"{PROFIT}{{{CUR}}}", "{{account}}")),
             "short",
         ),
