@@ -299,6 +299,7 @@ def test_compose_grafana_gets_provisioning_and_dashboards() -> None:
     provider = yaml.safe_load((provisioning / "dashboards" / "btcturk.yml").read_text())["providers"][0]
     dashboards = ROOT / mounts[provider["options"]["path"]]
     assert sorted(p.name for p in dashboards.glob("*.json")) == [
+        "btcturk-activity.json",
         "btcturk-exporter-health.json",
         "btcturk-overview.json",
     ]

@@ -23,6 +23,10 @@ OUT_DIR = ROOT / "grafana" / "dashboards"
 
 OVERVIEW_UID = "btcturk-overview"
 HEALTH_UID = "btcturk-exporter-health"
+ACTIVITY_UID = "btcturk-activity"
+OVERVIEW_TITLE = "BTCTurk / Portfolio overview"
+HEALTH_TITLE = "BTCTurk / Exporter health"
+ACTIVITY_TITLE = "BTCTurk / Activity and profit"
 TAGS = ["btcturk", "btcturk-exporter", "prometheus-exporter"]
 SCHEMA_VERSION = 39
 
@@ -341,9 +345,13 @@ def link_to(uid: str, title: str) -> Json:
     }
 
 
-def dashboard(
-    uid: str, title: str, description: str, panels: Sequence[Json], variables: list[Json], link: Json
-) -> Json:
+def links_to_others(uid: str) -> list[Json]:
+    """A link to each of the other dashboards."""
+    boards = {OVERVIEW_UID: OVERVIEW_TITLE, HEALTH_UID: HEALTH_TITLE, ACTIVITY_UID: ACTIVITY_TITLE}
+    return [link_to(other, title) for other, title in boards.items() if other != uid]
+
+
+def dashboard(uid: str, title: str, description: str, panels: Sequence[Json], variables: list[Json]) -> Json:
     return {
         "annotations": {
             "list": [
@@ -363,7 +371,7 @@ def dashboard(
         "fiscalYearStartMonth": 0,
         "graphTooltip": 1,
         "id": None,
-        "links": [link],
+        "links": links_to_others(uid),
         "liveNow": False,
         "panels": layout(panels),
         "refresh": "1m",
@@ -582,11 +590,10 @@ def overview() -> Json:
     ]
     return dashboard(
         OVERVIEW_UID,
-        "BTCTurk / Portfolio overview",
+        OVERVIEW_TITLE,
         "Balances and portfolio value of BTCTurk accounts, from btcturk-exporter.",
         panels,
         variables,
-        link_to(HEALTH_UID, "BTCTurk / Exporter health"),
     )
 
 
@@ -779,11 +786,10 @@ def health() -> Json:
     ]
     return dashboard(
         HEALTH_UID,
-        "BTCTurk / Exporter health",
+        HEALTH_TITLE,
         "Polling, BTCTurk API and process health of btcturk-exporter.",
         panels,
         common_variables(),
-        link_to(OVERVIEW_UID, "BTCTurk / Portfolio overview"),
     )
 
 
@@ -793,7 +799,11 @@ def render(board: Json) -> str:
 
 def generate() -> dict[Path, str]:
     """Every dashboard file and its content."""
-    return {OUT_DIR / f"{board['uid']}.json": render(board) for board in (overview(), health())}
+    # Imported here: dashboard_activity builds from this module's helpers.
+    from dashboard_activity import activity
+
+    boards = (overview(), health(), activity())
+    return {OUT_DIR / f"{board['uid']}.json": render(board) for board in boards}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
