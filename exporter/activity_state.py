@@ -25,7 +25,7 @@ class ActivitySnapshot:
     failures: Mapping[tuple[str, str], int]  # (endpoint path, reason) -> count since start
     records: Mapping[Kind, int]  # ledger records per kind: trade, crypto, fiat
     backfill_complete: Mapping[Kind, bool]
-    cost_basis: Mapping[str, CostBasis] = field(default=_EMPTY)  # per valuation currency
+    cost_basis: Mapping[str, CostBasis] = field(default_factory=lambda: _EMPTY)  # per valuation currency
     last_trade_ms: int | None = None
 
 

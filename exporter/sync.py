@@ -208,7 +208,7 @@ class ActivitySync:
             try:
                 progress = self._read(account, kind)
             except ApiError as exc:
-                if exc.reason != "auth":
+                if exc.reason != "auth" or not health.permitted:
                     raise
                 # Clock drift is the usual cause of a 401: measure again and try once more.
                 with contextlib.suppress(ApiError):
@@ -222,7 +222,7 @@ class ActivitySync:
                     log.warning(
                         "activity of account %s is off: %s answers 401 (the key lacks the permission to "
                         "read transactions, or is bound to another IP); balances are unaffected; "
-                        "trying again every %.0fs",
+                        "trying again every %gs",
                         account.name,
                         path,
                         self.settings.permission_recheck,
