@@ -288,3 +288,27 @@ def test_prices_are_fetched_once_and_answer_direct_inverse_and_bridged(
     # The airdropped token has no market: counted as unpriced, never given a made-up value.
     unpriced_tokens = sum(1 for t in sim.history(KEYS[0]).transfers if t.currency == "OLDTOKEN")
     assert snapshot.cost_basis["TRY"].unpriced == unpriced_tokens
+
+
+def test_a_millisecond_holding_a_full_page_is_counted_not_dropped_silently(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = sim.history(KEYS[0])
+    model = history.trades[len(history.trades) // 2]
+    crowd = [
+        SimTrade(
+            model.id + 50_000 + i, model.order_id, model.timestamp, model.numerator, model.denominator,
+            model.side, model.price, model.amount, model.total, model.fee, model.tax,
+        )  # fmt: skip
+        for i in range(CAP + 5)
+    ]
+    with sim.lock:
+        history.trades.extend(crowd)
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        snapshot = make_sync(sim, ledger, Published()).run_once()["main"]
+        stored = {t.id for t in ledger.trades("main")}
+    assert snapshot.failures[(TRADES, "truncated")] >= 1
+    assert any(r.levelno == logging.ERROR and "page cap" in r.getMessage() for r in caplog.records)
+    # Everything outside the crowded millisecond is complete; the crowd is as complete as the cap allows.
+    assert {t.id for t in history.trades if t.timestamp != model.timestamp} <= stored
+    assert len(stored & {t.id for t in crowd}) >= CAP - 1
