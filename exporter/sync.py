@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from exporter import budget, retries
 from exporter.activity import ENDPOINTS, Trade, Transfer
@@ -42,9 +42,11 @@ RequestCounter = Callable[[str, str, str], None]
 PLANNED = (*ENDPOINTS.values(), KLINES)
 
 
-def _planned(path: str, share: float, monotonic: Callable[[], float]) -> Gate:
+def _planned(
+    path: str, share: float, monotonic: Callable[[], float], budgets: Iterable[budget.Budget]
+) -> Gate:
     """A gate holding `share` of the path's per-IP budget."""
-    full = budget.BY_PATH[path]
+    full = next(b for b in budgets if path in b.paths)
     return Gate(budget.Budget(full.name, budget.planned_calls(full.limit, share), full.paths), monotonic)
 
 
@@ -79,7 +81,9 @@ class ActivitySync:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        budgets: Iterable[budget.Budget] = budget.BUDGETS,
     ) -> None:
+        """`gates` are the process's shared gates (the Poller's); `budgets` those of the planned share."""
         self.settings = settings
         self.accounts = tuple(accounts)
         self.client = client
@@ -95,7 +99,8 @@ class ActivitySync:
         self.prices = PriceHistory(ledger, self._candles)
         self.market: MarketStatus | None = None
         # Each activity budget's planned share: first attempts wait here, so retries keep headroom.
-        self._plan = {path: _planned(path, settings.rate_limit_share, monotonic) for path in PLANNED}
+        share = settings.rate_limit_share
+        self._plan = {path: _planned(path, share, monotonic, budgets) for path in PLANNED}
         self._policy = retries.Policy(client.rest.total_timeout, backoff_max=30.0)
         self._spans: dict[tuple[str, Kind], int] = {}
         self._stop = threading.Event()

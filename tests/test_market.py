@@ -64,7 +64,8 @@ def test_the_simulators_exchangeinfo_and_blocks_come_through_the_client() -> Non
 
 def test_candles_parse_exactly_and_refuse_nonsense() -> None:
     assert parse_klines({"s": "no_data"}) == ()
-    assert parse_klines({"s": "ok", "t": [3600], "c": [Decimal("1.5")], "o": [1]}) == ((3600, Decimal("1.5")),)
+    answer = {"s": "ok", "t": [3600], "c": [Decimal("1.5")], "o": [1]}
+    assert parse_klines(answer) == ((3600, Decimal("1.5")),)
     assert parse_ohlcs([{"time": 86400, "close": "2,5"}]) == ((86400, Decimal("2.5")),)
     assert parse_ohlcs(envelope([])) == ()
     for bad in ({"s": "error"}, {"s": "ok", "t": [1, 2], "c": [1]}, {"s": "ok", "t": [1], "c": [0]}, []):

@@ -297,9 +297,9 @@ def test_a_millisecond_holding_a_full_page_is_counted_not_dropped_silently(
     model = history.trades[len(history.trades) // 2]
     crowd = [
         SimTrade(
-            model.id + 50_000 + i, model.order_id, model.timestamp, model.numerator, model.denominator,
-            model.side, model.price, model.amount, model.total, model.fee, model.tax,
-        )  # fmt: skip
+            *(model.id + 50_000 + i, model.order_id, model.timestamp, model.numerator, model.denominator),
+            *(model.side, model.price, model.amount, model.total, model.fee, model.tax),
+        )
         for i in range(CAP + 5)
     ]
     with sim.lock:
