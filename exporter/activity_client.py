@@ -47,6 +47,11 @@ class ActivityClient:
         self.rest = rest
         self.graph = graph
 
+    @classmethod
+    def connect(cls, rest: Client, graph_api_url: str) -> ActivityClient:
+        """Share the poller's REST client (its clock offset signs these reads too); graph-api apart."""
+        return cls(rest, Client(graph_api_url, rest.total_timeout))
+
     def records(
         self,
         account: Account,

@@ -71,6 +71,17 @@ class AccountHealth:
                 self.changed = True
             return restored
 
+    def backfilled(self) -> bool:
+        """Whether every endpoint's history has been read up to the present at least once."""
+        with self._lock:
+            return all(self._complete.get(kind, False) for kind in KINDS)
+
+    def take_changed(self) -> bool:
+        """Whether records or prices changed since the last call (which clears it)."""
+        with self._lock:
+            changed, self.changed = self.changed, False
+            return changed
+
     def failed(self, kind: Kind | None, endpoint: str, reason: str) -> None:
         """Count a failure of one endpoint (kind None: a shared read such as prices)."""
         with self._lock:

@@ -103,6 +103,7 @@ class ActivitySync:
         self._plan = {path: _planned(path, share, monotonic, budgets) for path in PLANNED}
         self._policy = retries.Policy(client.rest.total_timeout, backoff_max=30.0)
         self._spans: dict[tuple[str, Kind], int] = {}
+        self._counts: dict[str, dict[Kind, int]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -238,6 +239,8 @@ class ActivitySync:
         if progress.truncated:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
+        if progress.stored:
+            self._counts.pop(account.name, None)
         if health.succeeded(kind, self._clock(), progress.done, progress.stored):
             log.info("activity of account %s is readable again", account.name)
         return progress
@@ -329,11 +332,16 @@ class ActivitySync:
         health = self.health[name]
         now = self._clock()
         reopen = health.prices_open_until is not None and now >= health.prices_open_until
-        if (health.changed or reopen) and self.market is not None:
-            health.changed = False
+        # A cost basis over part of the history would be wrong, not early: none until the backfill is done
+        # (which also spares a recompute of a growing history after every backfill turn).
+        if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
             self._value(health, now)
-        counts = self.ledger.counts()
-        snapshot = health.snapshot({kind: counts.get((name, kind), 0) for kind in KINDS})
+            self._counts.pop(name, None)
+        if name not in self._counts:
+            # Counting 100,000 rows costs milliseconds: only after the records changed.
+            counts = self.ledger.counts()
+            self._counts[name] = {kind: counts.get((name, kind), 0) for kind in KINDS}
+        snapshot = health.snapshot(self._counts[name])
         self.on_snapshot(snapshot)
         return snapshot
 

@@ -17,13 +17,13 @@ from exporter.activity_state import ActivitySnapshot
 from exporter.client import BALANCES, REASONS, TICKER, Client
 from exporter.config import Account, Config, Secret
 from exporter.ledger import Ledger
-from exporter.market import MarketStatus
+from exporter.market import EXCHANGE_INFO, MarketStatus
 from exporter.poller import Poller
 from exporter.ratelimit import Gates
 from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.simulator.ledger import Trade as SimTrade
 from exporter.snapshot import SHARED, Store
-from exporter.sync import ActivitySync
+from exporter.sync import ActivitySync, plan
 from tests.conftest import wait_for
 
 KEYS = generate_keypair(seed=41)
@@ -159,6 +159,11 @@ def test_a_restart_during_the_backfill_resumes_where_it_stopped(sim: Simulator, 
         assert not cursor.backfill_complete
         assert cursor.backfilled_to_ms == progress.reached_ms
         assert len(ledger.trades("main")) > 0
+        # Part of the history would give a wrong cost basis: none is published until the backfill is done.
+        assert sync.refresh_market() is not None
+        partial = sync.publish("main")
+        assert partial.cost_basis == {} and not partial.backfill_complete["trade"] and not partial.up
+        assert partial.records["trade"] == len(ledger.trades("main"))
     first = sim.count(TRADES)
     with Ledger(path) as ledger:
         make_sync(sim, ledger, Published()).run_once()
@@ -312,3 +317,38 @@ def test_a_millisecond_holding_a_full_page_is_counted_not_dropped_silently(
     # Everything outside the crowded millisecond is complete; the crowd is as complete as the cap allows.
     assert {t.id for t in history.trades if t.timestamp != model.timestamp} <= stored
     assert len(stored & {t.id for t in crowd}) >= CAP - 1
+
+
+def test_without_market_status_or_price_history_nothing_is_made_up(sim: Simulator, tmp_path: Path) -> None:
+    sim.inject(Fault("status", status=500), endpoint=EXCHANGE_INFO)
+    sim.inject(Fault("status", status=503), endpoint=KLINES)
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        sync = make_sync(sim, ledger, Published(), request_deadline=1.0)
+        first = sync.run_once()["main"]
+        # Records are synced; no market means no price routes, so no cost basis rather than a wrong one.
+        assert first.records["trade"] == len(sim.history(KEYS[0]).trades)
+        assert first.cost_basis == {} and sync.market is None
+        sim.clear_faults()
+        sim.inject(Fault("status", status=503), endpoint=KLINES)
+        assert sync.refresh_market() is not None
+        second = sync.publish("main")
+        assert second.failures[(KLINES, "server_error")] >= 1
+        blind = second.cost_basis["USDT"].unpriced
+        assert blind > 0  # TRY-quoted trades cannot be valued in USDT without USDTTRY's history
+        sim.clear_faults()
+        third = sync.publish("main")  # the failed prices are tried again
+        assert third.cost_basis["USDT"].unpriced < blind
+
+
+def test_plan_counts_one_read_per_account_and_endpoint_each_interval() -> None:
+    uses = plan(3, ActivitySettings(interval=60, market_interval=300))
+    by_name = {use.budget.name: use for use in uses}
+    assert by_name["transactions/trade"].per_minute == 3
+    assert by_name["transactions/crypto"].fits and by_name["exchangeinfo"].per_minute == 0.2
+    assert not plan(200, ActivitySettings(interval=60))[1].fits
+
+
+def test_connect_shares_the_rest_client_and_points_graph_at_its_own_host(sim: Simulator) -> None:
+    rest = Client(sim.url, 3.0)
+    client = ActivityClient.connect(rest, sim.url + "/")
+    assert client.rest is rest and client.graph.api_url == sim.url and client.graph.total_timeout == 3.0
