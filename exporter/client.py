@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -28,6 +28,8 @@ from exporter.signing import auth_headers
 from exporter.transport import Answer, Transport, TransportError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 BALANCES = "/api/v1/users/balances"
 TICKER = "/api/v2/ticker"
@@ -162,13 +164,16 @@ class Client:
         hook: RequestHook | None,
         deadline: float | None,
         headers: Mapping[str, str] | None = None,
+        query: str = "",
     ) -> Answer:
         """One attempt: the status, headers and whole body, all within `timeout` (and `deadline`)."""
         end = self._monotonic() + self.total_timeout
         if deadline is not None:
             end = min(end, deadline)
+        # The query goes on the wire only: hooks, errors and logs name the endpoint's path.
+        target = f"{endpoint}?{query}" if query else endpoint
         try:
-            answer = self._transport.get(endpoint, end, headers, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES)
+            answer = self._transport.get(target, end, headers, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES)
         except TransportError as exc:
             if exc.sent:
                 self._report(hook, endpoint, exc.reason if exc.status is None else str(exc.status))
@@ -207,8 +212,9 @@ class Client:
         hook: RequestHook | None,
         deadline: float | None,
         headers: Mapping[str, str] | None = None,
+        query: str = "",
     ) -> Any:
-        answer = self._fetch(endpoint, hook, deadline, headers)
+        answer = self._fetch(endpoint, hook, deadline, headers, query)
         try:
             return parse(self._json(endpoint, answer))
         except BadResponse as exc:
@@ -231,6 +237,23 @@ class Client:
         headers = auth_headers(account.public_key, account.private_key_bytes(), self.now_ms())
         balances: tuple[Balance, ...] = self._call(BALANCES, parse_balances, hook, deadline, headers)
         return balances
+
+    def get_json(
+        self,
+        endpoint: str,
+        parse: Callable[[Any], T],
+        *,
+        query: str = "",
+        account: Account | None = None,
+        hook: RequestHook | None = None,
+        deadline: float | None = None,
+    ) -> T:
+        """GET `endpoint?query`, signed for `account` when given, and return `parse` of its JSON."""
+        headers = None
+        if account is not None:
+            headers = auth_headers(account.public_key, account.private_key_bytes(), self.now_ms())
+        result: T = self._call(endpoint, parse, hook, deadline, headers, query)
+        return result
 
     def ticker(self, hook: RequestHook | None = None, deadline: float | None = None) -> tuple[Ticker, ...]:
         """Fetch and parse every pair's prices (unsigned, one call for all accounts)."""
