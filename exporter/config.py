@@ -233,7 +233,12 @@ def _share(raw: object, problems: list[str]) -> float | None:
     """rate_limit_share: the part of each per-IP limit the configured polling may plan to use."""
     if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 < raw <= 1:
         return float(raw)
-    got = f"{raw:g}" if isinstance(raw, int | float) and not isinstance(raw, bool) else _type_name(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > 10**6:
+        got = "a huge number"  # f"{raw:g}" would overflow a float
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        got = f"{raw:g}"
+    else:
+        got = _type_name(raw)
     problems.append(f"rate_limit_share: must be a number above 0 and at most 1, got {got}")
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from exporter.budget import DEFAULT_SHARE, format_seconds, per_instance, shortest_interval
 from exporter.config import BALANCE_CALLS_PER_MINUTE, Account, Config, ConfigError, Secret
 from exporter.simulator import Simulator, generate_keypair
 
@@ -28,8 +29,8 @@ class Demo:
 
 
 def default_accounts(poll_interval: float) -> int:
-    """Three accounts, or as many as the rate limit allows at this interval (at least one)."""
-    return max(1, min(3, int(BALANCE_CALLS_PER_MINUTE * poll_interval / 60)))
+    """Three accounts, or as many as the planned share of the rate limit allows at this interval."""
+    return max(1, min(3, per_instance(poll_interval, BALANCE_CALLS_PER_MINUTE, DEFAULT_SHARE)))
 
 
 def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo]:
@@ -38,10 +39,14 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
         accounts = default_accounts(poll_interval)
     if not 1 <= accounts <= MAX_ACCOUNTS:
         raise ConfigError([f"--demo.accounts: must be between 1 and {MAX_ACCOUNTS}, got {accounts}"])
-    # The simulator enforces the real per-IP budget, so the demo must respect it too.
-    if accounts * 60 / poll_interval > BALANCE_CALLS_PER_MINUTE:
-        shortest = accounts * 60 / BALANCE_CALLS_PER_MINUTE
-        problem = f"--demo.poll-interval: {accounts} accounts need at least {shortest:g}s (rate limit)"
+    # The simulator enforces the real per-IP budget: the demo plans within the same share of it as a
+    # real configuration, leaving the headroom that keeps retries from running into 429s.
+    shortest = shortest_interval(accounts, BALANCE_CALLS_PER_MINUTE, DEFAULT_SHARE)
+    if poll_interval < shortest:
+        problem = (
+            f"--demo.poll-interval: {accounts} accounts need at least {format_seconds(shortest)} "
+            f"(rate_limit_share {DEFAULT_SHARE:g} of the API's per-IP limit)"
+        )
         raise ConfigError([problem])
     sim = Simulator(host="127.0.0.1", port=0, seed=1).start()
     configured = []

@@ -24,6 +24,12 @@ MAX_RETRY_AFTER = 60.0
 # A 429 without Retry-After still pauses its endpoint for this long.
 DEFAULT_RATE_LIMIT_PAUSE = 5.0
 
+# A call counts against this process's budget for this much longer than the API's window: the API
+# counts a call when it arrives and starts its window at its first arrival, so with uneven network
+# delays a log of send times kept for exactly 60 s could let 121 calls arrive within one of its windows.
+ARRIVAL_SLACK = 2.0
+HELD = WINDOW + ARRIVAL_SLACK
+
 # Waits for `seconds`; raises to abandon the wait (the poller's stop).
 Sleep = Callable[[float], None]
 
@@ -59,12 +65,12 @@ class Gate:
             now = self._clock()
             if self._paused_until > now:
                 return self._paused_until - now, True
-            while self._calls and self._calls[0] <= now - WINDOW:
+            while self._calls and self._calls[0] <= now - HELD:
                 self._calls.popleft()
             if len(self._calls) < self.budget.limit:
                 self._calls.append(now)
                 return 0.0, False
-            return self._calls[0] + WINDOW - now, False
+            return self._calls[0] + HELD - now, False
 
     def acquire(self, latest: float, sleep: Sleep) -> str | None:
         """Wait for a token until clock time `latest` at most; None once taken, else why it was not.
@@ -82,10 +88,10 @@ class Gate:
             sleep(min(wait, left))
 
     def used(self) -> int:
-        """Calls counted in the last window."""
+        """Calls still counted against the budget (made in the last window and its arrival slack)."""
         with self._lock:
             now = self._clock()
-            return sum(1 for stamp in self._calls if stamp > now - WINDOW)
+            return sum(1 for stamp in self._calls if stamp > now - HELD)
 
 
 class Gates:

@@ -66,6 +66,7 @@ class Valuation:
     """Every priced asset's value, per-currency totals, and per-currency counts of unpriced assets."""
 
     values: tuple[AssetValue, ...]
+    # Absent for a currency in which none of the non-zero holdings could be priced.
     totals: tuple[tuple[str, Decimal], ...]
     unpriced: tuple[tuple[str, int], ...]
 
@@ -278,6 +279,7 @@ def value_balances(
     wanted = tuple(dict.fromkeys(currencies))
     totals = dict.fromkeys(wanted, _ZERO)
     unpriced = dict.fromkeys(wanted, 0)
+    priced = dict.fromkeys(wanted, 0)
     values: list[AssetValue] = []
     for holding in balances:
         for currency in wanted:
@@ -296,10 +298,14 @@ def value_balances(
                     locked=holding.locked * unit,
                 )
                 totals[currency] += value.balance
+            priced[currency] += holding.balance != 0
             values.append(value)
+    # A currency that priced none of the account's holdings has no total: a portfolio "worth 0" beside
+    # unpriced assets would be a made-up number (say, a currency the exchange has no market for).
+    shown = {c: t for c, t in totals.items() if priced[c] or not unpriced[c]}
     return Valuation(
         values=tuple(values),
-        totals=tuple(totals.items()),
+        totals=tuple(shown.items()),
         unpriced=tuple(unpriced.items()),
     )
 

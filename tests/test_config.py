@@ -441,7 +441,7 @@ def test_exactly_at_the_planned_share_is_allowed(tmp_path: Path) -> None:
     assert config.rate_limit_share == 0.8
 
 
-@pytest.mark.parametrize("raw", [0, -0.5, 1.01, 2, "0.8", True, None, [0.5], float("nan")])
+@pytest.mark.parametrize("raw", [0, -0.5, 1.01, 2, 10**400, "0.8", True, None, [0.5], float("nan")])
 def test_rate_limit_share_must_be_a_fraction(tmp_path: Path, raw: object) -> None:
     found = only_problem(tmp_path, {"rate_limit_share": raw, "accounts": [account()]})
     assert found.startswith("rate_limit_share: must be a number above 0 and at most 1, got ")

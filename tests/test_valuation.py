@@ -313,10 +313,11 @@ def test_values_order_totals_and_unpriced() -> None:
     assert result.unpriced == (("TRY", 1), ("USDT", 1))
 
 
-def test_totals_and_unpriced_cover_every_currency() -> None:
+def test_unpriced_covers_every_currency_and_nothing_priced_has_no_total() -> None:
+    """A portfolio "worth 0" beside unpriced holdings would be a made-up number: no total at all."""
     result = value_balances([bal("NOPE", "1"), bal("ALSO", "2")], MARKET, ["TRY", "USDT", "EUR"], "last")
     assert result.values == ()
-    assert result.totals == (("TRY", D(0)), ("USDT", D(0)), ("EUR", D(0)))
+    assert result.totals == ()
     assert result.unpriced == (("TRY", 2), ("USDT", 2), ("EUR", 2))
     empty = value_balances([], MARKET, ["TRY", "USDT"], "last")
     assert empty.totals == (("TRY", D(0)), ("USDT", D(0)))
@@ -328,7 +329,7 @@ def test_zero_price_makes_asset_unpriced_only_in_that_currency() -> None:
     result = value_balances([bal("DEAD", "5")], tickers, ["TRY", "USDT"], "last")
     assert [(v.currency, v.balance) for v in result.values] == [("USDT", D(10))]
     assert result.unpriced == (("TRY", 1), ("USDT", 0))
-    assert result.totals == (("TRY", D(0)), ("USDT", D(10)))
+    assert result.totals == (("USDT", D(10)),)
 
 
 def test_zero_balance_is_valued_but_never_unpriced() -> None:
