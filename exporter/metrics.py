@@ -86,6 +86,64 @@ def _fresh_until(
     return min(taken, default=math.inf) + max_staleness
 
 
+class _Fragments:
+    """The per-account and ticker chunks of the last render, reused while their inputs are the same ones.
+
+    Used only under the renderer's render lock.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._accounts: dict[str, _AccountChunks] = {}
+        self._index: tuple[PriceSnapshot, PriceIndex] | None = None
+        self._tickers: tuple[PriceSnapshot, frozenset[str] | None, dict[str, Chunk]] | None = None
+
+    def price_index(self, prices: PriceSnapshot) -> PriceIndex:
+        """The snapshot indexed for valuation, built once per snapshot."""
+        if self._index is None or self._index[0] is not prices:
+            self._index = (prices, price_index(prices))
+        return self._index[1]
+
+    def account(
+        self, snapshot: AccountSnapshot, prices: PriceSnapshot | None, index: PriceIndex | None
+    ) -> dict[str, Chunk]:
+        """One account's balance and value families, re-rendered only when its balances or prices change."""
+        # Keyed on the balances tuple, not the snapshot: the poller hands back the same tuple when
+        # nothing changed, so an unchanged account costs no rendering however often it is polled.
+        cached = self._accounts.get(snapshot.account)
+        same_balances = cached is not None and cached.balances is snapshot.balances
+        if cached and same_balances and cached.prices is prices:
+            return cached.families
+        families = (
+            dict(cached.families)
+            if cached and same_balances
+            else balance_chunks(snapshot.account, snapshot.balances)
+        )
+        if prices is not None and index is not None:
+            families.update(value_chunks(snapshot.account, snapshot.balances, index, self.settings))
+        else:
+            families.update({name: EMPTY for name, _ in VALUE_FAMILIES})
+        for chunk in families.values():
+            chunk.gz  # noqa: B018  # compressed here, on the publishing thread, not by a scrape
+        self._accounts[snapshot.account] = _AccountChunks(snapshot.balances, prices, families)
+        return families
+
+    def tickers(self, prices: PriceSnapshot, index: PriceIndex, assets: frozenset[str]) -> dict[str, Chunk]:
+        """The ticker families for the assets held, rendered again only when the prices or assets changed."""
+        wanted = None if self.settings.export_all_pairs else assets
+        cached = self._tickers
+        # Identity for the snapshot: comparing hundreds of tickers by value would cost a render's worth.
+        if cached is None or cached[0] is not prices or cached[1] != wanted:
+            cached = (prices, wanted, ticker_chunks(self.settings, prices, index, assets))
+            self._tickers = cached
+        return cached[2]
+
+    def keep_only(self, fresh: Sequence[AccountSnapshot]) -> None:
+        """Forget accounts that are no longer rendered so their text can be freed."""
+        for name in set(self._accounts) - {s.account for s in fresh}:
+            del self._accounts[name]
+
+
 class Renderer:
     """Turns store views into exposition bytes.
 
@@ -113,9 +171,7 @@ class Renderer:
         self._trim_lock = threading.Lock()
         # One health render per store change, however many scrapes arrive right after it.
         self._health_lock = threading.Lock()
-        self._accounts: dict[str, _AccountChunks] = {}
-        self._index: tuple[PriceSnapshot, PriceIndex] | None = None
-        self._tickers: tuple[PriceSnapshot, frozenset[str] | None, dict[str, Chunk]] | None = None
+        self._fragments = _Fragments(settings)
         self._body = _EMPTY_BODY
         self._trimmed: _Body | None = None
         self._health: tuple[View, Chunk] | None = None
@@ -131,56 +187,16 @@ class Renderer:
 
     # --- rendering, on the publishing thread ------------------------------------------------------
 
-    def _price_index(self, prices: PriceSnapshot) -> PriceIndex:
-        if self._index is None or self._index[0] is not prices:
-            self._index = (prices, price_index(prices))
-        return self._index[1]
-
-    def _account_chunks(
-        self, snapshot: AccountSnapshot, prices: PriceSnapshot | None, index: PriceIndex | None
-    ) -> dict[str, Chunk]:
-        # Keyed on the balances tuple, not the snapshot: the poller hands back the same tuple when
-        # nothing changed, so an unchanged account costs no rendering however often it is polled.
-        cached = self._accounts.get(snapshot.account)
-        same_balances = cached is not None and cached.balances is snapshot.balances
-        if cached and same_balances and cached.prices is prices:
-            return cached.families
-        families = (
-            dict(cached.families)
-            if cached and same_balances
-            else balance_chunks(snapshot.account, snapshot.balances)
-        )
-        if prices is not None and index is not None:
-            families.update(value_chunks(snapshot.account, snapshot.balances, index, self.settings))
-        else:
-            families.update({name: EMPTY for name, _ in VALUE_FAMILIES})
-        for chunk in families.values():
-            chunk.gz  # noqa: B018  # compressed here, on the publishing thread, not by a scrape
-        self._accounts[snapshot.account] = _AccountChunks(snapshot.balances, prices, families)
-        return families
-
-    def _cached_ticker_chunks(
-        self, prices: PriceSnapshot, index: PriceIndex, assets: frozenset[str]
-    ) -> dict[str, Chunk]:
-        wanted = None if self.settings.export_all_pairs else assets
-        cached = self._tickers
-        # Identity for the snapshot: comparing hundreds of tickers by value would cost a render's worth.
-        if cached is None or cached[0] is not prices or cached[1] != wanted:
-            cached = (prices, wanted, ticker_chunks(self.settings, prices, index, assets))
-            self._tickers = cached
-        return cached[2]
-
     def _render(self, fresh: tuple[AccountSnapshot, ...], prices: PriceSnapshot | None) -> _Body:
-        index = self._price_index(prices) if prices is not None else None
-        families = tuple(self._account_chunks(s, prices, index) for s in fresh)
+        fragments = self._fragments
+        index = fragments.price_index(prices) if prices is not None else None
+        families = tuple(fragments.account(s, prices, index) for s in fresh)
         names = asset_names(fresh)
         tickers = None
         if prices is not None and index is not None:
-            tickers = self._cached_ticker_chunks(prices, index, frozenset(names))
+            tickers = fragments.tickers(prices, index, frozenset(names))
         plain, gz = assemble(families, names, tickers)
-        # Forget accounts that are no longer rendered so their text can be freed.
-        for name in set(self._accounts) - {s.account for s in fresh}:
-            del self._accounts[name]
+        fragments.keep_only(fresh)
         fresh_until = _fresh_until(fresh, prices, self.settings.max_staleness)
         return _Body(fresh, families, prices, index, plain, gz, fresh_until)
 
