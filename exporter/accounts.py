@@ -146,11 +146,17 @@ def _key_source(
     return _Source(inline_key, inline_raw.strip())
 
 
-def _public_key(source: _Source | None, problems: list[str]) -> str | None:
-    if source is None:
-        return None
-    if not source.text:
+def _non_empty(source: _Source | None, problems: list[str]) -> _Source | None:
+    """The source when it holds a key; an empty one is reported here, a missing one was already."""
+    if source is not None and not source.text:
         problems.append(source.problem("must not be empty"))
+        return None
+    return source
+
+
+def _public_key(source: _Source | None, problems: list[str]) -> str | None:
+    source = _non_empty(source, problems)
+    if source is None:
         return None
     if any(c.isspace() for c in source.text):
         problems.append(source.problem("must not contain whitespace"))
@@ -163,10 +169,8 @@ def _public_key(source: _Source | None, problems: list[str]) -> str | None:
 
 
 def _private_key(source: _Source | None, problems: list[str]) -> Secret | None:
+    source = _non_empty(source, problems)
     if source is None:
-        return None
-    if not source.text:
-        problems.append(source.problem("must not be empty"))
         return None
     try:
         decode_private_key(source.text)

@@ -8,13 +8,12 @@ or JSON numbers, dot or comma decimals, unknown fields ignored).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from exporter.parsing import BadResponse, parse_decimal, unwrap
+from exporter.parsing import BadResponse, decode_json, parse_decimal, unwrap
 
 TRADES = "/api/v1/users/transactions/trade"
 CRYPTO = "/api/v1/users/transactions/crypto"
@@ -78,19 +77,8 @@ class Transfer:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse a JSON answer keeping every fraction a Decimal and every integer an exact int."""
-
-    def no_constant(name: str) -> Any:
-        raise BadResponse(f"JSON holds {name}, which is not a number")
-
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=no_constant)
-    except RecursionError:
-        raise BadResponse("JSON nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, BadResponse):
-            raise
-        raise BadResponse(f"not JSON: {str(exc).splitlines()[0][:80]}") from None
+    """Parse a JSON answer as every API answer is (parsing.decode_json): Decimal fractions, exact ints."""
+    return decode_json(text)
 
 
 def parse_trades(payload: object) -> tuple[Trade, ...]:

@@ -28,16 +28,13 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from functools import partial
 
 from exporter.activity import Trade, Transfer
-
-# costbasis has no public API that stops between records, so the replay's own stepper is used here; a
-# public one there (or these names made public) would remove the reach into its private names.
-from exporter.costbasis import _CONTEXT, METHODS, Method, PriceAt, _order, _Replay
+from exporter.costbasis import CONTEXT, METHODS, Method, PriceAt, Replay, order
 from exporter.ledger_counters import LedgerCounters
 from exporter.valuation import BRIDGES
 
 MAX_STEPS = 100_000  # a year at 5.3 minutes; kept bounded because every series keeps one value per step
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # sums and products never round
-_DIVISION = _CONTEXT  # an inverted price, as costbasis inverts it, so a cost and a value agree
+_DIVISION = CONTEXT  # an inverted price, as costbasis inverts it, so a cost and a value agree
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
@@ -212,8 +209,7 @@ def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timel
                 f"the balances were taken at {iso(history.balances_ms)}; nothing later is written",
             )
         )
-    records: list[Record] = [*history.trades, *history.transfers]
-    records.sort(key=_order)
+    records: list[Record] = order([*history.trades, *history.transfers])
     newer = sum(1 for r in records if r.timestamp_ms > history.balances_ms)
     if newer:
         notices.append(
@@ -295,7 +291,7 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
     steps = timeline.steps
     last = steps[-1]
     records = [r for r in records if r.timestamp_ms <= last]
-    replays = {c: _Replay(c, price_at, method == "fifo") for c in timeline.currencies}
+    replays = {c: Replay(c, price_at, method) for c in timeline.currencies}
     assets = sorted({asset for r in records for asset, _ in deltas(r)})
     positions: dict[tuple[str, str], list[Position | None]] = {
         (a, c): [] for a in assets for c in timeline.currencies
@@ -308,29 +304,23 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
     }
     previous: dict[tuple[str, str], Position | None] = dict.fromkeys(positions)
     position = 0
-    with localcontext(_CONTEXT):
+    # The counters sum under the replay's context too.
+    with localcontext(CONTEXT):
         for time in steps:
             while position < len(records) and records[position].timestamp_ms <= time:
                 record = records[position]
                 position += 1
                 for replay in replays.values():
-                    if isinstance(record, Trade):
-                        replay.trade(record)
-                    else:
-                        replay.transfer(record)
+                    replay.apply(record)
                 counters.add(record)
             for currency, replay in replays.items():
                 net[currency].append(replay.net_deposits)
                 for asset in assets:
                     key = (asset, currency)
-                    h = replay.holdings.get(asset)
+                    now = replay.position(asset)
                     before = previous[key]
-                    if h is None:
-                        now = None
-                    elif before == (h.quantity, h.cost, h.realised):
+                    if now is not None and before == now:
                         now = before  # unchanged: share the tuple, so a quiet step costs one reference
-                    else:
-                        now = (h.quantity, h.cost, h.realised)
                     previous[key] = now
                     positions[key].append(now)
             for family, totals in counters.totals.items():

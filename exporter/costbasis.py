@@ -40,7 +40,7 @@ PriceAt = Callable[[str, str, int], "Decimal | None"]
 
 # Sums and products of API amounts stay exact at this precision; only proportional splits of cost
 # (average cost, partial lots) and inverted prices round, at the 60th significant digit.
-_CONTEXT = Context(prec=60)
+CONTEXT = Context(prec=60)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 # Same-millisecond records: money arrives before it is traded, and is traded before it leaves.
@@ -168,18 +168,14 @@ def compute(
     keep_events: bool = False,
 ) -> CostBasis:
     """Replay one account's history in time order and return its cost basis in `currency`."""
-    if method not in METHODS:
-        raise ValueError(f"unknown cost-basis method {method!r} (expected average or fifo)")
-    replay = _Replay(currency.upper(), price_at, method == "fifo")
-    records: list[Trade | Transfer] = [*trades, *transfers]
-    records.sort(key=_order)
+    replay = Replay(currency, price_at, method)
     events: list[Valued] = []
-    with localcontext(_CONTEXT):
-        for record in records:
-            valued = replay.trade(record) if isinstance(record, Trade) else replay.transfer(record)
+    with localcontext(CONTEXT):
+        for record in order([*trades, *transfers]):
+            valued = replay._apply(record)
             if keep_events:
                 events.append(valued)
-    return replay.result(method, tuple(events))
+    return replay.result(tuple(events))
 
 
 def compute_each(
@@ -194,18 +190,30 @@ def compute_each(
     return {c.upper(): compute(trades, transfers, c, price_at, method) for c in currencies}
 
 
-def _order(record: Trade | Transfer) -> tuple[int, int, int]:
+def _order_key(record: Trade | Transfer) -> tuple[int, int, int]:
     rank = _RANK["trade"] if isinstance(record, Trade) else _RANK[record.balance_type]
     return (record.timestamp_ms, rank, record.id)
 
 
-class _Replay:
-    """The running totals of one compute() call."""
+def order(records: Iterable[Trade | Transfer]) -> list[Trade | Transfer]:
+    """The records in replay order: by time; within a millisecond deposits, trades, withdrawals; then id."""
+    return sorted(records, key=_order_key)
 
-    def __init__(self, currency: str, price_at: PriceAt, fifo: bool) -> None:
-        self.currency = currency
+
+class Replay:
+    """One account's history replayed record by record, for a caller that reads the state between them.
+
+    apply() takes the records in order() order; position() and net_deposits are the state so far, and
+    result() the CostBasis compute() would give over the records applied.
+    """
+
+    def __init__(self, currency: str, price_at: PriceAt, method: Method = "average") -> None:
+        if method not in METHODS:
+            raise ValueError(f"unknown cost-basis method {method!r} (expected average or fifo)")
+        self.currency = currency.upper()
+        self.method = method
         self.price_at = price_at
-        self.fifo = fifo
+        self.fifo = method == "fifo"
         self.holdings: dict[str, _Holding] = {}
         self.fees: dict[str, Decimal] = {}
         self.taxes: dict[str, Decimal] = {}
@@ -217,7 +225,21 @@ class _Replay:
         self.unpriced = 0
         self.unattributed = 0
 
-    def rate(self, asset: str, when_ms: int) -> Decimal | None:
+    def apply(self, record: Trade | Transfer) -> Valued:
+        """Replay one record, the next in order(); its value and the profit it realised."""
+        with localcontext(CONTEXT):
+            return self._apply(record)
+
+    def _apply(self, record: Trade | Transfer) -> Valued:
+        # Under CONTEXT: compute() enters it once for the whole history, apply() once per record.
+        return self._trade(record) if isinstance(record, Trade) else self._transfer(record)
+
+    def position(self, asset: str) -> tuple[Decimal, Decimal, Decimal] | None:
+        """(quantity, cost, realised) of `asset` so far; None if no record has moved it."""
+        h = self.holdings.get(asset)
+        return None if h is None else (h.quantity, h.cost, h.realised)
+
+    def _rate(self, asset: str, when_ms: int) -> Decimal | None:
         """One unit of `asset` in the valuation currency, directly or through the inverse pair."""
         if asset == self.currency:
             return _ONE
@@ -229,13 +251,13 @@ class _Replay:
             return _ONE / inverse
         return None
 
-    def holding(self, asset: str) -> _Holding:
+    def _holding(self, asset: str) -> _Holding:
         found = self.holdings.get(asset)
         if found is None:
             found = self.holdings[asset] = _Holding()
         return found
 
-    def trade(self, trade: Trade) -> Valued:
+    def _trade(self, trade: Trade) -> Valued:
         quantity = trade.quantity
         fee, tax = trade.fee.copy_abs(), trade.tax.copy_abs()
         costs = fee + tax
@@ -251,33 +273,33 @@ class _Replay:
         self.trades[key] = self.trades.get(key, 0) + 1
         if self.last_trade_ms is None or trade.timestamp_ms > self.last_trade_ms:
             self.last_trade_ms = trade.timestamp_ms
-        value = self.trade_value(trade, given, given_qty, got, got_qty, quote_leg)
+        value = self._trade_value(trade, given, given_qty, got, got_qty, quote_leg)
         if value is None:
             self.unpriced += 1
             return Valued(trade, None, None)
-        realised = self.holding(given).give(given_qty, value, self.fifo)
+        realised = self._holding(given).give(given_qty, value, self.fifo)
         if got_qty >= 0:
-            self.holding(got).receive(got_qty, value, self.fifo)
+            self._holding(got).receive(got_qty, value, self.fifo)
         else:
             # A sale whose fee and tax exceed its proceeds also gives away quote: the excess is
             # disposed at its own value, so the whole loss lands on the asset sold.
-            self.holding(got).give(-got_qty, -value, self.fifo)
+            self._holding(got).give(-got_qty, -value, self.fifo)
         return Valued(trade, value, None if given == self.currency else realised)
 
-    def trade_value(
+    def _trade_value(
         self, trade: Trade, given: str, given_qty: Decimal, got: str, got_qty: Decimal, quote_leg: Decimal
     ) -> Decimal | None:
         if given == self.currency:
             return given_qty
         if got == self.currency:
             return got_qty
-        rate = self.rate(trade.quote, trade.timestamp_ms)
+        rate = self._rate(trade.quote, trade.timestamp_ms)
         if rate is not None:
             return quote_leg * rate
-        rate = self.rate(trade.base, trade.timestamp_ms)
+        rate = self._rate(trade.base, trade.timestamp_ms)
         return None if rate is None else trade.quantity * rate
 
-    def transfer(self, transfer: Transfer) -> Valued:
+    def _transfer(self, transfer: Transfer) -> Valued:
         asset = transfer.currency
         if asset is None:
             self.unattributed += 1
@@ -287,7 +309,7 @@ class _Replay:
         if transfer.tax is not None:
             _add(self.taxes, asset, transfer.tax.copy_abs())
         quantity = transfer.quantity
-        rate = self.rate(asset, transfer.timestamp_ms)
+        rate = self._rate(asset, transfer.timestamp_ms)
         value = None if rate is None else quantity * rate
         if transfer.balance_type == "deposit":
             _add(self.deposits, asset, quantity)
@@ -295,17 +317,18 @@ class _Replay:
                 self.unpriced += 1
                 return Valued(transfer, None, None)
             self.net_deposits += value
-            self.holding(asset).receive(quantity, value, self.fifo)
+            self._holding(asset).receive(quantity, value, self.fifo)
         else:
             _add(self.withdrawals, asset, quantity)
-            self.holding(asset).give(quantity, None, self.fifo)
+            self._holding(asset).give(quantity, None, self.fifo)
             if value is None:
                 self.unpriced += 1
             else:
                 self.net_deposits -= value
         return Valued(transfer, value, None)
 
-    def result(self, method: Method, events: tuple[Valued, ...]) -> CostBasis:
+    def result(self, events: tuple[Valued, ...] = ()) -> CostBasis:
+        """The cost basis over the records applied so far (with `events`, if they were kept)."""
         positions = {
             asset: Position(
                 asset=asset,
@@ -320,7 +343,7 @@ class _Replay:
         }
         return CostBasis(
             currency=self.currency,
-            method=method,
+            method=self.method,
             positions=positions,
             fees=self.fees,
             taxes=self.taxes,

@@ -54,14 +54,21 @@ def _json_constant(name: str) -> NoReturn:
     raise NotJSON(f"body holds {name}, which is not JSON")
 
 
-def decode_json(body: bytes) -> Any:
-    """Parse a body as strict UTF-8 JSON with every non-integer number as an exact Decimal."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadResponse(
-            f"body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
-        ) from None
+def decode_json(body: bytes | str) -> Any:
+    """Parse a body as strict UTF-8 JSON with every non-integer number as an exact Decimal.
+
+    Every JSON answer of the API goes through here: integers stay exact ints, no number longer than
+    MAX_NUMBER_CHARS is read, NaN and Infinity are refused, and no float is ever made.
+    """
+    if isinstance(body, str):
+        text = body
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadResponse(
+                f"body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
+            ) from None
     try:
         # Non-integers straight to Decimal: the JSON number 12345678.123456789 keeps every digit,
         # where float would make it 12345678.12345679.

@@ -75,19 +75,22 @@ def current_watch(watch: Watch | None) -> None:
     _current.watch = watch
 
 
+def _watch_current(sock: socket.socket | None) -> None:
+    """Put the socket a response is read from under this thread's Watch, if it has one."""
+    watch: Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.watch(sock)
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     def getresponse(self) -> Any:
-        watch: Watch | None = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.watch(self.sock)
+        _watch_current(self.sock)
         return super().getresponse()
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def getresponse(self) -> Any:
-        watch: Watch | None = getattr(_current, "watch", None)
-        if watch is not None:
-            watch.watch(self.sock)
+        _watch_current(self.sock)
         return super().getresponse()
 
 

@@ -80,7 +80,7 @@ def gzip_accepted(header: str) -> bool:
 
 
 class WebConfigSource(Protocol):
-    """A web configuration that may change while the server runs (exporter.webconfig.WebConfigFile)."""
+    """A web configuration that may change while the server runs (exporter.webreload.WebConfigFile)."""
 
     def options(self) -> ServerOptions:
         """The settings to use for a new connection."""

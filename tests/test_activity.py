@@ -102,6 +102,17 @@ def test_loads_refuses_what_is_not_json_numbers(text: str | bytes) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_loads_has_the_balances_parsers_number_cap_and_strict_utf8() -> None:
+    # One parser for every answer: the activity endpoints get the length cap and strict UTF-8 too.
+    with pytest.raises(BadResponse, match="a number of 401 characters, over the limit of 400"):
+        loads('{"a": ' + "1" * 401 + "}")
+    with pytest.raises(BadResponse, match="a number of 402 characters"):
+        loads(b'{"a": 0.' + b"1" * 400 + b"}")
+    with pytest.raises(BadResponse, match="not valid UTF-8"):
+        loads('{"data": []}'.encode("utf-16"))
+    assert loads('{"a": ' + "1" * 400 + "}") == {"a": int("1" * 400)}
+
+
 def trade_payload(**changes: object) -> dict[str, Any]:
     payload = copy.deepcopy(fixture("trades.json"))
     item = payload["data"][1]

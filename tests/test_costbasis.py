@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exporter.activity import Trade, Transfer
-from exporter.costbasis import CostBasis, Position, compute, compute_each
+from exporter.costbasis import CostBasis, Position, Replay, compute, compute_each, order
 
 T0 = 1_764_000_000_000
 
@@ -301,3 +301,26 @@ def test_compute_each_values_the_same_history_in_every_currency() -> None:
     assert both["USDT"].positions["USDT"].realised == 0
     # USDT valuation has no TRY/USDT price in this table: the TRY records are counted, not guessed.
     assert both["USDT"].unpriced > 0
+
+
+@pytest.mark.parametrize("method", ["average", "fifo"])
+def test_stepping_a_replay_record_by_record_gives_what_compute_gives(method: str) -> None:
+    replay = Replay("try", Prices(EXAMPLE_PRICES), method)  # type: ignore[arg-type]
+    records = order([*EXAMPLE_TRANSFERS, *EXAMPLE_TRADES])
+    assert [r.timestamp_ms for r in records] == [t(n) for n in range(1, 9)]
+    assert replay.position("BTC") is None
+    events = []
+    for record in records:
+        events.append(replay.apply(record))
+        if record is EXAMPLE_TRANSFERS[1]:  # 0.4 BTC bought for 800944 TRY, then 0.1 deposited at 2100000
+            assert replay.position("BTC") == (D("0.5"), D("1010944.0"), D("0"))
+            assert replay.net_deposits == D("2210000.0")
+    expected, _ = example(method)
+    assert replay.result(tuple(events)) == expected
+    btc = expected.positions["BTC"]
+    assert replay.position("BTC") == (btc.quantity, btc.cost, btc.realised)
+
+
+def test_a_replay_refuses_an_unknown_method() -> None:
+    with pytest.raises(ValueError, match="unknown cost-basis method 'lifo'"):
+        Replay("TRY", Prices({}), "lifo")  # type: ignore[arg-type]

@@ -129,6 +129,14 @@ def test_cursors_and_state(ledger: Ledger) -> None:
     assert ledger.set_state("live_since_ms", "300") == "300"
 
 
+def test_cursors_and_state_live_in_ledger_sync(ledger: Ledger) -> None:
+    ledger.sync.set_cursor("alice", "crypto", Cursor(newest_ms=3))
+    assert ledger.cursor("alice", "crypto") == ledger.sync.cursor("alice", "crypto") == Cursor(3)
+    ledger.set_state("live_since_ms", "42")
+    assert ledger.sync.state("live_since_ms") == "42"
+    assert ledger.sync.set_state("live_since_ms", "43", keep_existing=True) == "42"
+
+
 def test_price_cache(ledger: Ledger) -> None:
     ledger.prices.put("BTCTRY", "1D", [(86400, Decimal("2240000.50")), (172800, Decimal("2250000"))])
     ledger.prices.put("BTCTRY", "60", [(86400, Decimal("1"))])

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from test_metrics import NOW, SETTINGS, TICKERS, Clock, balance, quotes, snap, ticker
 
-from exporter import metrics
+from exporter import metrics, series
 from exporter.client import REASONS
 from exporter.live import LIVE_TTL
 from exporter.metrics import Renderer
@@ -55,7 +55,7 @@ class Recorder:
         self.hold = False
         self.entered = threading.Event()
         self.release = threading.Event()
-        real = metrics.value_balances
+        real = series.value_balances
 
         def wrapped(*args: object, **kwargs: object) -> object:
             self.threads.append(threading.current_thread().name)
@@ -64,7 +64,7 @@ class Recorder:
                 assert self.release.wait(10), "never released"
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(metrics, "value_balances", wrapped)
+        monkeypatch.setattr(series, "value_balances", wrapped)
 
 
 def publish_in_thread(store: Store, snapshot: PriceSnapshot, name: str = "poll ticker") -> threading.Thread:
@@ -114,13 +114,13 @@ def test_the_ticker_is_indexed_once_per_snapshot(
     store: Store, renderer: Renderer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = metrics.market_for
+    real = series.market_for
 
     def counting(tickers: object) -> object:
         calls.append(1)
         return real(tickers)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(metrics, "market_for", counting)
+    monkeypatch.setattr(series, "market_for", counting)
     store.publish_balances(snap("main", (balance("BTC", "1"),)), 0.1)
     store.publish_balances(snap("savings", (balance("BTC", "2"), balance("ETH", "1"))), 0.1)
     store.publish_prices(quotes(TICKERS))
@@ -198,13 +198,13 @@ def test_concurrent_scrapers_share_one_body_when_a_snapshot_ages_out(
     store.publish_balances(snap("savings", (balance("BTC", "2"),)), 0.1)
     store.publish_prices(quotes(TICKERS))
     assembled: list[int] = []
-    real = metrics._assemble
+    real = metrics.assemble
 
     def counting(*args: object) -> tuple[bytes, bytes]:
         assembled.append(1)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(metrics, "_assemble", counting)
+    monkeypatch.setattr(metrics, "assemble", counting)
     clock.now = NOW + 51  # main is now 301 s old; nothing was published meanwhile
     start = threading.Barrier(12)
     bodies: list[bytes] = []
@@ -261,7 +261,7 @@ def test_scrapes_arriving_together_after_a_change_render_health_once(
     store.publish_balances(snap("main", (balance("BTC", "1"),)), 0.1)
     renderer.scrape()
     calls: list[int] = []
-    real = metrics._health_text
+    real = metrics.health_text
 
     def slow(*args: object) -> str:
         calls.append(1)
@@ -269,7 +269,7 @@ def test_scrapes_arriving_together_after_a_change_render_health_once(
         wait_for(lambda: len(arrived) == 10, timeout=5, interval=0.005, what="all scrapers")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(metrics, "_health_text", slow)
+    monkeypatch.setattr(metrics, "health_text", slow)
     store.count_request("main", "/api/v1/users/balances", "200")
     arrived: list[int] = []
     bodies: list[bytes] = []
