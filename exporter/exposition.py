@@ -50,6 +50,8 @@ def format_value(value: Decimal) -> str:
     # refuses a whole scrape holding a number beyond float64 (amount times price can get there).
     if value.copy_abs() > _FLOAT_MAX:
         return "-Inf" if value.is_signed() else "+Inf"
+    if not value:
+        return "0"  # str() would spell a zero product with its exponent, 0E-7, and -0 with its sign
     return str(_VALUE_CONTEXT.plus(value))
 
 

@@ -7,6 +7,7 @@ from conftest import parse_metrics, require_binary, sample, samples
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.client import REASONS
+from exporter.exposition import format_value
 from exporter.metrics import Renderer, Settings, escape_label
 from exporter.parsing import Balance, Ticker
 from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
@@ -214,3 +215,9 @@ def test_promtool_accepts_the_exposition(store: Store, renderer: Renderer) -> No
         [promtool, "check", "metrics"], input=renderer.scrape(), capture_output=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+@pytest.mark.parametrize("value", ["0", "0E-7", "-0", "0.0000", "-0E-36"])
+def test_a_zero_value_is_written_as_0(value: str) -> None:
+    """A zero product (0.0000001 x 0 rounds to 0E-7 in Decimal) reads the same as every other zero."""
+    assert format_value(Decimal(value)) == "0"

@@ -498,7 +498,7 @@ def test_fault(case: Case, outcomes: dict[str, Future[Outcome]]) -> None:
     others = {
         k: v - got.before[k] for k, v in got.during.items() if k[1] != case.reason and v != got.before[k]
     }
-    assert not others, f"other reasons counted too: {others}"
+    assert not others, f"other reasons counted too: {others}\n{got.log_text[-3000:]}"
 
     # Alive, not leaking, and quiet in its logs about anything unexpected.
     assert got.alive
