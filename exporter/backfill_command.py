@@ -169,7 +169,8 @@ def _first_useful_ms(history: AccountHistory, step_ms: int) -> int:
     Steps before an account's first record would all be zero (true, but a year of zeros is only cost).
     """
     complete = history.complete_since_ms or 0
-    first = min((r.timestamp_ms for r in (*history.trades, *history.transfers)), default=None)
+    times = [t.timestamp_ms for t in history.trades] + [t.timestamp_ms for t in history.transfers]
+    first = min(times, default=None)
     if first is None:
         return complete
     return max(complete, (first - 1) // step_ms * step_ms)
