@@ -233,9 +233,12 @@ def test_backfill_syncs_prices_and_writes_the_file_then_reuses_the_ledger(world:
     assert text.endswith("# EOF\n")
     assert not target.with_name("first.om.partial").exists()
     found = samples(text)
-    assert {"btcturk_balance", "btcturk_balance_value", "btcturk_portfolio_value", "btcturk_trades_total"} <= set(
-        found
-    )
+    assert {
+        "btcturk_balance",
+        "btcturk_balance_value",
+        "btcturk_portfolio_value",
+        "btcturk_trades_total",
+    } <= set(found)
     assert not any(name.startswith(("btcturk_up", "btcturk_scrape", "btcturk_activity")) for name in found)
     assert {labels["currency"] for labels, _, _ in found["btcturk_portfolio_value"]} == {"TRY", "USDT"}
     history = world.sim.history(KEYS[0])
