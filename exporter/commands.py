@@ -168,7 +168,10 @@ def ledger_export(argv: Sequence[str], out: TextIO) -> int:
     settings = settings_of(config, args)
     currency = settings.currencies[0]
     with open_existing(args.storage_path) as ledger:
-        known = ledger.accounts()
+        # A configured account with no records yet is known, and has no rows.
+        known = sorted(
+            {*ledger.accounts(), *(a.name for a in config.accounts)} if config else ledger.accounts()
+        )
         if args.account is not None and args.account not in known:
             held = ", ".join(known) if known else "none yet"
             raise CommandError(f"--account: no account {args.account!r} in {ledger.path} (it holds: {held})")
