@@ -261,6 +261,7 @@ def _backfill(
             prices.prefetch({pair: hours}, now_ms / 1000)
         except ApiError as exc:
             run.say(f"price history of {''.join(pair)}: {exc}; its values are left out")
+            continue
         run.say(f"prices of {''.join(pair)} ready ({len(hours)} hours)")
 
     def price_before(asset: str, currency: str, when_ms: int) -> Decimal | None:

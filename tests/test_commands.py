@@ -21,7 +21,7 @@ from test_costbasis import T0 as EXAMPLE_T0
 
 from exporter import cli, commands
 from exporter.activity import TRADES
-from exporter.activity_client import KLINES
+from exporter.activity_client import KLINES, OHLCS
 from exporter.activity_settings import ActivitySettings
 from exporter.backfill import iso
 from exporter.backfill_command import backfill_main
@@ -29,6 +29,7 @@ from exporter.client import BALANCES
 from exporter.commands import CommandError, activity_settings, parse_time
 from exporter.config import Account, Config, Secret
 from exporter.ledger import Ledger
+from exporter.market import EXCHANGE_INFO
 from exporter.simulator import Fault, Simulator, generate_keypair
 
 HOUR_MS = 3_600_000
@@ -377,3 +378,52 @@ def test_export_with_a_config_fetches_the_prices_it_lacks(
     assert all(r["value"] for r in fetched if r["quote"] == "USDT")
     again = list(csv.DictReader(io.StringIO(exported(capsys, "--storage.path", str(tmp_path)))))
     assert again == fetched, "the fetched prices were kept in the ledger's cache"
+
+
+def test_backfill_without_price_history_leaves_values_out(world: World, tmp_path: Path) -> None:
+    for path in (KLINES, OHLCS):
+        world.sim.inject(Fault("status", status=403), endpoint=path)
+    try:
+        code, out, err = backfill(world, storage=tmp_path)
+    finally:
+        world.sim.clear_faults()
+    assert code == 0, err
+    failed = [line for line in err.splitlines() if line.startswith("backfill: price history of BTCTRY:")]
+    assert failed and f"GET {KLINES}: HTTP 403 (forbidden)" in failed[0]
+    assert failed[0].endswith("; its values are left out")
+    assert "prices of BTCTRY ready" not in err
+    found = samples(out)
+    assert found["btcturk_balance"], "balances do not need prices"
+    # TRY is worth 1 TRY without any price; nothing else has a value, guessed or stale.
+    valued = {
+        (labels["asset"], labels["currency"]) for labels, _, _ in found.get("btcturk_balance_value", [])
+    }
+    assert valued <= {("TRY", "TRY"), ("USDT", "USDT")}
+
+
+def test_market_status_failure_is_one_line(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    world.sim.inject(Fault("status", status=403), endpoint=EXCHANGE_INFO)
+    try:
+        assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path)]) == 1
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"btcturk-exporter: market status from {world.sim.url} failed (see the log line above)"
+        )
+        # The failed backfill made the ledger file, empty.
+        assert commands.run(["ledger", "export", *flags, "--storage.path", str(tmp_path)]) == 1
+        assert "market status" in capsys.readouterr().err
+    finally:
+        world.sim.clear_faults()
+
+
+def test_a_storage_path_that_cannot_be_made(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("in the way", encoding="utf-8")
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path / "file" / "data")]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"btcturk-exporter: --storage.path: cannot create {tmp_path}/file/data"
+    )
