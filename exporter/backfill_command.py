@@ -199,8 +199,9 @@ def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         "nothing" if summary.first_ms is None else f"{iso(summary.first_ms)} to {iso(summary.last_ms or 0)}"
     )
     calls = ", ".join(f"{path} {n}" for path, n in sorted(run.calls.items()))
+    accounts = f"{summary.accounts} account" + ("" if summary.accounts == 1 else "s")
     run.say(
-        f"done: {summary.accounts} accounts, {summary.series} series, {summary.samples} samples, {span}"
+        f"done: {accounts}, {summary.series} series, {summary.samples} samples, {span}"
         f"{' into ' + args.out if args.out else ''}; {sum(run.calls.values())} API calls ({calls or 'none'})"
     )
     if not summary.samples:

@@ -254,7 +254,7 @@ def test_backfill_syncs_prices_and_writes_the_file_then_reuses_the_ledger(world:
     assert first_record - HOUR_MS <= min(stamps) < first_record  # from the step before the first record
     assert world.sim.count(TRADES) > trades_before and world.sim.count(KLINES) > klines_before
     summary = err.splitlines()[-1]
-    assert summary.startswith("backfill: done: 1 accounts, ") and f"into {target}" in summary
+    assert summary.startswith("backfill: done: 1 account, ") and f"into {target}" in summary
     assert f"{BALANCES} 1" in summary and "API calls" in summary
     assert "synced account main trade:" in err and "prices of BTCTRY ready" in err
 
