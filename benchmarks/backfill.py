@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -251,16 +250,18 @@ def command_run(days: int) -> None:
                 f"--storage.path={scratch}/data", f"--graph-api.url={sim.url}",
                 f"--out={scratch}/b.om"]  # fmt: skip
         for run in ("new ledger", "again (synced, prices cached)"):
+            log = Path(scratch) / "stderr.txt"
             started = time.perf_counter()
-            result = subprocess.run(argv, capture_output=True, text=True, check=False)
+            with log.open("w", encoding="utf-8") as err:
+                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+                # This child's own peak, not RUSAGE_CHILDREN's (which would include promtool's).
+                _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
             took = time.perf_counter() - started
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            summary = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "(no output)"
+            lines = log.read_text(encoding="utf-8").strip().splitlines()
             print(f"\nbackfill command, {days} days of simulator history ({records:,} records), {run}:")
-            print(
-                f"  exit {result.returncode} in {took:.1f} s; peak RSS of the children {peak / 1024:.1f} MiB"
-            )
-            print(f"  {summary}")
+            print(f"  exit {proc.returncode} in {took:.1f} s; peak RSS {usage.ru_maxrss / 1024:.1f} MiB")
+            print(f"  {lines[-1] if lines else '(no output)'}")
 
 
 if __name__ == "__main__":
