@@ -28,7 +28,7 @@ from exporter.client import BALANCES, ApiError
 from exporter.commands import (
     PROG,
     CommandError,
-    _common,
+    add_common_flags,
     load,
     make_sync,
     parse_time,
@@ -54,7 +54,7 @@ def build_backfill_parser() -> argparse.ArgumentParser:
         "for `promtool tsdb create-blocks-from openmetrics`.",
         allow_abbrev=False,
     )
-    _common(parser)
+    add_common_flags(parser)
     parser.add_argument(
         "--since", metavar="DATE", help="First step (default: as far back as the ledger is complete)."
     )

@@ -66,7 +66,8 @@ def parse_time(text: str, flag: str) -> int:
     return int(moment.timestamp()) * 1000
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """--config.file, --storage.path and --graph-api.url, shared by both subcommands."""
     parser.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file.")
     parser.add_argument(
         "--storage.path",
@@ -91,7 +92,7 @@ def build_export_parser() -> argparse.ArgumentParser:
         "for sales, the profit it realised.",
         allow_abbrev=False,
     )
-    _common(parser)
+    add_common_flags(parser)
     parser.add_argument("--account", metavar="NAME", help="Only this account (default: every one).")
     parser.add_argument("--since", metavar="DATE", help="Only records at or after this UTC date or time.")
     parser.add_argument("--format", dest="fmt", choices=export.FORMATS, default="csv")
