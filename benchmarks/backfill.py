@@ -2,12 +2,14 @@
 """Backfill figures: one account, 10,000 trades over a year, written at 1h steps as OpenMetrics.
 
     python benchmarks/backfill.py [--trades 10000] [--days 365] [--step-minutes 60] [--method average]
-                                  [--promtool] [--keep FILE]
+                                  [--promtool] [--keep FILE] [--command-days N]
 
 A report, not a test: it prints its figures and fails nothing. Targets: under 30 s for the whole
 reconstruction and file (API time excluded: prices come from an in-memory table, as from a filled
 cache), and a peak resident size under 150 MiB. --promtool also feeds the file to
-`promtool tsdb create-blocks-from openmetrics` and reports its time separately.
+`promtool tsdb create-blocks-from openmetrics` and reports its time separately. --command-days N also
+runs the real `btcturk-exporter backfill` process against the simulator with N days of history on a
+new ledger, API time included (its sync, balances and price history at the planned rate share).
 """
 
 from __future__ import annotations
@@ -140,6 +142,9 @@ def main() -> None:
     parser.add_argument("--promtool", action="store_true", help="also build TSDB blocks from the file")
     parser.add_argument("--block-hours", type=int, default=1458, help="promtool --max-block-duration")
     parser.add_argument("--keep", help="write the OpenMetrics file here and keep it")
+    parser.add_argument(
+        "--command-days", type=int, help="also run the backfill command over this much history"
+    )
     args = parser.parse_args()
 
     print(f"btcturk-exporter backfill benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -223,6 +228,40 @@ def main() -> None:
                 state = "accepted" if result.returncode == 0 else f"refused: {result.stderr.strip()[:200]}"
                 took = time.perf_counter() - started
                 print(f"  promtool create-blocks-from openmetrics {flag}: {state} in {took:.1f} s")
+    if args.command_days:
+        command_run(args.command_days)
+
+
+def command_run(days: int) -> None:
+    """The backfill command as a process against the simulator: wall time, peak RSS, API calls."""
+    import yaml
+
+    from exporter.simulator import Simulator, generate_keypair
+
+    keys = generate_keypair(seed=5)
+    with Simulator("127.0.0.1", 0, seed=3) as sim, tempfile.TemporaryDirectory() as scratch:
+        sim.add_account(*keys, history_days=days, seed=4)
+        records = len(sim.history(keys[0]).trades) + len(sim.history(keys[0]).transfers)
+        config = Path(scratch) / "config.yml"
+        accounts = [{"name": "bench", "public_key": keys[0], "private_key": keys[1]}]
+        config.write_text(yaml.safe_dump({"api_url": sim.url, "accounts": accounts}), encoding="utf-8")
+        config.chmod(0o600)
+        argv = [sys.executable, "-m", "exporter", "backfill", f"--config.file={config}",
+                f"--storage.path={scratch}/data", f"--graph-api.url={sim.url}",
+                f"--out={scratch}/b.om"]  # fmt: skip
+        for run in ("new ledger", "again (synced, prices cached)"):
+            log = Path(scratch) / "stderr.txt"
+            started = time.perf_counter()
+            with log.open("w", encoding="utf-8") as err:
+                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+                # This child's own peak, not RUSAGE_CHILDREN's (which would include promtool's).
+                _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            took = time.perf_counter() - started
+            lines = log.read_text(encoding="utf-8").strip().splitlines()
+            print(f"\nbackfill command, {days} days of simulator history ({records:,} records), {run}:")
+            print(f"  exit {proc.returncode} in {took:.1f} s; peak RSS {usage.ru_maxrss / 1024:.1f} MiB")
+            print(f"  {lines[-1] if lines else '(no output)'}")
 
 
 if __name__ == "__main__":

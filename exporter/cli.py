@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
+from exporter.commands import SUBCOMMANDS
+from exporter.commands import run as run_command
 from exporter.config import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
 from exporter.logs import FORMATS, LEVELS, setup_logging
@@ -33,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prometheus exporter for BTCTurk account balances and portfolio value.",
         epilog="Accounts come from --config.file and/or BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY (or their "
         "_FILE forms); without any, it refuses to start: use --demo to try it on made-up data. "
-        "SIGHUP re-reads the configuration files.",
+        "SIGHUP re-reads the configuration files. Subcommands: `ledger export` prints the ledger, "
+        "`backfill` writes past samples for promtool (each has --help).",
         # --conf would silently mean --config.file, and a future --config.x would change its meaning.
         allow_abbrev=False,
     )
@@ -116,6 +119,9 @@ def _web_loader(path: str, server: ExporterServer) -> WebLoader:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT, reloading on SIGHUP; return the process exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:  # `ledger export ...` and `backfill ...` have their own flags
+        return run_command(argv)
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     # Blocked before any thread starts, so every thread inherits the mask and the signals wait for
