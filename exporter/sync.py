@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from exporter import budget, retries
 from exporter.activity import ENDPOINTS, Trade, Transfer
 from exporter.activity_client import KLINES, OHLCS, ActivityClient, Record
+from exporter.activity_config import plan
 from exporter.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
 from exporter.activity_state import AccountHealth, ActivitySnapshot
 from exporter.candles import Candle
@@ -48,20 +49,6 @@ def _planned(
     """A gate holding `share` of the path's per-IP budget."""
     full = next(b for b in budgets if path in b.paths)
     return Gate(budget.Budget(full.name, budget.planned_calls(full.limit, share), full.paths), monotonic)
-
-
-def plan(accounts: int, settings: ActivitySettings) -> Sequence[budget.Use]:
-    """Steady-state use of each activity budget: one read per account and endpoint per interval."""
-    uses = [
-        budget.Use(budget.BY_PATH[path], accounts, "account", settings.interval, settings.rate_limit_share)
-        for path in ENDPOINTS.values()
-    ]
-    uses.append(
-        budget.Use(
-            budget.BY_NAME["exchangeinfo"], 1, "call", settings.market_interval, settings.rate_limit_share
-        )
-    )
-    return uses
 
 
 class ActivitySync:
