@@ -57,7 +57,7 @@ def parse_activity(
         return None
     data: Mapping[str, Any] = raw
     before = len(problems)
-    problems.extend(unknown_key("activity", key, ACTIVITY_KEYS) for key in data if key not in ACTIVITY_KEYS)
+    problems.extend(unknown_key("activity.", key, ACTIVITY_KEYS) for key in data if key not in ACTIVITY_KEYS)
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         problems.append(f"activity.enabled: expected true or false, got {type_name(enabled)}")
