@@ -301,3 +301,13 @@ def test_compute_each_values_the_same_history_in_every_currency() -> None:
     assert both["USDT"].positions["USDT"].realised == 0
     # USDT valuation has no TRY/USDT price in this table: the TRY records are counted, not guessed.
     assert both["USDT"].unpriced > 0
+
+
+def test_the_readme_carries_the_rules_and_the_worked_example_of_the_doc() -> None:
+    """README's Cost basis section is docs/cost-basis.md's rules and example, word for word."""
+    root = Path(__file__).parent.parent
+    doc = (root / "docs" / "cost-basis.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    pasted = doc[doc.index("### Rules") : doc.index("### The ledger file")].replace("\n### ", "\n#### ")
+    pasted = pasted.replace("### Rules", "#### Rules", 1)
+    assert pasted.strip() in readme
