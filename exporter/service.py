@@ -160,6 +160,7 @@ def build_pipeline(
             on_snapshot=activity_store.publish_snapshot,
             on_market=activity_store.publish_market,
             on_request=store.count_request,
+            on_clock_offset=store.set_clock_offset,
         )
     return Pipeline(config, store, renderer, poller, sync)
 

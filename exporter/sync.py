@@ -65,6 +65,7 @@ class ActivitySync:
         on_snapshot: Callable[[ActivitySnapshot], None],
         on_market: Callable[[MarketStatus], None] | None = None,
         on_request: RequestCounter | None = None,
+        on_clock_offset: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -79,6 +80,8 @@ class ActivitySync:
         self.on_snapshot = on_snapshot
         self.on_market = on_market
         self.on_request = on_request
+        # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
+        self.on_clock_offset = on_clock_offset
         self._clock = clock
         self._monotonic = monotonic
         self._rng = rng or random.Random()
@@ -205,7 +208,9 @@ class ActivitySync:
                     raise
                 # Clock drift is the usual cause of a 401: measure again and try once more.
                 with contextlib.suppress(ApiError):
-                    self.client.rest.sync_clock(self._hook(account.name))
+                    offset = self.client.rest.sync_clock(self._hook(account.name))
+                    if self.on_clock_offset is not None:
+                        self.on_clock_offset(offset)
                 progress = self._read(account, kind)
         except ApiError as exc:
             health.failed(kind, path, exc.reason)
