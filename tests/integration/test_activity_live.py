@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ExporterProcess, sample, samples, start_exporter, wait_for
+from conftest import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
 
 from exporter.ledger import Ledger
 from exporter.ledger_counters import count
@@ -85,6 +85,15 @@ def test_counters_appear_at_the_ledgers_totals_once_backfilled(sim: Simulator, t
         assert sample(m, "btcturk_ledger_records", account="main", kind="trade") == len(trades)
         assert live_since is not None and int(live_since) > 0
         assert samples(m, "btcturk_market_trading")
+        # Every activity family at once passes promtool's lint.
+        lint = subprocess.run(
+            [require_binary("promtool"), "check", "metrics"],
+            input=exporter.get("/metrics").content,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert lint.returncode == 0, lint.stdout.decode() + lint.stderr.decode()
         # A reload keeps the ledger (opened once per process) and live_since_ms is never overwritten.
         exporter.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reloaded" in exporter.log_text(), what="the reload")
