@@ -1,9 +1,9 @@
 """The activity families' exposition text: ledger counters, cost basis and profit, sync health, market.
 
 Pure: an ActivityView and the fresh balance snapshots in, Prometheus text (0.0.4) out. Names, types,
-labels and HELP come from activity_metrics. Unrealised profit is the live valuation of the balance
-(the same numbers btcturk_balance_value shows) minus the ledger's cost basis, so it is absent while
-either side is unknown rather than made up.
+labels and HELP come from activity_metrics. Unrealised profit is the ledger's holding valued live (the
+prices and routes btcturk_balance_value uses) minus its cost basis, so it is absent while either side
+is unknown rather than made up.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from exporter.activity import ENDPOINTS
 from exporter.activity_metrics import Family
 from exporter.activity_store import ActivityView
 from exporter.client import REASONS
+from exporter.costbasis import CostBasis
+from exporter.parsing import Balance
 from exporter.snapshot import AccountSnapshot
 from exporter.valuation import Market, value_balances
 
@@ -26,6 +28,7 @@ from exporter.valuation import Market, value_balances
 SYNC_REASONS = (*REASONS, "truncated")
 _CONTEXT = Context(prec=17)
 _FLOAT_MAX = Decimal(sys.float_info.max)
+_ZERO = Decimal(0)
 
 Sample = tuple[tuple[str, ...], str]  # label values in the family's order, value text
 
@@ -61,13 +64,19 @@ def _family(family: Family, samples: Iterable[Sample]) -> str:
     return header + "".join(lines)
 
 
-def _live_values(
-    balances: AccountSnapshot | None, index: Market | None, currencies: Sequence[str], price: str
-) -> Mapping[tuple[str, str], Decimal]:
-    if balances is None or index is None:
+def _live_values(basis: CostBasis, index: Market | None, currency: str, price: str) -> Mapping[str, Decimal]:
+    """The ledger's holdings valued like the balances (same prices and routes), per asset."""
+    if index is None:
         return {}
-    valuation = value_balances(balances.balances, index, currencies, price)
-    return {(v.asset, v.currency): v.balance for v in valuation.values}
+    # The ledger's quantities, not the polled balances: a trade the sync has not read yet would
+    # otherwise show as profit (its asset in the value, its cost missing) until the next sync.
+    held = [
+        Balance(p.asset, p.asset, p.quantity, p.quantity, _ZERO, _ZERO, _ZERO)
+        for p in basis.positions.values()
+        if p.quantity > 0
+    ]
+    valuation = value_balances(held, index, (currency,), price)
+    return {v.asset: v.balance for v in valuation.values}
 
 
 def _profit(
@@ -81,13 +90,15 @@ def _profit(
         snapshot = view.snapshots.get(account)
         if snapshot is None or not snapshot.cost_basis:
             continue
-        live = _live_values(balances.get(account), index, currencies, price)
+        # No live prices (the ticker is stale or failing): no unrealised profit rather than a guess.
+        priced = index if account in balances else None
         for currency, basis in snapshot.cost_basis.items():
+            live = _live_values(basis, priced, currency, price)
             for asset, position in sorted(basis.positions.items()):
                 labels = (account, asset, currency)
                 yield m.ASSET_COST_BASIS, (labels, _number(position.cost))
                 yield m.ASSET_REALIZED_PROFIT, (labels, _number(position.realised))
-                if (value := live.get((asset, currency))) is not None:
+                if (value := live.get(asset)) is not None:
                     yield m.ASSET_UNREALIZED_PROFIT, (labels, _number(value - position.cost))
             yield m.NET_DEPOSITS, ((account, currency), _number(basis.net_deposits))
         if snapshot.last_trade_ms is not None:

@@ -209,3 +209,19 @@ def test_the_renderer_joins_the_activity_families_and_follows_changes() -> None:
     assert sample(m, "btcturk_asset_unrealized_profit", account="main", asset="BTC", currency="TRY") == 50_000
     assert text.count("# TYPE btcturk_activity_up gauge") == 1
     assert gzip.decompress(renderer.scrape(gzipped=True)).decode() == renderer.scrape().decode()
+
+
+def test_unrealised_profit_values_the_ledgers_holding_not_the_polled_balance() -> None:
+    """A buy the sync has not read yet is in the balance but not in the cost: it is no profit."""
+    s = store()
+    s.publish_snapshot(snapshot())
+    bigger = AccountSnapshot(
+        "main", (Balance("BTC", "Bitcoin", D("0.7"), D("0.7"), D(0), D(0), D(0)),), 1_700_000_300.0
+    )
+    text = render_activity(s.view(), {"main": bigger}, market_for(TICKERS), ("TRY",), "last")
+    m = parse_metrics(text)
+    assert sample(m, "btcturk_asset_unrealized_profit", account="main", asset="BTC", currency="TRY") == 50_000
+    # Without a fresh balance snapshot of the account (its prices unknown to it): none at all.
+    assert "btcturk_asset_unrealized_profit" not in render_activity(
+        s.view(), {}, market_for(TICKERS), ("TRY",), "last"
+    )
