@@ -116,8 +116,8 @@ def _record_live_since(store: Store, ledger: Ledger) -> None:
         view = store.view()
         first = [h.last_success for h in view.health.values() if h.last_success is not None]
         if first:
-            done.set()
             ledger.set_state(LIVE_SINCE, str(round(min(first) * 1000)), keep_existing=True)
+            done.set()  # after the write: a failed one is tried again on the next publish
 
     store.on_publish(listener)
 
