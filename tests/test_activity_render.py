@@ -88,15 +88,19 @@ def store(count_calls: list[str] | None = None) -> ActivityStore:
     return ActivityStore(["main"], True, count)
 
 
-BALANCES = AccountSnapshot(
-    "main", (Balance("BTC", "Bitcoin", D("0.5"), D("0.5"), D(0), D(0), D(0)),), 1_700_000_200.0
-)
+def fresh_balances() -> AccountSnapshot:
+    """Made when used: its monotonic age counts, and an import-time one goes stale in a long run."""
+    return AccountSnapshot(
+        "main", (Balance("BTC", "Bitcoin", D("0.5"), D("0.5"), D(0), D(0), D(0)),), 1_700_000_200.0
+    )
+
+
 TICKERS = (Ticker("BTCTRY", "BTC", "TRY", D("2100000"), D("2099000"), D("2101000"), D("3")),)
 
 
 def render(view: ActivityView, with_prices: bool = True) -> dict:
     index = market_for(TICKERS) if with_prices else None
-    return parse_metrics(render_activity(view, {"main": BALANCES}, index, ("TRY",), "last"))
+    return parse_metrics(render_activity(view, {"main": fresh_balances()}, index, ("TRY",), "last"))
 
 
 def test_a_backfilled_account_serves_every_family() -> None:
@@ -198,7 +202,7 @@ def test_the_renderer_joins_the_activity_families_and_follows_changes() -> None:
     settings = Settings(30.0, 300.0, ("TRY",), "last", False)
     renderer = Renderer(settings, balances.view, activity=activity.view)
     renderer.attach(balances)
-    balances.publish_balances(BALANCES, 0.1)
+    balances.publish_balances(fresh_balances(), 0.1)
     balances.publish_prices(PriceSnapshot(TICKERS, 1_700_000_200.0))
     before = parse_metrics(renderer.scrape().decode())
     assert sample(before, "btcturk_activity_up", account="main") == 0
