@@ -15,7 +15,9 @@ LABEL org.opencontainers.image.title="btcturk-exporter" \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index /wheels/*.whl \
  && rm -rf /wheels \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter \
+ && mkdir -p /var/lib/btcturk-exporter \
+ && chown 10001:10001 /var/lib/btcturk-exporter
 # Configuration and keys are mounted at run time, never baked in:
 #   -v ./config.yml:/etc/btcturk-exporter/config.yml:ro  --config.file=/etc/btcturk-exporter/config.yml
 #   or BTCTURK_PUBLIC_KEY_FILE / BTCTURK_PRIVATE_KEY_FILE pointing at mounted secrets.
@@ -23,10 +25,14 @@ RUN pip install --no-cache-dir --no-index /wheels/*.whl \
 # One malloc arena per scraper thread keeps freed scrape buffers resident; two bound it (RSS under
 # 50 concurrent scrapers: ~100 MiB with the default, ~66 MiB with 2, same throughput).
 ENV MALLOC_ARENA_MAX=2
+# The activity ledger (ledger.db). A copy of history the exchange keeps: losing it only costs a new
+# backfill from the API, but a volume spares that on every restart.
+VOLUME /var/lib/btcturk-exporter
 USER 10001:10001
 EXPOSE 9788
 # /healthz stays open when basic auth is on. No port here: the probe reads the exporter's own
 # --web.listen-address and --web.config.file from /proc, so it follows `docker run IMAGE --web...`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["python", "-m", "exporter.healthcheck"]
-ENTRYPOINT ["btcturk-exporter"]
+# In the entrypoint, not CMD, so that arguments given to `docker run IMAGE ...` keep it.
+ENTRYPOINT ["btcturk-exporter", "--storage.path=/var/lib/btcturk-exporter"]

@@ -26,9 +26,10 @@ ACCOUNT_KEYS = ("name", "public_key", "public_key_file", "private_key", "private
 ENV_PUBLIC_KEY = "BTCTURK_PUBLIC_KEY"
 ENV_PRIVATE_KEY = "BTCTURK_PRIVATE_KEY"
 ENV_API_URL = "BTCTURK_API_URL"
+ENV_GRAPH_API_URL = "BTCTURK_GRAPH_API_URL"
 ENV_ACCOUNT_NAME = "default"
 ENV_KEY_NAMES = (ENV_PUBLIC_KEY, f"{ENV_PUBLIC_KEY}_FILE", ENV_PRIVATE_KEY, f"{ENV_PRIVATE_KEY}_FILE")
-ENV_NAMES = (*ENV_KEY_NAMES, ENV_API_URL)
+ENV_NAMES = (*ENV_KEY_NAMES, ENV_API_URL, ENV_GRAPH_API_URL)
 ENV_PREFIX = "BTCTURK_"
 # Kubernetes gives every pod variables for each Service of its namespace: the Service btcturk-exporter
 # makes BTCTURK_EXPORTER_SERVICE_HOST, BTCTURK_EXPORTER_PORT_9788_TCP_ADDR, ... They are not settings.

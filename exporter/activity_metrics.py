@@ -98,3 +98,65 @@ PROFIT_FAMILIES: tuple[Family, ...] = (
 )
 COUNTER_FAMILIES: tuple[Family, ...] = (TRADES, TRADE_FEES, TRADE_TAXES, DEPOSITS, WITHDRAWALS)
 ACTIVITY_FAMILIES: tuple[Family, ...] = PROFIT_FAMILIES + COUNTER_FAMILIES
+
+# --- only the live exporter serves these: the sync's health and the exchange's market status ---------
+
+LAST_TRADE = Family(
+    "btcturk_last_trade_timestamp_seconds",
+    "gauge",
+    "Unix time of the account's newest trade in the ledger.",
+    ("account",),
+)
+ACTIVITY_UP = Family(
+    "btcturk_activity_up",
+    "gauge",
+    "1 if the key may read the account's transactions and the last read of every transaction endpoint "
+    "succeeded, 0 otherwise.",
+    ("account",),
+)
+ACTIVITY_LAST_SYNC = Family(
+    "btcturk_activity_last_sync_timestamp_seconds",
+    "gauge",
+    "Unix time by which every transaction endpoint of the account was last read successfully.",
+    ("account",),
+)
+ACTIVITY_SYNC_FAILURES = Family(
+    "btcturk_activity_sync_failures",  # samples: btcturk_activity_sync_failures_total
+    "counter",
+    "Failed reads of the activity sync (after retries), by account, endpoint and reason "
+    "(truncated: an answer cut at the page cap in a window too short to split).",
+    ("account", "endpoint", "reason"),
+)
+LEDGER_RECORDS = Family(
+    "btcturk_ledger_records",
+    "gauge",
+    "Records the ledger holds for the account, by kind (trade, crypto, fiat).",
+    ("account", "kind"),
+)
+ASSET_WITHDRAWALS_ENABLED = Family(
+    "btcturk_asset_withdrawals_enabled",
+    "gauge",
+    "1 if BTCTurk allows withdrawals of the asset, 0 if it has disabled them; absent when not stated.",
+    ("asset",),
+)
+ASSET_DEPOSITS_ENABLED = Family(
+    "btcturk_asset_deposits_enabled",
+    "gauge",
+    "1 if BTCTurk allows deposits of the asset, 0 if it has disabled them; absent when not stated.",
+    ("asset",),
+)
+MARKET_TRADING = Family(
+    "btcturk_market_trading",
+    "gauge",
+    "1 if the pair's market is open for trading (status TRADING), 0 if halted or delisted.",
+    ("pair",),
+)
+
+HEALTH_FAMILIES: tuple[Family, ...] = (
+    ACTIVITY_UP,
+    ACTIVITY_LAST_SYNC,
+    ACTIVITY_SYNC_FAILURES,
+    LEDGER_RECORDS,
+)
+MARKET_FAMILIES: tuple[Family, ...] = (ASSET_WITHDRAWALS_ENABLED, ASSET_DEPOSITS_ENABLED, MARKET_TRADING)
+LIVE_FAMILIES: tuple[Family, ...] = (*ACTIVITY_FAMILIES, LAST_TRADE, *HEALTH_FAMILIES, *MARKET_FAMILIES)

@@ -8,6 +8,7 @@ import os
 import platform
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
@@ -15,6 +16,8 @@ from exporter.commands import SUBCOMMANDS
 from exporter.commands import run as run_command
 from exporter.config import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
+from exporter.ledger import Ledger
+from exporter.ledger_schema import LedgerError
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.service import ReloadStatus, Service, WebLoader, build_pipeline, live_registry
 from exporter.web import DEMO_BANNER, ExporterServer, ListenError, start_server
@@ -56,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     parser.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt")
+    parser.add_argument(
+        "--storage.path",
+        dest="storage_path",
+        metavar="PATH",
+        help="Directory of the activity ledger (ledger.db), created if missing (default data/; "
+        "with --demo a temporary directory). Deleting it is safe: it is rebuilt from the API.",
+    )
     parser.add_argument(
         "--check-config",
         action="store_true",
@@ -101,6 +111,20 @@ def _start_demo(args: argparse.Namespace) -> tuple[Config, Demo]:
         raise ConfigError(problems)
     interval = parse_duration(args.demo_poll_interval or "5s", "--demo.poll-interval", maximum=3600)
     return start_demo(args.demo_accounts, interval)
+
+
+DEFAULT_STORAGE_PATH = "data/"
+
+
+def open_ledger(path: str) -> Ledger:
+    """The ledger in `path`, the directory created if missing; LedgerError naming the path otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(f"--storage.path {path}: cannot create the directory: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise LedgerError(f"--storage.path {path}: the directory is not writable by this user")
+    return Ledger.open(path)  # its LedgerError names the file
 
 
 def _web_loader(path: str, server: ExporterServer) -> WebLoader:
@@ -167,16 +191,38 @@ def _run(args: argparse.Namespace) -> int:
         log.warning(f"{DEMO_BANNER}: every balance and price served is invented, none is a real account's")
         log.info("demo simulator serving the BTCTurk API", extra={"url": config.api_url})
 
+    ledger: Ledger | None = None
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+    # With activity off the ledger is never opened: no file, and an unwritable path does not matter.
+    if config.activity.enabled:
+        path = args.storage_path
+        if path is None and demo is not None:
+            scratch = tempfile.TemporaryDirectory(prefix="btcturk-exporter-demo-")
+            path = scratch.name
+        try:
+            ledger = open_ledger(path or DEFAULT_STORAGE_PATH)
+        except LedgerError as exc:
+            if demo is not None:
+                demo.stop()
+            return _fail(str(exc))
+
+    def cleanup() -> None:
+        if demo is not None:
+            demo.stop()
+        if ledger is not None:
+            ledger.close()
+        if scratch is not None:
+            scratch.cleanup()
+
     status = ReloadStatus()
     live = live_registry(status)
-    pipeline = build_pipeline(config, live, demo=demo is not None)
+    pipeline = build_pipeline(config, live, demo=demo is not None, ledger=ledger)
     try:
         server, _ = start_server(
             args.listen_address, pipeline.renderer, pipeline.store.view, web_config=web_config
         )
     except ListenError as exc:
-        if demo is not None:
-            demo.stop()
+        cleanup()
         return _fail(str(exc))
     service = Service(
         server,
@@ -185,6 +231,7 @@ def _run(args: argparse.Namespace) -> int:
         live,
         load=None if demo is not None else lambda: load_config(args.config_file, os.environ),
         load_web=_web_loader(args.web_config_file, server) if args.web_config_file else None,
+        ledger=ledger,
     )
 
     service.start()
@@ -199,6 +246,8 @@ def _run(args: argparse.Namespace) -> int:
             "api_url": config.api_url,
             "tls": web_config is not None and "ssl_context" in web_config.options(),
             "demo": demo is not None,
+            "activity": ledger is not None,
+            "ledger": str(ledger.path) if ledger is not None else "",
         },
     )
     while (signum := signal.sigwait(HANDLED_SIGNALS)) == signal.SIGHUP:
@@ -206,7 +255,6 @@ def _run(args: argparse.Namespace) -> int:
         service.reload()
     log.info("received %s, stopping", signal.Signals(signum).name)
     service.stop()
-    if demo is not None:
-        demo.stop()
+    cleanup()
     log.info("stopped")
     return 0

@@ -42,11 +42,8 @@ class CommandError(Exception):
 
 
 def activity_settings(config: Config) -> ActivitySettings:
-    """The activity settings of a configuration (its valuation currencies when it has none)."""
-    # SEAM(h14): Config gains `activity: ActivitySettings` on H14's branch; until it merges, the
-    # defaults with the configuration's valuation currencies.
-    found: ActivitySettings | None = getattr(config, "activity", None)
-    return found or ActivitySettings(currencies=config.value_currencies)
+    """The activity settings of a configuration."""
+    return config.activity
 
 
 def parse_time(text: str, flag: str) -> int:

@@ -6,7 +6,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -17,6 +17,7 @@ from exporter import budget
 from exporter.accounts import ACCOUNT_KEYS as ACCOUNT_KEYS
 from exporter.accounts import ENV_ACCOUNT_NAME as ENV_ACCOUNT_NAME
 from exporter.accounts import ENV_API_URL as ENV_API_URL
+from exporter.accounts import ENV_GRAPH_API_URL as ENV_GRAPH_API_URL
 from exporter.accounts import ENV_PRIVATE_KEY as ENV_PRIVATE_KEY
 from exporter.accounts import ENV_PUBLIC_KEY as ENV_PUBLIC_KEY
 from exporter.accounts import MASK, env_value
@@ -27,6 +28,8 @@ from exporter.accounts import check_environment as check_environment
 from exporter.accounts import env_account as _env_account
 from exporter.accounts import environment_problems as _environment_problems
 from exporter.accounts import file_account as _file_account
+from exporter.activity_config import parse_activity, summary_lines
+from exporter.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
 from exporter.describe import shown as _shown
 from exporter.describe import type_name as _type_name
 from exporter.describe import unknown_key as _unknown_key
@@ -53,6 +56,8 @@ TOP_LEVEL_KEYS = (
     "value_price",
     "export_all_pairs",
     "rate_limit_share",
+    "graph_api_url",
+    "activity",
     "accounts",
 )
 NO_ACCOUNTS = (
@@ -80,6 +85,7 @@ class Config:
     export_all_pairs: bool = False
     rate_limit_share: float = budget.DEFAULT_SHARE
     warnings: tuple[str, ...] = ()
+    activity: ActivitySettings = field(default_factory=ActivitySettings)
 
 
 class ConfigError(Exception):
@@ -124,7 +130,7 @@ def parse_duration(value: object, key: str, maximum: float | None = None) -> flo
 # --- reading values ------------------------------------------------------------------------------
 
 
-def _api_url(raw: object, key: str, problems: list[str]) -> str | None:
+def _api_url(raw: object, key: str, problems: list[str], api_path_check: bool = True) -> str | None:
     if not isinstance(raw, str):
         problems.append(f"{key}: expected a string, got {_type_name(raw)}")
         return None
@@ -153,7 +159,7 @@ def _api_url(raw: object, key: str, problems: list[str]) -> str | None:
         # The URL is logged at start; a password in it would be too.
         problems.append(f"{key}: must not hold a user name or password (give the host only)")
         return None
-    if "api" in parts.path.lower().split("/"):
+    if api_path_check and "api" in parts.path.lower().split("/"):
         # The client appends /api/v1/... and /api/v2/...: .../api/v2 would request /api/v2/api/v2/ticker.
         base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         problems.append(
@@ -300,6 +306,18 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     currencies = _value_currencies(data["value_currencies"], problems) if "value_currencies" in data else None
     price = _value_price(data["value_price"], problems) if "value_price" in data else "last"
     share = _share(data["rate_limit_share"], problems) if "rate_limit_share" in data else budget.DEFAULT_SHARE
+    graph_url: str | None = DEFAULT_GRAPH_API_URL
+    if "graph_api_url" in data:
+        graph_url = _api_url(data["graph_api_url"], "graph_api_url", problems, api_path_check=False)
+    if (env_graph := env_value(environ, ENV_GRAPH_API_URL)) is not None:
+        graph_url = _api_url(env_graph, ENV_GRAPH_API_URL, problems, api_path_check=False)
+    activity = parse_activity(
+        data.get("activity"),
+        currencies or Config.value_currencies,
+        share if share is not None else budget.DEFAULT_SHARE,
+        graph_url or DEFAULT_GRAPH_API_URL,
+        problems,
+    )
     export_all = data.get("export_all_pairs", False)
     if not isinstance(export_all, bool):
         problems.append(f"export_all_pairs: expected true or false, got {_type_name(export_all)}")
@@ -343,6 +361,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     if problems:
         raise ConfigError(problems)
     assert api_url is not None and interval is not None and timeout is not None and staleness is not None
+    assert activity is not None
     return Config(
         accounts=tuple(accounts),
         api_url=api_url,
@@ -354,6 +373,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         export_all_pairs=export_all,
         rate_limit_share=share if share is not None else budget.DEFAULT_SHARE,
         warnings=tuple(warnings),
+        activity=activity,
     )
 
 
@@ -376,6 +396,7 @@ def summarize(config: Config) -> str:
     ]
     uses = budget.plan(accounts, config.poll_interval, config.rate_limit_share)
     lines.extend(f"  {use.describe()}" for use in uses)
+    lines.extend(summary_lines(config.activity, accounts))
     lines.append(f"accounts: {accounts}")
     for account in config.accounts:
         lines.append(f"  - {account.name}: public key {account.public_key[:4]}…, private key {MASK}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from exporter.activity_settings import ActivitySettings
 from exporter.budget import DEFAULT_SHARE, format_seconds, per_instance, shortest_interval
 from exporter.config import BALANCE_CALLS_PER_MINUTE, Account, Config, ConfigError, Secret
 from exporter.simulator import Simulator, generate_keypair
@@ -61,6 +62,9 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
         poll_interval=poll_interval,
         timeout=min(5.0, poll_interval / 2),
         max_staleness=10 * poll_interval,
+        # The simulator serves the graph-api too; its history starts HISTORY_DAYS ago, so the first
+        # backfill reads from just before that instead of two years of empty windows.
+        activity=ActivitySettings(since=f"{HISTORY_DAYS + 1}d", graph_api_url=sim.url),
     )
     stop = threading.Event()
 

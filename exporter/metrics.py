@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry
 
+from exporter.activity_render import render_activity
+from exporter.activity_store import ActivityView
 from exporter.exposition import CONTENT_TYPE, EMPTY, Chunk, escape_label
 from exporter.live import LiveMetrics, live_registry
 from exporter.parsing import Balance
@@ -144,6 +146,13 @@ class _Fragments:
             del self._accounts[name]
 
 
+def _same(old: object, new: tuple[object, object, tuple[object, ...]]) -> bool:
+    """Whether a cache key matches by identity: views and snapshots are immutable, and new when changed."""
+    if not isinstance(old, tuple) or len(old) != 3 or len(old[2]) != len(new[2]):
+        return False
+    return old[0] is new[0] and old[1] is new[1] and all(a is b for a, b in zip(old[2], new[2], strict=True))
+
+
 class Renderer:
     """Turns store views into exposition bytes.
 
@@ -159,9 +168,13 @@ class Renderer:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         live: CollectorRegistry | None = None,
+        activity: Callable[[], ActivityView] | None = None,
     ) -> None:
         self.settings = settings
         self._view = view
+        self._activity_view = activity
+        self._activity: tuple[object, Chunk] | None = None
+        self._activity_lock = threading.Lock()
         self._monotonic = monotonic
         self.live_metrics = LiveMetrics(live if live is not None else live_registry(), monotonic=monotonic)
         self._attached = False
@@ -278,13 +291,31 @@ class Renderer:
                     self._health = cached
         return cached[1].gz if gzipped else cached[1].raw
 
+    def activity(self, gzipped: bool = False) -> bytes:
+        """The activity families, rendered once per activity change or newly rendered balance body."""
+        if self._activity_view is None:
+            return b""
+        view = self._activity_view()
+        body = self._current()
+        key = (view, body.prices, tuple(s.balances for s in body.accounts))
+        with self._activity_lock:
+            cached = self._activity
+            if cached is None or not _same(cached[0], key):
+                balances = {s.account: s for s in body.accounts}
+                text = render_activity(
+                    view, balances, body.index, self.settings.value_currencies, self.settings.value_price
+                )
+                cached = (key, Chunk(text.encode()))
+                self._activity = cached
+        return cached[1].gz if gzipped else cached[1].raw
+
     def live(self, gzipped: bool = False) -> bytes:
         """Process and runtime metrics, read at most once per LIVE_TTL."""
         return self.live_metrics.get(gzipped)
 
     def exposition(self, gzipped: bool = False) -> bytes:
         """The store's series, body and health joined (plain, or as gzip members)."""
-        return self.body(gzipped) + self.health(gzipped)
+        return self.body(gzipped) + self.health(gzipped) + self.activity(gzipped)
 
     def scrape_parts(self, gzipped: bool = False) -> tuple[bytes, bytes, bytes]:
         """A whole /metrics answer as body, health and live part, to be written one after the other.
@@ -292,7 +323,7 @@ class Renderer:
         Writing them separately spares every scrape copying megabytes into a fresh buffer, which
         also kept that much freed memory resident in the malloc arena of every connection's thread.
         """
-        return self.body(gzipped), self.health(gzipped), self.live(gzipped)
+        return self.body(gzipped), self.health(gzipped) + self.activity(gzipped), self.live(gzipped)
 
     def scrape(self, gzipped: bool = False) -> bytes:
         """A whole /metrics answer."""

@@ -17,12 +17,17 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from exporter import ledger_counters
+from exporter.activity_client import ActivityClient
+from exporter.activity_store import ActivityStore
 from exporter.client import ODDITIES, REASONS, Client
 from exporter.config import Config, ConfigError
+from exporter.ledger import Ledger
 from exporter.live import live_registry as process_registry
 from exporter.metrics import TICKER_FAILURE, Renderer, Settings
 from exporter.poller import Poller
 from exporter.snapshot import SHARED, Store
+from exporter.sync import ActivitySync
 from exporter.web import ExporterServer
 from exporter.webconfig import WebConfigError
 
@@ -76,24 +81,88 @@ def live_registry(status: ReloadStatus) -> CollectorRegistry:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """What one configuration runs: the store the poller fills and the renderer serves."""
+    """What one configuration runs: the store the poller fills and the renderer serves, and beside the
+    poller the activity sync (None when activity is off or there is no ledger)."""
 
     config: Config
     store: Store
     renderer: Renderer
     poller: Poller
+    activity: ActivitySync | None = None
+
+    def start(self) -> None:
+        """Start the balance poller and, on their own threads, the activity sync and market poll."""
+        self.poller.start()
+        if self.activity is not None:
+            self.activity.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop polling and syncing."""
+        self.poller.stop(timeout=timeout)
+        if self.activity is not None:
+            self.activity.stop(timeout=timeout)
 
 
-def build_pipeline(config: Config, live: CollectorRegistry, *, demo: bool = False) -> Pipeline:
-    """Wire store, renderer, client and poller for `config`; nothing runs until poller.start()."""
+LIVE_SINCE = "live_since_ms"
+
+
+def _record_live_since(store: Store, ledger: Ledger) -> None:
+    """Record in the ledger when live polling began (the first successful balance poll), once ever."""
+    done = threading.Event()
+
+    def listener() -> None:
+        if done.is_set():
+            return
+        view = store.view()
+        first = [h.last_success for h in view.health.values() if h.last_success is not None]
+        if first:
+            ledger.set_state(LIVE_SINCE, str(round(min(first) * 1000)), keep_existing=True)
+            done.set()  # after the write: a failed one is tried again on the next publish
+
+    store.on_publish(listener)
+
+
+def _count(ledger: Ledger) -> Callable[[str], ledger_counters.Totals]:
+    def count(account: str) -> ledger_counters.Totals:
+        return ledger_counters.count([*ledger.trades(account), *ledger.transfers(account)])
+
+    return count
+
+
+def build_pipeline(
+    config: Config, live: CollectorRegistry, *, demo: bool = False, ledger: Ledger | None = None
+) -> Pipeline:
+    """Wire store, renderer, client, poller and activity sync for `config`; nothing runs until start().
+
+    `ledger` is the process's one open ledger (it outlives reloads); None runs without activity.
+    """
     store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], ODDITIES)
     settings = replace(Settings.from_config(config), demo=demo)
-    renderer = Renderer(settings, store.view, live=live)
-    renderer.attach(store)
-    client = Client(
-        config.api_url, config.timeout, pool_size=len(config.accounts) + 2, on_oddity=store.count_oddity
+    enabled = config.activity.enabled and ledger is not None
+    activity_store = ActivityStore(
+        [a.name for a in config.accounts], enabled, _count(ledger) if ledger is not None else None
     )
-    return Pipeline(config, store, renderer, Poller(config, client, store))
+    renderer = Renderer(settings, store.view, live=live, activity=activity_store.view)
+    renderer.attach(store)
+    # The activity sync's four threads share the poller's client (and its clock offset).
+    pool = len(config.accounts) + 2 + (4 if enabled else 0)
+    client = Client(config.api_url, config.timeout, pool_size=pool, on_oddity=store.count_oddity)
+    poller = Poller(config, client, store)
+    sync = None
+    if enabled and ledger is not None:
+        _record_live_since(store, ledger)
+        sync = ActivitySync(
+            config.activity,
+            config.accounts,
+            ActivityClient.connect(client, config.activity.graph_api_url),
+            ledger,
+            gates=poller.gates,
+            on_snapshot=activity_store.publish_snapshot,
+            on_market=activity_store.publish_market,
+            on_request=store.count_request,
+            on_clock_offset=store.set_clock_offset,
+        )
+    return Pipeline(config, store, renderer, poller, sync)
 
 
 def _carry_over(old: Pipeline, new: Pipeline) -> None:
@@ -125,8 +194,10 @@ class Service:
         *,
         load: Callable[[], Config] | None = None,
         load_web: WebLoader | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.server = server
+        self.ledger = ledger
         self.pipeline = pipeline
         self.status = status
         self._live = live
@@ -136,7 +207,7 @@ class Service:
 
     def start(self) -> None:
         """Start polling."""
-        self.pipeline.poller.start()
+        self.pipeline.start()
 
     def reload(self) -> bool:
         """Re-read the configuration and the web configuration; on any error keep both running ones."""
@@ -174,17 +245,17 @@ class Service:
 
     def _swap(self, config: Config) -> None:
         old = self.pipeline
-        new = build_pipeline(config, self._live, demo=old.renderer.settings.demo)
+        new = build_pipeline(config, self._live, demo=old.renderer.settings.demo, ledger=self.ledger)
         _carry_over(old, new)
         # The old poller stops before the new one starts: both at once would double the API calls.
-        old.poller.stop(timeout=1.0)
+        old.stop(timeout=1.0)
         self.server.renderer = new.renderer
         self.server.view = new.store.view
         self.pipeline = new
-        new.poller.start()
+        new.start()
 
     def stop(self) -> None:
         """Stop serving and polling."""
         self.server.shutdown()
         self.server.server_close()
-        self.pipeline.poller.stop(timeout=0.5)
+        self.pipeline.stop(timeout=0.5)

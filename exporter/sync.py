@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from exporter import budget, retries
 from exporter.activity import ENDPOINTS, Trade, Transfer
 from exporter.activity_client import KLINES, OHLCS, ActivityClient, Record
+from exporter.activity_config import plan
 from exporter.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
 from exporter.activity_state import AccountHealth, ActivitySnapshot
 from exporter.candles import Candle
@@ -50,20 +51,6 @@ def _planned(
     return Gate(budget.Budget(full.name, budget.planned_calls(full.limit, share), full.paths), monotonic)
 
 
-def plan(accounts: int, settings: ActivitySettings) -> Sequence[budget.Use]:
-    """Steady-state use of each activity budget: one read per account and endpoint per interval."""
-    uses = [
-        budget.Use(budget.BY_PATH[path], accounts, "account", settings.interval, settings.rate_limit_share)
-        for path in ENDPOINTS.values()
-    ]
-    uses.append(
-        budget.Use(
-            budget.BY_NAME["exchangeinfo"], 1, "call", settings.market_interval, settings.rate_limit_share
-        )
-    )
-    return uses
-
-
 class ActivitySync:
     """Reads every account's activity into the ledger and publishes ActivitySnapshot / MarketStatus."""
 
@@ -78,6 +65,7 @@ class ActivitySync:
         on_snapshot: Callable[[ActivitySnapshot], None],
         on_market: Callable[[MarketStatus], None] | None = None,
         on_request: RequestCounter | None = None,
+        on_clock_offset: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -92,6 +80,8 @@ class ActivitySync:
         self.on_snapshot = on_snapshot
         self.on_market = on_market
         self.on_request = on_request
+        # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
+        self.on_clock_offset = on_clock_offset
         self._clock = clock
         self._monotonic = monotonic
         self._rng = rng or random.Random()
@@ -218,7 +208,9 @@ class ActivitySync:
                     raise
                 # Clock drift is the usual cause of a 401: measure again and try once more.
                 with contextlib.suppress(ApiError):
-                    self.client.rest.sync_clock(self._hook(account.name))
+                    offset = self.client.rest.sync_clock(self._hook(account.name))
+                    if self.on_clock_offset is not None:
+                        self.on_clock_offset(offset)
                 progress = self._read(account, kind)
         except ApiError as exc:
             health.failed(kind, path, exc.reason)

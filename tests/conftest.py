@@ -137,6 +137,10 @@ def start_exporter(
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         argv += ["--config.file", str(path)]
     argv += list(args)
+    if "--demo" not in args and not any(a.startswith("--storage.path") for a in args):
+        # Each exporter its own ledger: the default data/ would be shared by every test (and the repo).
+        # (The demo's default is a temporary directory of its own.)
+        argv += ["--storage.path", str(tmp_path / f"storage-{time.monotonic_ns()}")]
     log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
     base_env.update(env or {})

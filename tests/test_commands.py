@@ -22,12 +22,10 @@ from test_costbasis import T0 as EXAMPLE_T0
 from exporter import cli, commands
 from exporter.activity import TRADES
 from exporter.activity_client import KLINES, OHLCS
-from exporter.activity_settings import ActivitySettings
 from exporter.backfill import iso
 from exporter.backfill_command import backfill_main
 from exporter.client import BALANCES
-from exporter.commands import CommandError, activity_settings, parse_time
-from exporter.config import Account, Config, Secret
+from exporter.commands import CommandError, parse_time
 from exporter.ledger import Ledger
 from exporter.market import EXCHANGE_INFO
 from exporter.simulator import Fault, Simulator, generate_keypair
@@ -40,14 +38,6 @@ DAYS = 6
 
 
 # --- flags and the settings seam -----------------------------------------------------------------
-
-
-def test_activity_settings_use_the_configs_currencies_until_it_has_its_own() -> None:
-    config = Config(accounts=(Account("a", "k", Secret("s")),), value_currencies=("USDT",))
-    assert activity_settings(config) == ActivitySettings(currencies=("USDT",))
-    own = ActivitySettings(currencies=("TRY",), cost_basis="fifo")
-    with_activity = dataclasses.make_dataclass("WithActivity", [("activity", ActivitySettings)])(own)
-    assert activity_settings(with_activity) is own  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -748,7 +748,8 @@ def test_unknown_btcturk_variable_without_a_close_match() -> None:
         )
     assert info.value.problems == [
         "BTCTURK_COLOUR: unknown environment variable (the exporter reads BTCTURK_PUBLIC_KEY, "
-        "BTCTURK_PUBLIC_KEY_FILE, BTCTURK_PRIVATE_KEY, BTCTURK_PRIVATE_KEY_FILE, BTCTURK_API_URL)"
+        "BTCTURK_PUBLIC_KEY_FILE, BTCTURK_PRIVATE_KEY, BTCTURK_PRIVATE_KEY_FILE, BTCTURK_API_URL, "
+        "BTCTURK_GRAPH_API_URL)"
     ]
 
 

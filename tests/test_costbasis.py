@@ -324,3 +324,13 @@ def test_stepping_a_replay_record_by_record_gives_what_compute_gives(method: str
 def test_a_replay_refuses_an_unknown_method() -> None:
     with pytest.raises(ValueError, match="unknown cost-basis method 'lifo'"):
         Replay("TRY", Prices({}), "lifo")  # type: ignore[arg-type]
+
+
+def test_the_readme_carries_the_rules_and_the_worked_example_of_the_doc() -> None:
+    """README's Cost basis section is docs/cost-basis.md's rules and example, word for word."""
+    root = Path(__file__).parent.parent
+    doc = (root / "docs" / "cost-basis.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    pasted = doc[doc.index("### Rules") : doc.index("### The ledger file")].replace("\n### ", "\n#### ")
+    pasted = pasted.replace("### Rules", "#### Rules", 1)
+    assert pasted.strip() in readme

@@ -248,3 +248,13 @@ def test_service_selects_the_pods() -> None:
 def test_one_replica() -> None:
     """Replicas multiply API calls against the per-IP rate limit."""
     assert MANIFESTS["Deployment"]["spec"]["replicas"] == 1
+
+
+def test_the_ledger_lives_on_a_volume_at_the_images_storage_path() -> None:
+    """--storage.path points at a mounted volume: a read-only root filesystem could not hold it."""
+    args = build_parser().parse_args(container()["args"])
+    assert args.storage_path == "/var/lib/btcturk-exporter"
+    mount, volume = mount_of(args.storage_path + "/ledger.db")
+    assert mount["mountPath"] == "/var/lib/btcturk-exporter"
+    assert not mount.get("readOnly")
+    assert "emptyDir" in volume or "persistentVolumeClaim" in volume

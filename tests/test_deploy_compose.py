@@ -320,3 +320,13 @@ def test_compose_named_volumes_are_declared() -> None:
         if not spec.startswith((".", "/"))
     }
     assert used == set(COMPOSE["volumes"])
+
+
+def test_the_exporters_ledger_is_on_a_named_volume() -> None:
+    """The image's --storage.path (read_only root filesystem) is a volume, kept across restarts."""
+    volumes = COMPOSE["services"]["exporter"]["volumes"]
+    assert "exporter-data:/var/lib/btcturk-exporter" in volumes
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert (
+        "--storage.path=/var/lib/btcturk-exporter" in re.findall(r"^ENTRYPOINT (.*)$", dockerfile, re.M)[-1]
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 
-from conftest import sample, start_exporter
+from conftest import sample, samples, start_exporter
 
+from exporter.ledger import Ledger
 from exporter.simulator import Simulator, generate_keypair
 
 BANNER = "DEMO DATA: made-up accounts from the built-in simulator"
@@ -40,3 +43,24 @@ def test_a_real_configuration_is_not_marked(tmp_path: Path) -> None:
             assert "DEMO" not in exporter.log_text()
         finally:
             assert exporter.terminate() == 0
+
+
+def test_the_demo_shows_months_of_activity_from_a_temporary_ledger(tmp_path: Path) -> None:
+    """First start: the simulator's pre-generated history is backfilled, into a temporary directory."""
+    exporter = start_exporter(tmp_path, None, "--demo", "--demo.poll-interval", "2s")
+    try:
+        m = exporter.wait_metrics(
+            lambda m: samples(m, "btcturk_trades_total") and samples(m, "btcturk_asset_cost_basis"),
+            timeout=180,
+            what="the demo's activity",
+        )
+        assert sample(m, "btcturk_activity_up", account="main") == 1
+        (started,) = [r for r in exporter.log_records() if r.get("msg") == "btcturk-exporter started"]
+        ledger_file = Path(started["ledger"])
+        assert ledger_file.parent.parent == Path(tempfile.gettempdir())
+        with Ledger(ledger_file) as ledger:
+            oldest = min(t.timestamp_ms for t in ledger.trades("main"))
+        assert time.time() - oldest / 1000 > 90 * 86400, "months of history, not days"
+    finally:
+        assert exporter.terminate() == 0
+    assert not ledger_file.parent.exists(), "the demo's temporary storage is removed at exit"

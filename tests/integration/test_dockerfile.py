@@ -44,3 +44,11 @@ def test_no_config_or_secrets_baked_in() -> None:
     for line in copied:
         assert "config" not in line and "secret" not in line.lower() and ".yml" not in line, line
     assert not re.search(r"^ENV .*(KEY|SECRET)", TEXT, flags=re.MULTILINE)
+
+
+def test_the_ledger_directory_is_a_volume_owned_by_the_user() -> None:
+    entrypoint = json.loads(re.findall(r"^ENTRYPOINT (\[.*\])$", TEXT, flags=re.MULTILINE)[-1])
+    assert entrypoint == ["btcturk-exporter", "--storage.path=/var/lib/btcturk-exporter"]
+    assert re.search(r"^VOLUME /var/lib/btcturk-exporter$", TEXT, flags=re.MULTILINE)
+    user = re.findall(r"^USER (\S+)", TEXT, flags=re.MULTILINE)[-1]
+    assert f"chown {user} /var/lib/btcturk-exporter" in TEXT

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 import requests
@@ -17,7 +18,13 @@ import yaml
 from conftest import require_binary, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.activity import Trade, Transfer
+from exporter.activity_state import ActivitySnapshot
+from exporter.activity_store import ActivityStore
 from exporter.client import REASONS
+from exporter.costbasis import compute
+from exporter.ledger_counters import count
+from exporter.market import MarketStatus
 from exporter.metrics import Renderer, Settings
 from exporter.parsing import Balance, Ticker
 from exporter.service import ReloadStatus, live_registry
@@ -37,13 +44,54 @@ def exported_names() -> set[str]:
     store.count_request("main", "/api/v1/users/balances", "200")
     store.set_clock_offset(0.1)
     settings = Settings(30.0, 300.0, ("TRY",), "last", False)
+    # The activity part with a backfilled account and a market status: every activity family.
+    activity = ActivityStore(["main"], True, lambda _: count([trade(), *transfers()]))
+    activity.publish_snapshot(backfilled())
+    activity.publish_market(market())
     # The live part too: it holds the reload gauges.
-    renderer = Renderer(settings, store.view, live=live_registry(ReloadStatus()))
+    renderer = Renderer(settings, store.view, live=live_registry(ReloadStatus()), activity=activity.view)
     text = renderer.scrape().decode()
     families = text_string_to_metric_families(text)
     return {
         f.name + ("_total" if f.type == "counter" else "") for f in families if f.name.startswith("btcturk_")
     }
+
+
+def trade() -> Trade:
+    return Trade(1, 1, 1_000, "BTC", "TRY", "buy", Decimal(5), Decimal(1), Decimal(-1), Decimal(-1))
+
+
+def transfers() -> list[Transfer]:
+    return [
+        Transfer("crypto", 2, 2_000, "deposit", "BTC", Decimal(1)),
+        Transfer("crypto", 3, 3_000, "withdrawal", "BTC", Decimal(-1)),
+    ]
+
+
+def backfilled() -> ActivitySnapshot:
+    done = MappingProxyType({"trade": True, "crypto": True, "fiat": True})
+    basis = compute([trade()], transfers(), "TRY", lambda *_: Decimal(5))
+    return ActivitySnapshot(
+        "main",
+        True,
+        True,
+        4.0,
+        MappingProxyType({}),
+        MappingProxyType({"trade": 1, "crypto": 2, "fiat": 0}),
+        done,
+        MappingProxyType({"TRY": basis}),
+        1_000,
+    )
+
+
+def market() -> MarketStatus:
+    return MarketStatus(
+        1.0,
+        MappingProxyType({"BTCTRY": ("BTC", "TRY")}),
+        MappingProxyType({"BTCTRY": True}),
+        MappingProxyType({"BTC": True}),
+        MappingProxyType({"BTC": True}),
+    )
 
 
 def test_every_metric_is_listed_in_the_readme() -> None:

@@ -40,7 +40,6 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from activity_contract import ACTIVITY_METRICS, ACTIVITY_SWITCH
 from conftest import ExporterProcess, require_binary, start_exporter, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +51,6 @@ pytestmark = pytest.mark.needs_prometheus
 
 RULE_FILES = (ROOT / "prometheus" / "rules.yml", ROOT / "prometheus" / "alerts.yml")
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
-ACTIVITY_DASHBOARD = "btcturk-activity"
 SCRAPE_INTERVAL = "1s"
 SCRAPE_SECONDS = 1.0
 DATA_DEADLINE = 90.0
@@ -235,35 +233,10 @@ def returns_data(prometheus: Prometheus, request: GrafanaRequest) -> bool:
     return any(series.get("values") or series.get("value") for series in data["result"])
 
 
-# TODO(activity-sync): THE SWITCH. The account-activity metrics (tests/activity_contract.py) are served
-# once the activity-sync branch is merged; until then the demo has none, so the activity dashboard and
-# the rules that read them cannot return data and are skipped here. The merge turns this on by
-# itself (the demo then serves btcturk_trades_total); once it has, delete this function, its uses and
-# tests/activity_contract.py, so that a demo without activity fails instead of skipping.
-def activity_served(stack: Stack) -> bool:
-    return f"\n{ACTIVITY_SWITCH}{{" in stack.exporter.get("/metrics").text
-
-
-def reads_activity(rule_exprs: dict[str, str]) -> set[str]:
-    """The rules (by name) that read an activity metric, directly or through another rule."""
-    found: set[str] = set()
-    while True:
-        more = {
-            name
-            for name, expr in rule_exprs.items()
-            if name not in found and {s.name for s in promql.selectors(expr)} & (ACTIVITY_METRICS | found)
-        }
-        if not more:
-            return found
-        found |= more
-
-
 @pytest.mark.parametrize("picker", PICKER_RANGES)
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: str) -> None:
     """Every panel shows data for this picker while Prometheus holds only minutes of samples."""
-    if path.stem == ACTIVITY_DASHBOARD and not activity_served(stack):
-        pytest.skip(f"TODO(activity-sync): the exporter serves no {ACTIVITY_SWITCH} yet")
     board = json.loads(path.read_text(encoding="utf-8"))
     values = variable_values(stack.prometheus, board)
     # The precondition that makes this test worth something: a fresh install's short history.
@@ -368,19 +341,9 @@ def test_every_rule_is_evaluated_healthy(stack: Stack) -> None:
     assert unhealthy == {}
 
 
-def activity_rules_to_skip(stack: Stack) -> set[str]:
-    """TODO(activity-sync): the rules that cannot return data while no activity metric is served."""
-    if activity_served(stack):
-        return set()
-    return reads_activity({rule.get("alert") or rule["record"]: rule["expr"] for rule in rules("expr")})
-
-
 def test_recording_rules_return_data(stack: Stack) -> None:
     queries = {}
-    skipped = activity_rules_to_skip(stack)
     for rule in rules("record"):
-        if rule["record"] in skipped:
-            continue
         queries[f"{rule['record']} (expression)"] = rule["expr"]
         queries[f"{rule['record']} (recorded series)"] = rule["record"]
     problems = until_all_return_data(stack.prometheus, queries, DATA_DEADLINE)
@@ -389,10 +352,7 @@ def test_recording_rules_return_data(stack: Stack) -> None:
 
 def test_alert_expressions_read_series_that_exist(stack: Stack) -> None:
     queries = {}
-    skipped = activity_rules_to_skip(stack)
     for rule in rules("alert"):
-        if rule["alert"] in skipped:
-            continue
         for number, probe in enumerate(promql.healthy_probes(rule["expr"])):
             queries[f"{rule['alert']} probe {number}"] = probe
         for selector in promql.selectors(rule["expr"]):

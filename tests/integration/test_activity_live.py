@@ -1,0 +1,191 @@
+"""Account activity in the running exporter: real processes against the simulator on loopback.
+
+The ledger in --storage.path, counters served at the ledger's totals once backfilled, a key without
+the activity permission, `activity.enabled: false` making no activity call and no file, an unwritable
+storage path refused at start, live_since_ms recorded once, and the ledger kept across a reload.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
+
+from exporter.ledger import Ledger
+from exporter.ledger_counters import count
+from exporter.simulator import Simulator, generate_keypair
+
+MAIN = generate_keypair(seed=61)
+NOKEY = generate_keypair(seed=62)
+ACTIVITY_PATHS = (
+    "/api/v1/users/transactions/trade",
+    "/api/v1/users/transactions/crypto",
+    "/api/v1/users/transactions/fiat",
+    "/api/v2/server/exchangeinfo",
+    "/v1/klines/history",
+    "/v1/ohlcs",
+)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        simulator.add_account(*MAIN, history_days=20, seed=3)
+        simulator.add_account(*NOKEY, can_read_activity=False)
+        yield simulator
+
+
+def config(sim: Simulator, *names: str, **activity: Any) -> dict[str, Any]:
+    keys = {"main": MAIN, "nokey": NOKEY}
+    doc: dict[str, Any] = {
+        "api_url": sim.url,
+        "graph_api_url": sim.url,
+        "poll_interval": "1s",
+        "activity": {"since": "21d", **activity},
+        "accounts": [
+            {"name": n, "public_key": keys[n][0], "private_key": keys[n][1]} for n in names or ("main",)
+        ],
+    }
+    return doc
+
+
+def activity_calls(sim: Simulator) -> int:
+    return sum(sim.count(path) for path in ACTIVITY_PATHS)
+
+
+def test_counters_appear_at_the_ledgers_totals_once_backfilled(sim: Simulator, tmp_path: Path) -> None:
+    storage = tmp_path / "new" / "storage"
+    exporter = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
+    try:
+        m = exporter.wait_metrics(
+            lambda m: samples(m, "btcturk_trades_total") and samples(m, "btcturk_asset_cost_basis"),
+            timeout=60,
+            what="the activity counters",
+        )
+        assert (storage / "ledger.db").is_file()
+        assert sample(m, "btcturk_activity_up", account="main") == 1
+        assert sample(m, "btcturk_up", account="main") == 1
+        with Ledger.open(storage) as ledger:
+            trades, transfers = ledger.trades("main"), ledger.transfers("main")
+            assert trades, "the simulator's 20 days of history reached the ledger"
+            totals = count([*trades, *transfers])
+            live_since = ledger.state("live_since_ms")
+        served = {
+            dict(k)["pair"] + "/" + dict(k)["side"]: v for k, v in samples(m, "btcturk_trades_total").items()
+        }
+        assert served == {f"{pair}/{side}": n for (pair, side), n in totals["btcturk_trades"].items()}
+        assert sample(m, "btcturk_ledger_records", account="main", kind="trade") == len(trades)
+        assert live_since is not None and int(live_since) > 0
+        assert samples(m, "btcturk_market_trading")
+        # Every activity family at once passes promtool's lint.
+        lint = subprocess.run(
+            [require_binary("promtool"), "check", "metrics"],
+            input=exporter.get("/metrics").content,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert lint.returncode == 0, lint.stdout.decode() + lint.stderr.decode()
+        # A reload keeps the ledger (opened once per process) and live_since_ms is never overwritten.
+        exporter.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in exporter.log_text(), what="the reload")
+        m = exporter.wait_metrics(lambda m: samples(m, "btcturk_trades_total"), what="counters after reload")
+        assert sample(m, "btcturk_ledger_records", account="main", kind="trade") == len(trades)
+        with Ledger.open(storage) as ledger:
+            assert ledger.state("live_since_ms") == live_since
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_a_key_without_the_activity_permission(sim: Simulator, tmp_path: Path) -> None:
+    exporter = start_exporter(tmp_path, config(sim, "nokey"))
+    try:
+        wait_for(lambda: sim.count("/api/v1/users/transactions/trade", 401) >= 1, what="a refused read")
+        m = exporter.wait_metrics(
+            lambda m: sample(
+                m,
+                "btcturk_activity_sync_failures_total",
+                account="nokey",
+                endpoint="/api/v1/users/transactions/trade",
+                reason="auth",
+            ),
+            what="the refusal counted",
+        )
+        assert sample(m, "btcturk_up", account="nokey") == 1
+        assert samples(m, "btcturk_balance")
+        assert sample(m, "btcturk_activity_up", account="nokey") == 0
+        wait_for(lambda: sim.count("/api/v1/users/transactions/fiat", 401) >= 1, what="every endpoint tried")
+        warnings = [
+            r for r in exporter.log_records() if "activity of account nokey is off" in str(r.get("msg"))
+        ]
+        assert len(warnings) == 1 and warnings[0]["level"] == "warn", warnings
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_activity_disabled_makes_no_activity_call_and_no_ledger(sim: Simulator, tmp_path: Path) -> None:
+    storage = tmp_path / "unused"
+    exporter = start_exporter(tmp_path, config(sim, enabled=False), f"--storage.path={storage}")
+    try:
+        polls = sim.count("/api/v1/users/balances")
+        wait_for(lambda: sim.count("/api/v1/users/balances") >= polls + 3, what="three more balance polls")
+        m = exporter.metrics()
+        assert activity_calls(sim) == 0
+        assert not storage.exists()
+        assert samples(m, "btcturk_activity_up") == {}
+        assert sample(m, "btcturk_up", account="main") == 1
+    finally:
+        assert exporter.terminate() == 0
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "--web.listen-address", "127.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_an_unusable_storage_path_stops_the_start_with_one_line(sim: Simulator, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    path = tmp_path / "config.yml"
+
+    path.write_text(yaml.safe_dump(config(sim)), encoding="utf-8")
+    result = run(f"--config.file={path}", f"--storage.path={blocker}/ledger")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("btcturk-exporter:")]
+    assert len(lines) == 1, result.stderr
+    assert f"{blocker}/ledger" in lines[0]
+    assert activity_calls(sim) == 0
+    # With activity off, the same path does not matter: the exporter runs and never opens it.
+    off = config(sim)
+    off["activity"]["enabled"] = False
+    path.write_text(yaml.safe_dump(off), encoding="utf-8")
+    exporter = start_exporter(tmp_path, off, f"--storage.path={blocker}/ledger")
+    try:
+        exporter.wait_metrics(lambda m: sample(m, "btcturk_up", account="main") == 1)
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_the_ledger_file_holds_no_secret(sim: Simulator, tmp_path: Path) -> None:
+    storage = tmp_path / "s"
+    exporter: ExporterProcess = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
+    try:
+        exporter.wait_metrics(lambda m: samples(m, "btcturk_trades_total"), timeout=60, what="counters")
+    finally:
+        assert exporter.terminate() == 0
+    data = b"".join(p.read_bytes() for p in storage.iterdir())
+    assert MAIN[1].encode() not in data and MAIN[0].encode() not in data
+    with sqlite3.connect(storage / "ledger.db") as db:
+        assert db.execute("SELECT count(*) FROM trades").fetchone()[0] > 0
