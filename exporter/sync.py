@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from exporter import budget, retries
 from exporter.activity import ENDPOINTS, Trade, Transfer
@@ -43,7 +43,7 @@ PLANNED = (*ENDPOINTS.values(), KLINES)
 
 
 def _planned(
-    path: str, share: float, monotonic: Callable[[], float], budgets: Iterable[budget.Budget]
+    path: str, share: float, monotonic: Callable[[], float], budgets: Sequence[budget.Budget]
 ) -> Gate:
     """A gate holding `share` of the path's per-IP budget."""
     full = next(b for b in budgets if path in b.paths)
@@ -81,7 +81,7 @@ class ActivitySync:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        budgets: Iterable[budget.Budget] = budget.BUDGETS,
+        budgets: Sequence[budget.Budget] = budget.BUDGETS,
     ) -> None:
         """`gates` are the process's shared gates (the Poller's); `budgets` those of the planned share."""
         self.settings = settings
