@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from exporter import budget, retries
 from exporter.activity import ENDPOINTS, Trade, Transfer
@@ -24,7 +24,7 @@ from exporter.activity_state import AccountHealth, ActivitySnapshot
 from exporter.candles import Candle
 from exporter.client import ApiError
 from exporter.config import Account
-from exporter.costbasis import compute_each
+from exporter.costbasis import compute_chunks
 from exporter.ledger import KINDS, Cursor, Kind, Ledger
 from exporter.market import EXCHANGE_INFO, MarketStatus
 from exporter.pricehistory import PriceHistory
@@ -253,6 +253,10 @@ class ActivitySync:
             start = cursor.backfilled_to_ms
             if start is None:
                 start = parse_since(self.settings.since, now_ms)
+                # Where the history begins, for reading it back in chunks (the earliest of the endpoints).
+                origin = self.ledger.state(f"activity:origin:{account.name}")
+                if origin is None or int(origin) > start:
+                    self.ledger.set_state(f"activity:origin:{account.name}", str(start))
             limit: int | None = self.settings.requests_per_turn
         else:
             read_to = cursor.backfilled_to_ms if cursor.backfilled_to_ms is not None else now_ms
@@ -346,20 +350,51 @@ class ActivitySync:
         return snapshot
 
     def _value(self, health: AccountHealth, now: float) -> None:
-        trades = self.ledger.trades(health.name)
-        transfers = self.ledger.transfers(health.name)
+        """Fetch missing prices and replay the account's history, one 30-day chunk in memory at a time."""
         health.prices_open_until = None
-        try:
-            needs = self.prices.needs(trades, transfers, self.settings.currencies)
-            health.prices_open_until = self.prices.prefetch(needs, now)
-        except ApiError as exc:
+        failed: list[ApiError] = []
+        last_trade: list[int] = []
+
+        def chunks() -> Iterator[tuple[list[Trade], list[Transfer]]]:
+            for since, until in self._chunks(health.name):
+                trades = self.ledger.trades(health.name, since, until)
+                transfers = self.ledger.transfers(health.name, since, until)
+                if trades:
+                    last_trade.append(trades[-1].timestamp_ms)
+                if not failed:
+                    try:
+                        needs = self.prices.needs(trades, transfers, self.settings.currencies)
+                        opens = self.prices.prefetch(needs, now)
+                    except ApiError as exc:
+                        failed.append(exc)
+                    else:
+                        if opens is not None:
+                            health.prices_open_until = min(opens, health.prices_open_until or opens)
+                yield trades, transfers
+
+        health.cost_basis = compute_chunks(
+            chunks(), self.settings.currencies, self.prices.price_at, self.settings.cost_basis
+        )
+        health.last_trade_ms = max(last_trade, default=None)
+        if failed:
+            exc = failed[0]
             health.failed(None, exc.endpoint, exc.reason)
             health.changed = True  # try the missing prices again on the next pass
             log.warning("price history for account %s: %s", health.name, exc)
-        health.cost_basis = compute_each(
-            trades, transfers, self.settings.currencies, self.prices.price_at, self.settings.cost_basis
-        )
-        health.last_trade_ms = max((t.timestamp_ms for t in trades), default=None)
+
+    def _chunks(self, name: str) -> Iterator[tuple[int | None, int | None]]:
+        """[since, until) ranges covering all time: open-ended first and last, 30 days between."""
+        origin = self.ledger.state(f"activity:origin:{name}")
+        if origin is None:
+            yield None, None
+            return
+        edge = int(origin)
+        end = self.client.rest.now_ms()
+        yield None, edge
+        while edge < end:
+            yield edge, edge + MAX_WINDOW_MS
+            edge += MAX_WINDOW_MS
+        yield edge, None
 
     def run_once(self) -> dict[str, ActivitySnapshot]:
         """Sync every account to now (backfill included), then publish: for tests and benchmarks."""
