@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import random
@@ -103,13 +104,24 @@ def fill(sim: Simulator, public: str, trades: int, days: int, seed: int) -> None
 
 def child(url: str, public: str, private: str, ledger_dir: str, cycles: int) -> None:
     """The sync's side: first sync, recompute and steady cycles; prints one JSON line."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     account = Account("bench", public, Secret(private))
     settings = ActivitySettings(since="735d")
     client = ActivityClient(Client(url, 30.0), Client(url, 30.0))
     published = []
     rss_start, _ = rss_kib()
     with Ledger(Path(ledger_dir) / "ledger.db") as ledger:
-        sync = ActivitySync(settings, [account], client, ledger, gates=Gates(), on_snapshot=published.append)
+        # The client-side budgets are lifted like the simulator's: the budget's time is computed instead.
+        raised = [budget.Budget(b.name, 10_000_000, b.paths) for b in budget.BUDGETS]
+        sync = ActivitySync(
+            settings,
+            [account],
+            client,
+            ledger,
+            gates=Gates(raised),
+            on_snapshot=published.append,
+            budgets=raised,
+        )
         wall, cpu = time.perf_counter(), time.process_time()
         snapshot = sync.run_once()["bench"]
         first_wall, first_cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -197,6 +209,10 @@ def main() -> None:
         ]
         out = subprocess.run(command, check=True, capture_output=True, text=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        retried = [line for line in out.stderr.splitlines() if "retrying" in line]
+        if out.stderr.strip():
+            print(f"sync process log: {len(out.stderr.splitlines())} lines, {len(retried)} retries; last:")
+            print("  " + out.stderr.strip().splitlines()[-1][:300])
         calls = {path: sim.count(path) for path in PATHS}
     settings = ActivitySettings()
     print(f"\nFirst sync (backfill of {args.days} days, page cap {settings.page_cap}):")

@@ -14,24 +14,25 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from exporter import budget, retries
-from exporter.activity import ENDPOINTS, Trade, Transfer
+from exporter.activity import ENDPOINTS
 from exporter.activity_client import KLINES, OHLCS, ActivityClient, Record
 from exporter.activity_config import plan
-from exporter.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
+from exporter.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.activity_state import AccountHealth, ActivitySnapshot
 from exporter.candles import Candle
 from exporter.client import ApiError
 from exporter.config import Account
-from exporter.costbasis import compute_each
-from exporter.ledger import KINDS, Cursor, Kind, Ledger
+from exporter.ledger import KINDS, Kind, Ledger
 from exporter.market import EXCHANGE_INFO, MarketStatus
 from exporter.pricehistory import PriceHistory
 from exporter.ratelimit import Gate, Gates
 from exporter.retries import Stopped
-from exporter.windows import Progress, read_range
+from exporter.revalue import revalue
+from exporter.txsync import read_turn
+from exporter.windows import Progress
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ PLANNED = (*ENDPOINTS.values(), KLINES)
 
 
 def _planned(
-    path: str, share: float, monotonic: Callable[[], float], budgets: Iterable[budget.Budget]
+    path: str, share: float, monotonic: Callable[[], float], budgets: Sequence[budget.Budget]
 ) -> Gate:
     """A gate holding `share` of the path's per-IP budget."""
     full = next(b for b in budgets if path in b.paths)
@@ -69,7 +70,7 @@ class ActivitySync:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        budgets: Iterable[budget.Budget] = budget.BUDGETS,
+        budgets: Sequence[budget.Budget] = budget.BUDGETS,
     ) -> None:
         """`gates` are the process's shared gates (the Poller's); `budgets` those of the planned share."""
         self.settings = settings
@@ -239,20 +240,6 @@ class ActivitySync:
 
     def _read(self, account: Account, kind: Kind) -> Progress:
         path = ENDPOINTS[kind]
-        now_ms = self.client.rest.now_ms()
-        cursor = self.ledger.cursor(account.name, kind)
-        if not cursor.backfill_complete:
-            start = cursor.backfilled_to_ms
-            if start is None:
-                start = parse_since(self.settings.since, now_ms)
-            limit: int | None = self.settings.requests_per_turn
-        else:
-            read_to = cursor.backfilled_to_ms if cursor.backfilled_to_ms is not None else now_ms
-            latest = cursor.newest_ms if cursor.newest_ms is not None else read_to
-            start = max(min(latest, read_to) - int(self.settings.overlap * 1000), read_to - MAX_WINDOW_MS)
-            limit = None
-        start = min(start, now_ms)
-        newest = cursor.newest_ms
         hook = self._hook(account.name)
         who = f"activity {account.name}"
 
@@ -262,31 +249,12 @@ class ActivitySync:
 
             return self._call(path, who, attempt, path)
 
-        def store(records: Sequence[Record]) -> int:
-            nonlocal newest
-            if records:
-                stamp = max(r.timestamp_ms for r in records)
-                newest = stamp if newest is None else max(newest, stamp)
-            if kind == "trade":
-                return self.ledger.upsert_trades(account.name, [r for r in records if isinstance(r, Trade)])
-            return self.ledger.upsert_transfers(account.name, [r for r in records if isinstance(r, Transfer)])
-
-        def reached(end_ms: int) -> None:
-            complete = cursor.backfill_complete or end_ms >= now_ms
-            self.ledger.set_cursor(account.name, kind, Cursor(newest, end_ms, complete))
-
-        progress = read_range(
-            fetch,
-            store,
-            start,
-            now_ms,
-            cap=self.settings.page_cap,
-            span_ms=self._spans.get((account.name, kind), MAX_WINDOW_MS),
-            max_requests=limit,
-            on_window=reached,
-            what=f"{path} of account {account.name}",
-        )
-        self._spans[(account.name, kind)] = progress.span_ms
+        key = (account.name, kind)
+        progress = read_turn(
+            self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
+            self._spans.get(key, MAX_WINDOW_MS),
+        )  # fmt: skip
+        self._spans[key] = progress.span_ms
         return progress
 
     # --- market, prices, snapshots ---------------------------------------------------------------
@@ -327,7 +295,7 @@ class ActivitySync:
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
         if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
-            self._value(health, now)
+            revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
         if name not in self._counts:
             # Counting 100,000 rows costs milliseconds: only after the records changed.
@@ -336,22 +304,6 @@ class ActivitySync:
         snapshot = health.snapshot(self._counts[name])
         self.on_snapshot(snapshot)
         return snapshot
-
-    def _value(self, health: AccountHealth, now: float) -> None:
-        trades = self.ledger.trades(health.name)
-        transfers = self.ledger.transfers(health.name)
-        health.prices_open_until = None
-        try:
-            needs = self.prices.needs(trades, transfers, self.settings.currencies)
-            health.prices_open_until = self.prices.prefetch(needs, now)
-        except ApiError as exc:
-            health.failed(None, exc.endpoint, exc.reason)
-            health.changed = True  # try the missing prices again on the next pass
-            log.warning("price history for account %s: %s", health.name, exc)
-        health.cost_basis = compute_each(
-            trades, transfers, self.settings.currencies, self.prices.price_at, self.settings.cost_basis
-        )
-        health.last_trade_ms = max((t.timestamp_ms for t in trades), default=None)
 
     def run_once(self) -> dict[str, ActivitySnapshot]:
         """Sync every account to now (backfill included), then publish: for tests and benchmarks."""

@@ -16,6 +16,7 @@ from exporter.activity_settings import ActivitySettings
 from exporter.activity_state import ActivitySnapshot
 from exporter.client import BALANCES, REASONS, TICKER, Client
 from exporter.config import Account, Config, Secret
+from exporter.costbasis import compute_each
 from exporter.ledger import Ledger
 from exporter.market import EXCHANGE_INFO, MarketStatus
 from exporter.poller import Poller
@@ -89,7 +90,8 @@ def test_a_full_backfill_equals_the_simulators_history_despite_the_page_cap(
 ) -> None:
     published = Published()
     with Ledger(tmp_path / "ledger.db") as ledger:
-        snapshots = make_sync(sim, ledger, published).run_once()
+        sync = make_sync(sim, ledger, published)
+        snapshots = sync.run_once()
         history = sim.history(KEYS[0])
         assert len(history.trades) > 5 * CAP  # enough that whole 30-day windows must be split
         stored = {t.id: t for t in ledger.trades("main")}
@@ -109,6 +111,11 @@ def test_a_full_backfill_equals_the_simulators_history_despite_the_page_cap(
                 record.fee,
                 record.tax,
             )
+        # Replayed a month at a time, the cost basis is the one of the whole history at once.
+        whole = compute_each(
+            ledger.trades("main"), ledger.transfers("main"), ("TRY", "USDT"), sync.prices.price_at
+        )
+        assert dict(snapshots["main"].cost_basis) == whole
         transfers = {(t.kind, t.id): t for t in ledger.transfers("main")}
         expected = {("fiat" if t.fiat else "crypto", t.id): t for t in history.transfers}
         assert set(transfers) == set(expected)
