@@ -89,6 +89,7 @@ class Pipeline:
     renderer: Renderer
     poller: Poller
     activity: ActivitySync | None = None
+    activity_store: ActivityStore | None = None
 
     def start(self) -> None:
         """Start the balance poller and, on their own threads, the activity sync and market poll."""
@@ -162,7 +163,30 @@ def build_pipeline(
             on_request=store.count_request,
             on_clock_offset=store.set_clock_offset,
         )
-    return Pipeline(config, store, renderer, poller, sync)
+    return Pipeline(config, store, renderer, poller, sync, activity_store)
+
+
+def _carry_over_activity(old: Pipeline, new: Pipeline) -> None:
+    """Hand unchanged accounts' activity state to the new sync, so activity_up and counters do not blink.
+
+    Same key, same API, same activity settings; the carried cost basis is recomputed on the first pass.
+    """
+    if old.activity is None or new.activity is None or new.activity_store is None:
+        return
+    if old.config.activity != new.config.activity or old.config.api_url != new.config.api_url:
+        return
+    kept = set(old.config.accounts)
+    view = old.activity_store.view() if old.activity_store is not None else None
+    for account in new.config.accounts:
+        health = old.activity.health.get(account.name)
+        if account not in kept or health is None:
+            continue
+        health.changed = True
+        new.activity.health[account.name] = health
+        if view is not None and (snapshot := view.snapshots.get(account.name)) is not None:
+            new.activity_store.publish_snapshot(snapshot)
+    if view is not None and view.market is not None:
+        new.activity_store.publish_market(view.market)
 
 
 def _carry_over(old: Pipeline, new: Pipeline) -> None:
@@ -249,6 +273,7 @@ class Service:
         _carry_over(old, new)
         # The old poller stops before the new one starts: both at once would double the API calls.
         old.stop(timeout=1.0)
+        _carry_over_activity(old, new)
         self.server.renderer = new.renderer
         self.server.view = new.store.view
         self.pipeline = new

@@ -50,9 +50,17 @@ def test_the_sync_runs_beside_the_poller_and_survives_a_swap(sim: Simulator, tmp
         service.start()
         try:
             since = wait_for(lambda: ledger.state(LIVE_SINCE), what="live_since_ms")
-            wait_for(lambda: ledger.trades("main"), what="trades in the ledger")
+            wait_for(
+                lambda: "btcturk_trades_total{" in service.pipeline.renderer.scrape().decode(),
+                timeout=30,
+                what="counters before the swap",
+            )
             old_sync = service.pipeline.activity
             assert service.reload()
+            # The very first scrape after the swap: no blink of activity_up, no gap in the counters.
+            right_after = service.pipeline.renderer.scrape().decode()
+            assert 'btcturk_activity_up{account="main"} 1' in right_after
+            assert "btcturk_trades_total{" in right_after
             new_sync = service.pipeline.activity
             assert new_sync is not None and new_sync is not old_sync
             assert new_sync.ledger is ledger  # the same open file, not a second one
