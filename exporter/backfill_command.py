@@ -39,6 +39,7 @@ from exporter.config import Account, Config
 from exporter.durations import DurationError, parse_duration_ms
 from exporter.ledger import KINDS, Ledger, LedgerError
 from exporter.parsing import Balance
+from exporter.stepprices import step_hours, step_price_at
 from exporter.sync import ActivitySync
 
 HOUR_S = 3600
@@ -141,7 +142,7 @@ def _needs(run: Run, histories: Sequence[AccountHistory], plan: Plan) -> dict[tu
 
     for history in histories:
         steps = plan.steps(history.complete_since_ms, history.balances_ms + 1)
-        step_hours = {_hour(ms) for ms in steps}
+        hours_of_steps = step_hours(steps)
         records: list[Trade | Transfer] = [*history.trades, *history.transfers]
         assets = set(history.balances)
         for record in records:
@@ -154,13 +155,13 @@ def _needs(run: Run, histories: Sequence[AccountHistory], plan: Plan) -> dict[tu
                 assets.add(record.currency)
                 need(record.currency, hour)
         for asset in assets:
-            need(asset, step_hours)
+            need(asset, hours_of_steps)
     return needs
 
 
 def _hour(ms: int) -> int:
-    """The hour whose candle gives the price at `ms` (see price_before)."""
-    return (ms - 1) // 1000 // HOUR_S * HOUR_S
+    """The hour whose candle values a record at `ms`, as the live exporter values it."""
+    return ms // 1000 // HOUR_S * HOUR_S
 
 
 def _first_useful_ms(history: AccountHistory, step_ms: int) -> int:
@@ -265,10 +266,7 @@ def _backfill(
             continue
         run.say(f"prices of {''.join(pair)} ready ({len(hours)} hours)")
 
-    def price_before(asset: str, currency: str, when_ms: int) -> Decimal | None:
-        # The price as it stood at a step: the close of the candle that ended at it, never one that
-        # closes after it (the exporter's live valuation is the last price, not a later one).
-        return prices.price_at(asset, currency, when_ms - 1)
+    price_before = step_price_at(prices, run.ledger, step_ms)
 
     def progress(step: Progress) -> None:
         run.say(str(step).removeprefix("backfill: "))
