@@ -164,17 +164,21 @@ def _hour(ms: int) -> int:
     return ms // 1000 // HOUR_S * HOUR_S
 
 
-def _first_useful_ms(history: AccountHistory, step_ms: int) -> int:
-    """Where a default backfill starts: where the ledger is complete, or the step before its first record.
+def complete_since(
+    trades: Sequence[Trade], transfers: Sequence[Transfer], since: str, now_ms: int, step_ms: int
+) -> int:
+    """From when the ledger holds every record: `since`, but never before the step before its first record.
 
-    Steps before an account's first record would all be zero (true, but a year of zeros is only cost).
+    Every endpoint's sync has reached now from `since`. A duration is measured from now, which is no
+    earlier than from the first sync. The first record bounds it too: the sync does not fetch again
+    what lies before the `since` of its first backfill, so a `since` moved earlier afterwards would
+    claim history the ledger never read. Steps before the first record would show only zeros anyway.
     """
-    complete = history.complete_since_ms or 0
-    times = [t.timestamp_ms for t in history.trades] + [t.timestamp_ms for t in history.transfers]
-    first = min(times, default=None)
-    if first is None:
-        return complete
-    return max(complete, (first - 1) // step_ms * step_ms)
+    bound = parse_since(since, now_ms)
+    times = [t.timestamp_ms for t in trades] + [t.timestamp_ms for t in transfers]
+    if not times:
+        return bound
+    return max(bound, (min(times) - 1) // step_ms * step_ms)
 
 
 def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
@@ -231,24 +235,15 @@ def _backfill(
                 "log lines above); nothing is written for it"
             )
             continue
-        histories.append(
-            AccountHistory(
-                account.name,
-                balances,
-                balances_ms,
-                run.ledger.trades(account.name),
-                run.ledger.transfers(account.name),
-                # Every endpoint's sync reached now from `since`: the ledger holds every record since then.
-                # A duration is measured from now, which is no earlier than from the first sync.
-                complete_since_ms=parse_since(run.settings.since, now_ms),
-            )
-        )
+        trades, transfers = run.ledger.trades(account.name), run.ledger.transfers(account.name)
+        complete = complete_since(trades, transfers, run.settings.since, now_ms, step_ms)
+        histories.append(AccountHistory(account.name, balances, balances_ms, trades, transfers, complete))
     if not histories:
         run.say("no account could be synced; nothing is written")
         return None
     live = run.ledger.state(LIVE_SINCE)
     end = until if until is not None else int(live) if live else min(h.balances_ms for h in histories)
-    start = since if since is not None else min(_first_useful_ms(h, step_ms) for h in histories)
+    start = since if since is not None else min(h.complete_since_ms or 0 for h in histories)
     run.say(
         f"steps of {args.step} from {iso(start)} to {iso(end)}"
         + (" (live_since_ms)" if live and until is None else "")
