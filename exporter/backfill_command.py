@@ -39,6 +39,7 @@ from exporter.config import Account, Config
 from exporter.durations import DurationError, parse_duration_ms
 from exporter.ledger import KINDS, Ledger, LedgerError
 from exporter.parsing import Balance
+from exporter.stepprices import step_hours, step_price_at
 from exporter.sync import ActivitySync
 
 HOUR_S = 3600
@@ -141,7 +142,7 @@ def _needs(run: Run, histories: Sequence[AccountHistory], plan: Plan) -> dict[tu
 
     for history in histories:
         steps = plan.steps(history.complete_since_ms, history.balances_ms + 1)
-        step_hours = {_hour(ms) for ms in steps}
+        hours_of_steps = step_hours(steps)
         records: list[Trade | Transfer] = [*history.trades, *history.transfers]
         assets = set(history.balances)
         for record in records:
@@ -154,26 +155,30 @@ def _needs(run: Run, histories: Sequence[AccountHistory], plan: Plan) -> dict[tu
                 assets.add(record.currency)
                 need(record.currency, hour)
         for asset in assets:
-            need(asset, step_hours)
+            need(asset, hours_of_steps)
     return needs
 
 
 def _hour(ms: int) -> int:
-    """The hour whose candle gives the price at `ms` (see price_before)."""
-    return (ms - 1) // 1000 // HOUR_S * HOUR_S
+    """The hour whose candle values a record at `ms`, as the live exporter values it."""
+    return ms // 1000 // HOUR_S * HOUR_S
 
 
-def _first_useful_ms(history: AccountHistory, step_ms: int) -> int:
-    """Where a default backfill starts: where the ledger is complete, or the step before its first record.
+def complete_since(
+    trades: Sequence[Trade], transfers: Sequence[Transfer], since: str, now_ms: int, step_ms: int
+) -> int:
+    """From when the ledger holds every record: `since`, but never before the step before its first record.
 
-    Steps before an account's first record would all be zero (true, but a year of zeros is only cost).
+    Every endpoint's sync has reached now from `since`. A duration is measured from now, which is no
+    earlier than from the first sync. The first record bounds it too: the sync does not fetch again
+    what lies before the `since` of its first backfill, so a `since` moved earlier afterwards would
+    claim history the ledger never read. Steps before the first record would show only zeros anyway.
     """
-    complete = history.complete_since_ms or 0
-    times = [t.timestamp_ms for t in history.trades] + [t.timestamp_ms for t in history.transfers]
-    first = min(times, default=None)
-    if first is None:
-        return complete
-    return max(complete, (first - 1) // step_ms * step_ms)
+    bound = parse_since(since, now_ms)
+    times = [t.timestamp_ms for t in trades] + [t.timestamp_ms for t in transfers]
+    if not times:
+        return bound
+    return max(bound, (min(times) - 1) // step_ms * step_ms)
 
 
 def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
@@ -230,24 +235,15 @@ def _backfill(
                 "log lines above); nothing is written for it"
             )
             continue
-        histories.append(
-            AccountHistory(
-                account.name,
-                balances,
-                balances_ms,
-                run.ledger.trades(account.name),
-                run.ledger.transfers(account.name),
-                # Every endpoint's sync reached now from `since`: the ledger holds every record since then.
-                # A duration is measured from now, which is no earlier than from the first sync.
-                complete_since_ms=parse_since(run.settings.since, now_ms),
-            )
-        )
+        trades, transfers = run.ledger.trades(account.name), run.ledger.transfers(account.name)
+        complete = complete_since(trades, transfers, run.settings.since, now_ms, step_ms)
+        histories.append(AccountHistory(account.name, balances, balances_ms, trades, transfers, complete))
     if not histories:
         run.say("no account could be synced; nothing is written")
         return None
     live = run.ledger.state(LIVE_SINCE)
     end = until if until is not None else int(live) if live else min(h.balances_ms for h in histories)
-    start = since if since is not None else min(_first_useful_ms(h, step_ms) for h in histories)
+    start = since if since is not None else min(h.complete_since_ms or 0 for h in histories)
     run.say(
         f"steps of {args.step} from {iso(start)} to {iso(end)}"
         + (" (live_since_ms)" if live and until is None else "")
@@ -265,10 +261,7 @@ def _backfill(
             continue
         run.say(f"prices of {''.join(pair)} ready ({len(hours)} hours)")
 
-    def price_before(asset: str, currency: str, when_ms: int) -> Decimal | None:
-        # The price as it stood at a step: the close of the candle that ended at it, never one that
-        # closes after it (the exporter's live valuation is the last price, not a later one).
-        return prices.price_at(asset, currency, when_ms - 1)
+    price_before = step_price_at(prices, run.ledger, step_ms)
 
     def progress(step: Progress) -> None:
         run.say(str(step).removeprefix("backfill: "))

@@ -227,7 +227,9 @@ def run(argv: Sequence[str]) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
-        sys.stderr.close()
+        # Python would report the failed flush of stdout at exit; point it at /dev/null instead.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
 
 
