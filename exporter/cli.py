@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="storage_path",
         metavar="PATH",
         help="Directory of the activity ledger (ledger.db), created if missing (default data/; "
-        "with --demo a temporary directory). Deleting it is safe: it is rebuilt from the API.",
+        "--demo always uses a temporary one). Deleting it is safe: it is rebuilt from the API.",
     )
     parser.add_argument(
         "--check-config",
@@ -196,7 +196,11 @@ def _run(args: argparse.Namespace) -> int:
     # With activity off the ledger is never opened: no file, and an unwritable path does not matter.
     if config.activity.enabled:
         path = args.storage_path
-        if path is None and demo is not None:
+        if demo is not None:
+            # Made-up records must never reach a real ledger (the image passes --storage.path always,
+            # and a volume may be shared with a real instance): the demo's ledger lives and dies here.
+            if path is not None:
+                log.warning("--demo keeps its ledger in a temporary directory, not in --storage.path")
             scratch = tempfile.TemporaryDirectory(prefix="btcturk-exporter-demo-")
             path = scratch.name
         try:

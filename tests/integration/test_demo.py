@@ -64,3 +64,18 @@ def test_the_demo_shows_months_of_activity_from_a_temporary_ledger(tmp_path: Pat
     finally:
         assert exporter.terminate() == 0
     assert not ledger_file.parent.exists(), "the demo's temporary storage is removed at exit"
+
+
+def test_the_demo_never_writes_into_a_storage_path(tmp_path: Path) -> None:
+    """Made-up records in a real ledger would be shown as real money: --storage.path is not used."""
+    storage = tmp_path / "real-storage"
+    storage.mkdir()
+    exporter = start_exporter(tmp_path, None, "--demo", "--storage.path", str(storage))
+    try:
+        assert sample(exporter.metrics(), "btcturk_exporter_demo") == 1
+        (started,) = [r for r in exporter.log_records() if r.get("msg") == "btcturk-exporter started"]
+        assert not Path(started["ledger"]).is_relative_to(storage)
+        assert any("temporary directory, not in --storage.path" in r["msg"] for r in exporter.log_records())
+    finally:
+        assert exporter.terminate() == 0
+    assert list(storage.iterdir()) == []
