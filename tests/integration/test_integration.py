@@ -65,7 +65,14 @@ Factory = Callable[..., ExporterProcess]
 
 def test_every_gauge_has_the_simulator_value(sim: Simulator, exporter_factory: Factory) -> None:
     exporter = exporter_factory(config(sim))
-    m = exporter.wait_metrics(lambda m: samples(m, "btcturk_portfolio_value"), what="portfolio values")
+    m = exporter.wait_metrics(
+        lambda m: (
+            all(sample(m, "btcturk_up", account=a) == 1 for a in ("main", "savings"))
+            and {dict(labels)["account"] for labels in samples(m, "btcturk_portfolio_value")}
+            == {"main", "savings"}
+        ),
+        what="both accounts polled and valued",
+    )
     expected = {a.asset: a for a in assets()}
     for asset in ("TRY", "BTC", "USDT"):
         a = expected[asset]
