@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own folder)
+
 from exporter.activity import Trade, Transfer  # noqa: E402
 from exporter.backfill import AccountHistory, Plan, deltas  # noqa: E402
 from exporter.backfill_export import Progress, backfill  # noqa: E402
@@ -48,16 +50,6 @@ PAIRS = [
     ("ETH", "USDT", Decimal("2500")),
     ("SOL", "USDT", Decimal("150")),
 ]
-
-
-def rss_kib() -> tuple[int, int]:
-    """(current, peak) resident set size of this process in KiB, from /proc."""
-    fields = {}
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def hourly_closes(hours: int, seed: int) -> dict[tuple[str, str], list[Decimal]]:

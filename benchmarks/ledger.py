@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own folder)
+
 from exporter.activity import Trade  # noqa: E402
 from exporter.costbasis import compute  # noqa: E402
 from exporter.ledger import Ledger  # noqa: E402
@@ -40,16 +42,6 @@ PAIRS = [
     ("BTC", "USDT", Decimal("60000")),
     ("ETH", "USDT", Decimal("2500")),
 ]
-
-
-def rss_kib() -> tuple[int, int]:
-    """(current, peak) resident set size of this process in KiB, from /proc."""
-    fields = {}
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def make_trades(count: int, seed: int) -> Iterator[Trade]:

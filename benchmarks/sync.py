@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own folder)
+
 from exporter import budget  # noqa: E402
 from exporter.activity import CRYPTO, FIAT, TRADES  # noqa: E402
 from exporter.activity_client import KLINES, OHLCS, ActivityClient  # noqa: E402
@@ -49,16 +51,6 @@ DAY_MS = 86_400_000
 PAIRS = ("BTCTRY", "ETHTRY", "USDTTRY", "AVAXTRY", "XRPTRY", "BTCUSDT", "ETHUSDT")
 FEE = Decimal("0.0012")
 PATHS = (TRADES, CRYPTO, FIAT, EXCHANGE_INFO, KLINES, OHLCS)
-
-
-def rss_kib() -> tuple[int, int]:
-    """(current, peak) resident set size of this process in KiB, from /proc."""
-    fields = {}
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def fill(sim: Simulator, public: str, trades: int, days: int, seed: int) -> None:
