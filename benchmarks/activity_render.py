@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.activity_render import render_activity  # noqa: E402
-from exporter.activity_state import ActivitySnapshot  # noqa: E402
-from exporter.activity_store import ActivityStore  # noqa: E402
-from exporter.costbasis import CostBasis, Position  # noqa: E402
-from exporter.parsing import Balance, Ticker  # noqa: E402
-from exporter.snapshot import AccountSnapshot  # noqa: E402
-from exporter.valuation import market_for  # noqa: E402
+from exporter.activity.state import ActivitySnapshot  # noqa: E402
+from exporter.activity.store import ActivityStore  # noqa: E402
+from exporter.api.parsing import Balance, Ticker  # noqa: E402
+from exporter.ledger.costbasis import CostBasis, Position  # noqa: E402
+from exporter.metrics.activity_render import render_activity  # noqa: E402
+from exporter.poll.snapshot import AccountSnapshot  # noqa: E402
+from exporter.pricing.valuation import market_for  # noqa: E402
 
 DONE = MappingProxyType({"trade": True, "crypto": True, "fiat": True})
 

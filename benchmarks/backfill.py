@@ -32,9 +32,9 @@ if str(ROOT) not in sys.path:
 
 from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own folder)
 
-from exporter.activity import Trade, Transfer  # noqa: E402
-from exporter.backfill import AccountHistory, Plan, deltas  # noqa: E402
-from exporter.backfill_export import Progress, backfill  # noqa: E402
+from exporter.api.records import Trade, Transfer  # noqa: E402
+from exporter.backfill.timeline import AccountHistory, Plan, deltas  # noqa: E402
+from exporter.backfill.writer import Progress, backfill  # noqa: E402
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS

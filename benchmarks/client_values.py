@@ -9,7 +9,7 @@
 * an oversized body: a loopback server streams 200 MB of balances answer; the peak resident size of
   a fresh process that asks for it once, and how long the call took to fail.
 
-With `--before REV`, the same figures are taken from exporter/valuation.py and exporter/client.py
+With `--before REV`, the same figures are taken from exporter/pricing/valuation.py and exporter/api/client.py
 as they were at git revision REV, loaded beside today's modules.
 """
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.parsing import Balance, Ticker  # noqa: E402
+from exporter.api.parsing import Balance, Ticker  # noqa: E402
 
 ACCOUNTS = 20
 ASSETS = 500
@@ -96,7 +96,7 @@ def row(label: str, seconds: list[float]) -> str:
 
 
 def bench_valuation(runs: int, before: str | None) -> None:
-    from exporter import valuation
+    from exporter.pricing import valuation
 
     books = accounts()
     currencies = ("TRY", "USDT")
@@ -151,13 +151,13 @@ class _Flood(socketserver.BaseRequestHandler):
 
 def child(url: str, rev: str | None) -> None:
     """One oversized call in this fresh process; prints seconds taken, peak RSS in MiB and the outcome."""
-    from exporter.config import Account, Secret
+    from exporter.config.loader import Account, Secret
     from exporter.simulator import generate_keypair
 
     if rev:
         client_module = load_old("client", rev)
     else:
-        import exporter.client as client_module
+        import exporter.api.client as client_module
     public, private = generate_keypair(seed=1)
     started = time.perf_counter()
     try:

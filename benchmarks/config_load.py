@@ -14,7 +14,7 @@ from pathlib import Path
 
 CHILD = """
 import resource, sys, time
-from exporter.config import ConfigError, load_config
+from exporter.config.loader import ConfigError, load_config
 start = time.perf_counter()
 try:
     load_config(sys.argv[1], {})

@@ -26,9 +26,9 @@ if str(ROOT) not in sys.path:
 
 from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own folder)
 
-from exporter.activity import Trade  # noqa: E402
-from exporter.costbasis import compute  # noqa: E402
-from exporter.ledger import Ledger  # noqa: E402
+from exporter.api.records import Trade  # noqa: E402
+from exporter.ledger.costbasis import compute  # noqa: E402
+from exporter.ledger.store import Ledger  # noqa: E402
 
 T0 = 1_700_000_000_000
 HOUR_MS = 3_600_000

@@ -267,11 +267,11 @@ def load_in_process(accounts: int, assets: int) -> Loaded:
     """Poll a simulator once per account with the exporter's own client and fill a Store."""
     import requests
 
-    from exporter.client import BALANCES, REASONS, Client
-    from exporter.config import Account, Config, Secret
-    from exporter.metrics import TICKER_FAILURE, Settings
-    from exporter.signing import auth_headers, decode_private_key
-    from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
+    from exporter.api.client import BALANCES, REASONS, Client
+    from exporter.api.signing import auth_headers, decode_private_key
+    from exporter.config.loader import Account, Config, Secret
+    from exporter.metrics.renderer import TICKER_FAILURE, Settings
+    from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
     sim = start_simulator(accounts, assets)
     try:
@@ -372,8 +372,8 @@ def repriced(tickers: Sequence[Any], step: int) -> tuple[Any, ...]:
 
 def publish_price_change(store: Any, step: int) -> None:
     """What one ticker poll does to the store: count its request, then publish new prices."""
-    from exporter.client import TICKER
-    from exporter.snapshot import SHARED, PriceSnapshot
+    from exporter.api.client import TICKER
+    from exporter.poll.snapshot import SHARED, PriceSnapshot
 
     old = store.view().prices
     store.count_request(SHARED, TICKER, "200")
@@ -386,9 +386,9 @@ def bench_in_process(loaded: Loaded, quick: bool) -> dict[str, Any]:
 
     from prometheus_client import generate_latest
 
-    from exporter.client import BALANCES
-    from exporter.metrics import Renderer
-    from exporter.snapshot import AccountSnapshot
+    from exporter.api.client import BALANCES
+    from exporter.metrics.renderer import Renderer
+    from exporter.poll.snapshot import AccountSnapshot
 
     store, settings = loaded.store, loaded.settings
     start = time.perf_counter()
@@ -493,7 +493,7 @@ def bench_in_process(loaded: Loaded, quick: bool) -> dict[str, Any]:
 
 def bench_parsing(raw: bytes, quick: bool) -> dict[str, Any]:
     """parse_balances on one 500-asset answer, with and without json.loads."""
-    from exporter.parsing import parse_balances
+    from exporter.api.parsing import parse_balances
 
     payload = json.loads(raw)
     n = 50 if quick else 300
@@ -786,8 +786,8 @@ def child_exporter_core(mode: str, accounts: int, assets: int) -> int:
     """
     import gc
 
-    from exporter.metrics import Renderer
-    from exporter.web import start_server
+    from exporter.metrics.renderer import Renderer
+    from exporter.web.server import start_server
 
     loaded = load_in_process(accounts, assets)
     renderer = Renderer(loaded.settings, loaded.store.view)

@@ -32,20 +32,20 @@ if str(ROOT) not in sys.path:
 
 from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own folder)
 
-from exporter import budget  # noqa: E402
-from exporter.activity import CRYPTO, FIAT, TRADES  # noqa: E402
-from exporter.activity_client import KLINES, OHLCS, ActivityClient  # noqa: E402
-from exporter.activity_settings import ActivitySettings  # noqa: E402
-from exporter.client import Client  # noqa: E402
-from exporter.config import Account, Secret  # noqa: E402
-from exporter.ledger import Ledger  # noqa: E402
-from exporter.market import EXCHANGE_INFO  # noqa: E402
-from exporter.ratelimit import Gates  # noqa: E402
+from exporter.activity.sync import ActivitySync  # noqa: E402
+from exporter.api import budget  # noqa: E402
+from exporter.api.client import Client  # noqa: E402
+from exporter.api.market import EXCHANGE_INFO  # noqa: E402
+from exporter.api.ratelimit import Gates  # noqa: E402
+from exporter.api.records import CRYPTO, FIAT, TRADES  # noqa: E402
+from exporter.api.transactions import KLINES, OHLCS, ActivityClient  # noqa: E402
+from exporter.config.activity_settings import ActivitySettings  # noqa: E402
+from exporter.config.loader import Account, Secret  # noqa: E402
+from exporter.ledger.store import Ledger  # noqa: E402
 from exporter.simulator import Simulator, generate_keypair  # noqa: E402
 from exporter.simulator.ledger import Trade as SimTrade  # noqa: E402
 from exporter.simulator.ledger import Transfer as SimTransfer  # noqa: E402
 from exporter.simulator.server import Handler  # noqa: E402
-from exporter.sync import ActivitySync  # noqa: E402
 
 DAY_MS = 86_400_000
 PAIRS = ("BTCTRY", "ETHTRY", "USDTTRY", "AVAXTRY", "XRPTRY", "BTCUSDT", "ETHUSDT")

@@ -12,17 +12,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
-from exporter.commands import SUBCOMMANDS
-from exporter.commands import run as run_command
-from exporter.config import Config, ConfigError, check_demo, load_config, parse_duration, summarize
+from exporter.commands.ledger import SUBCOMMANDS
+from exporter.commands.ledger import run as run_command
+from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
-from exporter.ledger import Ledger
-from exporter.ledger_schema import LedgerError
+from exporter.ledger.schema import LedgerError
+from exporter.ledger.store import Ledger
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.service import ReloadStatus, Service, WebLoader, build_pipeline, live_registry
-from exporter.web import DEMO_BANNER, ExporterServer, ListenError, start_server
-from exporter.webconfig import WebConfigError, load_web_config
-from exporter.webreload import WebConfigFile
+from exporter.web.config import WebConfigError, load_web_config
+from exporter.web.reload import WebConfigFile
+from exporter.web.server import DEMO_BANNER, ExporterServer, ListenError, start_server
 
 log = logging.getLogger("exporter")
 

@@ -17,19 +17,19 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter import ledger_counters
-from exporter.activity_client import ActivityClient
-from exporter.activity_store import ActivityStore
-from exporter.client import ODDITIES, REASONS, Client
-from exporter.config import Config, ConfigError
-from exporter.ledger import Ledger
-from exporter.live import live_registry as process_registry
-from exporter.metrics import TICKER_FAILURE, Renderer, Settings
-from exporter.poller import Poller
-from exporter.snapshot import SHARED, Store
-from exporter.sync import ActivitySync
-from exporter.web import ExporterServer
-from exporter.webconfig import WebConfigError
+from exporter.activity.store import ActivityStore
+from exporter.activity.sync import ActivitySync
+from exporter.api.client import ODDITIES, REASONS, Client
+from exporter.api.transactions import ActivityClient
+from exporter.config.loader import Config, ConfigError
+from exporter.ledger import counters as ledger_counters
+from exporter.ledger.store import Ledger
+from exporter.metrics.process import live_registry as process_registry
+from exporter.metrics.renderer import TICKER_FAILURE, Renderer, Settings
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import SHARED, Store
+from exporter.web.config import WebConfigError
+from exporter.web.server import ExporterServer
 
 log = logging.getLogger(__name__)
 

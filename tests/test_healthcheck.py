@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pki import Pki, make_pki
 
-from exporter.client import REASONS
+from exporter.api.client import REASONS
 from exporter.healthcheck import Target, find_exporter, flags_of, main, probe, target_from
-from exporter.metrics import Renderer, Settings
-from exporter.snapshot import Store
-from exporter.web import start_server
+from exporter.metrics.renderer import Renderer, Settings
+from exporter.poll.snapshot import Store
+from exporter.web.server import start_server
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.client import BALANCES, REASONS, ApiError, Client, parse_retry_after
-from exporter.config import (
+from exporter.api.client import BALANCES, REASONS, ApiError, Client, parse_retry_after
+from exporter.api.parsing import BadResponse, Balance, Ticker, parse_balances, parse_server_time, parse_ticker
+from exporter.api.signing import decode_private_key
+from exporter.config.loader import (
     ACCOUNT_KEYS,
     ENV_API_URL,
     ENV_PRIVATE_KEY,
@@ -39,10 +41,8 @@ from exporter.config import (
     load_config,
     summarize,
 )
-from exporter.metrics import Renderer, Settings
-from exporter.parsing import BadResponse, Balance, Ticker, parse_balances, parse_server_time, parse_ticker
-from exporter.signing import decode_private_key
-from exporter.snapshot import AccountSnapshot, PriceSnapshot, Store
+from exporter.metrics.renderer import Renderer, Settings
+from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot, Store
 
 PROPERTY = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from conftest import parse_metrics, sample, wait_for
+from support import parse_metrics, sample, wait_for
 
-from exporter.config import Account, Config, ConfigError, Secret
+from exporter.config.loader import Account, Config, ConfigError, Secret
 from exporter.service import Pipeline, ReloadStatus, Service, build_pipeline, live_registry
 from exporter.simulator import Simulator, generate_keypair
-from exporter.web import start_server
-from exporter.webconfig import WebConfigError
+from exporter.web.config import WebConfigError
+from exporter.web.server import start_server
 
 MAIN = generate_keypair(seed=61)
 OTHER = generate_keypair(seed=62)

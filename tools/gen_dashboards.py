@@ -4,7 +4,7 @@
     python tools/gen_dashboards.py          # rewrite the JSON files
     python tools/gen_dashboards.py --check  # exit 1 if a committed file is out of date
 
-Edit this file, not the JSON: tests/test_dashboards.py fails when the committed JSON differs from
+Edit this file, not the JSON: tests/deploy/test_dashboards.py fails when the committed JSON differs from
 what this script produces, and lints the result (datasource variable, job/instance matchers on
 every selector, $__rate_interval, units, uids, tags, links).
 """

@@ -6,7 +6,7 @@
 
 The rule files are the source of truth (promtool checks and unit-tests them); the Prometheus
 Operator resource carries the same groups, so Kubernetes users get the same thresholds, recording
-rules and alerts. tests/test_deploy.py fails when the committed manifest drifts from this output.
+rules and alerts. tests/deploy/test_deploy.py fails when the committed manifest drifts from this output.
 """
 
 from __future__ import annotations

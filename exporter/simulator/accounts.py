@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from email.message import Message
 
-from exporter.signing import sign
+from exporter.api.signing import sign
 from exporter.simulator.amounts import ZERO, quantize16, random_amount, to_decimal
 from exporter.simulator.ledger import History
 from exporter.simulator.market import CATALOG

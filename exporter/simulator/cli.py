@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from exporter.signing import decode_private_key
+from exporter.api.signing import decode_private_key
 from exporter.simulator.accounts import generate_keypair
 from exporter.simulator.core import Simulator
 from exporter.simulator.market import MARKETS

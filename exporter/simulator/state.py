@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from exporter.signing import decode_private_key
+from exporter.api.signing import decode_private_key
 from exporter.simulator import activity, backfill
 from exporter.simulator.accounts import Account, SimAsset, copy_assets, demo_assets
 from exporter.simulator.activity import Ids

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
+from support import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
 
-from exporter.ledger import Ledger
-from exporter.ledger_counters import count
+from exporter.ledger.counters import count
+from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
 
 MAIN = generate_keypair(seed=61)

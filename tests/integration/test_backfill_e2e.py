@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import require_binary, wait_for
+from support import require_binary, wait_for
 
-from exporter.ledger import Ledger
+from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
 
 HOUR = 3600

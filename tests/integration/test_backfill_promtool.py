@@ -12,12 +12,12 @@ import subprocess
 from decimal import Decimal as D
 from pathlib import Path
 
-from conftest import require_binary
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from support import require_binary
 
-from exporter.activity import Trade, Transfer
-from exporter.backfill import AccountHistory, Plan, deltas
-from exporter.backfill_export import FAMILIES, backfill
+from exporter.api.records import Trade, Transfer
+from exporter.backfill.timeline import AccountHistory, Plan, deltas
+from exporter.backfill.writer import FAMILIES, backfill
 
 H = 3_600_000
 T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z

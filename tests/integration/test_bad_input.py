@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import sample, start_exporter
+from support import sample, start_exporter
 
 from exporter.simulator import Simulator, generate_keypair
 

@@ -7,8 +7,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from exporter.activity import Transfer
-from exporter.ledger import Ledger
+from exporter.api.records import Transfer
+from exporter.ledger.store import Ledger
 
 
 def test_ledger_export_into_a_pipe_closed_early_exits_0_quietly(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import sample, samples, start_exporter
+from support import sample, samples, start_exporter
 
-from exporter.ledger import Ledger
+from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
 
 BANNER = "DEMO DATA: made-up accounts from the built-in simulator"

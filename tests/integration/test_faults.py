@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ExporterProcess, parse_metrics, require_binary, sample, samples, start_exporter, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+from support import ExporterProcess, parse_metrics, require_binary, sample, samples, start_exporter, wait_for
 
-from exporter.client import BALANCES, REASONS
-from exporter.poller import MAX_RETRY_AFTER
+from exporter.api.client import BALANCES, REASONS
+from exporter.poll.poller import MAX_RETRY_AFTER
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
 
 MAIN = generate_keypair(seed=31)

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import ExporterProcess
 from pki import make_pki
+from support import ExporterProcess
 
 
 def healthcheck(*args: str) -> int:

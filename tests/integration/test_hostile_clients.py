@@ -20,8 +20,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-from conftest import ExporterProcess, wait_for
 from pki import Pki, make_pki
+from support import ExporterProcess, wait_for
 
 ANSWER_WITHIN = 2.0
 # Main thread, selector thread, 8 workers, poller and the demo simulator with its pooled connections.

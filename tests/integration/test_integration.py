@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
-from conftest import ExporterProcess, require_binary, sample, samples, wait_for
+from support import ExporterProcess, require_binary, sample, samples, wait_for
 
-from exporter.client import BALANCES
+from exporter.api.client import BALANCES
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
 
 MAIN = generate_keypair(seed=11)

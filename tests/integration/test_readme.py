@@ -15,21 +15,21 @@ from types import MappingProxyType
 import pytest
 import requests
 import yaml
-from conftest import require_binary, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+from support import require_binary, wait_for
 
-from exporter.activity import Trade, Transfer
-from exporter.activity_state import ActivitySnapshot
-from exporter.activity_store import ActivityStore
-from exporter.client import REASONS
-from exporter.costbasis import compute
-from exporter.ledger_counters import count
-from exporter.market import MarketStatus
-from exporter.metrics import Renderer, Settings
-from exporter.parsing import Balance, Ticker
+from exporter.activity.state import ActivitySnapshot
+from exporter.activity.store import ActivityStore
+from exporter.api.client import REASONS
+from exporter.api.market import MarketStatus
+from exporter.api.parsing import Balance, Ticker
+from exporter.api.records import Trade, Transfer
+from exporter.ledger.costbasis import compute
+from exporter.ledger.counters import count
+from exporter.metrics.renderer import Renderer, Settings
+from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 from exporter.service import ReloadStatus, live_registry
 from exporter.simulator import Simulator, demo_assets, generate_keypair
-from exporter.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -134,13 +134,16 @@ def test_promql_valuation_rules_are_valid(tmp_path: Path) -> None:
 
 RUN, SERVE = "run", "serve"
 SKIPPED: list[tuple[str, str]] = [
-    (r"^docker\b", "no Docker engine here; tests/test_deploy_compose.py checks the compose file"),
-    (r"^kubectl (apply|create)\b", "needs a Kubernetes cluster; tests/test_deploy_render.py renders it"),
+    (r"^docker\b", "no Docker engine here; tests/deploy/test_deploy_compose.py checks the compose file"),
+    (
+        r"^kubectl (apply|create)\b",
+        "needs a Kubernetes cluster; tests/deploy/test_deploy_render.py renders",
+    ),
     (r"^pip install\b", "the suite runs in the installed package; .ci/run installs it so on a clean clone"),
     (r"\bpython -m pytest\b", "the test suite itself, which .ci/run runs"),
     (r"^export BTCTURK_", "sets a real account's API keys"),
     (r"^btcturk-exporter$", "polls a real BTCTurk account with the keys exported before it"),
-    (r"--web\.config\.file", "needs your certificate and bcrypt hash; tests/test_webconfig.py covers it"),
+    (r"--web\.config\.file", "needs your certificate and bcrypt hash; tests/web/test_webconfig.py covers it"),
     (r"^python benchmarks/run\.py\b", "takes minutes; its figures are in benchmarks/RESULTS.md"),
     (r"^(ruff|mypy)\b", "tests/test_style.py runs exactly these (ruff and mypy)"),
 ]

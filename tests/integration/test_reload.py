@@ -16,7 +16,7 @@ import bcrypt
 import pytest
 import requests
 import yaml
-from conftest import ExporterProcess, parse_metrics, sample, start_exporter, wait_for
+from support import ExporterProcess, parse_metrics, sample, start_exporter, wait_for
 
 from exporter.simulator import Simulator, generate_keypair
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import require_binary
+from support import require_binary
 
-from exporter.activity_metrics import LIVE_FAMILIES
+from exporter.metrics.activity_families import LIVE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "prometheus"
@@ -47,7 +47,7 @@ ALERT_NAMES = [rule["alert"] for rule in ALERT_RULES]
 def exporter_metric_names() -> set[str]:
     """btcturk_* names that appear in the exporter's source: a misspelt name in a rule is not among them."""
     names: set[str] = set()
-    for source in (ROOT / "exporter").glob("*.py"):
+    for source in (ROOT / "exporter").rglob("*.py"):
         names.update(re.findall(r"\bbtcturk_[a-z_]+[a-z]\b", source.read_text(encoding="utf-8")))
     # Counter families are named without `_total` in activity_metrics; their samples carry it.
     return names | {family.sample_name for family in LIVE_FAMILIES}

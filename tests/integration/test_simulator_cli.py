@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.signing import auth_headers, decode_private_key
+from exporter.api.signing import auth_headers, decode_private_key
 from exporter.simulator import BALANCES_PATH, SERVER_TIME_PATH, generate_keypair
 
 TIMEOUT = 10.0

@@ -40,7 +40,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import ExporterProcess, require_binary, start_exporter, wait_for
+from support import ExporterProcess, require_binary, start_exporter, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))

@@ -4,9 +4,9 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
-from conftest import ExporterProcess, sample, samples
+from support import ExporterProcess, sample, samples
 
-from exporter.client import TICKER
+from exporter.api.client import TICKER
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
 
 KEYS = generate_keypair(seed=21)

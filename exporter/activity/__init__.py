@@ -1,0 +1,1 @@
+"""The activity sync: reading each account's transaction history into the ledger."""

@@ -1,0 +1,71 @@
+"""Recompute one account's cost basis from the ledger, fetching the past prices its records need.
+
+The history is replayed a 30-day chunk at a time (costbasis.compute_chunks), so 100,000 trades are
+never all in memory; each chunk's prices are fetched before it is replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from exporter.activity.state import AccountHealth
+from exporter.api.client import ApiError
+from exporter.api.records import Trade, Transfer
+from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
+from exporter.ledger.costbasis import compute_chunks
+from exporter.ledger.store import Ledger
+from exporter.pricing.history import PriceHistory
+
+log = logging.getLogger(__name__)
+
+
+def chunks(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[int | None, int | None]]:
+    """[since, until) ranges covering all time: open-ended first and last, 30 days between."""
+    origin = ledger.state(f"activity:origin:{name}")
+    if origin is None:
+        yield None, None
+        return
+    edge = int(origin)
+    yield None, edge
+    while edge < now_ms:
+        yield edge, edge + MAX_WINDOW_MS
+        edge += MAX_WINDOW_MS
+    yield edge, None
+
+
+def revalue(
+    ledger: Ledger,
+    prices: PriceHistory,
+    health: AccountHealth,
+    settings: ActivitySettings,
+    now: float,
+    now_ms: int,
+) -> None:
+    """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later."""
+    health.prices_open_until = None
+    failed: list[ApiError] = []
+    last_trade: list[int] = []
+
+    def records() -> Iterator[tuple[list[Trade], list[Transfer]]]:
+        for since, until in chunks(ledger, health.name, now_ms):
+            trades = ledger.trades(health.name, since, until)
+            transfers = ledger.transfers(health.name, since, until)
+            if trades:
+                last_trade.append(trades[-1].timestamp_ms)
+            if not failed:
+                try:
+                    opens = prices.prefetch(prices.needs(trades, transfers, settings.currencies), now)
+                except ApiError as exc:
+                    failed.append(exc)
+                else:
+                    if opens is not None:
+                        health.prices_open_until = min(opens, health.prices_open_until or opens)
+            yield trades, transfers
+
+    health.cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
+    health.last_trade_ms = max(last_trade, default=None)
+    if failed:
+        health.failed(None, failed[0].endpoint, failed[0].reason)
+        health.changed = True  # try the missing prices again on the next pass
+        log.warning("price history for account %s: %s", health.name, failed[0])

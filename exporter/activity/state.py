@@ -1,0 +1,108 @@
+"""Per-account health of the activity sync, and the immutable snapshot the metrics layer reads."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from exporter.ledger.costbasis import CostBasis
+from exporter.ledger.store import KINDS, Kind
+
+_EMPTY: Mapping[str, CostBasis] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class ActivitySnapshot:
+    """One account's activity after a sync pass, for the metrics layer; never changes once made."""
+
+    account: str
+    up: bool  # permitted, and the last read of every endpoint succeeded
+    permitted: bool  # False while the key is refused (401) on the transaction endpoints
+    last_sync_s: float | None  # Unix time the last read of every endpoint succeeded by
+    failures: Mapping[tuple[str, str], int]  # (endpoint path, reason) -> count since start
+    records: Mapping[Kind, int]  # ledger records per kind: trade, crypto, fiat
+    backfill_complete: Mapping[Kind, bool]
+    cost_basis: Mapping[str, CostBasis] = field(default_factory=lambda: _EMPTY)  # per valuation currency
+    last_trade_ms: int | None = None
+
+
+class AccountHealth:
+    """What the sync threads know about one account; every method is thread-safe."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self.permitted = True
+        self.recheck_at = 0.0  # monotonic time a refused key is tried again
+        self._failures: Counter[tuple[str, str]] = Counter()
+        self._ok: dict[Kind, bool] = {}
+        self._synced: dict[Kind, float] = {}
+        self._complete: dict[Kind, bool] = {}
+        self.changed = True  # records or prices changed since the cost basis was computed
+        self.prices_open_until: float | None = None  # a still-open candle closes at this Unix time
+        self.cost_basis: Mapping[str, CostBasis] = _EMPTY
+        self.last_trade_ms: int | None = None
+
+    def due(self, now: float) -> bool:
+        """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""
+        with self._lock:
+            return self.permitted or now >= self.recheck_at
+
+    def refuse(self, recheck_at: float) -> bool:
+        """Mark the key refused until `recheck_at`; True the first time (the caller logs one warning)."""
+        with self._lock:
+            first = self.permitted
+            self.permitted = False
+            self.recheck_at = recheck_at
+            return first
+
+    def succeeded(self, kind: Kind, now_s: float, complete: bool, stored: int) -> bool:
+        """Record a good read; True when the key had been refused before (permission restored)."""
+        with self._lock:
+            restored = not self.permitted
+            self.permitted = True
+            self._ok[kind] = True
+            self._synced[kind] = now_s
+            self._complete[kind] = complete
+            if stored:
+                self.changed = True
+            return restored
+
+    def backfilled(self) -> bool:
+        """Whether every endpoint's history has been read up to the present at least once."""
+        with self._lock:
+            return all(self._complete.get(kind, False) for kind in KINDS)
+
+    def take_changed(self) -> bool:
+        """Whether records or prices changed since the last call (which clears it)."""
+        with self._lock:
+            changed, self.changed = self.changed, False
+            return changed
+
+    def failed(self, kind: Kind | None, endpoint: str, reason: str) -> None:
+        """Count a failure of one endpoint (kind None: a shared read such as prices)."""
+        with self._lock:
+            self._failures[(endpoint, reason)] += 1
+            if kind is not None:
+                self._ok[kind] = False
+
+    def snapshot(self, records: Mapping[Kind, int]) -> ActivitySnapshot:
+        """The account as it stands, frozen."""
+        with self._lock:
+            ok = self.permitted and all(self._ok.get(kind, False) for kind in KINDS)
+            synced = [self._synced.get(kind) for kind in KINDS]
+            last = min(s for s in synced if s is not None) if all(s is not None for s in synced) else None
+            return ActivitySnapshot(
+                account=self.name,
+                up=ok,
+                permitted=self.permitted,
+                last_sync_s=last,
+                failures=MappingProxyType(dict(self._failures)),
+                records=MappingProxyType({kind: records.get(kind, 0) for kind in KINDS}),
+                backfill_complete=MappingProxyType({k: self._complete.get(k, False) for k in KINDS}),
+                cost_basis=self.cost_basis,
+                last_trade_ms=self.last_trade_ms,
+            )

@@ -1,0 +1,71 @@
+"""One turn of one account's transaction endpoint: where to read from, and the cursor as it advances.
+
+The first run backfills from `since`, oldest first, `requests_per_turn` requests at a time; once it has
+reached the present, each turn re-reads from a little before the newest record (late arrivals) to now.
+The cursor in the ledger records progress window by window, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from exporter.activity.windows import Progress, read_range
+from exporter.api.records import ENDPOINTS, Trade, Transfer
+from exporter.api.transactions import Record
+from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
+from exporter.ledger.store import Cursor, Kind, Ledger
+
+
+def read_turn(
+    settings: ActivitySettings,
+    ledger: Ledger,
+    account: str,
+    kind: Kind,
+    now_ms: int,
+    fetch: Callable[[int, int], Sequence[Record]],
+    span_ms: int = MAX_WINDOW_MS,
+) -> Progress:
+    """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request."""
+    path = ENDPOINTS[kind]
+    cursor = ledger.cursor(account, kind)
+    limit: int | None = None
+    if not cursor.backfill_complete:
+        start = cursor.backfilled_to_ms
+        if start is None:
+            start = parse_since(settings.since, now_ms)
+            # Where the history begins, for reading it back in chunks (the earliest of the endpoints).
+            origin = ledger.state(f"activity:origin:{account}")
+            if origin is None or int(origin) > start:
+                ledger.set_state(f"activity:origin:{account}", str(start))
+        limit = settings.requests_per_turn
+    else:
+        read_to = cursor.backfilled_to_ms if cursor.backfilled_to_ms is not None else now_ms
+        latest = cursor.newest_ms if cursor.newest_ms is not None else read_to
+        start = max(min(latest, read_to) - int(settings.overlap * 1000), read_to - MAX_WINDOW_MS)
+    start = min(start, now_ms)
+    newest = cursor.newest_ms
+
+    def store(records: Sequence[Record]) -> int:
+        nonlocal newest
+        if records:
+            stamp = max(r.timestamp_ms for r in records)
+            newest = stamp if newest is None else max(newest, stamp)
+        if kind == "trade":
+            return ledger.upsert_trades(account, [r for r in records if isinstance(r, Trade)])
+        return ledger.upsert_transfers(account, [r for r in records if isinstance(r, Transfer)])
+
+    def reached(end_ms: int) -> None:
+        complete = cursor.backfill_complete or end_ms >= now_ms
+        ledger.set_cursor(account, kind, Cursor(newest, end_ms, complete))
+
+    return read_range(
+        fetch,
+        store,
+        start,
+        now_ms,
+        cap=settings.page_cap,
+        span_ms=span_ms,
+        max_requests=limit,
+        on_window=reached,
+        what=f"{path} of account {account}",
+    )

@@ -1,0 +1,83 @@
+"""Read one endpoint's history over a time range, window by window, without losing a record to a cap.
+
+The transaction endpoints answer at most 30 days a request and an unknown number of items; an answer
+`cap` items long may have been cut, so its window is read again in halves until every window answers
+less than `cap`. Windows share their boundary millisecond: records there are read twice (the ledger
+is idempotent on id), whether the API's endDate is inclusive or not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from exporter.config.activity_settings import MAX_WINDOW_MS
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+@dataclass
+class Progress:
+    """What one turn of reading did."""
+
+    requests: int = 0
+    stored: int = 0  # records new or changed in the ledger
+    reached_ms: int | None = None  # everything up to here has been read
+    done: bool = False  # the whole range is read
+    truncated: int = 0  # one-millisecond windows that still answered a full page
+    span_ms: int = MAX_WINDOW_MS  # the window length to start the next turn with
+
+
+def read_range(
+    fetch: Callable[[int, int], Sequence[R]],
+    store: Callable[[Sequence[R]], int],
+    start_ms: int,
+    end_ms: int,
+    *,
+    cap: int,
+    span_ms: int = MAX_WINDOW_MS,
+    max_requests: int | None = None,
+    on_window: Callable[[int], None] | None = None,
+    what: str = "",
+) -> Progress:
+    """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
+
+    Stops after `max_requests` (the caller resumes from `reached_ms`); `on_window(end)` is called once
+    each window's records are stored, so a cursor can record progress as it is made.
+    """
+    progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)))
+    position = start_ms
+    span = progress.span_ms
+    while position < end_ms:
+        if max_requests is not None and progress.requests >= max_requests:
+            break
+        stop = min(position + span, end_ms)
+        records = fetch(position, stop)
+        progress.requests += 1
+        if len(records) >= cap:
+            if stop - position > 1:
+                span = max(1, (stop - position) // 2)
+                continue
+            # Nothing left to split: the records are kept, and the loss is said out loud.
+            progress.truncated += 1
+            log.error(
+                "%s: %d records in the window %d-%d ms, the page cap; some may be missing "
+                "(raise the page cap setting if the API answers more)",
+                what or "activity",
+                len(records),
+                position,
+                stop,
+            )
+        progress.stored += store(records)
+        if on_window is not None:
+            on_window(stop)
+        position = progress.reached_ms = stop
+        if len(records) < cap // 2:
+            span = min(MAX_WINDOW_MS, span * 2)
+    progress.done = position >= end_ms
+    progress.span_ms = span
+    return progress

@@ -1,0 +1,285 @@
+"""HTTP client for the BTCTurk REST API: signing, timeouts, clock correction and failure reasons."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+
+from exporter import __version__
+from exporter.api.parsing import (
+    BadResponse,
+    Balance,
+    NotJSON,
+    Ticker,
+    decode_json,
+    parse_balances,
+    parse_server_time,
+    parse_ticker_answer,
+)
+from exporter.api.signing import auth_headers
+from exporter.api.transport import Answer, Transport, TransportError
+from exporter.config.loader import Account
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BALANCES = "/api/v1/users/balances"
+TICKER = "/api/v2/ticker"
+SERVER_TIME = "/api/v2/server/time"
+
+REASONS = ("auth", "forbidden", "rate_limited", "server_error", "timeout", "connection", "bad_response")
+TRANSIENT = frozenset({"rate_limited", "server_error", "timeout", "connection"})
+
+USER_AGENT = f"btcturk-exporter/{__version__} (+https://github.com/btcturk-exporter/btcturk-exporter)"
+
+# Called once per HTTP exchange with (endpoint, code); code is the status or the transport reason.
+RequestHook = Callable[[str, str], None]
+# Called once per oddity the client worked around in an answer, with (endpoint, kind).
+OddityHook = Callable[[str, str], None]
+ODDITIES = ((TICKER, "duplicate_pair"),)
+
+# The live ticker is ~110 kB and exchangeinfo ~355 kB; a body past this is no answer of the API's,
+# and reading it whole would take that much memory (a 200 MB one took the process to 1.27 GB).
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# An error body only feeds a one-line detail.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+# Statuses whose Retry-After says when to come back.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class ApiError(Exception):
+    """A failed API call, mapped to one of REASONS; its text names the endpoint and status, never secrets."""
+
+    reason: str
+    endpoint: str
+    status: int | None = None
+    detail: str = ""
+    retry_after: float | None = None
+    # For failures without an answer: refused, dns, tls, timeout, reset or other.
+    kind: str = ""
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status}" if self.status is not None else "no response"
+        detail = f": {self.detail}" if self.detail else ""
+        return f"GET {self.endpoint}: {status} ({self.reason}){detail}"
+
+    @property
+    def transient(self) -> bool:
+        """Whether retrying soon can help."""
+        return self.reason in TRANSIENT
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date); None if absent or unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - now
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _status_reason(status: int) -> str:
+    if status == 401:
+        return "auth"
+    if status == 403:
+        return "forbidden"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    return "bad_response"
+
+
+class Client:
+    """The BTCTurk API over one Transport: signing, clock correction, parsing and failure reasons."""
+
+    def __init__(
+        self,
+        api_url: str,
+        timeout: float,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        pool_size: int = 10,
+        on_oddity: OddityHook | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.total_timeout = timeout
+        self._transport = Transport(
+            self.api_url,
+            timeout,
+            {"User-Agent": USER_AGENT, "Accept": "application/json"},
+            session=session,
+            monotonic=monotonic,
+            pool_size=pool_size,
+        )
+        self.host = self._transport.host
+        self._clock = clock
+        self._monotonic = monotonic
+        self._on_oddity = on_oddity
+        self._offset_lock = threading.Lock()
+        self._offset = 0.0
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session (each thread has its own)."""
+        return self._transport.session
+
+    def close(self) -> None:
+        """Close every thread's session and its connections."""
+        self._transport.close()
+
+    @property
+    def clock_offset(self) -> float:
+        """Server time minus local time, in seconds, as last measured."""
+        with self._offset_lock:
+            return self._offset
+
+    def now_ms(self) -> int:
+        """The corrected time in milliseconds, as the API expects it in X-Stamp."""
+        return int((self._clock() + self.clock_offset) * 1000)
+
+    def _fetch(
+        self,
+        endpoint: str,
+        hook: RequestHook | None,
+        deadline: float | None,
+        headers: Mapping[str, str] | None = None,
+        query: str = "",
+    ) -> Answer:
+        """One attempt: the status, headers and whole body, all within `timeout` (and `deadline`)."""
+        end = self._monotonic() + self.total_timeout
+        if deadline is not None:
+            end = min(end, deadline)
+        # The query goes on the wire only: hooks, errors and logs name the endpoint's path.
+        target = f"{endpoint}?{query}" if query else endpoint
+        try:
+            answer = self._transport.get(target, end, headers, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES)
+        except TransportError as exc:
+            if exc.sent:
+                self._report(hook, endpoint, exc.reason if exc.status is None else str(exc.status))
+            raise ApiError(exc.reason, endpoint, exc.status, exc.detail, kind=exc.kind) from None
+        self._report(hook, endpoint, str(answer.status))
+        return answer
+
+    @staticmethod
+    def _report(hook: RequestHook | None, endpoint: str, code: str) -> None:
+        if hook is not None:
+            hook(endpoint, code)
+
+    def _json(self, endpoint: str, answer: Answer) -> Any:
+        status, body = answer.status, answer.body
+        if status != 200:
+            retry_after = None
+            if status in _RETRY_AFTER_STATUSES:
+                retry_after = parse_retry_after(answer.headers.get("Retry-After"), self._clock())
+            detail = _error_detail(answer)
+            if 300 <= status < 400 and answer.headers.get("Location"):
+                # Usually http:// redirected to https://: say where, so api_url can be fixed.
+                detail = f"redirect to {answer.headers['Location'][:100]} (not followed)"
+            raise ApiError(_status_reason(status), endpoint, status, detail, retry_after)
+        try:
+            return decode_json(body)
+        except NotJSON as exc:
+            kind = answer.headers.get("Content-Type", "no content type").split(";")[0]
+            raise ApiError("bad_response", endpoint, status, f"{exc} ({kind})") from None
+        except BadResponse as exc:
+            raise ApiError("bad_response", endpoint, status, str(exc)) from None
+
+    def _call(
+        self,
+        endpoint: str,
+        parse: Callable[[Any], Any],
+        hook: RequestHook | None,
+        deadline: float | None,
+        headers: Mapping[str, str] | None = None,
+        query: str = "",
+    ) -> Any:
+        answer = self._fetch(endpoint, hook, deadline, headers, query)
+        try:
+            return parse(self._json(endpoint, answer))
+        except BadResponse as exc:
+            raise ApiError("bad_response", endpoint, answer.status, str(exc)) from None
+
+    def sync_clock(self, hook: RequestHook | None = None, deadline: float | None = None) -> float:
+        """Measure the offset to the server's clock (midpoint of the round trip) and keep it."""
+        sent = self._clock()
+        server: float = self._call(SERVER_TIME, parse_server_time, hook, deadline)
+        received = self._clock()
+        offset = server - (sent + received) / 2
+        with self._offset_lock:
+            self._offset = offset
+        return offset
+
+    def balances(
+        self, account: Account, hook: RequestHook | None = None, deadline: float | None = None
+    ) -> tuple[Balance, ...]:
+        """Fetch and parse one account's balances; `deadline` (monotonic) ends the attempt early."""
+        headers = auth_headers(account.public_key, account.private_key_bytes(), self.now_ms())
+        balances: tuple[Balance, ...] = self._call(BALANCES, parse_balances, hook, deadline, headers)
+        return balances
+
+    def get_json(
+        self,
+        endpoint: str,
+        parse: Callable[[Any], T],
+        *,
+        query: str = "",
+        account: Account | None = None,
+        hook: RequestHook | None = None,
+        deadline: float | None = None,
+    ) -> T:
+        """GET `endpoint?query`, signed for `account` when given, and return `parse` of its JSON."""
+        headers = None
+        if account is not None:
+            headers = auth_headers(account.public_key, account.private_key_bytes(), self.now_ms())
+        result: T = self._call(endpoint, parse, hook, deadline, headers, query)
+        return result
+
+    def ticker(self, hook: RequestHook | None = None, deadline: float | None = None) -> tuple[Ticker, ...]:
+        """Fetch and parse every pair's prices (unsigned, one call for all accounts)."""
+        answer = self._call(TICKER, parse_ticker_answer, hook, deadline)
+        if answer.duplicates:
+            log.warning(
+                "ticker answer lists %d pair(s) more than once (%s); kept the first row of each",
+                len(answer.duplicates),
+                ", ".join(sorted(set(answer.duplicates)))[:200],
+            )
+            if self._on_oddity is not None:
+                for _ in answer.duplicates:
+                    self._on_oddity(TICKER, "duplicate_pair")
+        tickers: tuple[Ticker, ...] = answer.tickers
+        return tickers
+
+
+def _error_detail(answer: Answer) -> str:
+    """A short, safe description of an error body: the API's message code, or what kind of body it was."""
+    if not answer.body:
+        return "empty body"
+    try:
+        payload = decode_json(answer.body)
+    except BadResponse:
+        kind = answer.headers.get("Content-Type", "unknown").split(";")[0]
+        return f"non-JSON body ({kind})"
+    if isinstance(payload, dict) and payload.get("message"):
+        return str(payload["message"])[:80].replace("\n", " ")
+    return "JSON body"

@@ -1,0 +1,213 @@
+"""Turn the transaction-history answers (trades, crypto and fiat transfers) into immutable records.
+
+The shapes are those of `/api/v1/users/transactions/trade`, `/crypto` and `/fiat` as the
+vendor documents them. Parsing is strict about what the numbers mean (a sell's amount is
+negative, fees are money leaving the account) and tolerant about how they are written (decimal strings
+or JSON numbers, dot or comma decimals, unknown fields ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from exporter.api.parsing import BadResponse, decode_json, parse_decimal, unwrap
+
+TRADES = "/api/v1/users/transactions/trade"
+CRYPTO = "/api/v1/users/transactions/crypto"
+FIAT = "/api/v1/users/transactions/fiat"
+
+TransferKind = Literal["crypto", "fiat"]
+Side = Literal["buy", "sell"]
+BalanceType = Literal["deposit", "withdrawal"]
+
+# The ledger's record kinds and the endpoint each comes from.
+ENDPOINTS: dict[str, str] = {"trade": TRADES, "crypto": CRYPTO, "fiat": FIAT}
+# Ids and times are whole numbers; a bound keeps a hostile 10,000-digit integer out of SQLite and str().
+_MAX_ID = 10**30
+_MAX_TIME_MS = 253_402_300_800_000  # the end of year 9999
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One fill of one order. `amount` is negative for sells; `fee` and `tax` are <= 0, in `quote`."""
+
+    id: int
+    order_id: int | None
+    timestamp_ms: int
+    base: str
+    quote: str
+    side: Side
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    tax: Decimal
+
+    @property
+    def pair(self) -> str:
+        """The pair symbol as the API names it (`BTCTRY`)."""
+        return self.base + self.quote
+
+    @property
+    def quantity(self) -> Decimal:
+        """How much of `base` changed hands, always >= 0."""
+        return self.amount.copy_abs()
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One deposit or withdrawal; `amount` is negative for withdrawals, optional fields None when absent."""
+
+    kind: TransferKind
+    id: int
+    timestamp_ms: int
+    balance_type: BalanceType
+    currency: str | None
+    amount: Decimal
+    fee: Decimal | None = None
+    tax: Decimal | None = None
+    funds: Decimal | None = None
+
+    @property
+    def quantity(self) -> Decimal:
+        """How much of `currency` moved, always >= 0."""
+        return self.amount.copy_abs()
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse a JSON answer as every API answer is (parsing.decode_json): Decimal fractions, exact ints."""
+    return decode_json(text)
+
+
+def parse_trades(payload: object) -> tuple[Trade, ...]:
+    """Parse a /api/v1/users/transactions/trade answer (envelope included)."""
+    items = _items(payload, TRADES)
+    return tuple(_trade(item, f"{TRADES} data[{index}]") for index, item in enumerate(items))
+
+
+def parse_transfers(payload: object, kind: TransferKind) -> tuple[Transfer, ...]:
+    """Parse a /crypto or /fiat transaction answer; `kind` names which endpoint answered."""
+    endpoint = ENDPOINTS[kind]
+    items = _items(payload, endpoint)
+    return tuple(_transfer(item, kind, f"{endpoint} data[{index}]") for index, item in enumerate(items))
+
+
+def _items(payload: object, endpoint: str) -> list[Mapping[str, Any]]:
+    try:
+        data = unwrap(payload)
+    except BadResponse as exc:
+        raise BadResponse(f"{endpoint}: {exc}") from None
+    if not isinstance(data, list):
+        raise BadResponse(f"{endpoint} data: expected a list")
+    for index, item in enumerate(data):
+        if not isinstance(item, Mapping):
+            raise BadResponse(f"{endpoint} data[{index}]: expected an object")
+    return data
+
+
+def _trade(item: Mapping[str, Any], where: str) -> Trade:
+    side = _choice(item, "orderType", ("buy", "sell"), where)
+    amount = _decimal(item, "amount", where)
+    # The sign is the API's own statement of direction; one that contradicts orderType leaves us not
+    # knowing which of the two is wrong, and guessing would put a wrong number in the books.
+    if (side == "sell" and amount > 0) or (side == "buy" and amount < 0):
+        raise BadResponse(f"{where}.amount: sign {amount} contradicts orderType {side!r}")
+    price = _decimal(item, "price", where)
+    if price <= 0:
+        raise BadResponse(f"{where}.price: expected a positive price")
+    return Trade(
+        id=_whole(item, "id", where),
+        order_id=_whole(item, "orderId", where) if item.get("orderId") is not None else None,
+        timestamp_ms=_time(item, where),
+        base=_symbol(item, "numeratorSymbol", where),
+        quote=_symbol(item, "denominatorSymbol", where),
+        side=side,  # type: ignore[arg-type]  # _choice returned one of the literals
+        price=price,
+        amount=amount,
+        fee=_outgoing(item, "fee", where),
+        tax=_outgoing(item, "tax", where),
+    )
+
+
+def _transfer(item: Mapping[str, Any], kind: TransferKind, where: str) -> Transfer:
+    amount = _decimal(item, "amount", where)
+    if item.get("balanceType") is None:
+        balance_type = "withdrawal" if amount < 0 else "deposit"
+    else:
+        balance_type = _choice(item, "balanceType", ("deposit", "withdrawal"), where)
+        if (balance_type == "deposit" and amount < 0) or (balance_type == "withdrawal" and amount > 0):
+            raise BadResponse(f"{where}.amount: sign {amount} contradicts balanceType {balance_type!r}")
+    return Transfer(
+        kind=kind,
+        id=_whole(item, "id", where),
+        timestamp_ms=_time(item, where),
+        balance_type=balance_type,  # type: ignore[arg-type]  # one of the literals
+        currency=_symbol(item, "currencySymbol", where) if item.get("currencySymbol") is not None else None,
+        amount=amount,
+        fee=_outgoing(item, "fee", where) if item.get("fee") is not None else None,
+        tax=_outgoing(item, "tax", where) if item.get("tax") is not None else None,
+        funds=_decimal(item, "funds", where) if item.get("funds") is not None else None,
+    )
+
+
+def _decimal(item: Mapping[str, Any], key: str, where: str) -> Decimal:
+    if key not in item:
+        raise BadResponse(f"{where}.{key}: missing")
+    value = item[key]
+    if isinstance(value, Decimal):  # a JSON number read by loads()
+        if not value.is_finite():
+            raise BadResponse(f"{where}.{key}: not a finite number")
+        # `1e-999999999` is eight bytes of JSON and a billion digits written out: bound it first.
+        if value and not -100 <= value.as_tuple().exponent <= 400:  # type: ignore[operator]
+            raise BadResponse(f"{where}.{key}: out of range")
+        # Through the same range check as every other form.
+        return parse_decimal(format(value, "f"), f"{where}.{key}")
+    return parse_decimal(value, f"{where}.{key}")
+
+
+def _outgoing(item: Mapping[str, Any], key: str, where: str) -> Decimal:
+    amount = _decimal(item, key, where)
+    if amount > 0:
+        raise BadResponse(f"{where}.{key}: expected zero or negative (money leaving the account)")
+    return amount
+
+
+def _whole(item: Mapping[str, Any], key: str, where: str) -> int:
+    value = item.get(key)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        # A float here has already lost digits (2^53), so it is refused rather than rounded.
+        raise BadResponse(f"{where}.{key}: expected a whole number, got {type(value).__name__}")
+    if not 0 <= value < _MAX_ID:
+        raise BadResponse(f"{where}.{key}: out of range")
+    return value
+
+
+def _time(item: Mapping[str, Any], where: str) -> int:
+    stamp = _whole(item, "timestamp", where)
+    if not 0 < stamp < _MAX_TIME_MS:
+        raise BadResponse(f"{where}.timestamp: expected Unix milliseconds")
+    return stamp
+
+
+def _symbol(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value) > 32:
+        raise BadResponse(f"{where}.{key}: expected an asset symbol")
+    # isprintable() also refuses lone surrogates, which no UTF-8 file or exposition could carry.
+    if not value.isprintable():
+        raise BadResponse(f"{where}.{key}: not a printable symbol")
+    # Balances name assets in upper case; the query parameters use lower case. One spelling in the books.
+    return value.strip().upper()
+
+
+def _choice(item: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
+    value = item.get(key)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None or text not in allowed:
+        shown = repr(value)[:30]
+        raise BadResponse(f"{where}.{key}: expected one of {', '.join(allowed)}, got {shown}")
+    return text

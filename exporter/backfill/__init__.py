@@ -1,0 +1,1 @@
+"""Backfill: past holdings, prices and ledger figures at regular steps, written for promtool."""

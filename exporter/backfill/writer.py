@@ -1,0 +1,196 @@
+"""Write reconstructed timelines as one OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.
+
+The file carries the live exporter's names and labels (balance, value, portfolio and unpriced gauges
+from metrics.py, profit gauges and ledger counters from activity_metrics.py) and never its health
+metrics. Families are written one at a time, every account's series in each, every step of a series
+before the next series: the order OpenMetrics asks for. Only the timelines are held in memory (one value
+per step and series); each series' lines are formatted and written as it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TextIO
+
+from exporter.backfill.openmetrics import Number, OpenMetricsWriter
+from exporter.backfill.timeline import EXACT, AccountHistory, Notice, Plan, Timeline, reconstruct
+from exporter.ledger.costbasis import PriceAt
+from exporter.metrics.activity_families import (
+    ACTIVITY_FAMILIES,
+    ASSET_COST_BASIS,
+    ASSET_REALIZED_PROFIT,
+    ASSET_UNREALIZED_PROFIT,
+    NET_DEPOSITS,
+    Family,
+)
+from exporter.metrics.renderer import BALANCE_FAMILIES, VALUE_FAMILIES
+
+_HELP = dict(BALANCE_FAMILIES + VALUE_FAMILIES)
+BALANCE = Family("btcturk_balance", "gauge", _HELP["btcturk_balance"], ("account", "asset"))
+BALANCE_VALUE = Family(
+    "btcturk_balance_value", "gauge", _HELP["btcturk_balance_value"], ("account", "asset", "currency")
+)
+PORTFOLIO_VALUE = Family(
+    "btcturk_portfolio_value", "gauge", _HELP["btcturk_portfolio_value"], ("account", "currency")
+)
+UNPRICED_ASSETS = Family(
+    "btcturk_unpriced_assets", "gauge", _HELP["btcturk_unpriced_assets"], ("account", "currency")
+)
+FAMILIES: tuple[Family, ...] = (BALANCE, BALANCE_VALUE, PORTFOLIO_VALUE, UNPRICED_ASSETS, *ACTIVITY_FAMILIES)
+
+Points = Iterable[tuple[int, Number]]
+Series = tuple[tuple[str, ...], Points]  # label values (account first) and the points
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One step of the work, for a progress line on stderr."""
+
+    stage: str  # "reconstruct" (name = account) or "write" (name = family)
+    name: str
+    done: int
+    total: int
+    samples: int = 0  # samples written so far (write stage)
+
+    def __str__(self) -> str:
+        if self.stage == "reconstruct":
+            return f"backfill: reconstructed account {self.name} ({self.done}/{self.total})"
+        return f"backfill: wrote {self.name} ({self.done}/{self.total} families, {self.samples} samples)"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a backfill wrote: counts, the time range of its samples (ms), and the notices to show."""
+
+    accounts: int
+    families: int
+    series: int
+    samples: int
+    first_ms: int | None
+    last_ms: int | None
+    notices: tuple[Notice, ...]
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def backfill(
+    out: TextIO,
+    histories: Sequence[AccountHistory],
+    plan: Plan,
+    price_at: PriceAt,
+    progress: ProgressCallback | None = None,
+) -> Summary:
+    """Reconstruct every account and write them all as one OpenMetrics file ending in `# EOF`."""
+    names = [h.account for h in histories]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"account {duplicates[0]!r} given twice")
+    timelines = []
+    for done, history in enumerate(sorted(histories, key=lambda h: h.account), 1):
+        timelines.append(reconstruct(history, plan, price_at))
+        if progress:
+            progress(Progress("reconstruct", history.account, done, len(histories)))
+    return write_timelines(out, timelines, progress)
+
+
+def write_timelines(
+    out: TextIO, timelines: Sequence[Timeline], progress: ProgressCallback | None = None
+) -> Summary:
+    """Write timelines family by family, account by account, series by series; close with `# EOF`."""
+    writer = OpenMetricsWriter(out)
+    ordered = sorted(timelines, key=lambda t: t.account)
+    for done, family in enumerate(FAMILIES, 1):
+        writer.family(family.name, family.kind, family.help)
+        for timeline in ordered:
+            for values, points in sorted(series_of(family, timeline), key=lambda s: s[0]):
+                writer.series(tuple(zip(family.labels, values, strict=True)), points)
+        if progress:
+            progress(Progress("write", family.name, done, len(FAMILIES), writer.samples))
+    written = writer.close()
+    return Summary(
+        accounts=len(timelines),
+        families=written.families,
+        series=written.series,
+        samples=written.samples,
+        first_ms=written.first_ms,
+        last_ms=written.last_ms,
+        notices=tuple(n for t in ordered for n in t.notices),
+    )
+
+
+def series_of(family: Family, t: Timeline) -> Iterator[Series]:
+    """One account's series of one family, each with its points generated lazily."""
+    account, steps = t.account, t.steps
+    if family is BALANCE:
+        for asset, first in t.balance_from.items():
+            yield (account, asset), _tail(steps, t.holdings[asset], first)
+    elif family is BALANCE_VALUE:
+        for asset in t.balance_from:
+            for currency in t.currencies:
+                yield (account, asset, currency), _values(t, asset, currency)
+    elif family is PORTFOLIO_VALUE or family is UNPRICED_ASSETS:
+        for currency in t.currencies:
+            yield (account, currency), _portfolio(t, currency, family is UNPRICED_ASSETS)
+    elif family is ASSET_COST_BASIS or family is ASSET_UNREALIZED_PROFIT:
+        for asset in t.balance_from:
+            for currency in t.currencies:
+                yield (account, asset, currency), _costs(t, asset, currency, family is ASSET_COST_BASIS)
+    elif family is ASSET_REALIZED_PROFIT:
+        for (asset, currency), positions in t.positions.items():
+            yield (
+                (account, asset, currency),
+                ((steps[i], p[2]) for i, p in enumerate(positions) if p is not None),
+            )
+    elif family is NET_DEPOSITS:
+        for currency, values in t.net_deposits.items():
+            yield (account, currency), zip(steps, values, strict=True)
+    else:
+        for key, counts in t.counters.get(family.name, {}).items():
+            yield (account, *key), zip(steps, counts, strict=True)
+
+
+def _tail(steps: range, values: Sequence[Decimal], first: int) -> Iterator[tuple[int, Decimal]]:
+    for i in range(first, len(steps)):
+        yield steps[i], values[i]
+
+
+def _values(t: Timeline, asset: str, currency: str) -> Iterator[tuple[int, Decimal]]:
+    held = t.holdings[asset]
+    for i in range(t.balance_from[asset], len(t.steps)):
+        price = t.price(asset, currency, i)
+        if price is not None:
+            yield t.steps[i], EXACT.multiply(held[i], price)
+
+
+def _portfolio(t: Timeline, currency: str, count_unpriced: bool) -> Iterator[tuple[int, Number]]:
+    """Sum of the priced assets (as live), or how many held assets had no price, at each step."""
+    assets = list(t.balance_from.items())
+    for i in range(t.portfolio_from, len(t.steps)):
+        total, unpriced = Decimal(0), 0
+        for asset, first in assets:
+            held = t.holdings[asset][i]
+            if i < first or held == 0:
+                continue
+            price = t.price(asset, currency, i)
+            if price is None:
+                unpriced += 1
+            else:
+                total = EXACT.add(total, EXACT.multiply(held, price))
+        yield t.steps[i], unpriced if count_unpriced else total
+
+
+def _costs(t: Timeline, asset: str, currency: str, cost: bool) -> Iterator[tuple[int, Decimal]]:
+    """Cost basis, or unrealised profit, where the ledger accounts for the whole holding."""
+    for i in range(t.balance_from[asset], len(t.steps)):
+        position = t.cost_known(asset, currency, i)
+        if position is None:
+            continue
+        if cost:
+            yield t.steps[i], position[1]
+            continue
+        price = t.price(asset, currency, i)
+        if price is not None:
+            yield t.steps[i], EXACT.subtract(EXACT.multiply(position[0], price), position[1])

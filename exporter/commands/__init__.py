@@ -1,0 +1,1 @@
+"""The subcommands (`ledger export`, `backfill`)."""

@@ -1,0 +1,1 @@
+"""The configuration: the YAML file and BTCTURK_* variables, validated into typed settings."""

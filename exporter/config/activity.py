@@ -1,0 +1,103 @@
+"""The `activity:` mapping of the configuration file: parsed into ActivitySettings, one line per problem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from exporter.api import budget
+from exporter.api.records import ENDPOINTS
+from exporter.config.activity_settings import ActivitySettings, parse_since
+from exporter.describe import shown, type_name, unknown_key
+from exporter.durations import DurationError, format_duration, parse_duration_ms
+
+ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis")
+COST_METHODS = ("average", "fifo")
+# A day between syncs is already more than anyone would want to wait for a trade to show.
+MAX_INTERVAL_S = 86_400.0
+
+
+def _since(raw: object, problems: list[str]) -> str | None:
+    if not isinstance(raw, str):
+        problems.append(
+            f"activity.since: expected a date (YYYY-MM-DD) or a duration (730d), got {type_name(raw)}"
+        )
+        return None
+    try:
+        parse_since(raw, 0)
+    except ValueError as exc:
+        problems.append(f"activity.since: {exc}")
+        return None
+    return raw.strip()
+
+
+def _interval(raw: object, problems: list[str]) -> float | None:
+    key = "activity.interval"
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        got = f"{raw:g}" if isinstance(raw, float) else type_name(raw)
+        problems.append(f"{key}: expected a duration such as 5m, got {got}")
+        return None
+    try:
+        return parse_duration_ms(raw, round(MAX_INTERVAL_S * 1000)) / 1000
+    except DurationError as exc:
+        problems.append(f"{key}: {exc}")
+        return None
+
+
+def parse_activity(
+    raw: object, currencies: tuple[str, ...], share: float, graph_api_url: str, problems: list[str]
+) -> ActivitySettings | None:
+    """ActivitySettings from the `activity:` mapping (None or absent: the defaults); problems appended."""
+    base = ActivitySettings(currencies=currencies, rate_limit_share=share, graph_api_url=graph_api_url)
+    if raw is None:
+        return base
+    if not isinstance(raw, Mapping):
+        problems.append(f"activity: expected a mapping of settings, got {type_name(raw)}")
+        return None
+    data: Mapping[str, Any] = raw
+    before = len(problems)
+    problems.extend(unknown_key("activity.", key, ACTIVITY_KEYS) for key in data if key not in ACTIVITY_KEYS)
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"activity.enabled: expected true or false, got {type_name(enabled)}")
+    since = _since(data["since"], problems) if "since" in data else base.since
+    interval = _interval(data["interval"], problems) if "interval" in data else base.interval
+    method = data.get("cost_basis", base.cost_basis)
+    if method not in COST_METHODS:
+        got = shown(method) if isinstance(method, str) else type_name(method)
+        problems.append(f"activity.cost_basis: must be average or fifo, got {got}")
+    if len(problems) > before:
+        return None
+    assert since is not None and interval is not None
+    return replace(base, enabled=enabled, since=since, interval=interval, cost_basis=method)
+
+
+def plan(accounts: int, settings: ActivitySettings) -> Sequence[budget.Use]:
+    """Steady-state use of each activity budget: one read per account and endpoint per interval."""
+    uses = [
+        budget.Use(budget.BY_PATH[path], accounts, "account", settings.interval, settings.rate_limit_share)
+        for path in ENDPOINTS.values()
+    ]
+    uses.append(
+        budget.Use(
+            budget.BY_NAME["exchangeinfo"], 1, "call", settings.market_interval, settings.rate_limit_share
+        )
+    )
+    return uses
+
+
+def summary_lines(settings: ActivitySettings, accounts: int) -> list[str]:
+    """The --check-config lines of the activity settings and their planned use of the API."""
+    if not settings.enabled:
+        return ["activity: disabled (no transaction reads, no ledger file)"]
+    lines = [
+        "activity: enabled",
+        f"  since: {settings.since}",
+        f"  interval: {format_duration(settings.interval)}",
+        f"  cost_basis: {settings.cost_basis}",
+        f"  graph_api_url: {settings.graph_api_url}",
+        "  planned API use once backfilled (the first backfill reads faster, within the same plan):",
+    ]
+    lines.extend(f"    {use.describe()}" for use in plan(accounts, settings))
+    return lines

@@ -1,0 +1,406 @@
+"""Configuration: YAML file plus BTCTURK_* environment variables, validated in one pass."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from exporter.api import budget
+
+# Account and Secret live in accounts.py; imported here too, where the rest of the code takes them from.
+from exporter.config.accounts import ACCOUNT_KEYS as ACCOUNT_KEYS
+from exporter.config.accounts import ENV_ACCOUNT_NAME as ENV_ACCOUNT_NAME
+from exporter.config.accounts import ENV_API_URL as ENV_API_URL
+from exporter.config.accounts import ENV_GRAPH_API_URL as ENV_GRAPH_API_URL
+from exporter.config.accounts import ENV_PRIVATE_KEY as ENV_PRIVATE_KEY
+from exporter.config.accounts import ENV_PUBLIC_KEY as ENV_PUBLIC_KEY
+from exporter.config.accounts import MASK, env_value
+from exporter.config.accounts import Account as Account
+from exporter.config.accounts import Secret as Secret
+from exporter.config.accounts import check_demo as check_demo
+from exporter.config.accounts import check_environment as check_environment
+from exporter.config.accounts import env_account as _env_account
+from exporter.config.accounts import environment_problems as _environment_problems
+from exporter.config.accounts import file_account as _file_account
+from exporter.config.activity import parse_activity, summary_lines
+from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
+from exporter.config.yamlload import MAX_CONFIG_BYTES, ReadError, load_yaml, read_limited
+from exporter.describe import shown as _shown
+from exporter.describe import type_name as _type_name
+from exporter.describe import unknown_key as _unknown_key
+from exporter.durations import DurationError, format_duration, parse_duration_ms
+
+BALANCE_CALLS_PER_MINUTE = budget.BY_NAME["balances"].limit
+TICKER_CALLS_PER_MINUTE = budget.BY_NAME["ticker"].limit
+DEFAULT_API_URL = "https://api.btcturk.com"
+DEFAULT_POLL_INTERVAL = 30.0
+DEFAULT_TIMEOUT = 10.0
+STALENESS_FACTOR = 10
+VALUE_PRICES = ("last", "bid", "mid", "ask")
+# Upper bounds, in seconds: far beyond any sensible setting, well within what threading's waits accept
+# (a poll_interval of 3000000h overflowed Event.wait and logged errors in a tight loop).
+MAX_DURATIONS = {"poll_interval": 86_400.0, "timeout": 600.0, "max_staleness": 30 * 86_400.0}
+
+TOP_LEVEL_KEYS = (
+    "api_url",
+    "poll_interval",
+    "timeout",
+    "max_staleness",
+    "value_currencies",
+    "value_price",
+    "export_all_pairs",
+    "rate_limit_share",
+    "graph_api_url",
+    "activity",
+    "accounts",
+)
+NO_ACCOUNTS = (
+    f"no accounts configured: looked for --config.file, {ENV_PUBLIC_KEY}/{ENV_PRIVATE_KEY} and "
+    f"{ENV_PUBLIC_KEY}_FILE/{ENV_PRIVATE_KEY}_FILE and found none; "
+    "run with --demo to try the exporter on made-up data"
+)
+
+_SYMBOL_RE = re.compile(r"[A-Z0-9]+")
+# Every character str.splitlines() breaks on, mapped to its escape (\n, \x85, \u2028, ...).
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated exporter settings; durations are in seconds."""
+
+    accounts: tuple[Account, ...]
+    api_url: str = DEFAULT_API_URL
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    timeout: float = DEFAULT_TIMEOUT
+    max_staleness: float = STALENESS_FACTOR * DEFAULT_POLL_INTERVAL
+    value_currencies: tuple[str, ...] = ("TRY", "USDT")
+    value_price: str = "last"
+    export_all_pairs: bool = False
+    rate_limit_share: float = budget.DEFAULT_SHARE
+    warnings: tuple[str, ...] = ()
+    activity: ActivitySettings = field(default_factory=ActivitySettings)
+
+
+class ConfigError(Exception):
+    """Every problem found in the configuration, one line each, as "key.path: what is wrong"."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        problems = [problems] if isinstance(problems, str) else list(problems)
+        # A key or path from the file may hold a line break; one problem must stay one line.
+        self.problems = [problem.translate(_LINE_BREAKS) for problem in problems]
+        super().__init__("\n".join(self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def _format_duration(seconds: float) -> str:
+    """Render seconds in the syntax parse_duration accepts: 90 -> '1m30s', 0.5 -> '500ms'."""
+    return format_duration(seconds)
+
+
+# --- durations -----------------------------------------------------------------------------------
+
+
+def parse_duration(value: object, key: str, maximum: float | None = None) -> float:
+    """Seconds from "30s", "1h30m", "500ms", "1d" or whole seconds, at most `maximum` (by default the
+    key's bound in MAX_DURATIONS); raise ConfigError naming key."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{key}: expected a duration, got {_type_name(value)}")
+    if isinstance(value, float):
+        got = f"{value:g}"
+        raise ConfigError(f"{key}: fractions are not allowed (write 1s500ms, not 1.5), got {got}")
+    bound = maximum if maximum is not None else MAX_DURATIONS.get(key, MAX_DURATIONS["poll_interval"])
+    try:
+        return parse_duration_ms(value, round(bound * 1000)) / 1000
+    except DurationError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+# --- reading values ------------------------------------------------------------------------------
+
+
+def _api_url(raw: object, key: str, problems: list[str], api_path_check: bool = True) -> str | None:
+    if not isinstance(raw, str):
+        problems.append(f"{key}: expected a string, got {_type_name(raw)}")
+        return None
+    url = raw.strip().rstrip("/")
+    try:
+        parts = urllib.parse.urlsplit(url)  # ValueError for an unclosed [IPv6 bracket
+    except ValueError:
+        parts = urllib.parse.urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        problems.append(f"{key}: must be an http:// or https:// URL, got {_shown(raw)}")
+        return None
+    try:
+        port = parts.port  # ValueError unless a number in 0-65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        problems.append(f"{key}: the port must be a number from 1 to 65535, got {_shown(raw)}")
+        return None
+    try:
+        # What the HTTP client will do with it: a label over 63 characters (or unencodable) fails there.
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        problems.append(f"{key}: not a valid host name, got {_shown(raw)}")
+        return None
+    if parts.username is not None or parts.password is not None:
+        # The URL is logged at start; a password in it would be too.
+        problems.append(f"{key}: must not hold a user name or password (give the host only)")
+        return None
+    if api_path_check and "api" in parts.path.lower().split("/"):
+        # The client appends /api/v1/... and /api/v2/...: .../api/v2 would request /api/v2/api/v2/ticker.
+        base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        problems.append(
+            f"{key}: give the base URL without the API path (the exporter adds /api/v1 and /api/v2), "
+            f"like {base!r}, got {_shown(raw)}"
+        )
+        return None
+    return url
+
+
+def _duration(data: Mapping[str, Any], key: str, problems: list[str]) -> float | None:
+    try:
+        return parse_duration(data[key], key)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _value_currencies(raw: object, problems: list[str]) -> tuple[str, ...] | None:
+    key = "value_currencies"
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{key}: must be a non-empty list of asset symbols, got {_type_name(raw)}")
+        return None
+    symbols: list[str] = []
+    ok = True
+    for index, item in enumerate(raw):
+        symbol = item.strip().upper() if isinstance(item, str) else None
+        if symbol is None or not _SYMBOL_RE.fullmatch(symbol):
+            got = _shown(item) if isinstance(item, str) else _type_name(item)
+            problems.append(f"{key}[{index}]: must be an asset symbol like TRY, got {got}")
+            ok = False
+        elif symbol in symbols:
+            problems.append(f"{key}[{index}]: duplicate {symbol!r} (also {key}[{symbols.index(symbol)}])")
+            ok = False
+        symbols.append(symbol or "")
+    return tuple(symbols) if ok else None
+
+
+def _value_price(raw: object, problems: list[str]) -> str | None:
+    choice = raw.strip().lower() if isinstance(raw, str) else None
+    if choice not in VALUE_PRICES:
+        got = _shown(raw) if isinstance(raw, str) else _type_name(raw)
+        problems.append(f"value_price: must be one of {', '.join(VALUE_PRICES)}, got {got}")
+        return None
+    return choice
+
+
+# --- the whole configuration ---------------------------------------------------------------------
+
+
+def _read_yaml(path: str) -> tuple[Mapping[str, Any], str | None]:
+    """The file's top-level mapping, or a one-line problem naming the file."""
+    try:
+        text = read_limited(path, MAX_CONFIG_BYTES)[0].decode("utf-8")
+    except ReadError as exc:
+        return {}, f"{path}: cannot read config file: {exc}"
+    except UnicodeDecodeError:
+        return {}, f"{path}: cannot read config file: not UTF-8 text"
+    except ValueError:  # a path holding a NUL character
+        return {}, f"{path}: cannot read config file: not a usable file path"
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        # Only the error's own words and position: str(exc) quotes the offending line, which may hold a key.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        words = [str(w) for w in (getattr(exc, "context", None), getattr(exc, "problem", None)) if w]
+        return {}, f"{path}: invalid YAML{where}: {', '.join(words) or type(exc).__name__}"
+    if data is None:
+        return {}, None
+    if not isinstance(data, Mapping):
+        return {}, f"{path}: the top level must be a mapping of settings, got {_type_name(data)}"
+    return data, None
+
+
+def _share(raw: object, problems: list[str]) -> float | None:
+    """rate_limit_share: the part of each per-IP limit the configured polling may plan to use."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 < raw <= 1:
+        return float(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > 10**6:
+        got = "a huge number"  # f"{raw:g}" would overflow a float
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        got = f"{raw:g}"
+    else:
+        got = _type_name(raw)
+    problems.append(f"rate_limit_share: must be a number above 0 and at most 1, got {got}")
+    return None
+
+
+def _check_budget(interval: float, accounts: int, share: float, problems: list[str]) -> None:
+    """Refuse poll intervals that would plan past the share of the per-IP limits all accounts share."""
+    for use in budget.plan(accounts, interval, share):
+        if use.per_cycle and (problem := use.problem()):
+            problems.append(f"poll_interval: {problem}")
+
+
+def _intervals(
+    data: Mapping[str, Any], problems: list[str]
+) -> tuple[float | None, float | None, float | None]:
+    """poll_interval, timeout and max_staleness, checked against each other."""
+    interval = (
+        _duration(data, "poll_interval", problems) if "poll_interval" in data else DEFAULT_POLL_INTERVAL
+    )
+    timeout = _duration(data, "timeout", problems) if "timeout" in data else None
+    staleness = _duration(data, "max_staleness", problems) if "max_staleness" in data else None
+    if interval is None:
+        return None, timeout, staleness
+    # Defaults follow poll_interval, so setting only poll_interval can never make them invalid.
+    if "timeout" not in data:
+        timeout = min(DEFAULT_TIMEOUT, interval / 2)
+    if "max_staleness" not in data:
+        staleness = STALENESS_FACTOR * interval
+    if timeout is not None and timeout >= interval:
+        problems.append(
+            f"timeout: must be shorter than poll_interval ({_format_duration(interval)}), "
+            f"got {_format_duration(timeout)}"
+        )
+    if staleness is not None and staleness < interval:
+        problems.append(
+            f"max_staleness: must be at least poll_interval ({_format_duration(interval)}), "
+            f"got {_format_duration(staleness)}"
+        )
+    return interval, timeout, staleness
+
+
+def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
+    """Load the YAML file (if any) and BTCTURK_* variables; raise one ConfigError listing every problem."""
+    problems, misspelt = _environment_problems(environ)
+    warnings: list[str] = []
+    data: Mapping[str, Any] = {}
+    file_read = False
+    if path is not None:
+        data, problem = _read_yaml(path)
+        if problem is not None:
+            problems.append(problem)
+        file_read = problem is None
+    base_dir = os.path.dirname(os.path.abspath(path)) if path is not None else ""
+    problems.extend(_unknown_key("", key, TOP_LEVEL_KEYS) for key in data if key not in TOP_LEVEL_KEYS)
+
+    api_url = _api_url(data["api_url"], "api_url", problems) if "api_url" in data else DEFAULT_API_URL
+    if (env_url := env_value(environ, ENV_API_URL)) is not None:
+        api_url = _api_url(env_url, ENV_API_URL, problems)
+    interval, timeout, staleness = _intervals(data, problems)
+    currencies = _value_currencies(data["value_currencies"], problems) if "value_currencies" in data else None
+    price = _value_price(data["value_price"], problems) if "value_price" in data else "last"
+    share = _share(data["rate_limit_share"], problems) if "rate_limit_share" in data else budget.DEFAULT_SHARE
+    graph_url: str | None = DEFAULT_GRAPH_API_URL
+    if "graph_api_url" in data:
+        graph_url = _api_url(data["graph_api_url"], "graph_api_url", problems, api_path_check=False)
+    if (env_graph := env_value(environ, ENV_GRAPH_API_URL)) is not None:
+        graph_url = _api_url(env_graph, ENV_GRAPH_API_URL, problems, api_path_check=False)
+    activity = parse_activity(
+        data.get("activity"),
+        currencies or Config.value_currencies,
+        share if share is not None else budget.DEFAULT_SHARE,
+        graph_url or DEFAULT_GRAPH_API_URL,
+        problems,
+    )
+    export_all = data.get("export_all_pairs", False)
+    if not isinstance(export_all, bool):
+        problems.append(f"export_all_pairs: expected true or false, got {_type_name(export_all)}")
+
+    raw_accounts = data.get("accounts")
+    if raw_accounts is not None and not isinstance(raw_accounts, list):
+        problems.append(f"accounts: expected a list of accounts, got {_type_name(raw_accounts)}")
+    entries = raw_accounts if isinstance(raw_accounts, list) else []
+    accounts: list[Account] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        name, account = _file_account(index, raw, base_dir, problems, warnings)
+        if name is not None and name in seen:
+            problems.append(
+                f"accounts[{index}].name: duplicate account name {name!r} (also accounts[{seen[name]}])"
+            )
+        elif name is not None:
+            seen[name] = index
+        if account is not None:
+            accounts.append(account)
+
+    env_given, env_account = _env_account(environ, problems, warnings, misspelt)
+    if env_given and ENV_ACCOUNT_NAME in seen:
+        problems.append(
+            f"accounts[{seen[ENV_ACCOUNT_NAME]}].name: duplicate account name {ENV_ACCOUNT_NAME!r} "
+            f"(also defined by {ENV_PUBLIC_KEY} and {ENV_PRIVATE_KEY})"
+        )
+    if env_account is not None:
+        accounts.append(env_account)
+
+    if file_read and not env_given and raw_accounts in (None, []):
+        problems.append(
+            f"accounts: at least one account is required (or set {ENV_PUBLIC_KEY} and {ENV_PRIVATE_KEY})"
+        )
+    elif path is None and not env_given and not problems:
+        # Never fall back to the demo: made-up balances must not be mistaken for an account's.
+        problems.append(NO_ACCOUNTS)
+    if interval is not None and share is not None:
+        _check_budget(interval, len(entries) + int(env_given), share, problems)
+
+    if problems:
+        raise ConfigError(problems)
+    assert api_url is not None and interval is not None and timeout is not None and staleness is not None
+    assert activity is not None
+    return Config(
+        accounts=tuple(accounts),
+        api_url=api_url,
+        poll_interval=interval,
+        timeout=timeout,
+        max_staleness=staleness,
+        value_currencies=currencies or Config.value_currencies,
+        value_price=price or "last",
+        export_all_pairs=export_all,
+        rate_limit_share=share if share is not None else budget.DEFAULT_SHARE,
+        warnings=tuple(warnings),
+        activity=activity,
+    )
+
+
+# --- summary -------------------------------------------------------------------------------------
+
+
+def summarize(config: Config) -> str:
+    """A human-readable summary for --check-config; the private keys are never shown."""
+    accounts = len(config.accounts)
+    lines = [
+        f"api_url: {config.api_url}",
+        f"poll_interval: {_format_duration(config.poll_interval)}",
+        f"timeout: {_format_duration(config.timeout)}",
+        f"max_staleness: {_format_duration(config.max_staleness)}",
+        f"value_currencies: {', '.join(config.value_currencies)}",
+        f"value_price: {config.value_price}",
+        f"export_all_pairs: {'true' if config.export_all_pairs else 'false'}",
+        f"rate_limit_share: {config.rate_limit_share:g}",
+        "planned API use (per source IP, shared by every account of this instance):",
+    ]
+    uses = budget.plan(accounts, config.poll_interval, config.rate_limit_share)
+    lines.extend(f"  {use.describe()}" for use in uses)
+    lines.extend(summary_lines(config.activity, accounts))
+    lines.append(f"accounts: {accounts}")
+    for account in config.accounts:
+        lines.append(f"  - {account.name}: public key {account.public_key[:4]}…, private key {MASK}")
+    if config.warnings:
+        lines.append(f"warnings: {len(config.warnings)}")
+        lines.extend(f"  - {warning}" for warning in config.warnings)
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""The ledger's sync bookkeeping (`ledger.sync`): how far each account's endpoints are synced, and state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from exporter.ledger.db import LedgerDb
+
+Kind = Literal["trade", "crypto", "fiat"]
+KINDS: tuple[Kind, ...] = ("trade", "crypto", "fiat")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """How far one account's sync of one endpoint has got (times in Unix ms, None when not yet known)."""
+
+    newest_ms: int | None = None
+    backfilled_to_ms: int | None = None
+    backfill_complete: bool = False
+
+
+class SyncState:
+    """Sync cursors and state values kept in the ledger file."""
+
+    def __init__(self, db: LedgerDb) -> None:
+        self._db = db
+
+    def cursor(self, account: str, endpoint: Kind) -> Cursor:
+        """Where the sync of one account's endpoint stands (an empty Cursor before the first sync)."""
+        with self._db.read() as db:
+            row = db.execute(
+                "SELECT newest_ms, backfilled_to_ms, backfill_complete FROM cursors"
+                " WHERE account = ? AND endpoint = ?",
+                [account, endpoint],
+            ).fetchone()
+        return Cursor() if row is None else Cursor(row[0], row[1], bool(row[2]))
+
+    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor) -> None:
+        """Record how far the sync of one account's endpoint has got."""
+        with self._db.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?)",
+                [account, endpoint, cursor.newest_ms, cursor.backfilled_to_ms, int(cursor.backfill_complete)],
+            )
+
+    def state(self, key: str) -> str | None:
+        """A value from the state table (e.g. `live_since_ms`), None when never set."""
+        with self._db.read() as db:
+            row = db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str, *, keep_existing: bool = False) -> str:
+        """Set a state value (or, with keep_existing, only when unset); return the value now stored."""
+        with self._db.write() as db:
+            verb = "INSERT OR IGNORE" if keep_existing else "INSERT OR REPLACE"
+            db.execute(f"{verb} INTO state (key, value) VALUES (?, ?)", [key, value])
+            return str(db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()[0])

@@ -1,0 +1,1 @@
+"""The published metric families, their rendering and exposition."""

@@ -1,0 +1,1 @@
+"""The balance poller and the snapshot store it publishes into."""

@@ -1,0 +1,1 @@
+"""Prices: routes from an asset to a valuation currency, live and past."""

@@ -1,0 +1,337 @@
+"""Value every balance in each valuation currency from one ticker snapshot, in exact Decimal arithmetic."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
+
+from exporter.api.parsing import Balance, Ticker
+
+PRICE_FIELDS = ("last", "bid", "mid", "ask")
+# Tried in this order: USDT and TRY have the deepest books on BTCTurk, BTC is the fallback.
+BRIDGES = ("USDT", "TRY", "BTC")
+
+# Decimal128's precision; only 1/price ever rounds, everything else runs in _EXACT.
+DIVISION_PRECISION = 34
+
+# With MAX_PREC, products and sums of finite Decimals are never rounded, so values stay exact
+# whatever the number of digits in balances and prices. Division must never run in this context:
+# a non-terminating quotient would try to fill MAX_PREC digits.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
+_DIVISION = Context(prec=DIVISION_PRECISION, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
+_HALF = Decimal("0.5")
+_ONE = Decimal(1)
+_ZERO = Decimal(0)
+
+# A real sale of the asset along a leg: selling the pair's base fills at the bid; turning the quote
+# into the base means buying the base, which fills at the ask. `ask` is the mirror image of `bid`.
+_SIDE = {
+    # field: (side on a direct leg, side on an inverse leg)
+    "bid": ("bid", "ask"),
+    "ask": ("ask", "bid"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One conversion step through a pair; inverse means the pair is quoted the other way, so divide."""
+
+    pair: str
+    inverse: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The legs that turn one unit of an asset into a currency; no legs means the asset is the currency."""
+
+    legs: tuple[Leg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetValue:
+    """One asset's holdings expressed in one valuation currency."""
+
+    asset: str
+    currency: str
+    balance: Decimal
+    free: Decimal
+    locked: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    """Every priced asset's value, per-currency totals, and per-currency counts of unpriced assets."""
+
+    values: tuple[AssetValue, ...]
+    # Absent for a currency in which none of the non-zero holdings could be priced.
+    totals: tuple[tuple[str, Decimal], ...]
+    unpriced: tuple[tuple[str, int], ...]
+
+
+def _check_field(field: str) -> None:
+    if field not in PRICE_FIELDS:
+        raise ValueError(f"price field must be one of {', '.join(PRICE_FIELDS)}, not {field!r}")
+
+
+def _mid(ticker: Ticker) -> Decimal | None:
+    # A one-sided book has no meaningful midpoint: half the ask is not a price anyone trades at.
+    if ticker.bid == 0 or ticker.ask == 0:
+        return None
+    with localcontext(_EXACT):
+        # Multiplying by 0.5 rather than dividing by 2 keeps this in the never-rounding context.
+        return (ticker.bid + ticker.ask) * _HALF
+
+
+def _side_price(ticker: Ticker, field: str, inverse: bool) -> Decimal | None:
+    """The pair's price (quote per base) that a conversion in this leg's direction would use."""
+    if field == "mid":
+        return _mid(ticker)
+    side = _SIDE[field][inverse] if field in _SIDE else field
+    chosen: Decimal = getattr(ticker, side)
+    return chosen if chosen != 0 else None
+
+
+def price(ticker: Ticker, field: str) -> Decimal | None:
+    """Return the price of selling the pair's base for its quote by `field`, or None for an empty side (0)."""
+    _check_field(field)
+    return _side_price(ticker, field, inverse=False)
+
+
+def _leg_rate(ticker: Ticker, inverse: bool, field: str) -> Decimal | None:
+    """Units of the leg's target per unit of its source: the price, or 1/price of the side used if inverse."""
+    side = _side_price(ticker, field, inverse)
+    if side is None or not inverse:
+        return side
+    with localcontext(_DIVISION):
+        return _ONE / side
+
+
+# --- routes: which pairs could convert an asset, in order of preference -------------------------------
+
+# (pair, base, quote) of every listed pair: routes depend on nothing else, so they are shared by every
+# ticker snapshot with the same listing, which is nearly all of them.
+PairKey = tuple[str, str, str]
+
+
+class RouteTable:
+    """Every candidate route between two symbols over one set of pairs, computed once and kept."""
+
+    def __init__(self, pairs: frozenset[PairKey]) -> None:
+        self._by_key = {(base, quote): pair for pair, base, quote in sorted(pairs)}
+        self._routes: dict[tuple[str, str], tuple[Route, ...]] = {}
+
+    def _legs(self, base: str, quote: str) -> list[Leg]:
+        """The steps from base to quote: the pair itself first, then the pair quoted the other way."""
+        legs = []
+        direct = self._by_key.get((base, quote))
+        if direct is not None:
+            legs.append(Leg(direct, inverse=False))
+        inverse = self._by_key.get((quote, base))
+        if inverse is not None:
+            legs.append(Leg(inverse, inverse=True))
+        return legs
+
+    def routes(self, asset: str, currency: str) -> tuple[Route, ...]:
+        """Candidates in order: same symbol, direct, inverse, then bridges in BRIDGES order."""
+        key = (asset, currency)
+        found = self._routes.get(key)
+        if found is None:
+            found = self._compute(asset, currency)
+            # Racing threads compute the same tuple; either may win.
+            self._routes[key] = found
+        return found
+
+    def _compute(self, asset: str, currency: str) -> tuple[Route, ...]:
+        if asset == currency:
+            return (Route(()),)
+        candidates = [Route((leg,)) for leg in self._legs(asset, currency)]
+        for bridge in BRIDGES:
+            if bridge in (asset, currency):
+                continue
+            for first in self._legs(asset, bridge):
+                candidates.extend(Route((first, second)) for second in self._legs(bridge, currency))
+        return tuple(candidates)
+
+
+@functools.lru_cache(maxsize=8)
+def route_table(pairs: frozenset[PairKey]) -> RouteTable:
+    """The route table for a set of pairs, shared while the listing stays the same."""
+    return RouteTable(pairs)
+
+
+# --- a market: one ticker snapshot, indexed once -----------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Market:
+    """One ticker snapshot indexed for valuation; build it once per snapshot and value every account.
+
+    A pair listed twice (by name, or by base and quote) keeps its first row; `duplicates` names the
+    rows left out.
+    """
+
+    tickers: tuple[Ticker, ...]
+    by_pair: Mapping[str, Ticker]
+    table: RouteTable
+    duplicates: tuple[str, ...] = ()
+    _rates: dict[tuple[str, str, str], tuple[Route | None, Decimal | None]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @classmethod
+    def of(cls, tickers: Iterable[Ticker]) -> Market:
+        """Index tickers, keeping the first row of any pair listed twice."""
+        kept: dict[str, Ticker] = {}
+        keys: set[tuple[str, str]] = set()
+        duplicates: list[str] = []
+        for ticker in tickers:
+            if ticker.pair in kept or (ticker.base, ticker.quote) in keys:
+                duplicates.append(ticker.pair)
+                continue
+            kept[ticker.pair] = ticker
+            keys.add((ticker.base, ticker.quote))
+        pairs = frozenset((t.pair, t.base, t.quote) for t in kept.values())
+        return cls(tuple(kept.values()), kept, route_table(pairs), tuple(duplicates))
+
+    def _rate_of(self, route: Route, field: str) -> Decimal | None:
+        result = _ONE
+        for leg in route.legs:
+            ticker = self.by_pair.get(leg.pair)
+            # A route from another snapshot may name a pair that has since been delisted.
+            unit = _leg_rate(ticker, leg.inverse, field) if ticker is not None else None
+            if unit is None:
+                return None
+            with localcontext(_EXACT):
+                result = result * unit
+        return result
+
+    def quote(self, asset: str, currency: str, field: str) -> tuple[Route | None, Decimal | None]:
+        """The first candidate route with a price on every leg, and that rate; (first route, None) if none."""
+        key = (asset, currency, field)
+        cached = self._rates.get(key)
+        if cached is not None:
+            return cached
+        candidates = self.table.routes(asset, currency)
+        found: tuple[Route | None, Decimal | None] = (candidates[0] if candidates else None, None)
+        for route in candidates:
+            # A route is only as good as its prices: a pair with an empty bid must not hide a bridge.
+            unit = self._rate_of(route, field)
+            if unit is not None:
+                found = (route, unit)
+                break
+        self._rates[key] = found
+        return found
+
+
+_market_lock = threading.Lock()
+_last_market: tuple[tuple[Ticker, ...], Market] | None = None
+
+
+def market_for(tickers: tuple[Ticker, ...]) -> Market:
+    """The Market of a ticker snapshot, built once however many accounts and renders ask for it."""
+    global _last_market
+    with _market_lock:
+        # Identity, not equality: comparing hundreds of tickers would cost what indexing does.
+        if _last_market is not None and _last_market[0] is tickers:
+            return _last_market[1]
+        market = Market.of(tickers)
+        _last_market = (tickers, market)
+        return market
+
+
+def _as_market(tickers: Market | Mapping[tuple[str, str], Ticker]) -> Market:
+    return tickers if isinstance(tickers, Market) else Market.of(tickers.values())
+
+
+def index_tickers(tickers: Iterable[Ticker]) -> dict[tuple[str, str], Ticker]:
+    """Key tickers by (base, quote); the first of a duplicate is kept, as Market keeps it."""
+    indexed: dict[tuple[str, str], Ticker] = {}
+    for ticker in tickers:
+        indexed.setdefault((ticker.base, ticker.quote), ticker)
+    return indexed
+
+
+def find_route(asset: str, currency: str, tickers: Market | Mapping[tuple[str, str], Ticker]) -> Route | None:
+    """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges in BRIDGES order."""
+    candidates = _as_market(tickers).table.routes(asset, currency)
+    return candidates[0] if candidates else None
+
+
+def rate(route: Route, tickers: Market | Mapping[tuple[str, str], Ticker], field: str) -> Decimal | None:
+    """Return the value of one unit along the route, or None if any leg has no price."""
+    _check_field(field)
+    return _as_market(tickers)._rate_of(route, field)
+
+
+def value_balances(
+    balances: Iterable[Balance],
+    tickers: Market | Mapping[tuple[str, str], Ticker],
+    currencies: Sequence[str],
+    field: str,
+) -> Valuation:
+    """Value every balance in every currency; a non-zero balance with no priced route counts as unpriced."""
+    _check_field(field)
+    market = _as_market(tickers)
+    # A repeated currency would produce duplicate series downstream; keep the first occurrence.
+    wanted = tuple(dict.fromkeys(currencies))
+    totals = dict.fromkeys(wanted, _ZERO)
+    unpriced = dict.fromkeys(wanted, 0)
+    priced = dict.fromkeys(wanted, 0)
+    values: list[AssetValue] = []
+    for holding in balances:
+        for currency in wanted:
+            unit = market.quote(holding.asset, currency, field)[1]
+            if unit is None:
+                # An empty wallet for a delisted coin is not a gap in the valuation.
+                if holding.balance != 0:
+                    unpriced[currency] += 1
+                continue
+            with localcontext(_EXACT):
+                value = AssetValue(
+                    asset=holding.asset,
+                    currency=currency,
+                    balance=holding.balance * unit,
+                    free=holding.free * unit,
+                    locked=holding.locked * unit,
+                )
+                totals[currency] += value.balance
+            priced[currency] += holding.balance != 0
+            values.append(value)
+    # A currency that priced none of the account's holdings has no total: a portfolio "worth 0" beside
+    # unpriced assets would be a made-up number (say, a currency the exchange has no market for).
+    shown = {c: t for c, t in totals.items() if priced[c] or not unpriced[c]}
+    return Valuation(
+        values=tuple(values),
+        totals=tuple(shown.items()),
+        unpriced=tuple(unpriced.items()),
+    )
+
+
+def pairs_for_valuation(
+    assets: Iterable[str],
+    currencies: Sequence[str],
+    tickers: Market | Mapping[tuple[str, str], Ticker],
+    field: str | None = None,
+) -> frozenset[str]:
+    """Names of the pairs each asset's route into each currency uses.
+
+    With `field`, the route that priced the asset; where none did (or without `field`), the preferred
+    route by pairs alone, so the ticker that explains a missing value is still exported.
+    """
+    market = _as_market(tickers)
+    used: set[str] = set()
+    wanted = tuple(dict.fromkeys(currencies))
+    for asset in assets:
+        for currency in wanted:
+            route: Route | None
+            if field is not None:
+                route = market.quote(asset, currency, field)[0]
+            else:
+                candidates = market.table.routes(asset, currency)
+                route = candidates[0] if candidates else None
+            if route is not None:
+                used.update(leg.pair for leg in route.legs)
+    return frozenset(used)

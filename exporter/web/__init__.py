@@ -1,0 +1,1 @@
+"""The HTTP server: connections, TLS, basic auth and the web config file."""

@@ -1,0 +1,432 @@
+"""The `ledger export` and `backfill` subcommands in process: flags, errors, runs against the simulator."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+import yaml
+from costbasis_example import BTCTRY, EXAMPLE_TRADES, EXAMPLE_TRANSFERS, USDTTRY
+from costbasis_example import T0 as EXAMPLE_T0
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from exporter import cli
+from exporter.api.client import BALANCES
+from exporter.api.market import EXCHANGE_INFO
+from exporter.api.records import TRADES
+from exporter.api.transactions import KLINES, OHLCS
+from exporter.backfill.timeline import iso
+from exporter.commands import ledger as commands
+from exporter.commands.backfill import backfill_main
+from exporter.commands.ledger import CommandError, parse_time
+from exporter.ledger.store import Ledger
+from exporter.simulator import Fault, Simulator, generate_keypair
+
+HOUR_MS = 3_600_000
+T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z
+KEYS = generate_keypair(seed=71)
+REFUSED = generate_keypair(seed=72)
+DAYS = 6
+
+
+# --- flags and the settings seam -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("2025-12-01", T0),
+        ("2025-12-01T14:00Z", T0 + 14 * HOUR_MS),
+        ("2025-12-01T14:30:15Z", T0 + 14 * HOUR_MS + 30 * 60_000 + 15_000),
+        (" 2025-12-01 01:00 ", T0 + HOUR_MS),
+    ],
+)
+def test_times_are_utc_dates_or_times(text: str, ms: int) -> None:
+    assert parse_time(text, "--since") == ms
+
+
+@pytest.mark.parametrize("text", ["2025-13-01", "yesterday", "2025-12-01T25:00Z", "1764547200"])
+def test_a_bad_time_names_the_flag(text: str) -> None:
+    with pytest.raises(CommandError, match=r"^--until: expected a UTC date"):
+        parse_time(text, "--until")
+
+
+def test_ledger_needs_export_and_bad_flags_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["ledger"]) == 2
+    assert "usage: btcturk-exporter ledger export" in capsys.readouterr().err
+    assert cli.main(["ledger", "import"]) == 2
+    for argv in (
+        ["ledger", "export", "--bogus"],
+        ["backfill", "--stp", "1h"],
+        ["ledger", "export", "--format=xml"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(argv)
+        assert exited.value.code == 2
+
+
+def test_export_without_a_ledger_says_how_to_get_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["ledger", "export", "--storage.path", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"btcturk-exporter: no ledger at {tmp_path}/ledger.db: start the exporter once, or run "
+        f"`btcturk-exporter backfill --config.file FILE --storage.path {tmp_path}` to sync\n"
+    )
+    assert not (tmp_path / "ledger.db").exists(), "looking must not create the file"
+
+
+# --- ledger export from the ledger alone -----------------------------------------------------------
+
+
+def hourly(record: object, n: int) -> object:
+    """The worked example's record n, moved to hour n (one cached candle per hour and pair)."""
+    return dataclasses.replace(record, timestamp_ms=T0 + n * HOUR_MS)  # type: ignore[type-var]
+
+
+@pytest.fixture
+def example_ledger(tmp_path: Path) -> Path:
+    """The worked example of docs/cost-basis.md in a ledger, with the three prices it needs cached."""
+    trades = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRADES]
+    transfers = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRANSFERS]
+    with Ledger.open(tmp_path) as ledger:
+        ledger.upsert_trades("alice", trades)  # type: ignore[arg-type]
+        ledger.upsert_transfers("alice", transfers)  # type: ignore[arg-type]
+        ledger.upsert_transfers("bob", [hourly(EXAMPLE_TRANSFERS[0], 9)])  # type: ignore[list-item]
+        hour = T0 // 1000
+        ledger.prices.put("BTCTRY", "60", [(hour + 3 * 3600, D(2_100_000)), (hour + 8 * 3600, D(2_400_000))])
+        ledger.prices.put("USDTTRY", "60", [(hour + 7 * 3600, D(35))])
+        for base, quote in (BTCTRY, USDTTRY):
+            ledger.set_state(f"prices:60:{base}{quote}", f"{hour}:{hour + 9 * 3600}")
+    return tmp_path
+
+
+def exported(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert commands.run(["ledger", "export", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def test_export_values_the_worked_example_from_the_price_cache(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = exported(capsys, "--storage.path", str(example_ledger), "--account", "alice")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["type"], r["asset"], r["value"], r["realised"]) for r in rows] == [
+        ("deposit", "TRY", "2000000", ""),
+        ("buy", "BTC", "800944", ""),
+        ("deposit", "BTC", "210000", ""),
+        ("buy", "BTC", "1101298", ""),
+        ("sell", "BTC", "1498230", "230884.8"),
+        ("buy", "USDT", "340401.2", ""),
+        ("buy", "BTC", "105123.9", "2883.0379752"),  # through the cached USDT/TRY price
+        ("withdrawal", "BTC", "216000", ""),
+    ]
+    assert {r["currency"] for r in rows} == {"TRY"}
+
+
+def test_export_json_since_a_time_and_every_account(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = exported(
+        capsys, "--storage.path", str(example_ledger), "--format", "json", "--since", "2025-12-01T07:00Z"
+    )
+    rows = json.loads(out)
+    assert [(r["account"], r["type"], r["value"]) for r in rows] == [
+        ("alice", "buy", "105123.9"),
+        ("alice", "withdrawal", "216000"),
+        ("bob", "deposit", "2000000"),
+    ]
+
+
+def test_export_of_an_unknown_account_names_those_there_are(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        commands.run(["ledger", "export", "--storage.path", str(example_ledger), "--account", "carol"]) == 1
+    )
+    assert capsys.readouterr().err == (
+        f"btcturk-exporter: --account: no account 'carol' in {example_ledger}/ledger.db"
+        " (it holds: alice, bob)\n"
+    )
+
+
+def test_export_of_a_ledger_from_a_newer_release_is_refused(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(example_ledger / "ledger.db") as db:
+        db.execute("PRAGMA user_version = 999")
+    assert commands.run(["ledger", "export", "--storage.path", str(example_ledger)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("btcturk-exporter: ") and "newer" in err and err.count("\n") == 1
+
+
+# --- against the simulator -------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    sim: Simulator
+    config: Path
+    refused: Path
+    storage: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    work = tmp_path_factory.mktemp("commands")
+    with Simulator("127.0.0.1", 0, seed=5) as sim:
+        sim.add_account(*KEYS, history_days=DAYS, seed=8)
+        sim.add_account(*REFUSED, history_days=2, seed=9, can_read_activity=False)
+        paths = []
+        for name, keys in (("config.yml", KEYS), ("refused.yml", REFUSED)):
+            config = {
+                "api_url": sim.url,
+                "value_currencies": ["TRY", "USDT"],
+                "accounts": [{"name": "main", "public_key": keys[0], "private_key": keys[1]}],
+            }
+            (work / name).write_text(yaml.safe_dump(config), encoding="utf-8")
+            (work / name).chmod(0o600)
+            paths.append(work / name)
+        yield World(sim, paths[0], paths[1], work / "data")
+
+
+def backfill(world: World, *argv: str, storage: Path | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    code = backfill_main([*flags, "--storage.path", str(storage or world.storage), *argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def samples(text: str) -> dict[str, list[tuple[dict[str, str], float, float]]]:
+    found: dict[str, list[tuple[dict[str, str], float, float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            found.setdefault(s.name, []).append((s.labels, s.value, float(s.timestamp)))
+    return found
+
+
+def test_backfill_syncs_prices_and_writes_the_file_then_reuses_the_ledger(world: World) -> None:
+    target = world.storage.parent / "first.om"
+    trades_before, klines_before = world.sim.count(TRADES), world.sim.count(KLINES)
+    code, out, err = backfill(world, "--out", str(target))
+    assert code == 0, err
+    assert out == ""
+    text = target.read_text(encoding="utf-8")
+    assert text.endswith("# EOF\n")
+    assert not target.with_name("first.om.partial").exists()
+    found = samples(text)
+    assert {
+        "btcturk_balance",
+        "btcturk_balance_value",
+        "btcturk_portfolio_value",
+        "btcturk_trades_total",
+    } <= set(found)
+    assert not any(name.startswith(("btcturk_up", "btcturk_scrape", "btcturk_activity")) for name in found)
+    assert {labels["currency"] for labels, _, _ in found["btcturk_portfolio_value"]} == {"TRY", "USDT"}
+    history = world.sim.history(KEYS[0])
+    trades = sum(
+        v
+        for labels, v, when in found["btcturk_trades_total"]
+        if when == max(w for _, _, w in found["btcturk_trades_total"])
+    )
+    assert trades == len(history.trades)
+    first_record = min(t.timestamp for t in [*history.trades, *history.transfers])
+    stamps = [round(when * 1000) for _, _, when in found["btcturk_portfolio_value"]]
+    assert first_record - HOUR_MS <= min(stamps) < first_record  # from the step before the first record
+    assert world.sim.count(TRADES) > trades_before and world.sim.count(KLINES) > klines_before
+    summary = err.splitlines()[-1]
+    assert summary.startswith("backfill: done: 1 account, ") and f"into {target}" in summary
+    assert f"{BALANCES} 1" in summary and "API calls" in summary
+    assert "synced account main trade:" in err and "prices of BTCTRY ready" in err
+
+    # Again: the ledger is synced and its prices cached, so only the recent window and the open candles.
+    klines_before = world.sim.count(KLINES)
+    code, _, err = backfill(world, "--out", str(target))
+    assert code == 0, err
+    assert "synced account main trade: 0 records new or changed" in err
+    assert world.sim.count(KLINES) - klines_before <= 2 * 10, "cached prices were fetched again"
+
+
+def test_backfill_to_stdout_between_since_and_until_at_a_day_step(world: World) -> None:
+    now_ms = int(world.sim.clock() * 1000)
+    day = 86_400_000
+    until_day = (now_ms // day - 1) * day
+    since, until = until_day - 3 * day, until_day
+    code, out, err = backfill(world, "--since", iso(since), "--until", iso(until), "--step", "1d")
+    assert code == 0, err
+    stamps = {round(when * 1000) for values in samples(out).values() for _, _, when in values}
+    assert stamps == {since, since + day, since + 2 * day}
+    assert out.endswith("# EOF\n")
+
+
+def test_backfill_ends_where_live_scraping_began(world: World, tmp_path: Path) -> None:
+    now_ms = int(world.sim.clock() * 1000)
+    live = (now_ms // HOUR_MS - 5) * HOUR_MS + 1
+    with Ledger.open(tmp_path) as ledger:
+        ledger.set_state("live_since_ms", str(live))
+    code, out, err = backfill(world, storage=tmp_path)
+    assert code == 0, err
+    stamps = [round(when * 1000) for values in samples(out).values() for _, _, when in values]
+    assert max(stamps) == live - 1  # the last whole hour before it
+    assert "(live_since_ms)" in err
+
+
+def test_backfill_of_an_account_whose_history_cannot_be_read(world: World, tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = [
+        "--config.file",
+        str(world.refused),
+        "--graph-api.url",
+        world.sim.url,
+        "--storage.path",
+        str(tmp_path),
+    ]
+    assert backfill_main(argv, out, err) == 1
+    assert "account main: its transaction history could not be read to the end" in err.getvalue()
+    assert "no account could be synced; nothing is written" in err.getvalue()
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--step", "0s"], "--step: must be a positive duration"),
+        (["--since", "2030-01-02", "--until", "2030-01-01"], "must be before until"),
+        (["--since", "2020-01-01", "--until", "2030-01-01", "--step", "1m"], "more than 100000"),
+    ],
+)
+def test_backfill_flags_that_cannot_work_are_one_line_errors(
+    world: World, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    assert commands.run(["backfill", *flags, "--storage.path", str(world.storage), *argv]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("btcturk-exporter: ") and message in err[-1]
+
+
+def test_backfill_without_accounts_or_balances(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "BTCTURK_PUBLIC_KEY",
+        "BTCTURK_PRIVATE_KEY",
+        "BTCTURK_PUBLIC_KEY_FILE",
+        "BTCTURK_PRIVATE_KEY_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert commands.run(["backfill", "--storage.path", str(tmp_path)]) == 1
+    assert "no accounts configured" in capsys.readouterr().err
+    world.sim.inject(Fault("status", status=403), endpoint=BALANCES)
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    try:
+        code = commands.run(["backfill", *flags, "--storage.path", str(tmp_path)])
+    finally:
+        world.sim.clear_faults()
+    assert code == 1
+    assert f"balances of account main: GET {BALANCES}: HTTP 403" in capsys.readouterr().err
+
+
+def test_export_with_a_config_fetches_the_prices_it_lacks(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = backfill(world, "--out", str(tmp_path / "unused.om"))  # the ledger synced
+    assert code == 0, err
+    shutil.copy(world.storage / "ledger.db", tmp_path / "ledger.db")
+    with sqlite3.connect(tmp_path / "ledger.db") as db:  # the records without their prices
+        db.execute("DELETE FROM prices")
+        db.execute("DELETE FROM state WHERE key LIKE 'prices:%'")
+    history = world.sim.history(KEYS[0])
+    usdt_quoted = sum(1 for t in history.trades if t.denominator == "USDT")
+    assert usdt_quoted
+
+    alone = list(csv.DictReader(io.StringIO(exported(capsys, "--storage.path", str(tmp_path)))))
+    assert len(alone) == len(history.trades) + len(history.transfers)
+    assert sum(1 for r in alone if r["quote"] == "USDT" and r["value"] == "") == usdt_quoted, (
+        "a guessed value"
+    )
+
+    klines = world.sim.count(KLINES)
+    flags = [
+        "--storage.path",
+        str(tmp_path),
+        "--config.file",
+        str(world.config),
+        "--graph-api.url",
+        world.sim.url,
+    ]
+    fetched = list(csv.DictReader(io.StringIO(exported(capsys, *flags))))
+    assert world.sim.count(KLINES) > klines
+    assert all(r["value"] for r in fetched if r["quote"] == "USDT")
+    again = list(csv.DictReader(io.StringIO(exported(capsys, "--storage.path", str(tmp_path)))))
+    assert again == fetched, "the fetched prices were kept in the ledger's cache"
+
+
+def test_backfill_without_price_history_leaves_values_out(world: World, tmp_path: Path) -> None:
+    for path in (KLINES, OHLCS):
+        world.sim.inject(Fault("status", status=403), endpoint=path)
+    try:
+        code, out, err = backfill(world, storage=tmp_path)
+    finally:
+        world.sim.clear_faults()
+    assert code == 0, err
+    failed = [line for line in err.splitlines() if line.startswith("backfill: price history of BTCTRY:")]
+    assert failed and f"GET {KLINES}: HTTP 403 (forbidden)" in failed[0]
+    assert failed[0].endswith("; its values are left out")
+    assert "prices of BTCTRY ready" not in err
+    found = samples(out)
+    assert found["btcturk_balance"], "balances do not need prices"
+    # TRY is worth 1 TRY without any price; nothing else has a value, guessed or stale.
+    valued = {
+        (labels["asset"], labels["currency"]) for labels, _, _ in found.get("btcturk_balance_value", [])
+    }
+    assert valued <= {("TRY", "TRY"), ("USDT", "USDT")}
+
+
+def test_market_status_failure_is_one_line(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    world.sim.inject(Fault("status", status=403), endpoint=EXCHANGE_INFO)
+    try:
+        assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path)]) == 1
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"btcturk-exporter: market status from {world.sim.url} failed (see the log line above)"
+        )
+        # The failed backfill made the ledger file, empty.
+        assert commands.run(["ledger", "export", *flags, "--storage.path", str(tmp_path)]) == 1
+        assert "market status" in capsys.readouterr().err
+    finally:
+        world.sim.clear_faults()
+
+
+def test_a_storage_path_that_cannot_be_made(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("in the way", encoding="utf-8")
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path / "file" / "data")]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"btcturk-exporter: --storage.path: cannot create {tmp_path}/file/data"
+    )
+
+
+def test_the_ledger_is_complete_from_since_but_not_before_its_first_record() -> None:
+    from exporter.commands.backfill import complete_since
+
+    now = T0 + 100 * 86_400_000
+    first = [hourly(EXAMPLE_TRANSFERS[0], 0)]  # a deposit at T0 exactly
+    first[0] = dataclasses.replace(first[0], timestamp_ms=T0 + 30 * 60_000)  # type: ignore[type-var]
+    # since 730d reaches far before the first record: a since moved earlier must not claim that time.
+    assert complete_since([], first, "730d", now, HOUR_MS) == T0  # type: ignore[arg-type]
+    assert complete_since([], first, "2025-12-03", now, HOUR_MS) == T0 + 2 * 86_400_000  # type: ignore[arg-type]
+    assert complete_since([], [], "30d", now, HOUR_MS) == now - 30 * 86_400_000
