@@ -151,7 +151,7 @@ class _Flood(socketserver.BaseRequestHandler):
 
 def child(url: str, rev: str | None) -> None:
     """One oversized call in this fresh process; prints seconds taken, peak RSS in MiB and the outcome."""
-    from exporter.config.loader import Account, Secret
+    from exporter.api.account import Account, Secret
     from exporter.simulator import generate_keypair
 
     if rev:

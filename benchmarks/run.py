@@ -267,9 +267,10 @@ def load_in_process(accounts: int, assets: int) -> Loaded:
     """Poll a simulator once per account with the exporter's own client and fill a Store."""
     import requests
 
+    from exporter.api.account import Account, Secret
     from exporter.api.client import BALANCES, REASONS, Client
     from exporter.api.signing import auth_headers, decode_private_key
-    from exporter.config.loader import Account, Config, Secret
+    from exporter.config.loader import Config
     from exporter.metrics.renderer import TICKER_FAILURE, Settings
     from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 

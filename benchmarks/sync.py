@@ -34,13 +34,13 @@ from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own fol
 
 from exporter.activity.sync import ActivitySync  # noqa: E402
 from exporter.api import budget  # noqa: E402
+from exporter.api.account import Account, Secret  # noqa: E402
 from exporter.api.client import Client  # noqa: E402
 from exporter.api.market import EXCHANGE_INFO  # noqa: E402
 from exporter.api.ratelimit import Gates  # noqa: E402
 from exporter.api.records import CRYPTO, FIAT, TRADES  # noqa: E402
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient  # noqa: E402
 from exporter.config.activity_settings import ActivitySettings  # noqa: E402
-from exporter.config.loader import Account, Secret  # noqa: E402
 from exporter.ledger.store import Ledger  # noqa: E402
 from exporter.simulator import Simulator, generate_keypair  # noqa: E402
 from exporter.simulator.ledger import Trade as SimTrade  # noqa: E402

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from exporter.api.account import Account, Secret
 from exporter.api.budget import DEFAULT_SHARE, format_seconds, per_instance, shortest_interval
 from exporter.config.activity_settings import ActivitySettings
-from exporter.config.loader import BALANCE_CALLS_PER_MINUTE, Account, Config, ConfigError, Secret
+from exporter.config.loader import BALANCE_CALLS_PER_MINUTE, Config, ConfigError
 from exporter.simulator import Simulator, generate_keypair
 
 NAMES = ("main", "savings", "trading", "fund", "family")

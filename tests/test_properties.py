@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.api.account import Account, Secret
 from exporter.api.client import BALANCES, REASONS, ApiError, Client, parse_retry_after
 from exporter.api.parsing import BadResponse, Balance, Ticker, parse_balances, parse_server_time, parse_ticker
 from exporter.api.signing import decode_private_key
@@ -34,10 +35,8 @@ from exporter.config.loader import (
     ENV_PRIVATE_KEY,
     ENV_PUBLIC_KEY,
     TOP_LEVEL_KEYS,
-    Account,
     Config,
     ConfigError,
-    Secret,
     load_config,
     summarize,
 )

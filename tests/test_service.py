@@ -8,7 +8,8 @@ import pytest
 import requests
 from support import parse_metrics, sample, wait_for
 
-from exporter.config.loader import Account, Config, ConfigError, Secret
+from exporter.api.account import Account, Secret
+from exporter.config.loader import Config, ConfigError
 from exporter.service import Pipeline, ReloadStatus, Service, build_pipeline, live_registry
 from exporter.simulator import Simulator, generate_keypair
 from exporter.web.config import WebConfigError

@@ -21,6 +21,7 @@ from exporter.activity.state import AccountHealth, ActivitySnapshot
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
 from exporter.api import budget, retries
+from exporter.api.account import Account
 from exporter.api.candles import Candle
 from exporter.api.client import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
@@ -30,7 +31,6 @@ from exporter.api.retries import Stopped
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient, Record
 from exporter.config.activity import plan
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
-from exporter.config.loader import Account
 from exporter.ledger.store import KINDS, Kind, Ledger
 from exporter.pricing.history import PriceHistory
 

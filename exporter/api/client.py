@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import requests
 
 from exporter import __version__
+from exporter.api.account import Account
 from exporter.api.parsing import (
     BadResponse,
     Balance,
@@ -25,7 +26,6 @@ from exporter.api.parsing import (
 )
 from exporter.api.signing import auth_headers
 from exporter.api.transport import Answer, Transport, TransportError
-from exporter.config.loader import Account
 
 log = logging.getLogger(__name__)
 

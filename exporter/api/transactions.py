@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from exporter.api.account import Account
 from exporter.api.candles import Candle, parse_klines, parse_ohlcs
 from exporter.api.client import Client, RequestHook
 from exporter.api.market import EXCHANGE_INFO, MarketStatus, parse_exchange_info
 from exporter.api.records import ENDPOINTS, Trade, Transfer, parse_trades, parse_transfers
-from exporter.config.loader import Account
 from exporter.ledger.store import Kind
 
 KLINES = "/v1/klines/history"

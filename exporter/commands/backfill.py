@@ -21,6 +21,7 @@ from typing import TextIO
 
 from exporter.activity.sync import ActivitySync
 from exporter.api import retries
+from exporter.api.account import Account
 from exporter.api.client import BALANCES, ApiError
 from exporter.api.parsing import Balance
 from exporter.api.records import Trade, Transfer
@@ -37,7 +38,7 @@ from exporter.commands.ledger import (
     storage_dir,
 )
 from exporter.config.activity_settings import ActivitySettings, parse_since
-from exporter.config.loader import Account, Config
+from exporter.config.loader import Config
 from exporter.durations import DurationError, parse_duration_ms
 from exporter.ledger.store import KINDS, Ledger, LedgerError
 from exporter.pricing.steps import step_hours, step_price_at

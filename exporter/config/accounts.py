@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from exporter.api.account import Account, Secret
 from exporter.api.signing import decode_private_key
 from exporter.config.yamlload import ReadError, read_limited
 from exporter.describe import shown as _shown
@@ -37,46 +38,7 @@ _SERVICE_LINK_RE = re.compile(
     r"[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)"
 )
 
-MASK = "********"
 _MISSING = object()
-
-
-class Secret:
-    """A secret string that never shows its value in repr, str or format."""
-
-    # A plain class rather than a dataclass so dataclasses.asdict(config) cannot unwrap the value.
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret value; call only where it is used, never to log or print."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({MASK!r})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
-
-
-@dataclass(frozen=True)
-class Account:
-    """One BTCTurk API key pair to poll."""
-
-    name: str
-    public_key: str
-    private_key: Secret
-
-    def private_key_bytes(self) -> bytes:
-        """The decoded private key (load_config has already checked that it decodes)."""
-        return decode_private_key(self.private_key.reveal())
 
 
 @dataclass(frozen=True)

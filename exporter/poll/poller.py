@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from exporter.api import retries
+from exporter.api.account import Account
 from exporter.api.client import BALANCES, TICKER, ApiError, Client
 from exporter.api.parsing import Balance, Ticker
 from exporter.api.ratelimit import MAX_RETRY_AFTER, Gates
 from exporter.api.retries import Stopped
-from exporter.config.loader import Account, Config
+from exporter.config.loader import Config
 from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from support import wait_for
 
+from exporter.api.account import Account, Secret
 from exporter.config.activity_settings import ActivitySettings
-from exporter.config.loader import Account, Config, Secret
+from exporter.config.loader import Config
 from exporter.ledger.store import Ledger
 from exporter.service import LIVE_SINCE, ReloadStatus, Service, build_pipeline, live_registry
 from exporter.simulator import Simulator, generate_keypair

@@ -13,13 +13,14 @@ from support import wait_for
 
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.sync import ActivitySync, plan
+from exporter.api.account import Account, Secret
 from exporter.api.client import BALANCES, REASONS, TICKER, Client
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gates
 from exporter.api.records import CRYPTO, FIAT, TRADES
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
 from exporter.config.activity_settings import ActivitySettings
-from exporter.config.loader import Account, Config, Secret
+from exporter.config.loader import Config
 from exporter.ledger.costbasis import compute_each
 from exporter.ledger.store import Ledger
 from exporter.poll.poller import Poller

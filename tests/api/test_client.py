@@ -23,6 +23,7 @@ import urllib3.exceptions
 from pki import make_pki
 
 from exporter import __version__
+from exporter.api.account import Account, Secret
 from exporter.api.client import (
     BALANCES,
     MAX_BODY_BYTES,
@@ -37,7 +38,7 @@ from exporter.api.client import (
 from exporter.api.parsing import MAX_ASSETS, parse_balances, parse_ticker
 from exporter.api.signing import auth_headers
 from exporter.api.transport import _chain, network_failure
-from exporter.config.loader import Account, Config, Secret
+from exporter.config.loader import Config
 from exporter.metrics.renderer import Renderer, Settings
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, PriceSnapshot, Store

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.api.account import Account, Secret
 from exporter.config.loader import (
     BALANCE_CALLS_PER_MINUTE,
     TICKER_CALLS_PER_MINUTE,
     TOP_LEVEL_KEYS,
-    Account,
     Config,
     ConfigError,
-    Secret,
     check_demo,
     load_config,
     parse_duration,
