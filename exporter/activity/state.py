@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from exporter.api.records import KINDS, Kind
 from exporter.ledger.costbasis import CostBasis
-from exporter.ledger.store import KINDS, Kind
 
 _EMPTY: Mapping[str, CostBasis] = MappingProxyType({})
 

@@ -14,8 +14,8 @@ from types import MappingProxyType
 
 from exporter.activity.state import ActivitySnapshot
 from exporter.api.market import MarketStatus
+from exporter.api.records import Kind
 from exporter.ledger.counters import Totals
-from exporter.ledger.store import Kind
 
 # Counts one account's ledger: family name -> label values after `account` -> total.
 CountLedger = Callable[[str], Totals]

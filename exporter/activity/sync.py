@@ -26,12 +26,12 @@ from exporter.api.candles import Candle
 from exporter.api.client import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gate, Gates
-from exporter.api.records import ENDPOINTS
+from exporter.api.records import ENDPOINTS, KINDS, Kind
 from exporter.api.retries import Stopped
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient, Record
 from exporter.config.activity import plan
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
-from exporter.ledger.store import KINDS, Kind, Ledger
+from exporter.ledger.store import Ledger
 from exporter.pricing.history import PriceHistory
 
 log = logging.getLogger(__name__)

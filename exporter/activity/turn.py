@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from exporter.activity.windows import Progress, read_range
-from exporter.api.records import ENDPOINTS, Trade, Transfer
+from exporter.api.records import ENDPOINTS, Kind, Trade, Transfer
 from exporter.api.transactions import Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
-from exporter.ledger.store import Cursor, Kind, Ledger
+from exporter.ledger.store import Cursor, Ledger
 
 
 def read_turn(

@@ -19,12 +19,15 @@ TRADES = "/api/v1/users/transactions/trade"
 CRYPTO = "/api/v1/users/transactions/crypto"
 FIAT = "/api/v1/users/transactions/fiat"
 
+# The ledger's record kinds, one per transaction endpoint.
+Kind = Literal["trade", "crypto", "fiat"]
+KINDS: tuple[Kind, ...] = ("trade", "crypto", "fiat")
 TransferKind = Literal["crypto", "fiat"]
 Side = Literal["buy", "sell"]
 BalanceType = Literal["deposit", "withdrawal"]
 
-# The ledger's record kinds and the endpoint each comes from.
-ENDPOINTS: dict[str, str] = {"trade": TRADES, "crypto": CRYPTO, "fiat": FIAT}
+# The endpoint each kind comes from.
+ENDPOINTS: dict[Kind, str] = {"trade": TRADES, "crypto": CRYPTO, "fiat": FIAT}
 # Ids and times are whole numbers; a bound keeps a hostile 10,000-digit integer out of SQLite and str().
 _MAX_ID = 10**30
 _MAX_TIME_MS = 253_402_300_800_000  # the end of year 9999

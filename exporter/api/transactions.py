@@ -1,7 +1,7 @@
 """The network side of account activity: signed transaction reads, exchangeinfo and graph-api history.
 
 Every method makes one HTTP attempt through the shared Client (signing, clock correction, capped bodies,
-ApiError reasons); retries, gates and pacing are the caller's (exporter.sync).
+ApiError reasons); retries, gates and pacing are the caller's (exporter.activity.sync).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from exporter.api.account import Account
 from exporter.api.candles import Candle, parse_klines, parse_ohlcs
 from exporter.api.client import Client, RequestHook
 from exporter.api.market import EXCHANGE_INFO, MarketStatus, parse_exchange_info
-from exporter.api.records import ENDPOINTS, Trade, Transfer, parse_trades, parse_transfers
-from exporter.ledger.store import Kind
+from exporter.api.records import ENDPOINTS, Kind, Trade, Transfer, parse_trades, parse_transfers
 
 KLINES = "/v1/klines/history"
 OHLCS = "/v1/ohlcs"

@@ -24,7 +24,7 @@ from exporter.api import retries
 from exporter.api.account import Account
 from exporter.api.client import BALANCES, ApiError
 from exporter.api.parsing import Balance
-from exporter.api.records import Trade, Transfer
+from exporter.api.records import KINDS, Trade, Transfer
 from exporter.backfill.timeline import AccountHistory, Plan, iso
 from exporter.backfill.writer import Progress, Summary, backfill
 from exporter.commands.ledger import (
@@ -40,7 +40,7 @@ from exporter.commands.ledger import (
 from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.config.loader import Config
 from exporter.durations import DurationError, parse_duration_ms
-from exporter.ledger.store import KINDS, Ledger, LedgerError
+from exporter.ledger.store import Ledger, LedgerError
 from exporter.pricing.steps import step_hours, step_price_at
 
 HOUR_S = 3600

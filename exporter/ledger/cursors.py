@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from exporter.api.records import Kind
 from exporter.ledger.db import LedgerDb
-
-Kind = Literal["trade", "crypto", "fiat"]
-KINDS: tuple[Kind, ...] = ("trade", "crypto", "fiat")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,18 +15,16 @@ from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
-from exporter.api.records import Trade, Transfer
-from exporter.ledger.cursors import KINDS, Cursor, Kind, SyncState
+from exporter.api.records import Kind, Trade, Transfer
+from exporter.ledger.cursors import Cursor, SyncState
 from exporter.ledger.db import LedgerDb, decimal_text
 from exporter.ledger.prices import PriceCache
 from exporter.ledger.schema import MIGRATIONS, VERSION, LedgerError
 
 __all__ = [
-    "KINDS",
     "MIGRATIONS",
     "VERSION",
     "Cursor",
-    "Kind",
     "Ledger",
     "LedgerError",
     "PriceCache",
