@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -69,7 +68,6 @@ class ActivitySync:
         on_clock_offset: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
         budgets: Sequence[budget.Budget] = budget.BUDGETS,
     ) -> None:
         """`gates` are the process's shared gates (the Poller's); `budgets` those of the planned share."""
@@ -85,7 +83,6 @@ class ActivitySync:
         self.on_clock_offset = on_clock_offset
         self._clock = clock
         self._monotonic = monotonic
-        self._rng = rng or random.Random()
         self.health = {a.name: AccountHealth(a.name) for a in self.accounts}
         self.prices = PriceHistory(ledger, self._candles)
         self.market: MarketStatus | None = None
@@ -124,8 +121,7 @@ class ActivitySync:
             thread.join(max(0.0, end - time.monotonic()))
 
     def _sleep(self, seconds: float) -> None:
-        if self._stop.wait(seconds):
-            raise Stopped
+        retries.sleep_unless_stopped(self._stop, seconds)
 
     def _guarded(self, job: Callable[[], None]) -> None:
         errors = 0
@@ -182,9 +178,8 @@ class ActivitySync:
             who=who,
             deadline=deadline,
             policy=self._policy,
+            stop=self._stop,
             clock=self._monotonic,
-            sleep=self._sleep,
-            rng=self._rng,
         )
 
     def _hook(self, account: str) -> Callable[[str, str], None] | None:

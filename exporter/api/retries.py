@@ -1,15 +1,25 @@
-"""One API call with bounded retries: a total deadline, capped backoff, and the endpoint's gate."""
+"""One API call with bounded retries on tenacity: a total deadline, capped backoff, and the endpoint's gate.
+
+tenacity runs the attempts; this module only says how for this API: which failures are worth another
+attempt (transient ApiErrors), how long to wait (jittered exponential backoff, but never less than the
+endpoint's Retry-After pause), when to give up (no attempt starts that could outlive the deadline; a
+stop of the process ends the wait at once and is not a failure) and what each retry logs.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, TypeVar
+
+import tenacity
+from tenacity.stop import stop_base
 
 from exporter.api.client import ApiError
-from exporter.api.ratelimit import MAX_RETRY_AFTER, Gate, Sleep, capped_pause
+from exporter.api.ratelimit import MAX_RETRY_AFTER, Gate, capped_pause
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +33,12 @@ class Stopped(BaseException):
     """
 
 
+def sleep_unless_stopped(stop: threading.Event, seconds: float) -> None:
+    """Sleep for `seconds` on the stop event, so that a shutdown ends the sleep; raise Stopped then."""
+    if stop.wait(seconds):
+        raise Stopped
+
+
 @dataclass(frozen=True)
 class Policy:
     """How one call retries."""
@@ -34,9 +50,28 @@ class Policy:
     backoff_base: float = 0.5
 
 
-def backoff(failures: int, base: float, cap: float) -> float:
-    """Exponential backoff without jitter: base, 2 x base, 4 x base, ... capped at `cap`."""
-    return min(cap, base * 2.0 ** min(failures - 1, 60))
+class _NoToken(Exception):
+    """The gate gave no token before the last moment an attempt could start; ends with `error`."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class stop_before(stop_base):
+    """Stop unless the next attempt would start, after its wait, by `latest` (a `clock` time)."""
+
+    def __init__(self, latest: float, clock: Callable[[], float]) -> None:
+        self.latest = latest
+        self.clock = clock
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        """Whether the next attempt would start too late."""
+        return self.clock() + retry_state.upcoming_sleep > self.latest
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, ApiError) and exc.transient
 
 
 def call(
@@ -47,41 +82,70 @@ def call(
     who: str,
     deadline: float,
     policy: Policy,
-    clock: Callable[[], float],
-    sleep: Sleep,
-    rng: random.Random,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run `attempt(seconds_left)`, retrying transient failures until `deadline` (a `clock` time).
 
     Every attempt first takes a token from the endpoint's gate, waiting (at most until the last moment
     an attempt may start) for the limiter or a Retry-After pause; a poll that merely waited is not a
-    failure until then. A Retry-After from the API pauses this endpoint only.
+    failure until then. A Retry-After from the API pauses this endpoint only. Setting `stop` ends any
+    wait at once with Stopped.
     """
+    stop = stop or threading.Event()
     latest = deadline - policy.attempt_time
-    failures = 0
-    last: ApiError | None = None
-    while True:
+    last: list[ApiError] = []
+
+    def sleep(seconds: float) -> None:
+        sleep_unless_stopped(stop, seconds)
+
+    def once() -> T:
         why = gate.acquire(latest, sleep)
         if why is not None:
-            if last is not None:
-                raise last
             detail = "endpoint paused by a 429" if why == "paused" else "client-side rate limit"
-            raise ApiError("rate_limited", endpoint, detail=f"{detail}, no request sent before the deadline")
+            no_send = ApiError(
+                "rate_limited", endpoint, detail=f"{detail}, no request sent before the deadline"
+            )
+            raise _NoToken(last[-1] if last else no_send)
         try:
             return attempt(deadline - clock())
         except ApiError as exc:
-            last = exc
+            last.append(exc)
             if exc.reason == "rate_limited" or exc.retry_after is not None:
                 if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER:
                     capped = (exc.retry_after, endpoint, MAX_RETRY_AFTER)
                     log.warning("Retry-After of %.0fs from %s capped to %.0fs", *capped)
                 gate.pause(capped_pause(exc.retry_after))
-            if not exc.transient:
-                raise
-        failures += 1
-        step = backoff(failures, policy.backoff_base, policy.backoff_max)
-        delay = max(step / 2 + rng.uniform(0, step / 2), gate.paused())
-        if clock() + delay > latest:
-            raise last
-        log.info("%s: retrying %s in %.1fs after %s (%s)", who, endpoint, delay, last.reason, last)
-        sleep(delay)
+            raise
+
+    # Equal jitter: half the exponential step for sure, the other half at random.
+    half = {"multiplier": policy.backoff_base / 2, "max": policy.backoff_max / 2}
+    backoff = tenacity.wait_exponential(**half) + tenacity.wait_random_exponential(**half)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return max(backoff(state), gate.paused())
+
+    def give_up(state: tenacity.RetryCallState) -> NoReturn:
+        if stop.is_set():
+            raise Stopped
+        # Only transient ApiErrors are retried, so the last one is the failure that ran out of time.
+        raise last[-1]
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        error = last[-1]
+        log.info(
+            "%s: retrying %s in %.1fs after %s (%s)", who, endpoint, state.upcoming_sleep, error.reason, error
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_transient),
+        wait=wait,
+        stop=tenacity.stop_when_event_set(stop) | stop_before(latest, clock),
+        sleep=sleep,
+        before_sleep=log_retry,
+        retry_error_callback=give_up,
+    )
+    try:
+        return retrying(once)
+    except _NoToken as exc:
+        raise exc.error from None

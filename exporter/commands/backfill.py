@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -101,9 +100,6 @@ class Run:
                 who=f"account {account.name}",
                 deadline=time.monotonic() + self.settings.request_deadline,
                 policy=policy,
-                clock=time.monotonic,
-                sleep=time.sleep,
-                rng=random.Random(),
             )
         except ApiError as exc:
             raise CommandError(f"balances of account {account.name}: {exc}") from None

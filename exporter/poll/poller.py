@@ -108,8 +108,7 @@ class Poller:
             thread.join(max(0.0, end - time.monotonic()))
 
     def _sleep(self, seconds: float) -> None:
-        if self._stop.wait(seconds):
-            raise Stopped
+        retries.sleep_unless_stopped(self._stop, seconds)
 
     def _loop(self, job: Callable[[float], None]) -> None:
         interval = self.config.poll_interval
@@ -127,7 +126,7 @@ class Poller:
             except Exception:  # a bug must not kill the loop: keep polling, keep serving
                 errors += 1
                 log.exception("unexpected error in poll loop (%d in a row)", errors)
-            gap = retries.backoff(errors + 1, interval, max(interval, MAX_LOOP_BACKOFF))
+            gap = min(max(interval, MAX_LOOP_BACKOFF), interval * 2.0 ** min(errors, 60))
             jitter = self._rng.uniform(-JITTER, JITTER) * interval
             next_due = max(started + gap + jitter, self._monotonic())
 
@@ -140,9 +139,8 @@ class Poller:
             who=who,
             deadline=deadline,
             policy=self._policy,
+            stop=self._stop,
             clock=self._monotonic,
-            sleep=self._sleep,
-            rng=self._rng,
         )
 
     # --- the polls -------------------------------------------------------------------------------
