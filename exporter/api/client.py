@@ -14,6 +14,7 @@ import requests
 
 from exporter import __version__
 from exporter.api.account import Account
+from exporter.api.network_errors import TransportError
 from exporter.api.parsing import (
     BadResponse,
     Balance,
@@ -25,7 +26,7 @@ from exporter.api.parsing import (
     parse_ticker_answer,
 )
 from exporter.api.signing import auth_headers
-from exporter.api.transport import Answer, Transport, TransportError
+from exporter.api.transport import Answer, Transport
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from exporter.api.client import (
     Client,
     parse_retry_after,
 )
+from exporter.api.network_errors import _chain, network_failure
 from exporter.api.parsing import MAX_ASSETS, parse_balances, parse_ticker
 from exporter.api.signing import auth_headers
-from exporter.api.transport import _chain, network_failure
 from exporter.config.loader import Config
 from exporter.metrics.renderer import Renderer, Settings
 from exporter.poll.poller import Poller
