@@ -268,7 +268,8 @@ def load_in_process(accounts: int, assets: int) -> Loaded:
     import requests
 
     from exporter.api.account import Account, Secret
-    from exporter.api.client import BALANCES, REASONS, Client
+    from exporter.api.client import BALANCES, Client
+    from exporter.api.errors import REASONS
     from exporter.api.signing import auth_headers, decode_private_key
     from exporter.config.loader import Config
     from exporter.metrics.renderer import TICKER_FAILURE, Settings

@@ -19,7 +19,8 @@ from prometheus_client.registry import Collector
 
 from exporter.activity.store import ActivityStore
 from exporter.activity.sync import ActivitySync
-from exporter.api.client import ODDITIES, REASONS, Client
+from exporter.api.client import ODDITIES, Client
+from exporter.api.errors import REASONS
 from exporter.api.transactions import ActivityClient
 from exporter.config.loader import Config, ConfigError
 from exporter.ledger import counters as ledger_counters

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pki import Pki, make_pki
 
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.healthcheck import Target, find_exporter, flags_of, main, probe, target_from
 from exporter.metrics.renderer import Renderer, Settings
 from exporter.poll.snapshot import Store

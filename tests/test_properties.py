@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.api.account import Account, Secret
-from exporter.api.client import BALANCES, REASONS, ApiError, Client, parse_retry_after
+from exporter.api.client import BALANCES, Client
+from exporter.api.errors import REASONS, ApiError, parse_retry_after
 from exporter.api.parsing import BadResponse, Balance, Ticker, parse_balances, parse_server_time, parse_ticker
 from exporter.api.signing import decode_private_key
 from exporter.config.loader import (

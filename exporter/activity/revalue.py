@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 
 from exporter.activity.state import AccountHealth
-from exporter.api.client import ApiError
+from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.ledger.costbasis import compute_chunks

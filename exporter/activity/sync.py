@@ -22,7 +22,7 @@ from exporter.activity.windows import Progress
 from exporter.api import budget, retries
 from exporter.api.account import Account
 from exporter.api.candles import Candle
-from exporter.api.client import ApiError
+from exporter.api.errors import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gate, Gates
 from exporter.api.records import ENDPOINTS, KINDS, Kind

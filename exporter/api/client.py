@@ -1,26 +1,23 @@
-"""HTTP client for the BTCTurk REST API: signing, timeouts, clock correction and failure reasons."""
+"""HTTP client for the BTCTurk REST API: signing, timeouts, clock correction; failures are errors.py's."""
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
 
 from exporter import __version__
 from exporter.api.account import Account
+from exporter.api.errors import ApiError, answer_json
 from exporter.api.network_errors import TransportError
 from exporter.api.parsing import (
     BadResponse,
     Balance,
-    NotJSON,
     Ticker,
-    decode_json,
     parse_balances,
     parse_server_time,
     parse_ticker_answer,
@@ -36,9 +33,6 @@ BALANCES = "/api/v1/users/balances"
 TICKER = "/api/v2/ticker"
 SERVER_TIME = "/api/v2/server/time"
 
-REASONS = ("auth", "forbidden", "rate_limited", "server_error", "timeout", "connection", "bad_response")
-TRANSIENT = frozenset({"rate_limited", "server_error", "timeout", "connection"})
-
 USER_AGENT = f"btcturk-exporter/{__version__} (+https://github.com/btcturk-exporter/btcturk-exporter)"
 
 # Called once per HTTP exchange with (endpoint, code); code is the status or the transport reason.
@@ -52,65 +46,10 @@ ODDITIES = ((TICKER, "duplicate_pair"),)
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # An error body only feeds a one-line detail.
 MAX_ERROR_BODY_BYTES = 64 * 1024
-# Statuses whose Retry-After says when to come back.
-_RETRY_AFTER_STATUSES = frozenset({429, 503})
-
-
-@dataclass
-class ApiError(Exception):
-    """A failed API call, mapped to one of REASONS; its text names the endpoint and status, never secrets."""
-
-    reason: str
-    endpoint: str
-    status: int | None = None
-    detail: str = ""
-    retry_after: float | None = None
-    # For failures without an answer: refused, dns, tls, timeout, reset or other.
-    kind: str = ""
-
-    def __str__(self) -> str:
-        status = f"HTTP {self.status}" if self.status is not None else "no response"
-        detail = f": {self.detail}" if self.detail else ""
-        return f"GET {self.endpoint}: {status} ({self.reason}){detail}"
-
-    @property
-    def transient(self) -> bool:
-        """Whether retrying soon can help."""
-        return self.reason in TRANSIENT
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP date); None if absent or unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - now
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-def _status_reason(status: int) -> str:
-    if status == 401:
-        return "auth"
-    if status == 403:
-        return "forbidden"
-    if status == 429:
-        return "rate_limited"
-    if status >= 500:
-        return "server_error"
-    return "bad_response"
 
 
 class Client:
-    """The BTCTurk API over one Transport: signing, clock correction, parsing and failure reasons."""
+    """The BTCTurk API over one Transport: signing, clock correction and parsing, failures as ApiErrors."""
 
     def __init__(
         self,
@@ -187,25 +126,6 @@ class Client:
         if hook is not None:
             hook(endpoint, code)
 
-    def _json(self, endpoint: str, answer: Answer) -> Any:
-        status, body = answer.status, answer.body
-        if status != 200:
-            retry_after = None
-            if status in _RETRY_AFTER_STATUSES:
-                retry_after = parse_retry_after(answer.headers.get("Retry-After"), self._clock())
-            detail = _error_detail(answer)
-            if 300 <= status < 400 and answer.headers.get("Location"):
-                # Usually http:// redirected to https://: say where, so api_url can be fixed.
-                detail = f"redirect to {answer.headers['Location'][:100]} (not followed)"
-            raise ApiError(_status_reason(status), endpoint, status, detail, retry_after)
-        try:
-            return decode_json(body)
-        except NotJSON as exc:
-            kind = answer.headers.get("Content-Type", "no content type").split(";")[0]
-            raise ApiError("bad_response", endpoint, status, f"{exc} ({kind})") from None
-        except BadResponse as exc:
-            raise ApiError("bad_response", endpoint, status, str(exc)) from None
-
     def _call(
         self,
         endpoint: str,
@@ -217,7 +137,7 @@ class Client:
     ) -> Any:
         answer = self._fetch(endpoint, hook, deadline, headers, query)
         try:
-            return parse(self._json(endpoint, answer))
+            return parse(answer_json(endpoint, answer, self._clock()))
         except BadResponse as exc:
             raise ApiError("bad_response", endpoint, answer.status, str(exc)) from None
 
@@ -270,17 +190,3 @@ class Client:
                     self._on_oddity(TICKER, "duplicate_pair")
         tickers: tuple[Ticker, ...] = answer.tickers
         return tickers
-
-
-def _error_detail(answer: Answer) -> str:
-    """A short, safe description of an error body: the API's message code, or what kind of body it was."""
-    if not answer.body:
-        return "empty body"
-    try:
-        payload = decode_json(answer.body)
-    except BadResponse:
-        kind = answer.headers.get("Content-Type", "unknown").split(";")[0]
-        return f"non-JSON body ({kind})"
-    if isinstance(payload, dict) and payload.get("message"):
-        return str(payload["message"])[:80].replace("\n", " ")
-    return "JSON body"

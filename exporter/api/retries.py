@@ -18,7 +18,7 @@ from typing import NoReturn, TypeVar
 import tenacity
 from tenacity.stop import stop_base
 
-from exporter.api.client import ApiError
+from exporter.api.errors import ApiError
 from exporter.api.ratelimit import MAX_RETRY_AFTER, Gate, capped_pause
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from typing import TextIO
 from exporter.activity.sync import ActivitySync
 from exporter.api import retries
 from exporter.api.account import Account
-from exporter.api.client import BALANCES, ApiError
+from exporter.api.client import BALANCES
+from exporter.api.errors import ApiError
 from exporter.api.parsing import Balance
 from exporter.api.records import KINDS, Trade, Transfer
 from exporter.backfill.timeline import AccountHistory, Plan, iso

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TextIO
 
 from exporter.activity.sync import ActivitySync
-from exporter.api.client import ApiError, Client
+from exporter.api.client import Client
+from exporter.api.errors import ApiError
 from exporter.api.ratelimit import Gates
 from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import ActivityClient

@@ -15,7 +15,7 @@ from decimal import Context, Decimal
 from prometheus_client.utils import floatToGoString
 
 from exporter.activity.store import ActivityView
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance
 from exporter.api.records import ENDPOINTS
 from exporter.ledger.costbasis import CostBasis

@@ -12,7 +12,8 @@ from typing import TypeVar
 
 from exporter.api import retries
 from exporter.api.account import Account
-from exporter.api.client import BALANCES, TICKER, ApiError, Client
+from exporter.api.client import BALANCES, TICKER, Client
+from exporter.api.errors import ApiError
 from exporter.api.parsing import Balance, Ticker
 from exporter.api.ratelimit import MAX_RETRY_AFTER, Gates
 from exporter.api.retries import Stopped

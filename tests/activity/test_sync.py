@@ -14,7 +14,8 @@ from support import wait_for
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.sync import ActivitySync, plan
 from exporter.api.account import Account, Secret
-from exporter.api.client import BALANCES, REASONS, TICKER, Client
+from exporter.api.client import BALANCES, TICKER, Client
+from exporter.api.errors import REASONS
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gates
 from exporter.api.records import CRYPTO, FIAT, TRADES

@@ -24,17 +24,8 @@ from pki import make_pki
 
 from exporter import __version__
 from exporter.api.account import Account, Secret
-from exporter.api.client import (
-    BALANCES,
-    MAX_BODY_BYTES,
-    ODDITIES,
-    REASONS,
-    SERVER_TIME,
-    TICKER,
-    ApiError,
-    Client,
-    parse_retry_after,
-)
+from exporter.api.client import BALANCES, MAX_BODY_BYTES, ODDITIES, SERVER_TIME, TICKER, Client
+from exporter.api.errors import REASONS, ApiError, parse_retry_after
 from exporter.api.network_errors import _chain, network_failure
 from exporter.api.parsing import MAX_ASSETS, parse_balances, parse_ticker
 from exporter.api.signing import auth_headers

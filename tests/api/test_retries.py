@@ -7,7 +7,7 @@ import pytest
 from support import wait_for
 
 from exporter.api.budget import Budget
-from exporter.api.client import ApiError
+from exporter.api.errors import ApiError
 from exporter.api.ratelimit import Gate
 from exporter.api.retries import Policy, Stopped, call
 

@@ -31,7 +31,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from support import ExporterProcess, parse_metrics, require_binary, sample, samples, start_exporter, wait_for
 
-from exporter.api.client import BALANCES, REASONS
+from exporter.api.client import BALANCES
+from exporter.api.errors import REASONS
 from exporter.poll.poller import MAX_RETRY_AFTER
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
 

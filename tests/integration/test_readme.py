@@ -20,7 +20,7 @@ from support import require_binary, wait_for
 
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.store import ActivityStore
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.api.market import MarketStatus
 from exporter.api.parsing import Balance, Ticker
 from exporter.api.records import Trade, Transfer

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support import parse_metrics, require_binary, sample, samples
 
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance, Ticker
 from exporter.metrics.exposition import format_value
 from exporter.metrics.renderer import Renderer, Settings, escape_label

@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 from support import parse_metrics, sample, wait_for
 from test_metrics import NOW, SETTINGS, TICKERS, Clock, balance, quotes, snap, ticker
 
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.metrics import renderer as metrics
 from exporter.metrics import series
 from exporter.metrics.process import LIVE_TTL

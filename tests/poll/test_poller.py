@@ -10,7 +10,8 @@ import pytest
 
 from exporter.api.account import Account, Secret
 from exporter.api.budget import Budget
-from exporter.api.client import BALANCES, REASONS, TICKER, ApiError, Client
+from exporter.api.client import BALANCES, TICKER, Client
+from exporter.api.errors import REASONS, ApiError
 from exporter.api.ratelimit import Gates
 from exporter.api.retries import Stopped
 from exporter.config.loader import Config

@@ -14,7 +14,7 @@ import requests
 from pki import make_pki
 from support import wait_for
 
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance
 from exporter.metrics.renderer import Renderer, Settings
 from exporter.poll.snapshot import AccountSnapshot, Store

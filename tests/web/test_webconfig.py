@@ -19,7 +19,7 @@ import requests
 from pki import Pki, make_pki
 from support import ExporterProcess, start_exporter, wait_for
 
-from exporter.api.client import REASONS
+from exporter.api.errors import REASONS
 from exporter.metrics.renderer import Renderer, Settings
 from exporter.poll.snapshot import Store
 from exporter.web import basicauth
