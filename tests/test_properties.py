@@ -28,7 +28,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.api.account import Account, Secret
 from exporter.api.client import BALANCES, Client
 from exporter.api.errors import REASONS, ApiError, parse_retry_after
-from exporter.api.parsing import BadResponse, Balance, Ticker, parse_balances, parse_server_time, parse_ticker
+from exporter.api.parsing import (
+    BadResponse,
+    Balance,
+    Ticker,
+    parse_balances,
+    parse_server_time,
+    parse_ticker_answer,
+)
 from exporter.api.signing import decode_private_key
 from exporter.config.loader import (
     ACCOUNT_KEYS,
@@ -427,8 +434,12 @@ def test_accepted_balances_and_prices_render_as_valid_exposition(
     go_parsable(text)
 
 
+def parse_tickers(payload: Any) -> tuple[Ticker, ...]:
+    return parse_ticker_answer(payload).tickers
+
+
 def check_body(payload: Any) -> None:
-    for parse in (parse_balances, parse_ticker):
+    for parse in (parse_balances, parse_tickers):
         try:
             result = parse(payload)
         except BadResponse:
@@ -464,7 +475,7 @@ def test_mutated_valid_bodies(base: dict[str, Any], changes: list) -> None:
 
 def test_the_valid_bodies_parse() -> None:
     assert len(parse_balances(VALID_BALANCES)) == 2
-    assert parse_ticker(VALID_TICKER)[0].pair == "BTCTRY"
+    assert parse_ticker_answer(VALID_TICKER).tickers[0].pair == "BTCTRY"
     assert parse_server_time(VALID_TIME) == 1735689600.0
 
 

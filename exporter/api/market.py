@@ -36,10 +36,6 @@ class MarketStatus:
     deposits: Mapping[str, bool | None]  # BTC -> enabled
     withdrawals: Mapping[str, bool | None]
 
-    def has_pair(self, base: str, quote: str) -> bool:
-        """Whether the exchange lists `base`/`quote` (trading or not: its history still has prices)."""
-        return base + quote in self.pairs and self.pairs[base + quote] == (base, quote)
-
 
 def _text(value: object) -> str | None:
     if isinstance(value, str) and value.strip() and len(value) <= 32 and value.isprintable():

@@ -256,11 +256,6 @@ def parse_ticker_answer(payload: object) -> TickerAnswer:
     return TickerAnswer(tuple(tickers), tuple(duplicates))
 
 
-def parse_ticker(payload: object) -> tuple[Ticker, ...]:
-    """Parse a /api/v2/ticker answer into its pairs, each once (see parse_ticker_answer)."""
-    return parse_ticker_answer(payload).tickers
-
-
 def parse_server_time(payload: object) -> float:
     """Return the server's clock in seconds from /api/v2/server/time (an unwrapped object)."""
     if not isinstance(payload, Mapping):

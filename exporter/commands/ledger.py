@@ -42,11 +42,6 @@ class CommandError(Exception):
     """A problem to report as one line on stderr, with exit status 1."""
 
 
-def activity_settings(config: Config) -> ActivitySettings:
-    """The activity settings of a configuration."""
-    return config.activity
-
-
 def parse_time(text: str, flag: str) -> int:
     """Unix ms of `2025-01-31` (midnight UTC) or `2025-01-31T14:00[:00]Z`; CommandError naming the flag."""
     match = _TIME.fullmatch(text.strip())
@@ -109,7 +104,7 @@ def load(args: argparse.Namespace, *, required: bool) -> Config | None:
 
 def settings_of(config: Config | None, args: argparse.Namespace) -> ActivitySettings:
     """Activity settings from the configuration, with --graph-api.url applied."""
-    settings = ActivitySettings() if config is None else activity_settings(config)
+    settings = ActivitySettings() if config is None else config.activity
     if args.graph_api_url:
         settings = dataclasses.replace(settings, graph_api_url=args.graph_api_url)
     return settings

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,22 +27,25 @@ from exporter.config.accounts import environment_problems as _environment_proble
 from exporter.config.accounts import file_account as _file_account
 from exporter.config.activity import parse_activity, summary_lines
 from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
+from exporter.config.values import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+    STALENESS_FACTOR,
+    check_budget,
+    parse_api_url,
+    parse_duration_s,
+    parse_intervals,
+    parse_share,
+    parse_value_currencies,
+    parse_value_price,
+)
 from exporter.config.yamlload import MAX_CONFIG_BYTES, ReadError, load_yaml, read_limited
-from exporter.describe import shown as _shown
 from exporter.describe import type_name as _type_name
 from exporter.describe import unknown_key as _unknown_key
-from exporter.durations import DurationError, format_duration, parse_duration_ms
+from exporter.durations import format_duration
 
 BALANCE_CALLS_PER_MINUTE = budget.BY_NAME["balances"].limit
-TICKER_CALLS_PER_MINUTE = budget.BY_NAME["ticker"].limit
 DEFAULT_API_URL = "https://api.btcturk.com"
-DEFAULT_POLL_INTERVAL = 30.0
-DEFAULT_TIMEOUT = 10.0
-STALENESS_FACTOR = 10
-VALUE_PRICES = ("last", "bid", "mid", "ask")
-# Upper bounds, in seconds: far beyond any sensible setting, well within what threading's waits accept
-# (a poll_interval of 3000000h overflowed Event.wait and logged errors in a tight loop).
-MAX_DURATIONS = {"poll_interval": 86_400.0, "timeout": 600.0, "max_staleness": 30 * 86_400.0}
 
 TOP_LEVEL_KEYS = (
     "api_url",
@@ -65,7 +66,6 @@ NO_ACCOUNTS = (
     "run with --demo to try the exporter on made-up data"
 )
 
-_SYMBOL_RE = re.compile(r"[A-Z0-9]+")
 # Every character str.splitlines() breaks on, mapped to its escape (\n, \x85, \u2028, ...).
 _LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 
@@ -100,110 +100,14 @@ class ConfigError(Exception):
         return "\n".join(self.problems)
 
 
-# --- small helpers -------------------------------------------------------------------------------
-
-
-def _format_duration(seconds: float) -> str:
-    """Render seconds in the syntax parse_duration accepts: 90 -> '1m30s', 0.5 -> '500ms'."""
-    return format_duration(seconds)
-
-
-# --- durations -----------------------------------------------------------------------------------
-
-
 def parse_duration(value: object, key: str, maximum: float | None = None) -> float:
     """Seconds from "30s", "1h30m", "500ms", "1d" or whole seconds, at most `maximum` (by default the
-    key's bound in MAX_DURATIONS); raise ConfigError naming key."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{key}: expected a duration, got {_type_name(value)}")
-    if isinstance(value, float):
-        got = f"{value:g}"
-        raise ConfigError(f"{key}: fractions are not allowed (write 1s500ms, not 1.5), got {got}")
-    bound = maximum if maximum is not None else MAX_DURATIONS.get(key, MAX_DURATIONS["poll_interval"])
-    try:
-        return parse_duration_ms(value, round(bound * 1000)) / 1000
-    except DurationError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-
-
-# --- reading values ------------------------------------------------------------------------------
-
-
-def _api_url(raw: object, key: str, problems: list[str], api_path_check: bool = True) -> str | None:
-    if not isinstance(raw, str):
-        problems.append(f"{key}: expected a string, got {_type_name(raw)}")
-        return None
-    url = raw.strip().rstrip("/")
-    try:
-        parts = urllib.parse.urlsplit(url)  # ValueError for an unclosed [IPv6 bracket
-    except ValueError:
-        parts = urllib.parse.urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        problems.append(f"{key}: must be an http:// or https:// URL, got {_shown(raw)}")
-        return None
-    try:
-        port = parts.port  # ValueError unless a number in 0-65535
-    except ValueError:
-        port = 0
-    if port == 0:
-        problems.append(f"{key}: the port must be a number from 1 to 65535, got {_shown(raw)}")
-        return None
-    try:
-        # What the HTTP client will do with it: a label over 63 characters (or unencodable) fails there.
-        parts.hostname.encode("idna")
-    except UnicodeError:
-        problems.append(f"{key}: not a valid host name, got {_shown(raw)}")
-        return None
-    if parts.username is not None or parts.password is not None:
-        # The URL is logged at start; a password in it would be too.
-        problems.append(f"{key}: must not hold a user name or password (give the host only)")
-        return None
-    if api_path_check and "api" in parts.path.lower().split("/"):
-        # The client appends /api/v1/... and /api/v2/...: .../api/v2 would request /api/v2/api/v2/ticker.
-        base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-        problems.append(
-            f"{key}: give the base URL without the API path (the exporter adds /api/v1 and /api/v2), "
-            f"like {base!r}, got {_shown(raw)}"
-        )
-        return None
-    return url
-
-
-def _duration(data: Mapping[str, Any], key: str, problems: list[str]) -> float | None:
-    try:
-        return parse_duration(data[key], key)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        return None
-
-
-def _value_currencies(raw: object, problems: list[str]) -> tuple[str, ...] | None:
-    key = "value_currencies"
-    if not isinstance(raw, list) or not raw:
-        problems.append(f"{key}: must be a non-empty list of asset symbols, got {_type_name(raw)}")
-        return None
-    symbols: list[str] = []
-    ok = True
-    for index, item in enumerate(raw):
-        symbol = item.strip().upper() if isinstance(item, str) else None
-        if symbol is None or not _SYMBOL_RE.fullmatch(symbol):
-            got = _shown(item) if isinstance(item, str) else _type_name(item)
-            problems.append(f"{key}[{index}]: must be an asset symbol like TRY, got {got}")
-            ok = False
-        elif symbol in symbols:
-            problems.append(f"{key}[{index}]: duplicate {symbol!r} (also {key}[{symbols.index(symbol)}])")
-            ok = False
-        symbols.append(symbol or "")
-    return tuple(symbols) if ok else None
-
-
-def _value_price(raw: object, problems: list[str]) -> str | None:
-    choice = raw.strip().lower() if isinstance(raw, str) else None
-    if choice not in VALUE_PRICES:
-        got = _shown(raw) if isinstance(raw, str) else _type_name(raw)
-        problems.append(f"value_price: must be one of {', '.join(VALUE_PRICES)}, got {got}")
-        return None
-    return choice
+    key's bound in values.MAX_DURATIONS); raise ConfigError naming key."""
+    problems: list[str] = []
+    seconds = parse_duration_s(value, key, problems, maximum)
+    if seconds is None:
+        raise ConfigError(problems)
+    return seconds
 
 
 # --- the whole configuration ---------------------------------------------------------------------
@@ -234,56 +138,6 @@ def _read_yaml(path: str) -> tuple[Mapping[str, Any], str | None]:
     return data, None
 
 
-def _share(raw: object, problems: list[str]) -> float | None:
-    """rate_limit_share: the part of each per-IP limit the configured polling may plan to use."""
-    if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 < raw <= 1:
-        return float(raw)
-    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > 10**6:
-        got = "a huge number"  # f"{raw:g}" would overflow a float
-    elif isinstance(raw, int | float) and not isinstance(raw, bool):
-        got = f"{raw:g}"
-    else:
-        got = _type_name(raw)
-    problems.append(f"rate_limit_share: must be a number above 0 and at most 1, got {got}")
-    return None
-
-
-def _check_budget(interval: float, accounts: int, share: float, problems: list[str]) -> None:
-    """Refuse poll intervals that would plan past the share of the per-IP limits all accounts share."""
-    for use in budget.plan(accounts, interval, share):
-        if use.per_cycle and (problem := use.problem()):
-            problems.append(f"poll_interval: {problem}")
-
-
-def _intervals(
-    data: Mapping[str, Any], problems: list[str]
-) -> tuple[float | None, float | None, float | None]:
-    """poll_interval, timeout and max_staleness, checked against each other."""
-    interval = (
-        _duration(data, "poll_interval", problems) if "poll_interval" in data else DEFAULT_POLL_INTERVAL
-    )
-    timeout = _duration(data, "timeout", problems) if "timeout" in data else None
-    staleness = _duration(data, "max_staleness", problems) if "max_staleness" in data else None
-    if interval is None:
-        return None, timeout, staleness
-    # Defaults follow poll_interval, so setting only poll_interval can never make them invalid.
-    if "timeout" not in data:
-        timeout = min(DEFAULT_TIMEOUT, interval / 2)
-    if "max_staleness" not in data:
-        staleness = STALENESS_FACTOR * interval
-    if timeout is not None and timeout >= interval:
-        problems.append(
-            f"timeout: must be shorter than poll_interval ({_format_duration(interval)}), "
-            f"got {_format_duration(timeout)}"
-        )
-    if staleness is not None and staleness < interval:
-        problems.append(
-            f"max_staleness: must be at least poll_interval ({_format_duration(interval)}), "
-            f"got {_format_duration(staleness)}"
-        )
-    return interval, timeout, staleness
-
-
 def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     """Load the YAML file (if any) and BTCTURK_* variables; raise one ConfigError listing every problem."""
     problems, misspelt = _environment_problems(environ)
@@ -298,18 +152,24 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     base_dir = os.path.dirname(os.path.abspath(path)) if path is not None else ""
     problems.extend(_unknown_key("", key, TOP_LEVEL_KEYS) for key in data if key not in TOP_LEVEL_KEYS)
 
-    api_url = _api_url(data["api_url"], "api_url", problems) if "api_url" in data else DEFAULT_API_URL
+    api_url = parse_api_url(data["api_url"], "api_url", problems) if "api_url" in data else DEFAULT_API_URL
     if (env_url := env_value(environ, ENV_API_URL)) is not None:
-        api_url = _api_url(env_url, ENV_API_URL, problems)
-    interval, timeout, staleness = _intervals(data, problems)
-    currencies = _value_currencies(data["value_currencies"], problems) if "value_currencies" in data else None
-    price = _value_price(data["value_price"], problems) if "value_price" in data else "last"
-    share = _share(data["rate_limit_share"], problems) if "rate_limit_share" in data else budget.DEFAULT_SHARE
+        api_url = parse_api_url(env_url, ENV_API_URL, problems)
+    interval, timeout, staleness = parse_intervals(data, problems)
+    currencies = (
+        parse_value_currencies(data["value_currencies"], problems) if "value_currencies" in data else None
+    )
+    price = parse_value_price(data["value_price"], problems) if "value_price" in data else "last"
+    share = (
+        parse_share(data["rate_limit_share"], problems)
+        if "rate_limit_share" in data
+        else budget.DEFAULT_SHARE
+    )
     graph_url: str | None = DEFAULT_GRAPH_API_URL
     if "graph_api_url" in data:
-        graph_url = _api_url(data["graph_api_url"], "graph_api_url", problems, api_path_check=False)
+        graph_url = parse_api_url(data["graph_api_url"], "graph_api_url", problems, api_path_check=False)
     if (env_graph := env_value(environ, ENV_GRAPH_API_URL)) is not None:
-        graph_url = _api_url(env_graph, ENV_GRAPH_API_URL, problems, api_path_check=False)
+        graph_url = parse_api_url(env_graph, ENV_GRAPH_API_URL, problems, api_path_check=False)
     activity = parse_activity(
         data.get("activity"),
         currencies or Config.value_currencies,
@@ -355,7 +215,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         # Never fall back to the demo: made-up balances must not be mistaken for an account's.
         problems.append(NO_ACCOUNTS)
     if interval is not None and share is not None:
-        _check_budget(interval, len(entries) + int(env_given), share, problems)
+        check_budget(interval, len(entries) + int(env_given), share, problems)
 
     if problems:
         raise ConfigError(problems)
@@ -384,9 +244,9 @@ def summarize(config: Config) -> str:
     accounts = len(config.accounts)
     lines = [
         f"api_url: {config.api_url}",
-        f"poll_interval: {_format_duration(config.poll_interval)}",
-        f"timeout: {_format_duration(config.timeout)}",
-        f"max_staleness: {_format_duration(config.max_staleness)}",
+        f"poll_interval: {format_duration(config.poll_interval)}",
+        f"timeout: {format_duration(config.timeout)}",
+        f"max_staleness: {format_duration(config.max_staleness)}",
         f"value_currencies: {', '.join(config.value_currencies)}",
         f"value_price: {config.value_price}",
         f"export_all_pairs: {'true' if config.export_all_pairs else 'false'}",

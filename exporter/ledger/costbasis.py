@@ -178,28 +178,17 @@ def compute(
     return replay.result(tuple(events))
 
 
-def compute_each(
-    trades: Iterable[Trade],
-    transfers: Iterable[Transfer],
-    currencies: Iterable[str],
-    price_at: PriceAt,
-    method: Method = "average",
-) -> dict[str, CostBasis]:
-    """compute() once per valuation currency (TRY and USDT, say), over the same records."""
-    trades, transfers = list(trades), list(transfers)
-    return {c.upper(): compute(trades, transfers, c, price_at, method) for c in currencies}
-
-
 def compute_chunks(
     chunks: Iterable[tuple[Iterable[Trade], Iterable[Transfer]]],
     currencies: Iterable[str],
     price_at: PriceAt,
     method: Method = "average",
 ) -> dict[str, CostBasis]:
-    """compute_each() over a history given in chunks of ascending, non-overlapping time ranges.
+    """compute() in each valuation currency over a history given in chunks of ascending,
+    non-overlapping time ranges.
 
     Only one chunk is in memory at a time (100,000 trades as objects take some 60 MB); the result is
-    the same as compute_each() over all the records at once.
+    the same as compute() over all the records at once.
     """
     replays = {c.upper(): Replay(c, price_at, method) for c in currencies}
     with localcontext(CONTEXT):

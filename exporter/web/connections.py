@@ -3,9 +3,9 @@
 A thread per connection let idle, slow (slowloris) or bursting clients pin hundreds of threads and
 hundreds of megabytes, and made a normal scrape wait minutes. Here one selector thread accepts
 connections, finishes TLS handshakes and reads request headers without blocking, each within a
-deadline; only a request whose headers are complete is handed to a worker. Connections are capped:
-over the cap, the oldest connection that has not yet sent a whole request is closed, so a flood
-cannot lock out a scraper that sends its request at once.
+deadline; only a request whose headers are complete is handed to a worker (web/workers.py).
+Connections are capped: over the cap, the oldest connection that has not yet sent a whole request is
+closed, so a flood cannot lock out a scraper that sends its request at once.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable
 
 from exporter.web.registry import WRITING, Connection, Limits, Registry
+from exporter.web.workers import Serve, Workers
 
 log = logging.getLogger(__name__)
 
 # Importers of the server find these here as before.
-__all__ = ["Accept", "Connection", "ConnectionServer", "Limits", "Serve"]
+__all__ = ["Accept", "Connection", "ConnectionServer", "Limits"]
 
 # The end of a request's header block (bare LF tolerated, as http.server does).
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -38,73 +39,91 @@ _ACCEPTS_PER_ROUND = 64
 _SWEEP_EVERY = 0.05
 
 
-# Serves one complete request (its header bytes) on a connection; returns whether to keep it open.
-Serve = Callable[[Connection, bytes], bool]
 # Called at each accept: a socket to serve (e.g. wrapped in TLS) and a context object for the connection.
 Accept = Callable[[socket.socket], tuple[socket.socket, object]]
 
 
-class _Workers:
-    """The fixed pool serving complete requests; a connection to keep comes back through `returned`."""
+class _Traffic:
+    """Moves each connection through its states, on the selector thread: reading a request's headers,
+    with a worker, writing what the client has not yet taken, then idle until its next request."""
 
-    def __init__(self, serve: Serve, count: int, stop: threading.Event, wake: Callable[[], None]) -> None:
-        self._serve = serve
-        self._count = count
+    def __init__(self, conns: Registry, workers: Workers, limits: Limits, stop: threading.Event) -> None:
+        self._conns = conns
+        self._workers = workers
+        self._limits = limits
         self._stop = stop
-        self._wake = wake
-        self._work: queue.SimpleQueue[tuple[Connection, bytes] | None] = queue.SimpleQueue()
-        self.returned: queue.SimpleQueue[Connection] = queue.SimpleQueue()
-        self.busy = 0
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        """Start the worker threads."""
-        self._threads = [
-            threading.Thread(target=self._worker, name=f"http-worker-{n}", daemon=True)
-            for n in range(self._count)
-        ]
-        for worker in self._threads:
-            worker.start()
+    def on_readable(self, conn: Connection) -> None:
+        """Read what the client sent; hand the request to a worker once its headers are complete."""
+        try:
+            if not conn.receive(self._limits.max_header_bytes, self._conns.request_started):
+                self._conns.drop(conn)
+                return
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            self._conns.want(conn, selectors.EVENT_READ)
+        except ssl.SSLWantWriteError:
+            self._conns.want(conn, selectors.EVENT_WRITE)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a failed handshake
+            log.debug("connection from %s ended: %s", conn.address, exc)
+            self._conns.drop(conn)
+            return
+        self._dispatch_if_complete(conn)
 
-    def stop(self) -> None:
-        """Tell every worker to end after the request it serves."""
-        for _ in self._threads:
-            self._work.put(None)
+    def _dispatch_if_complete(self, conn: Connection) -> None:
+        end = _HEADER_END.search(conn.buffer, 0, self._limits.max_header_bytes + 4)
+        if end is None:
+            if len(conn.buffer) > self._limits.max_header_bytes:
+                with contextlib.suppress(OSError):
+                    conn.sock.send(_TOO_LARGE)
+                self._conns.drop(conn)
+            return
+        request = bytes(conn.buffer[: end.end()])
+        del conn.buffer[: end.end()]
+        self._conns.take(conn)
+        self._workers.submit(conn, request)
 
-    def join(self, timeout: float) -> None:
-        """Wait for each worker to end, up to `timeout` seconds apiece."""
-        for worker in self._threads:
-            worker.join(timeout)
+    def on_writable(self, conn: Connection) -> None:
+        """Send more of a response the client was slow to take; then wait for its next request."""
+        try:
+            done = conn.send_pending()
+        except OSError as exc:
+            log.debug("connection from %s ended while taking a response: %s", conn.address, exc)
+            self._conns.drop(conn)
+            return
+        if not done:
+            self._conns.want(conn, conn.blocked_on)
+            return
+        if not conn.keep or self._stop.is_set():
+            self._conns.drop(conn)
+            return
+        self._conns.want(conn, selectors.EVENT_READ)
+        self._start_waiting(conn)
 
-    def submit(self, conn: Connection, request: bytes) -> None:
-        """Hand a complete request to the next free worker."""
-        with self._lock:
-            self.busy += 1
-        self._work.put((conn, request))
-
-    def release(self) -> None:
-        """A connection a worker had is back in the selector, or closed."""
-        with self._lock:
-            self.busy -= 1
-
-    def _worker(self) -> None:
-        # Workers never wait on a client: writes take what the socket accepts and leave the rest queued.
-        while (item := self._work.get()) is not None:
-            conn, request = item
+    def take_returned(self) -> None:
+        """Take back the connections workers have finished with: to write the rest, or to wait."""
+        while True:
             try:
-                conn.keep = self._serve(conn, request)
-            except Exception as exc:  # a client gone mid-response, or a bug: that connection only
-                log.debug("connection from %s ended with an error: %s", conn.address, exc, exc_info=True)
+                conn = self._workers.returned.get_nowait()
+            except queue.Empty:
+                return
+            self._workers.release()
+            if self._stop.is_set():
                 conn.close()
-                self.release()
                 continue
-            if not self._stop.is_set() and (conn.keep or conn.out):
-                self.returned.put(conn)
-                self._wake()
-            else:
-                conn.close()
-                self.release()
+            try:
+                if conn.out:
+                    # The client has not taken the whole response: the selector sends the rest.
+                    self._conns.writing(conn, time.monotonic())
+                else:
+                    self._conns.returned(conn)
+                    self._start_waiting(conn)
+            except (OSError, ValueError):
+                self._conns.drop(conn)
+
+    def _start_waiting(self, conn: Connection) -> None:
+        if self._conns.idle(conn, time.monotonic()):
+            # Pipelined bytes, or TLS records already decrypted: the selector would not wake for them.
+            self.on_readable(conn)
 
 
 class ConnectionServer:
@@ -122,9 +141,8 @@ class ConnectionServer:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
-        self._workers = _Workers(serve, limits.workers, self._stop, self._wake)
-
-    # --- the selector thread ------------------------------------------------------------------
+        self._workers = Workers(serve, limits.workers, self._stop, self._wake)
+        self._traffic = _Traffic(self._conns, self._workers, limits, self._stop)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Run the selector loop and the workers until shutdown()."""
@@ -141,11 +159,12 @@ class ConnectionServer:
                     if key.data == "listen":
                         self._accept_some()
                     elif key.data == "wake":
-                        self._take_returned()
+                        self._drain_wake()
+                        self._traffic.take_returned()
                     elif key.data.state == WRITING:
-                        self._on_writable(key.data)
+                        self._traffic.on_writable(key.data)
                     else:
-                        self._on_readable(key.data)
+                        self._traffic.on_readable(key.data)
                 now = time.monotonic()
                 if now - last_sweep >= _SWEEP_EVERY:
                     self._conns.sweep(now)
@@ -180,6 +199,11 @@ class ConnectionServer:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
 
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while self._wake_r.recv(4096):
+                pass
+
     def _accept_some(self) -> None:
         for _ in range(_ACCEPTS_PER_ROUND):
             try:
@@ -203,78 +227,3 @@ class ConnectionServer:
                 sock.close()
                 continue
             self._conns.accepted(Connection(sock, address, context), time.monotonic())
-
-    def _on_readable(self, conn: Connection) -> None:
-        try:
-            if not conn.receive(self.limits.max_header_bytes, self._conns.request_started):
-                self._conns.drop(conn)
-                return
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-            self._conns.want(conn, selectors.EVENT_READ)
-        except ssl.SSLWantWriteError:
-            self._conns.want(conn, selectors.EVENT_WRITE)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a failed handshake
-            log.debug("connection from %s ended: %s", conn.address, exc)
-            self._conns.drop(conn)
-            return
-        self._dispatch_if_complete(conn)
-
-    def _dispatch_if_complete(self, conn: Connection) -> None:
-        end = _HEADER_END.search(conn.buffer, 0, self.limits.max_header_bytes + 4)
-        if end is None:
-            if len(conn.buffer) > self.limits.max_header_bytes:
-                with contextlib.suppress(OSError):
-                    conn.sock.send(_TOO_LARGE)
-                self._conns.drop(conn)
-            return
-        request = bytes(conn.buffer[: end.end()])
-        del conn.buffer[: end.end()]
-        self._conns.take(conn)
-        self._workers.submit(conn, request)
-
-    def _on_writable(self, conn: Connection) -> None:
-        try:
-            done = conn.send_pending()
-        except OSError as exc:
-            log.debug("connection from %s ended while taking a response: %s", conn.address, exc)
-            self._conns.drop(conn)
-            return
-        if not done:
-            self._conns.want(conn, conn.blocked_on)
-            return
-        if not conn.keep or self._stop.is_set():
-            self._conns.drop(conn)
-            return
-        self._wait_for_next_request(conn)
-
-    def _take_returned(self) -> None:
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            while self._wake_r.recv(4096):
-                pass
-        while True:
-            try:
-                conn = self._workers.returned.get_nowait()
-            except queue.Empty:
-                return
-            self._workers.release()
-            if self._stop.is_set():
-                conn.close()
-                continue
-            try:
-                if conn.out:
-                    # The client has not taken the whole response: the selector sends the rest.
-                    self._conns.writing(conn, time.monotonic())
-                else:
-                    self._conns.returned(conn)
-                    self._start_waiting(conn)
-            except (OSError, ValueError):
-                self._conns.drop(conn)
-
-    def _wait_for_next_request(self, conn: Connection) -> None:
-        self._conns.want(conn, selectors.EVENT_READ)
-        self._start_waiting(conn)
-
-    def _start_waiting(self, conn: Connection) -> None:
-        if self._conns.idle(conn, time.monotonic()):
-            # Pipelined bytes, or TLS records already decrypted: the selector would not wake for them.
-            self._on_readable(conn)

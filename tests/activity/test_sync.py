@@ -22,7 +22,7 @@ from exporter.api.records import CRYPTO, FIAT, TRADES
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Config
-from exporter.ledger.costbasis import compute_each
+from exporter.ledger.costbasis import compute
 from exporter.ledger.store import Ledger
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, Store
@@ -114,9 +114,8 @@ def test_a_full_backfill_equals_the_simulators_history_despite_the_page_cap(
                 record.tax,
             )
         # Replayed a month at a time, the cost basis is the one of the whole history at once.
-        whole = compute_each(
-            ledger.trades("main"), ledger.transfers("main"), ("TRY", "USDT"), sync.prices.price_at
-        )
+        trades, transfers = ledger.trades("main"), ledger.transfers("main")
+        whole = {c: compute(trades, transfers, c, sync.prices.price_at) for c in ("TRY", "USDT")}
         assert dict(snapshots["main"].cost_basis) == whole
         transfers = {(t.kind, t.id): t for t in ledger.transfers("main")}
         expected = {("fiat" if t.fiat else "crypto", t.id): t for t in history.transfers}

@@ -27,7 +27,7 @@ from exporter.api.account import Account, Secret
 from exporter.api.client import BALANCES, MAX_BODY_BYTES, ODDITIES, SERVER_TIME, TICKER, Client
 from exporter.api.errors import REASONS, ApiError, parse_retry_after
 from exporter.api.network_errors import _chain, network_failure
-from exporter.api.parsing import MAX_ASSETS, parse_balances, parse_ticker
+from exporter.api.parsing import MAX_ASSETS, parse_balances, parse_ticker_answer
 from exporter.api.signing import auth_headers
 from exporter.config.loader import Config
 from exporter.metrics.renderer import Renderer, Settings
@@ -676,7 +676,7 @@ def test_simulator_answers_have_the_vendor_shape(sim: Simulator, client: Client)
     assert all(set(row) == set(vendor_ticker) for row in sim_ticker)
     assert all(set(row) >= set(vendor_balance) for row in sim_balances)
     # The same parse takes both.
-    assert parse_ticker(json.loads(TICKER_BODY)) and client.ticker()
+    assert parse_ticker_answer(json.loads(TICKER_BODY)).tickers and client.ticker()
     assert parse_balances(json.loads(BALANCES_BODY)) and client.balances(ACCOUNT)
 
 

@@ -36,7 +36,7 @@ def test_blocks_say_which_assets_move_and_absence_is_unknown() -> None:
     )
     status = parse_exchange_info(info, 12.0)
     assert status.trading == {"BTCTRY": True, "OLDTRY": False}
-    assert status.has_pair("BTC", "TRY") and not status.has_pair("TRY", "BTC")
+    assert status.pairs == {"BTCTRY": ("BTC", "TRY"), "OLDTRY": ("OLD", "TRY")}
     assert status.withdrawals["BTC"] is False and status.deposits["BTC"] is True
     assert status.deposits["ETH"] is False and status.withdrawals["ETH"] is None
     assert status.deposits["TRY"] is None and status.withdrawals["XRP"] is None

@@ -10,7 +10,6 @@ from exporter.api.parsing import (
     parse_balances,
     parse_decimal,
     parse_server_time,
-    parse_ticker,
     parse_ticker_answer,
     unwrap,
 )
@@ -126,7 +125,7 @@ def test_ticker() -> None:
             }
         ]
     )
-    (t,) = parse_ticker(payload)
+    (t,) = parse_ticker_answer(payload).tickers
     assert (t.pair, t.base, t.quote) == ("BTCTRY", "BTC", "TRY")
     assert t.last == Decimal("3512345.67")
     assert t.bid == Decimal("3512000")
@@ -136,7 +135,7 @@ def test_ticker() -> None:
 
 def test_ticker_missing_price_is_bad() -> None:
     with pytest.raises(BadResponse, match=r"data\[0\]\.last: missing"):
-        parse_ticker(_envelope([{"pair": "X", "numeratorSymbol": "A", "denominatorSymbol": "B"}]))
+        parse_ticker_answer(_envelope([{"pair": "X", "numeratorSymbol": "A", "denominatorSymbol": "B"}]))
 
 
 def test_server_time_is_unwrapped_milliseconds() -> None:
@@ -246,7 +245,9 @@ def test_a_pair_listed_twice_keeps_its_first_row() -> None:
     )
     assert [(t.pair, t.last) for t in answer.tickers] == [("BTCTRY", 10), ("USDTTRY", 40)]
     assert answer.duplicates == ("BTCTRY", "BTC_TRY")
-    assert parse_ticker(_envelope([_row("BTCTRY", "BTC", "TRY", 10)] * 2)) == answer.tickers[:1]
+    assert (
+        parse_ticker_answer(_envelope([_row("BTCTRY", "BTC", "TRY", 10)] * 2)).tickers == answer.tickers[:1]
+    )
 
 
 def test_server_time_as_a_decimal() -> None:

@@ -16,7 +16,6 @@ import yaml
 from exporter.api.account import Account, Secret
 from exporter.config.loader import (
     BALANCE_CALLS_PER_MINUTE,
-    TICKER_CALLS_PER_MINUTE,
     TOP_LEVEL_KEYS,
     Config,
     ConfigError,
@@ -461,7 +460,7 @@ def test_ticker_budget(tmp_path: Path) -> None:
         "poll_interval: 1 account every 50ms needs 1200 balances calls a minute, over the plan of 96 "
         "(rate_limit_share 0.8 of the API's per-IP limit of 120); use a poll_interval of at least 625ms",
         "poll_interval: 1 call every 50ms needs 1200 ticker calls a minute, over the plan of 480 "
-        f"(rate_limit_share 0.8 of the API's per-IP limit of {TICKER_CALLS_PER_MINUTE}); "
+        "(rate_limit_share 0.8 of the API's per-IP limit of 600); "
         "use a poll_interval of at least 125ms",
     ]
 

@@ -20,7 +20,7 @@ from costbasis_example import (
     transfer,
 )
 
-from exporter.ledger.costbasis import CostBasis, Position, Replay, compute, compute_each, order
+from exporter.ledger.costbasis import CostBasis, Position, Replay, compute, compute_chunks, order
 
 
 def example(method: str) -> tuple[CostBasis, Prices]:
@@ -236,9 +236,9 @@ def test_a_sale_whose_fees_exceed_its_proceeds_loses_the_difference_on_the_asset
     assert result.events[-1].value == D("-2")
 
 
-def test_compute_each_values_the_same_history_in_every_currency() -> None:
+def test_compute_chunks_values_the_same_history_in_every_currency() -> None:
     prices = Prices({**EXAMPLE_PRICES, ("BTC", "USDT", t(3)): D("60000")})
-    both = compute_each(iter(EXAMPLE_TRADES), iter(EXAMPLE_TRANSFERS), ["TRY", "usdt"], prices)
+    both = compute_chunks([(iter(EXAMPLE_TRADES), iter(EXAMPLE_TRANSFERS))], ["TRY", "usdt"], prices)
     assert set(both) == {"TRY", "USDT"}
     assert both["TRY"].positions == example("average")[0].positions
     assert both["USDT"].currency == "USDT"

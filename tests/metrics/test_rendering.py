@@ -12,6 +12,7 @@ from support import parse_metrics, sample, wait_for
 from test_metrics import NOW, SETTINGS, TICKERS, Clock, balance, quotes, snap, ticker
 
 from exporter.api.errors import REASONS
+from exporter.metrics import body as body_render
 from exporter.metrics import renderer as metrics
 from exporter.metrics import series
 from exporter.metrics.process import LIVE_TTL
@@ -199,13 +200,13 @@ def test_concurrent_scrapers_share_one_body_when_a_snapshot_ages_out(
     store.publish_balances(snap("savings", (balance("BTC", "2"),)), 0.1)
     store.publish_prices(quotes(TICKERS))
     assembled: list[int] = []
-    real = metrics.assemble
+    real = body_render.assemble
 
     def counting(*args: object) -> tuple[bytes, bytes]:
         assembled.append(1)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(metrics, "assemble", counting)
+    monkeypatch.setattr(body_render, "assemble", counting)
     clock.now = NOW + 51  # main is now 301 s old; nothing was published meanwhile
     start = threading.Barrier(12)
     bodies: list[bytes] = []
