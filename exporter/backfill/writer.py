@@ -42,6 +42,7 @@ FAMILIES: tuple[Family, ...] = (BALANCE, BALANCE_VALUE, PORTFOLIO_VALUE, UNPRICE
 
 Points = Iterable[tuple[int, Number]]
 Series = tuple[tuple[str, ...], Points]  # label values (account first) and the points
+Labels = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,13 @@ def backfill(
     plan: Plan,
     price_at: PriceAt,
     progress: ProgressCallback | None = None,
+    target: Labels = (),
 ) -> Summary:
-    """Reconstruct every account and write them all as one OpenMetrics file ending in `# EOF`."""
+    """Reconstruct every account and write them all as one OpenMetrics file ending in `# EOF`.
+
+    `target` holds the labels Prometheus attaches to the live series (`job`, `instance`), added to
+    every series so that the past and the live samples are one series.
+    """
     names = [h.account for h in histories]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -93,20 +99,26 @@ def backfill(
         timelines.append(reconstruct(history, plan, price_at))
         if progress:
             progress(Progress("reconstruct", history.account, done, len(histories)))
-    return write_timelines(out, timelines, progress)
+    return write_timelines(out, timelines, progress, target)
 
 
 def write_timelines(
-    out: TextIO, timelines: Sequence[Timeline], progress: ProgressCallback | None = None
+    out: TextIO,
+    timelines: Sequence[Timeline],
+    progress: ProgressCallback | None = None,
+    target: Labels = (),
 ) -> Summary:
     """Write timelines family by family, account by account, series by series; close with `# EOF`."""
+    clash = sorted({name for name, _ in target} & {label for f in FAMILIES for label in f.labels})
+    if clash:
+        raise ValueError(f"target label {clash[0]!r} is already a label of the exported series")
     writer = OpenMetricsWriter(out)
     ordered = sorted(timelines, key=lambda t: t.account)
     for done, family in enumerate(FAMILIES, 1):
         writer.family(family.name, family.kind, family.help)
         for timeline in ordered:
             for values, points in sorted(series_of(family, timeline), key=lambda s: s[0]):
-                writer.series(tuple(zip(family.labels, values, strict=True)), points)
+                writer.series((*zip(family.labels, values, strict=True), *target), points)
         if progress:
             progress(Progress("write", family.name, done, len(FAMILIES), writer.samples))
     written = writer.close()
