@@ -38,7 +38,23 @@ PORTFOLIO_VALUE = Family(
 UNPRICED_ASSETS = Family(
     "btcturk_unpriced_assets", "gauge", _HELP["btcturk_unpriced_assets"], ("account", "currency")
 )
-FAMILIES: tuple[Family, ...] = (BALANCE, BALANCE_VALUE, PORTFOLIO_VALUE, UNPRICED_ASSETS, *ACTIVITY_FAMILIES)
+# The bundle's recording rule behind the Profit panel (prometheus/rules.yml), written directly: promtool's
+# rule backfill evaluates at offsets from the hour, where hourly samples are past Prometheus's lookback.
+# tests/integration/test_backfill_joins_live.py checks the values against the rule's own expression.
+PORTFOLIO_PROFIT = Family(
+    "account_currency:btcturk_portfolio_profit:value_minus_net_deposits",
+    "gauge",
+    "Portfolio value minus net deposits (the recording rule of prometheus/rules.yml), backfilled.",
+    ("account", "currency"),
+)
+FAMILIES: tuple[Family, ...] = (
+    BALANCE,
+    BALANCE_VALUE,
+    PORTFOLIO_VALUE,
+    UNPRICED_ASSETS,
+    *ACTIVITY_FAMILIES,
+    PORTFOLIO_PROFIT,
+)
 
 Points = Iterable[tuple[int, Number]]
 Series = tuple[tuple[str, ...], Points]  # label values (account first) and the points
@@ -159,6 +175,10 @@ def series_of(family: Family, t: Timeline) -> Iterator[Series]:
     elif family is NET_DEPOSITS:
         for currency, values in t.net_deposits.items():
             yield (account, currency), zip(steps, values, strict=True)
+    elif family is PORTFOLIO_PROFIT:
+        for currency, net in t.net_deposits.items():
+            if currency in t.currencies:
+                yield (account, currency), _profit(t, currency, net)
     else:
         for key, counts in t.counters.get(family.name, {}).items():
             yield (account, *key), zip(steps, counts, strict=True)
@@ -192,6 +212,13 @@ def _portfolio(t: Timeline, currency: str, count_unpriced: bool) -> Iterator[tup
             else:
                 total = EXACT.add(total, EXACT.multiply(held, price))
         yield t.steps[i], unpriced if count_unpriced else total
+
+
+def _profit(t: Timeline, currency: str, net: Sequence[Decimal]) -> Iterator[tuple[int, Decimal]]:
+    """Portfolio value minus net deposits, at the steps that have both (as the rule's vector match)."""
+    first = t.portfolio_from
+    for (when, value), deposited in zip(_portfolio(t, currency, False), net[first:], strict=True):
+        yield when, EXACT.subtract(Decimal(value), deposited)
 
 
 def _costs(t: Timeline, asset: str, currency: str, cost: bool) -> Iterator[tuple[int, Decimal]]:

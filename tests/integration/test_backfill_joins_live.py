@@ -9,6 +9,7 @@ are the live ones, with the backfilled samples before the first live one and non
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -199,3 +200,21 @@ def test_no_backfilled_sample_lies_at_or_after_the_first_live_one(joined: Joined
         assert before, "no backfilled sample before the first live one"
         assert all(t % HOUR == 0 for t in before), (s["metric"], before)
         assert max(before) < joined.first_live_s
+
+
+def test_the_profit_recording_rule_is_filled_over_the_past(joined: Joined) -> None:
+    prometheus = joined.prometheus
+    at = str((int(joined.first_live_s) // HOUR - 30) * HOUR)  # a backfilled step, 30 hours before live
+    rule = "account_currency:btcturk_portfolio_profit:value_minus_net_deposits"
+    recorded = prometheus.query("/api/v1/query", query=f'{rule}{{account="main"}}', time=at)
+    computed = prometheus.query(
+        "/api/v1/query", query='btcturk_portfolio_value{account="main"} - btcturk_net_deposits', time=at
+    )
+    assert computed, "no profit to compare with at that step"
+    assert recorded, f"{rule} has no value at a backfilled step"
+    written = {r["metric"]["currency"]: float(r["value"][1]) for r in recorded}
+    evaluated = {c["metric"]["currency"]: float(c["value"][1]) for c in computed}
+    assert written.keys() == evaluated.keys()
+    for currency, value in written.items():
+        # The file holds the exact decimal; the rule subtracts two floats.
+        assert math.isclose(value, evaluated[currency], rel_tol=1e-12), (currency, value, evaluated[currency])
