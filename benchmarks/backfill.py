@@ -240,7 +240,7 @@ def command_run(days: int) -> None:
         config.chmod(0o600)
         argv = [sys.executable, "-m", "exporter", "backfill", f"--config.file={config}",
                 f"--storage.path={scratch}/data", f"--graph-api.url={sim.url}",
-                f"--out={scratch}/b.om"]  # fmt: skip
+                f"--out={scratch}/b.om", "--label.instance=localhost:9788"]  # fmt: skip
         for run in ("new ledger", "again (synced, prices cached)"):
             log = Path(scratch) / "stderr.txt"
             started = time.perf_counter()

@@ -38,10 +38,27 @@ PORTFOLIO_VALUE = Family(
 UNPRICED_ASSETS = Family(
     "btcturk_unpriced_assets", "gauge", _HELP["btcturk_unpriced_assets"], ("account", "currency")
 )
-FAMILIES: tuple[Family, ...] = (BALANCE, BALANCE_VALUE, PORTFOLIO_VALUE, UNPRICED_ASSETS, *ACTIVITY_FAMILIES)
+# The bundle's recording rule behind the Profit panel (prometheus/rules.yml), written directly: promtool's
+# rule backfill evaluates at offsets from the hour, where hourly samples are past Prometheus's lookback.
+# tests/integration/test_backfill_joins_live.py checks the values against the rule's own expression.
+PORTFOLIO_PROFIT = Family(
+    "account_currency:btcturk_portfolio_profit:value_minus_net_deposits",
+    "gauge",
+    "Portfolio value minus net deposits (the recording rule of prometheus/rules.yml), backfilled.",
+    ("account", "currency"),
+)
+FAMILIES: tuple[Family, ...] = (
+    BALANCE,
+    BALANCE_VALUE,
+    PORTFOLIO_VALUE,
+    UNPRICED_ASSETS,
+    *ACTIVITY_FAMILIES,
+    PORTFOLIO_PROFIT,
+)
 
 Points = Iterable[tuple[int, Number]]
 Series = tuple[tuple[str, ...], Points]  # label values (account first) and the points
+Labels = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +99,13 @@ def backfill(
     plan: Plan,
     price_at: PriceAt,
     progress: ProgressCallback | None = None,
+    target: Labels = (),
 ) -> Summary:
-    """Reconstruct every account and write them all as one OpenMetrics file ending in `# EOF`."""
+    """Reconstruct every account and write them all as one OpenMetrics file ending in `# EOF`.
+
+    `target` holds the labels Prometheus attaches to the live series (`job`, `instance`), added to
+    every series so that the past and the live samples are one series.
+    """
     names = [h.account for h in histories]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -93,20 +115,26 @@ def backfill(
         timelines.append(reconstruct(history, plan, price_at))
         if progress:
             progress(Progress("reconstruct", history.account, done, len(histories)))
-    return write_timelines(out, timelines, progress)
+    return write_timelines(out, timelines, progress, target)
 
 
 def write_timelines(
-    out: TextIO, timelines: Sequence[Timeline], progress: ProgressCallback | None = None
+    out: TextIO,
+    timelines: Sequence[Timeline],
+    progress: ProgressCallback | None = None,
+    target: Labels = (),
 ) -> Summary:
     """Write timelines family by family, account by account, series by series; close with `# EOF`."""
+    clash = sorted({name for name, _ in target} & {label for f in FAMILIES for label in f.labels})
+    if clash:
+        raise ValueError(f"target label {clash[0]!r} is already a label of the exported series")
     writer = OpenMetricsWriter(out)
     ordered = sorted(timelines, key=lambda t: t.account)
     for done, family in enumerate(FAMILIES, 1):
         writer.family(family.name, family.kind, family.help)
         for timeline in ordered:
             for values, points in sorted(series_of(family, timeline), key=lambda s: s[0]):
-                writer.series(tuple(zip(family.labels, values, strict=True)), points)
+                writer.series((*zip(family.labels, values, strict=True), *target), points)
         if progress:
             progress(Progress("write", family.name, done, len(FAMILIES), writer.samples))
     written = writer.close()
@@ -147,6 +175,10 @@ def series_of(family: Family, t: Timeline) -> Iterator[Series]:
     elif family is NET_DEPOSITS:
         for currency, values in t.net_deposits.items():
             yield (account, currency), zip(steps, values, strict=True)
+    elif family is PORTFOLIO_PROFIT:
+        for currency, net in t.net_deposits.items():
+            if currency in t.currencies:
+                yield (account, currency), _profit(t, currency, net)
     else:
         for key, counts in t.counters.get(family.name, {}).items():
             yield (account, *key), zip(steps, counts, strict=True)
@@ -180,6 +212,13 @@ def _portfolio(t: Timeline, currency: str, count_unpriced: bool) -> Iterator[tup
             else:
                 total = EXACT.add(total, EXACT.multiply(held, price))
         yield t.steps[i], unpriced if count_unpriced else total
+
+
+def _profit(t: Timeline, currency: str, net: Sequence[Decimal]) -> Iterator[tuple[int, Decimal]]:
+    """Portfolio value minus net deposits, at the steps that have both (as the rule's vector match)."""
+    first = t.portfolio_from
+    for (when, value), deposited in zip(_portfolio(t, currency, False), net[first:], strict=True):
+        yield when, EXACT.subtract(Decimal(value), deposited)
 
 
 def _costs(t: Timeline, asset: str, currency: str, cost: bool) -> Iterator[tuple[int, Decimal]]:

@@ -14,6 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
@@ -25,7 +26,8 @@ from exporter.api.client import BALANCES
 from exporter.api.errors import ApiError
 from exporter.api.parsing import Balance
 from exporter.api.records import KINDS, Trade, Transfer
-from exporter.backfill.timeline import AccountHistory, Plan, iso
+from exporter.backfill.prometheus import LiveTarget, PrometheusError, live_target
+from exporter.backfill.timeline import AccountHistory, Notice, Plan, iso
 from exporter.backfill.writer import Progress, Summary, backfill
 from exporter.commands.ledger import (
     PROG,
@@ -46,6 +48,7 @@ from exporter.pricing.steps import step_hours, step_price_at
 HOUR_S = 3600
 MAX_STEP_MS = 7 * 86_400_000
 LIVE_SINCE = "live_since_ms"
+DEFAULT_JOB = "btcturk"
 
 
 def build_backfill_parser() -> argparse.ArgumentParser:
@@ -67,7 +70,45 @@ def build_backfill_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--step", default="1h", metavar="DURATION", help="Between samples (default 1h).")
     parser.add_argument("--out", metavar="FILE", help="Write here (default: standard output).")
+    parser.add_argument(
+        "--label.job",
+        dest="label_job",
+        metavar="NAME",
+        help=f"The job label Prometheus gives the exporter's series (default {DEFAULT_JOB}, the job of "
+        "the bundled configs; with --prometheus.url, read from there).",
+    )
+    parser.add_argument(
+        "--label.instance",
+        dest="label_instance",
+        metavar="HOST:PORT",
+        help="The instance label Prometheus gives the exporter's series: the target it scrapes "
+        "(with --prometheus.url, read from there).",
+    )
+    parser.add_argument(
+        "--prometheus.url",
+        dest="prometheus_url",
+        metavar="URL",
+        help="A Prometheus scraping the exporter: its job and instance labels, and where its samples "
+        "begin (the default --until), are read from there.",
+    )
     return parser
+
+
+def target_of(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], LiveTarget | None]:
+    """The job and instance labels of every series, and the live target they were read from, if any."""
+    if args.prometheus_url:
+        try:
+            live = live_target(args.prometheus_url, args.label_job, args.label_instance)
+        except PrometheusError as exc:
+            raise CommandError(f"--prometheus.url: {exc}") from None
+        return (("job", live.job), ("instance", live.instance)), live
+    if not args.label_instance:
+        raise CommandError(
+            "give --prometheus.url (a Prometheus scraping the exporter) or --label.instance (the target "
+            "it scrapes, e.g. localhost:9788): without the live series' instance label, the dashboards "
+            "cannot show the backfilled past"
+        )
+    return (("job", args.label_job or DEFAULT_JOB), ("instance", args.label_instance)), None
 
 
 class Run:
@@ -188,6 +229,7 @@ def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     config = load(args, required=True)
     assert config is not None
     settings = settings_of(config, args)
+    target, live = target_of(args)
     directory = storage_dir(args.storage_path)
     try:
         ledger = Ledger.open(directory)
@@ -195,7 +237,7 @@ def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         raise CommandError(str(exc)) from None
     with ledger:
         run = Run(config, settings, ledger, err)
-        summary = _backfill(run, args, since, until, step_ms, out)
+        summary = _backfill(run, args, Window(since, until, step_ms), target, live, out)
     if summary is None:
         return 1
     span = (
@@ -213,9 +255,42 @@ def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     return 0
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The flags' time range (ms; None where not given) and step."""
+
+    since: int | None
+    until: int | None
+    step_ms: int
+
+
+def _end(run: Run, window: Window, live: LiveTarget | None, histories: Sequence[AccountHistory]) -> int:
+    """Where the file ends: --until, else where the live samples begin, else the balances' time."""
+    if window.until is not None:
+        return window.until
+    if live is not None:
+        return live.begins_ms
+    started = run.ledger.state(LIVE_SINCE)
+    return int(started) if started else min(h.balances_ms for h in histories)
+
+
+def _end_source(window: Window, live: LiveTarget | None, run: Run) -> str:
+    if window.until is not None:
+        return ""
+    if live is not None:
+        return " (where Prometheus's live series begin)"
+    return " (live_since_ms)" if run.ledger.state(LIVE_SINCE) else ""
+
+
 def _backfill(
-    run: Run, args: argparse.Namespace, since: int | None, until: int | None, step_ms: int, out: TextIO
+    run: Run,
+    args: argparse.Namespace,
+    window: Window,
+    target: tuple[tuple[str, str], ...],
+    live: LiveTarget | None,
+    out: TextIO,
 ) -> Summary | None:
+    since, step_ms = window.since, window.step_ms
     rest = run.sync.client.rest
     try:
         rest.sync_clock(lambda e, c: run.count("", e, c))
@@ -239,13 +314,10 @@ def _backfill(
     if not histories:
         run.say("no account could be synced; nothing is written")
         return None
-    live = run.ledger.state(LIVE_SINCE)
-    end = until if until is not None else int(live) if live else min(h.balances_ms for h in histories)
+    end = _end(run, window, live, histories)
     start = since if since is not None else min(h.complete_since_ms or 0 for h in histories)
-    run.say(
-        f"steps of {args.step} from {iso(start)} to {iso(end)}"
-        + (" (live_since_ms)" if live and until is None else "")
-    )
+    labels = ", ".join(f"{name}={value}" for name, value in target)
+    run.say(f"steps of {args.step} from {iso(start)} to {iso(end)}{_end_source(window, live, run)}; {labels}")
     try:
         plan = Plan(start, end, step_ms, run.settings.currencies, run.settings.cost_basis)
     except ValueError as exc:
@@ -265,14 +337,34 @@ def _backfill(
         run.say(str(step).removeprefix("backfill: "))
 
     if args.out:
-        target = Path(args.out)
-        partial = target.with_name(target.name + ".partial")
+        path = Path(args.out)
+        partial = path.with_name(path.name + ".partial")
         with partial.open("w", encoding="utf-8") as stream:
-            summary = backfill(stream, histories, plan, price_before, progress)
-        os.replace(partial, target)  # a failed run leaves no half-written file under the real name
+            summary = backfill(stream, histories, plan, price_before, progress, target)
+        os.replace(partial, path)  # a failed run leaves no half-written file under the real name
     else:
-        summary = backfill(out, histories, plan, price_before, progress)
+        summary = backfill(out, histories, plan, price_before, progress, target)
         out.flush()
-    for notice in summary.notices:
-        run.say(str(notice))
+    for line in notice_lines(summary.notices):
+        run.say(line)
     return summary
+
+
+def notice_lines(notices: Sequence[Notice]) -> list[str]:
+    """One line per notice, but one per account for the cost-basis gaps, which come per asset and currency."""
+    lines: list[str] = []
+    partial: dict[str, list[Notice]] = {}
+    for notice in notices:
+        if notice.code == "partial_cost_basis":
+            partial.setdefault(notice.account, []).append(notice)
+        else:
+            lines.append(str(notice))
+    for account, gaps in partial.items():
+        assets = sorted({n.asset or "" for n in gaps})
+        lines.append(
+            f"account {account}: the ledger does not account for the whole holding of {len(assets)} "
+            f"asset{'' if len(assets) == 1 else 's'} ({', '.join(assets)}) over part of the range, so their "
+            f"cost basis and unrealized profit are left out there ({len(gaps)} series; first: "
+            f"{gaps[0].message})"
+        )
+    return lines

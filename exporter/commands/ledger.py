@@ -222,11 +222,19 @@ def run(argv: Sequence[str]) -> int:
     except CommandError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
+    except BrokenPipeError:
         # Python would report the failed flush of stdout at exit; point it at /dev/null instead.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        if argv[0] == "backfill":
+            # A cut OpenMetrics file is no backfill: promtool would load part of the past as if whole.
+            print(
+                f"{PROG}: backfill: standard output was closed before the file was complete; nothing "
+                "usable was written (write it with --out FILE)",
+                file=sys.stderr,
+            )
+            return 1
+        return 0  # `ledger export | head` stops reading on purpose: not an error of ours
 
 
 def storage_dir(text: str) -> Path:

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import shutil
+import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +25,9 @@ from exporter.api.client import BALANCES
 from exporter.api.market import EXCHANGE_INFO
 from exporter.api.records import TRADES
 from exporter.api.transactions import KLINES, OHLCS
-from exporter.backfill.timeline import iso
+from exporter.backfill.timeline import Notice, iso
 from exporter.commands import ledger as commands
-from exporter.commands.backfill import backfill_main
+from exporter.commands.backfill import backfill_main, notice_lines
 from exporter.commands.ledger import CommandError, parse_time
 from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
@@ -200,9 +201,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(sim, paths[0], paths[1], work / "data")
 
 
+# The target the live series are scraped at: its labels go on every backfilled series.
+INSTANCE = "--label.instance=localhost:9788"
+
+
 def backfill(world: World, *argv: str, storage: Path | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url, INSTANCE]
     code = backfill_main([*flags, "--storage.path", str(storage or world.storage), *argv], out, err)
     return code, out.getvalue(), err.getvalue()
 
@@ -233,6 +238,10 @@ def test_backfill_syncs_prices_and_writes_the_file_then_reuses_the_ledger(world:
     } <= set(found)
     assert not any(name.startswith(("btcturk_up", "btcturk_scrape", "btcturk_activity")) for name in found)
     assert {labels["currency"] for labels, _, _ in found["btcturk_portfolio_value"]} == {"TRY", "USDT"}
+    # Every series carries the labels Prometheus gives the live ones, so that past and live are one.
+    assert {(labels["job"], labels["instance"]) for f in found.values() for labels, _, _ in f} == {
+        ("btcturk", "localhost:9788")
+    }
     history = world.sim.history(KEYS[0])
     trades = sum(
         v
@@ -288,6 +297,7 @@ def test_backfill_of_an_account_whose_history_cannot_be_read(world: World, tmp_p
         str(world.refused),
         "--graph-api.url",
         world.sim.url,
+        INSTANCE,
         "--storage.path",
         str(tmp_path),
     ]
@@ -308,7 +318,7 @@ def test_backfill_of_an_account_whose_history_cannot_be_read(world: World, tmp_p
 def test_backfill_flags_that_cannot_work_are_one_line_errors(
     world: World, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url, INSTANCE]
     assert commands.run(["backfill", *flags, "--storage.path", str(world.storage), *argv]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith("btcturk-exporter: ") and message in err[-1]
@@ -327,7 +337,7 @@ def test_backfill_without_accounts_or_balances(
     assert commands.run(["backfill", "--storage.path", str(tmp_path)]) == 1
     assert "no accounts configured" in capsys.readouterr().err
     world.sim.inject(Fault("status", status=403), endpoint=BALANCES)
-    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url, INSTANCE]
     try:
         code = commands.run(["backfill", *flags, "--storage.path", str(tmp_path)])
     finally:
@@ -395,7 +405,7 @@ def test_backfill_without_price_history_leaves_values_out(world: World, tmp_path
 def test_market_status_failure_is_one_line(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url, INSTANCE]
     world.sim.inject(Fault("status", status=403), endpoint=EXCHANGE_INFO)
     try:
         assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path)]) == 1
@@ -403,7 +413,7 @@ def test_market_status_failure_is_one_line(
             f"btcturk-exporter: market status from {world.sim.url} failed (see the log line above)"
         )
         # The failed backfill made the ledger file, empty.
-        assert commands.run(["ledger", "export", *flags, "--storage.path", str(tmp_path)]) == 1
+        assert commands.run(["ledger", "export", *flags[:-1], "--storage.path", str(tmp_path)]) == 1
         assert "market status" in capsys.readouterr().err
     finally:
         world.sim.clear_faults()
@@ -413,7 +423,7 @@ def test_a_storage_path_that_cannot_be_made(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "file").write_text("in the way", encoding="utf-8")
-    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url, INSTANCE]
     assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path / "file" / "data")]) == 1
     assert capsys.readouterr().err.startswith(
         f"btcturk-exporter: --storage.path: cannot create {tmp_path}/file/data"
@@ -430,3 +440,47 @@ def test_the_ledger_is_complete_from_since_but_not_before_its_first_record() -> 
     assert complete_since([], first, "730d", now, HOUR_MS) == T0  # type: ignore[arg-type]
     assert complete_since([], first, "2025-12-03", now, HOUR_MS) == T0 + 2 * 86_400_000  # type: ignore[arg-type]
     assert complete_since([], [], "30d", now, HOUR_MS) == now - 30 * 86_400_000
+
+
+def test_backfill_needs_the_live_instance_label_or_a_prometheus_to_read_it(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url]
+    assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("btcturk-exporter: give --prometheus.url"), err
+
+
+def test_backfill_with_another_job_label(world: World, tmp_path: Path) -> None:
+    code, out, err = backfill(world, "--label.job=exchange", "--step=1d", storage=tmp_path)
+    assert code == 0, err
+    assert {labels["job"] for f in samples(out).values() for labels, _, _ in f} == {"exchange"}
+    assert "; job=exchange, instance=localhost:9788" in err
+
+
+def test_a_prometheus_that_cannot_be_asked_is_one_line(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    flags = ["--config.file", str(world.config), f"--prometheus.url={closed}"]
+    assert commands.run(["backfill", *flags, "--storage.path", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"btcturk-exporter: --prometheus.url: {closed}/api/v1/series: ConnectionError"]
+
+
+def test_cost_basis_gaps_are_one_line_per_account() -> None:
+    gaps = [
+        Notice("main", "partial_cost_basis", f"{asset}: the ledger accounts for 0 of the 1 held", asset)
+        for asset in ("BTC", "ETH", "BTC")
+    ]
+    other = Notice("main", "unpriced", "XYZ has no price")
+    lines = notice_lines([*gaps, other])
+    assert lines[0] == "account main: XYZ has no price"
+    assert len(lines) == 2
+    assert lines[1].startswith("account main: the ledger does not account for the whole holding of 2 assets")
+    assert (
+        "(BTC, ETH)" in lines[1]
+        and "(3 series; first: BTC: the ledger accounts for 0 of the 1 held)" in lines[1]
+    )

@@ -70,7 +70,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
         result = subprocess.run(
             [sys.executable, "-m", "exporter", "backfill", "--config.file", str(work / "config.yml"),
-             "--storage.path", str(work / "data"), "--graph-api.url", sim.url, "--out", str(out)],
+             "--storage.path", str(work / "data"), "--graph-api.url", sim.url, "--out", str(out),
+             "--label.instance=localhost:9788"],
             capture_output=True, text=True, timeout=120, env=env, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
