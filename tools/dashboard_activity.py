@@ -12,7 +12,7 @@ would be yesterday's, and on a fresh install there would be none at all.
 
 from __future__ import annotations
 
-from gen_dashboards import (
+from tools.gen_dashboards import (
     ACC,
     ACTIVITY_TITLE,
     ACTIVITY_UID,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the Grafana dashboards in grafana/dashboards/ from the panel definitions below.
 
-    python tools/gen_dashboards.py          # rewrite the JSON files
-    python tools/gen_dashboards.py --check  # exit 1 if a committed file is out of date
+    python -m tools.gen_dashboards          # rewrite the JSON files
+    python -m tools.gen_dashboards --check  # exit 1 if a committed file is out of date
 
 Edit this file, not the JSON: tests/deploy/test_dashboards.py fails when the committed JSON differs from
 what this script produces, and lints the result (datasource variable, job/instance matchers on
@@ -800,7 +800,7 @@ def render(board: Json) -> str:
 def generate() -> dict[Path, str]:
     """Every dashboard file and its content."""
     # Imported here: dashboard_activity builds from this module's helpers.
-    from dashboard_activity import activity
+    from tools.dashboard_activity import activity
 
     boards = (overview(), health(), activity())
     return {OUT_DIR / f"{board['uid']}.json": render(board) for board in boards}
@@ -824,7 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}")
     for path in stale:
-        print(f"{path.relative_to(ROOT)} is out of date: run python tools/gen_dashboards.py", file=sys.stderr)
+        print(f"{path.relative_to(ROOT)} is out of date: run python -m tools.gen_dashboards", file=sys.stderr)
     return 1 if stale else 0
 
 
