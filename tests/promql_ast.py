@@ -95,7 +95,8 @@ def range_arguments(expr: str) -> list[tuple[str, str]]:
     for node, parent in walk(parse(expr)):
         if isinstance(node, (promql_parser.MatrixSelector, promql_parser.SubqueryExpr)):
             function = parent.func.name if isinstance(parent, promql_parser.Call) else ""
-            found.append((function, window(node.range)))
+            if node.range is not None:
+                found.append((function, window(node.range)))
     return found
 
 
@@ -157,7 +158,7 @@ def healthy_probes(expr: str) -> list[str]:
 
 def aggregations(expr: str) -> list[tuple[str, str, frozenset[str]]]:
     """(operator, "by" or "without", labels) of every aggregation; one with no clause is `by ()`."""
-    found = []
+    found: list[tuple[str, str, frozenset[str]]] = []
     for node, _parent in walk(parse(expr)):
         if isinstance(node, promql_parser.AggregateExpr):
             if node.modifier is None:
@@ -179,7 +180,7 @@ def _number(node: promql_parser.Expr) -> float | None:
 
 def compared_numbers(expr: str) -> list[float]:
     """The literal numbers the expression's comparisons compare against (`x > 0` gives 0.0)."""
-    found = []
+    found: list[float] = []
     for node, _parent in walk(parse(expr)):
         if isinstance(node, promql_parser.BinaryExpr) and str(node.op) in COMPARISONS:
             found.extend(n for n in (_number(node.lhs), _number(node.rhs)) if n is not None)
