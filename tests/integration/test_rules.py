@@ -195,6 +195,28 @@ def test_thresholds_are_defined_once_and_all_used() -> None:
             assert number == 0, f"{rule['alert']}: move {number} into rules.yml as a threshold"
 
 
+@pytest.mark.parametrize(
+    ("expr", "probes"),
+    [
+        ("btcturk_up == 0", ["btcturk_up{} == bool 0"]),
+        # Only the top level: the comparison inside count() keeps filtering what it counts.
+        ("count(btcturk_up == 0) > 0", ["count(btcturk_up{} == 0) > bool 0"]),
+        (
+            'up{job="btcturk"} == 0 or absent(up{job="btcturk"})',
+            ['up{job="btcturk"} == bool 0', 'up{job="btcturk"}'],
+        ),
+        ("absent_over_time(btcturk_up[10m])", ["btcturk_up{}"]),
+        (
+            "a > on (job) group_left () b and c != 1",
+            ["a{} > bool on (job) group_left () b{} and c{} != bool 1"],
+        ),
+    ],
+)
+def test_healthy_probes(expr: str, probes: list[str]) -> None:
+    """What test_stack_e2e runs for an alert: `absent(x)` as `x`, `bool` on top-level comparisons."""
+    assert promql_ast.healthy_probes(expr) == probes
+
+
 def test_rules_read_only_existing_series() -> None:
     """Every series a rule reads is exported, recorded by a rule, or built into Prometheus."""
     known = exporter_metric_names() | BUILTIN_SERIES | {r["record"] for r in RECORDING_RULES}
