@@ -525,7 +525,7 @@ def _undefined_variable(board: Json) -> None:
 
 def _one_id_for_every_variable(board: Json) -> None:
     for var in variables(board):
-        var["id"] = "00000000-0000-0000-0000-000000000000"  # the SDK's default
+        var["id"] = "00000000-0000-0000-0000-000000000000"  # the 10.1 SDK's default for every one
 
 
 def _single_account(board: Json) -> None:

@@ -21,19 +21,14 @@ TITLES = {
 TAGS = ["btcturk", "btcturk-exporter", "prometheus-exporter"]
 
 
-# Each variable's id is its name, as Grafana sets it when a dashboard has none: the SDK's default id is
-# one nil UUID for every variable, under which Grafana's variable store would keep only one of them.
-
-
 def datasource_variable() -> builders.DatasourceVariable:
-    return builders.DatasourceVariable("datasource").id("datasource").label("Data source").type("prometheus")
+    return builders.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
 
 def query_variable(name: str, label: str, query: str, *, multi: bool = False) -> builders.QueryVariable:
     """A variable offering the values of a label_values() query; `multi` ones default to All."""
     variable = (
         builders.QueryVariable(name)
-        .id(name)
         .label(label)
         .datasource(DATASOURCE)
         .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"})
@@ -86,6 +81,20 @@ def links_to_others(uid: str) -> list[cogbuilder.Builder[models.DashboardLink]]:
     ]
 
 
+def builtin_annotations() -> builders.AnnotationQuery:
+    """Grafana's own "Annotations & Alerts", as Grafana writes it into every dashboard."""
+    return (
+        builders.AnnotationQuery()
+        .built_in(1)
+        .datasource(models.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+        .enable(True)
+        .hide(True)
+        .icon_color("rgba(0, 211, 255, 1)")
+        .name("Annotations & Alerts")
+        .type("dashboard")
+    )
+
+
 def dashboard(
     uid: str,
     description: str,
@@ -107,6 +116,7 @@ def dashboard(
         .fiscal_year_start_month(0)
         .live_now(False)
         .version(1)
+        .annotation(builtin_annotations())
         .links(links_to_others(uid))
         .variables(list(variables))
     )

@@ -17,6 +17,7 @@ from grafana_foundation_sdk.builders import (
     prometheus,
     stat,
     statetimeline,
+    table,
     timeseries,
 )
 from grafana_foundation_sdk.builders import dashboard as builders
@@ -24,7 +25,6 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import piechart as piechart_models
 from grafana_foundation_sdk.models import prometheus as prometheus_models
-from grafana_foundation_sdk.models import table as table_models
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Every selector carries these, so the dashboards work with any job name and several exporters.
@@ -50,7 +50,7 @@ Panel = TypeVar(
     piechart.Panel,
     bargauge.Panel,
     statetimeline.Panel,
-    builders.Panel,
+    table.Panel,
 )
 # What a dashboard is made of: the panels these helpers build, and rows.
 Item = (
@@ -59,7 +59,7 @@ Item = (
     | piechart.Panel
     | bargauge.Panel
     | statetimeline.Panel
-    | builders.Panel
+    | table.Panel
     | builders.Row
 )
 
@@ -281,6 +281,8 @@ def change_bars(
         .display_mode(common_models.BarGaugeDisplayMode.BASIC)
         .show_unfilled(True)
         .value_mode(common_models.BarGaugeValueMode.COLOR)
+        .name_placement(common_models.BarGaugeNamePlacement.LEFT)
+        .sizing(common_models.BarGaugeSizing.AUTO)
         .min_viz_height(16)
         .min_viz_width(8)
     )
@@ -334,26 +336,22 @@ def table_panel(
     sort_by: str | None = None,
     hidden: Sequence[str] = ("Time",),
     renamed: dict[str, str] | None = None,
-) -> builders.Panel:
+) -> table.Panel:
     """A table of instant queries.
 
     With `columns`, one column per query after the first label: the queries' frames are merged on
     their labels and their values named `columns` in order (Grafana names them Value #A, #B, ...).
     Without, `renamed` names the labels of a single query's series.
-
-    The generic panel builder: this SDK's table builder has no field config (align, filterable).
     """
     panel = _common(
-        builders.Panel().type("table"), title, description, specs, unit, size, instant=True, table=True
-    )
+        table.Panel(), title, description, specs, unit, size, instant=True, table=True
+    ).show_header(True)
     if decimals is not None:
         panel = panel.decimals(decimals)
     if filterable:
-        panel = panel.custom(
-            common.TableFieldOptions().align(common_models.FieldTextAlignment.AUTO).filterable(True).build()
-        )
-    sort = [common.TableSortByFieldState().display_name(sort_by).desc(True).build()] if sort_by else None
-    panel = panel.options(table_models.Options(show_header=True, sort_by=sort))
+        panel = panel.align(common_models.FieldTextAlignment.AUTO).filterable(True)
+    if sort_by:
+        panel = panel.sort_by([common.TableSortByFieldState().display_name(sort_by).desc(True)])
     rename = dict(renamed or {})
     order: dict[str, int] = {}
     if columns is not None:
