@@ -2,7 +2,9 @@
 
 Each helper takes the queries as (PromQL, legend) pairs and decides what Grafana should send for
 them (range or instant, table format), so a new panel is one call. Sizes are (width, height) in grid
-units; board.dashboard() places panels left to right and rows on their own line.
+units; board.dashboard() has the SDK place panels left to right and rows on their own line. The SDK
+starts a new line only once one is full, so the widths between two rows add up to 24 by line
+(tests/deploy/test_dashboards.py fails on a panel past the grid's edge).
 """
 
 from __future__ import annotations
