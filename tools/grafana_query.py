@@ -9,12 +9,14 @@ DOWN to a multiple of the step; an instant query runs at the end of the range, n
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import promql
-
 Json = dict[str, Any]
+# Grafana's variable syntaxes: $name, ${name}, ${name:format}, [[name]].
+VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
 
 SAFE_RESOLUTION = 11000
 # gtime.RoundInterval: (upper bound, rounded), in seconds.
@@ -24,6 +26,25 @@ ROUNDING = [
     (750, 600), (1050, 900), (1500, 1200), (2700, 1800), (5400, 3600), (9000, 7200), (16200, 10800),
     (32400, 21600), (86400, 43200), (604800, 86400), (1814400, 604800), (3628800, 2592000),
 ]  # fmt: skip
+
+
+def substitute(expr: str, values: Mapping[str, str], *, strict: bool = True) -> str:
+    """Expand Grafana variables; an unknown name raises KeyError, or stays as written if not strict."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2) or match.group(3)
+        if name in values:
+            return values[name]
+        if strict:
+            raise KeyError(f"undefined variable ${name} in {expr!r}")
+        return match.group()
+
+    return VARIABLE.sub(replace, expr)
+
+
+def variables(expr: str) -> set[str]:
+    """Names of the Grafana variables the expression uses."""
+    return {m.group(1) or m.group(2) or m.group(3) for m in VARIABLE.finditer(expr)}
 
 
 def round_interval(seconds: float) -> float:
@@ -78,7 +99,7 @@ def grafana_request(
         "__range_ms": str(int(range_s * 1000)),
         "__rate_interval": go_duration(max(interval + scrape_s, 4 * scrape_s)),
     }
-    expr = promql.substitute(target["expr"], {**values, **grafana})
+    expr = substitute(target["expr"], {**values, **grafana})
     if target.get("instant") and not target.get("range"):
         return GrafanaRequest("query", {"query": expr, "time": f"{now:.3f}"})
     start = (now - range_s) // step_s * step_s

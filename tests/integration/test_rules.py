@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import promql_ast
 import pytest
 import yaml
 from support import require_binary
@@ -17,8 +17,6 @@ from exporter.metrics.activity_families import LIVE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "prometheus"
-sys.path.insert(0, str(ROOT / "tools"))
-import promql  # noqa: E402
 
 RULES = PROM / "rules.yml"
 ALERTS = PROM / "alerts.yml"
@@ -182,26 +180,48 @@ def test_thresholds_are_defined_once_and_all_used() -> None:
     assert len(defined) == len(set(defined)) >= 3
     for rule in rules_of(RULES):
         if rule["record"].startswith(THRESHOLD_PREFIX):
-            assert re.fullmatch(r"vector\([0-9.]+\)", rule["expr"].strip()), "thresholds are constants"
+            assert promql_ast.constant_vector(rule["expr"]) is not None, "thresholds are constants"
     used = {
         s.name
         for rule in ALERT_RULES
-        for s in promql.selectors(rule["expr"])
+        for s in promql_ast.selectors(rule["expr"])
         if s.name and s.name.startswith(THRESHOLD_PREFIX)
     }
     assert used == set(defined)
     # No alert compares against a bare number other than 0 (a "> 0" count or "== 0" state):
     # tunable numbers belong in the threshold series.
     for rule in ALERT_RULES:
-        for number in re.findall(r"(?:[<>]=?|[!=]=)\s*(-?[0-9.]+)", rule["expr"]):
-            assert float(number) == 0, f"{rule['alert']}: move {number} into rules.yml as a threshold"
+        for number in promql_ast.compared_numbers(rule["expr"]):
+            assert number == 0, f"{rule['alert']}: move {number} into rules.yml as a threshold"
+
+
+@pytest.mark.parametrize(
+    ("expr", "probes"),
+    [
+        ("btcturk_up == 0", ["btcturk_up{} == bool 0"]),
+        # Only the top level: the comparison inside count() keeps filtering what it counts.
+        ("count(btcturk_up == 0) > 0", ["count(btcturk_up{} == 0) > bool 0"]),
+        (
+            'up{job="btcturk"} == 0 or absent(up{job="btcturk"})',
+            ['up{job="btcturk"} == bool 0', 'up{job="btcturk"}'],
+        ),
+        ("absent_over_time(btcturk_up[10m])", ["btcturk_up{}"]),
+        (
+            "a > on (job) group_left () b and c != 1",
+            ["a{} > bool on (job) group_left () b{} and c{} != bool 1"],
+        ),
+    ],
+)
+def test_healthy_probes(expr: str, probes: list[str]) -> None:
+    """What test_stack_e2e runs for an alert: `absent(x)` as `x`, `bool` on top-level comparisons."""
+    assert promql_ast.healthy_probes(expr) == probes
 
 
 def test_rules_read_only_existing_series() -> None:
     """Every series a rule reads is exported, recorded by a rule, or built into Prometheus."""
     known = exporter_metric_names() | BUILTIN_SERIES | {r["record"] for r in RECORDING_RULES}
     for rule in [*RECORDING_RULES, *ALERT_RULES]:
-        for selector in promql.selectors(rule["expr"]):
+        for selector in promql_ast.selectors(rule["expr"]):
             assert selector.name in known, f"{rule.get('alert') or rule.get('record')}: {selector.name}?"
 
 
@@ -219,8 +239,7 @@ def test_dashboard_recording_rules_keep_the_dashboard_labels() -> None:
         if rule["record"].startswith(THRESHOLD_PREFIX):
             continue
         on_dashboard = rule["record"] in dashboards
-        for match in re.finditer(r"\b(sum|min|max|avg|count)\s+(by|without)\s*\(([^)]*)\)", rule["expr"]):
-            kind, labels = match.group(2), {x.strip() for x in match.group(3).split(",")}
+        for _operator, kind, labels in promql_ast.aggregations(rule["expr"]):
             if on_dashboard:
                 assert kind == "without" and labels <= {"asset"}, rule["record"]
             elif kind == "by":

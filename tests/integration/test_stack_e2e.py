@@ -16,10 +16,11 @@ second and evaluates the project's rules.yml and alerts.yml every second. Then:
 
 Alert expressions are legitimately empty while all is well, so running them proves nothing about a
 misspelt metric or a vector match that never pairs anything. Each alert is therefore probed with
-`promql.healthy_probes`: `absent(x)` is probed as `x`, and every top-level comparison gets the
-`bool` modifier, which makes `a > b` return a 0/1 sample for every pair of series that match
-instead of filtering them out. Each probe, and each selector of the expression on its own, must
-return data; and no critical alert may be pending or firing in the healthy demo.
+`promql_ast.healthy_probes` (tests/promql_ast.py, on promql-parser's AST): `absent(x)` is probed
+as `x`, and every top-level comparison gets the `bool` modifier, which makes `a > b` return a 0/1
+sample for every pair of series that match instead of filtering them out. Each probe, and each
+selector of the expression on its own, must return data; and no critical alert may be pending or
+firing in the healthy demo.
 
 Waiting is always polling a condition against a deadline, never a fixed sleep.
 """
@@ -37,15 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import promql_ast
 import pytest
 import requests
 import yaml
 from support import ExporterProcess, require_binary, start_exporter, wait_for
 
+from tools.grafana_query import GrafanaRequest, grafana_request, substitute
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import promql  # noqa: E402
-from grafana_query import GrafanaRequest, grafana_request  # noqa: E402
 
 pytestmark = pytest.mark.needs_prometheus
 
@@ -214,7 +215,7 @@ def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
         if var["type"] == "datasource":
             continue
         query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-        match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", promql.substitute(query, values))
+        match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", substitute(query, values))
         assert match, f"{var['name']}: unsupported variable query {query!r}"
         selector, label = match.groups()
 
@@ -353,9 +354,9 @@ def test_recording_rules_return_data(stack: Stack) -> None:
 def test_alert_expressions_read_series_that_exist(stack: Stack) -> None:
     queries = {}
     for rule in rules("alert"):
-        for number, probe in enumerate(promql.healthy_probes(rule["expr"])):
+        for number, probe in enumerate(promql_ast.healthy_probes(rule["expr"])):
             queries[f"{rule['alert']} probe {number}"] = probe
-        for selector in promql.selectors(rule["expr"]):
+        for selector in promql_ast.selectors(rule["expr"]):
             queries[f"{rule['alert']} selector {selector.text}"] = selector.text
     problems = until_all_return_data(stack.prometheus, queries, DATA_DEADLINE)
     assert problems == {}, "\n".join(f"{name}: {why}" for name, why in problems.items())
@@ -374,8 +375,8 @@ def test_no_critical_alert_in_a_healthy_demo(stack: Stack) -> None:
 
 def test_probes_do_catch_a_broken_alert(stack: Stack) -> None:
     """The probing is only worth something if it fails for the mistakes it is meant to catch."""
-    misspelt = promql.healthy_probes("btcturk_upp == 0")
-    mismatched = promql.healthy_probes(
+    misspelt = promql_ast.healthy_probes("btcturk_upp == 0")
+    mismatched = promql_ast.healthy_probes(
         "time() - btcturk_last_success_timestamp_seconds"
         " > on (account) group_left () btcturk_poll_interval_seconds"
     )

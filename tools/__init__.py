@@ -1,0 +1,1 @@
+"""Developer tools: the dashboard generator and the Grafana request model the tests use."""

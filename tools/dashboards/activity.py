@@ -1,0 +1,250 @@
+"""The "BTCTurk / Activity and profit" dashboard: the ledger's trades, transfers, cost basis and profit.
+
+Counters over a day read the recording rules `*:rise_1d` (the ledger total now minus its lowest value
+in the 24 hours before): exact, with data from the first sample on. Not `increase(x[1d])`, which
+extrapolates a series holding minutes of samples into made-up fractions of a trade, and not 1-day
+bars (a `1d` min interval): Grafana rounds a range query's end down to its step, so the newest bar
+would be yesterday's, and on a fresh install there would be none at all.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as models
+
+from tools.dashboards.board import ACTIVITY_UID, common_variables, currency_variable, dashboard
+from tools.dashboards.panels import (
+    ACC,
+    CUR,
+    RED_GREEN,
+    Item,
+    colors,
+    demo_marker,
+    property_values,
+    row,
+    stat_panel,
+    status_timeline,
+    table_panel,
+    thresholds,
+    timeseries_panel,
+)
+
+PROFIT = "account_currency:btcturk_portfolio_profit:value_minus_net_deposits"
+
+
+def summed_when_complete(metric: str) -> str:
+    """The sum over the selected accounts, or nothing when an account lacks the series.
+
+    A total that silently leaves out an account whose activity is not synced yet would be a wrong
+    number shown as real.
+    """
+    return (
+        f"sum({metric}{{{CUR}}})\n"
+        f"and on () count({metric}{{{CUR}}}) == count(btcturk_portfolio_value{{{CUR}}})"
+    )
+
+
+def profit_stats() -> list[Item]:
+    return [
+        stat_panel(
+            "Profit",
+            "Portfolio value minus net deposits (deposits minus withdrawals, each valued when it "
+            "happened), over the selected accounts. Assets with no price count as 0 (see Unpriced "
+            "assets). Empty while a selected account has no activity data yet, rather than a total "
+            "that leaves it out.",
+            [(summed_when_complete(PROFIT), "")],
+            "short",
+            (4, 4),
+            steps=RED_GREEN,
+            decimals=2,
+        ),
+        stat_panel(
+            "Net deposits",
+            "Deposits minus withdrawals since activity.since, each valued in the selected currency "
+            "when it happened.",
+            [(summed_when_complete("btcturk_net_deposits"), "")],
+            "short",
+            (4, 4),
+            decimals=2,
+        ),
+        stat_panel(
+            "Unrealized profit",
+            "Value of the current holdings minus their cost basis, summed over assets and accounts.",
+            [(f"sum(btcturk_asset_unrealized_profit{{{CUR}}})", "")],
+            "short",
+            (4, 4),
+            steps=RED_GREEN,
+            decimals=2,
+        ),
+        stat_panel(
+            "Realized profit",
+            "Profit taken by sales since activity.since, summed over assets and accounts.",
+            [(f"sum(btcturk_asset_realized_profit{{{CUR}}})", "")],
+            "short",
+            (4, 4),
+            steps=RED_GREEN,
+            decimals=2,
+        ),
+        stat_panel(
+            "Unpriced assets",
+            "Assets held with no price route to the currency: they count as 0 in the value, so the "
+            "profit leaves them out too.",
+            [(f"sum(btcturk_unpriced_assets{{{CUR}}})", "")],
+            "none",
+            (4, 4),
+            steps=((None, "green"), (1, "orange")),
+        ),
+        stat_panel(
+            "Last trade",
+            "Time of the newest trade in the ledger of the selected accounts.",
+            [(f"max(btcturk_last_trade_timestamp_seconds{{{ACC}}}) * 1000", "")],
+            "dateTimeFromNow",
+            (4, 4),
+        ),
+    ]
+
+
+def profit_colours() -> list[models.DynamicConfigValue]:
+    """Red below 0, green from 0, as the cell's text colour."""
+    return property_values(
+        color=colors(models.FieldColorModeId.THRESHOLDS).build(),
+        thresholds=thresholds(*RED_GREEN).build(),
+        custom_cellOptions=common_models.TableColorTextCellOptions(),
+    )
+
+
+def asset_table() -> Item:
+    held = f"and on (asset) (sum by (asset) (btcturk_balance{{{ACC}}}) > 0)"
+    return (
+        table_panel(
+            "Assets: cost and profit ($currency)",
+            "Every asset held, and every asset sold at a profit or loss since activity.since: the holding "
+            "in units of the asset; its cost basis, value and profits in the selected currency.",
+            [
+                (f"sum by (asset) (btcturk_balance{{{ACC}}}) {held}", ""),
+                (f"sum by (asset) (btcturk_asset_cost_basis{{{CUR}}}) {held}", ""),
+                (f"sum by (asset) (btcturk_balance_value{{{CUR}}}) {held}", ""),
+                (f"sum by (asset) (btcturk_asset_unrealized_profit{{{CUR}}}) {held}", ""),
+                (f"sum by (asset) (btcturk_asset_realized_profit{{{CUR}}})", ""),
+            ],
+            "short",
+            (24, 10),
+            columns=["Asset", "Holding", "Cost basis", "Value", "Unrealized profit", "Realized profit"],
+            decimals=2,
+            filterable=True,
+            sort_by="Value",
+        )
+        .override_by_name("Holding", property_values(unit="none", decimals=8))
+        .override_by_name("Unrealized profit", profit_colours())
+        .override_by_name("Realized profit", profit_colours())
+    )
+
+
+def value_panels() -> list[Item]:
+    # Only accounts with activity data: their value against their own net deposits.
+    with_activity = f"and on (job, instance, account, currency) btcturk_net_deposits{{{CUR}}}"
+    return [
+        timeseries_panel(
+            "Portfolio value against net deposits ($currency)",
+            "Value of the selected accounts that have activity data, and what was put in (deposits "
+            "minus withdrawals, valued when they happened): the gap between the two is the profit.",
+            [
+                (f"sum(btcturk_portfolio_value{{{CUR}}} {with_activity})", "Value"),
+                (f"sum(btcturk_net_deposits{{{CUR}}})", "Net deposits"),
+            ],
+            "short",
+        ),
+        timeseries_panel(
+            "Profit per account ($currency)",
+            "Each account's portfolio value minus its net deposits (assets with no price count as 0).",
+            [(f"{PROFIT}{{{CUR}}}", "{{account}}")],
+            "short",
+        ),
+    ]
+
+
+def activity_panels() -> list[Item]:
+    daily = (
+        "in the 24 hours before each moment (the ledger total minus its lowest value in that day). "
+        "Counted when the exporter's sync records it: until Prometheus holds a day of samples, the "
+        "rise since its first one; history the sync fetches later (a first backfill, an earlier "
+        "activity.since) counts when it arrives."
+    )
+    return [
+        timeseries_panel(
+            "Fees and taxes paid per day",
+            f"Trade fees and taxes, in the asset charged, {daily}",
+            [
+                (f"sum by (asset) (account_asset:btcturk_trade_fees:rise_1d{{{ACC}}})", "fees {{asset}}"),
+                (f"sum by (asset) (account_asset:btcturk_trade_taxes:rise_1d{{{ACC}}})", "taxes {{asset}}"),
+            ],
+            "short",
+            minimum=0,
+        ),
+        timeseries_panel(
+            "Trades per day",
+            f"Trades (fills) per pair and side {daily}",
+            [
+                (
+                    f"sum by (pair, side) (account_pair_side:btcturk_trades:rise_1d{{{ACC}}})",
+                    "{{pair}} {{side}}",
+                )
+            ],
+            "none",
+            minimum=0,
+        ),
+        timeseries_panel(
+            "Deposits over time",
+            "Everything deposited since activity.since, per asset, in units of the asset: each step "
+            "up is a deposit.",
+            [(f"sum by (asset) (btcturk_deposits_total{{{ACC}}})", "{{asset}}")],
+            "short",
+        ),
+        timeseries_panel(
+            "Withdrawals over time",
+            "Everything withdrawn since activity.since, per asset, in units of the asset: each step "
+            "up is a withdrawal.",
+            [(f"sum by (asset) (btcturk_withdrawals_total{{{ACC}}})", "{{asset}}")],
+            "short",
+        ),
+    ]
+
+
+def sync_panels() -> list[Item]:
+    return [
+        status_timeline(
+            "Activity sync status",
+            "btcturk_activity_up per account: ok when the last sync of its trades and transfers worked.",
+            [(f"btcturk_activity_up{{{ACC}}}", "{{account}}")],
+            (12, 6),
+        ),
+        timeseries_panel(
+            "Ledger records",
+            "Records the exporter's ledger holds per account and kind.",
+            [(f"btcturk_ledger_records{{{ACC}}}", "{{account}} {{kind}}")],
+            "short",
+            (12, 6),
+        ),
+    ]
+
+
+def activity() -> models.Dashboard:
+    return dashboard(
+        ACTIVITY_UID,
+        "Trades, fees, deposits, withdrawals, cost basis and profit of BTCTurk accounts, from the "
+        "ledger btcturk-exporter keeps.",
+        [
+            demo_marker(),
+            row("Profit ($currency)"),
+            *profit_stats(),
+            row("Value against net deposits"),
+            *value_panels(),
+            row("Assets"),
+            asset_table(),
+            row("Activity"),
+            *activity_panels(),
+            row("Activity sync"),
+            *sync_panels(),
+        ],
+        [*common_variables(), currency_variable()],
+    )
