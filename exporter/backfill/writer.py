@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from exporter.backfill.openmetrics import Number, OpenMetricsWriter
+from exporter.backfill.openmetrics import OpenMetricsWriter
 from exporter.backfill.timeline import EXACT, AccountHistory, Notice, Plan, Timeline, reconstruct
 from exporter.ledger.costbasis import PriceAt
 from exporter.metrics.activity_families import (
@@ -25,6 +25,7 @@ from exporter.metrics.activity_families import (
     NET_DEPOSITS,
     Family,
 )
+from exporter.metrics.exposition import Number
 from exporter.metrics.renderer import BALANCE_FAMILIES, VALUE_FAMILIES
 
 _HELP = dict(BALANCE_FAMILIES + VALUE_FAMILIES)

@@ -12,9 +12,8 @@ by its sample name, so code writing that format uses `Family.sample_name` for bo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["gauge", "counter"]
+from exporter.metrics.exposition import MetricType
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +21,7 @@ class Family:
     """One metric family: its name (without `_total`), type, HELP text and label names, in order."""
 
     name: str
-    kind: Kind
+    kind: MetricType
     help: str
     labels: tuple[str, ...]
 
