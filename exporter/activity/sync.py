@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from exporter.activity.revalue import revalue
-from exporter.activity.state import AccountHealth, ActivitySnapshot
+from exporter.activity.state import ActivitySnapshot, SyncHealth
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
 from exporter.api import budget, retries
@@ -86,7 +86,7 @@ class ActivitySync:
         self._clock = clock
         self._monotonic = monotonic
         self._rng = rng or random.Random()
-        self.health = {a.name: AccountHealth(a.name) for a in self.accounts}
+        self.health = {a.name: SyncHealth(a.name) for a in self.accounts}
         self.prices = PriceHistory(ledger, self._candles)
         self.market: MarketStatus | None = None
         # Each activity budget's planned share: first attempts wait here, so retries keep headroom.

@@ -28,7 +28,8 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from functools import partial
 
 from exporter.api.records import Trade, Transfer
-from exporter.ledger.costbasis import CONTEXT, METHODS, Method, PriceAt, Replay, order
+from exporter.config.activity_settings import COST_METHODS, CostMethod
+from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
 from exporter.ledger.counters import LedgerCounters
 from exporter.pricing.valuation import BRIDGES
 
@@ -51,7 +52,7 @@ class Plan:
     until_ms: int
     step_ms: int
     currencies: tuple[str, ...]
-    method: Method = "average"
+    method: CostMethod = "average"
 
     def __post_init__(self) -> None:
         if self.step_ms <= 0:
@@ -60,8 +61,8 @@ class Plan:
             raise ValueError(f"since ({iso(self.since_ms)}) must be before until ({iso(self.until_ms)})")
         if not self.currencies:
             raise ValueError("currencies: at least one valuation currency is needed")
-        if self.method not in METHODS:
-            raise ValueError(f"method: {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.method not in COST_METHODS:
+            raise ValueError(f"method: {self.method!r} is not one of {', '.join(COST_METHODS)}")
         count = len(self.steps())
         if count > MAX_STEPS:
             raise ValueError(f"step: {count} steps between since and until, more than {MAX_STEPS}; widen it")
@@ -286,7 +287,7 @@ def _first_step_at(steps: range, ms: int) -> int:
     return min(len(steps), -(-(ms - steps[0]) // steps.step))
 
 
-def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, method: Method) -> None:
+def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, method: CostMethod) -> None:
     """Replay the ledger forwards, keeping positions, net deposits and counters at each step."""
     steps = timeline.steps
     last = steps[-1]

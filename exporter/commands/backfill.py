@@ -39,12 +39,12 @@ from exporter.commands.ledger import (
 from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.config.loader import Account, Config
 from exporter.durations import DurationError, parse_duration_ms
+from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import KINDS, Ledger, LedgerError
 from exporter.pricing.steps import step_hours, step_price_at
 
 HOUR_S = 3600
 MAX_STEP_MS = 7 * 86_400_000
-LIVE_SINCE = "live_since_ms"
 
 
 def build_backfill_parser() -> argparse.ArgumentParser:

@@ -11,8 +11,9 @@ from support import wait_for
 
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Account, Config, Secret
+from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger
-from exporter.service import LIVE_SINCE, ReloadStatus, Service, build_pipeline, live_registry
+from exporter.service import ReloadStatus, Service, build_pipeline, live_registry
 from exporter.simulator import Simulator, generate_keypair
 from exporter.web.server import start_server
 
