@@ -16,13 +16,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Stopped(BaseException):
-    """Raised inside a wait when the poller is asked to stop.
-
-    A BaseException, so that no `except Exception` on the way out can count a stop as a failed poll.
-    """
-
-
 @dataclass(frozen=True)
 class Policy:
     """How one call retries."""

@@ -65,7 +65,7 @@ def test_the_sync_runs_beside_the_poller_and_survives_a_swap(sim: Simulator, tmp
             new_sync = service.pipeline.activity
             assert new_sync is not None and new_sync is not old_sync
             assert new_sync.ledger is ledger  # the same open file, not a second one
-            assert all(not t.is_alive() for t in old_sync._threads)  # type: ignore[union-attr]
+            assert all(not t.is_alive() for t in old_sync._loops._threads)  # type: ignore[union-attr]
             view = wait_for(
                 lambda: (
                     (v := service.pipeline.renderer.scrape().decode()) and "btcturk_trades_total{" in v and v

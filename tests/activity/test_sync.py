@@ -12,12 +12,13 @@ import pytest
 from support import wait_for
 
 from exporter.activity.state import ActivitySnapshot
-from exporter.activity.sync import ActivitySync, plan
+from exporter.activity.sync import ActivitySync
 from exporter.api.client import BALANCES, REASONS, TICKER, Client
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gates
 from exporter.api.records import CRYPTO, FIAT, TRADES
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
+from exporter.config.activity import plan
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Account, Config, Secret
 from exporter.ledger.costbasis import compute_each

@@ -11,8 +11,8 @@ import pytest
 from exporter.api.budget import Budget
 from exporter.api.client import BALANCES, REASONS, TICKER, ApiError, Client
 from exporter.api.ratelimit import Gates
-from exporter.api.retries import Stopped
 from exporter.config.loader import Account, Config, Secret
+from exporter.loops import Stopped
 from exporter.poll.poller import MAX_RETRY_AFTER, Poller
 from exporter.poll.snapshot import SHARED, Store
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
