@@ -30,7 +30,7 @@ from functools import partial
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, CostMethod
 from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
-from exporter.ledger.counters import LedgerCounters
+from exporter.ledger.counters import Counted, LedgerCounters
 from exporter.pricing.valuation import BRIDGES
 
 MAX_STEPS = 100_000  # a year at 5.3 minutes; kept bounded because every series keeps one value per step
@@ -117,7 +117,7 @@ class Timeline:
     prices: dict[tuple[str, str], list[Decimal | None]] = field(default_factory=dict)  # from balance_from
     positions: dict[tuple[str, str], list[Position | None]] = field(default_factory=dict)
     net_deposits: dict[str, list[Decimal]] = field(default_factory=dict)
-    counters: dict[str, dict[tuple[str, ...], list[Decimal | int]]] = field(default_factory=dict)
+    counters: dict[Counted, dict[tuple[str, ...], list[Decimal | int]]] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
 
     @property
@@ -300,8 +300,8 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
     net: dict[str, list[Decimal]] = {c: [] for c in timeline.currencies}
     counters = LedgerCounters()
     counters.start_at_zero(records)  # every key that will count starts at zero, so rate() sees each rise
-    series: dict[str, dict[tuple[str, ...], list[Decimal | int]]] = {
-        family: {key: [] for key in keys} for family, keys in counters.totals.items()
+    series: dict[Counted, dict[tuple[str, ...], list[Decimal | int]]] = {
+        counted: {key: [] for key in keys} for counted, keys in counters.totals.items()
     }
     previous: dict[tuple[str, str], Position | None] = dict.fromkeys(positions)
     position = 0
@@ -324,9 +324,9 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
                         now = before  # unchanged: share the tuple, so a quiet step costs one reference
                     previous[key] = now
                     positions[key].append(now)
-            for family, totals in counters.totals.items():
+            for counted, totals in counters.totals.items():
                 for labels, value in totals.items():
-                    series[family][labels].append(value)
+                    series[counted][labels].append(value)
     timeline.positions = positions
     timeline.net_deposits = net
     timeline.counters = series

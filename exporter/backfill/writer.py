@@ -22,6 +22,7 @@ from exporter.metrics.activity_families import (
     ASSET_COST_BASIS,
     ASSET_REALIZED_PROFIT,
     ASSET_UNREALIZED_PROFIT,
+    COUNTER_FAMILY,
     NET_DEPOSITS,
     Family,
 )
@@ -40,6 +41,8 @@ UNPRICED_ASSETS = Family(
     "btcturk_unpriced_assets", "gauge", _HELP["btcturk_unpriced_assets"], ("account", "currency")
 )
 FAMILIES: tuple[Family, ...] = (BALANCE, BALANCE_VALUE, PORTFOLIO_VALUE, UNPRICED_ASSETS, *ACTIVITY_FAMILIES)
+
+_COUNTED = {family.name: counted for counted, family in COUNTER_FAMILY.items()}
 
 Points = Iterable[tuple[int, Number]]
 Series = tuple[tuple[str, ...], Points]  # label values (account first) and the points
@@ -149,7 +152,8 @@ def series_of(family: Family, t: Timeline) -> Iterator[Series]:
         for currency, values in t.net_deposits.items():
             yield (account, currency), zip(steps, values, strict=True)
     else:
-        for key, counts in t.counters.get(family.name, {}).items():
+        counted = _COUNTED[family.name]
+        for key, counts in t.counters.get(counted, {}).items():
             yield (account, *key), zip(steps, counts, strict=True)
 
 

@@ -11,8 +11,10 @@ by its sample name, so code writing that format uses `Family.sample_name` for bo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from exporter.ledger.counters import Counted
 from exporter.metrics.exposition import MetricType
 
 
@@ -95,7 +97,15 @@ PROFIT_FAMILIES: tuple[Family, ...] = (
     ASSET_REALIZED_PROFIT,
     NET_DEPOSITS,
 )
-COUNTER_FAMILIES: tuple[Family, ...] = (TRADES, TRADE_FEES, TRADE_TAXES, DEPOSITS, WITHDRAWALS)
+# The family each of the ledger's counters is exported as, in exposition order.
+COUNTER_FAMILY: Mapping[Counted, Family] = {
+    "trades": TRADES,
+    "trade_fees": TRADE_FEES,
+    "trade_taxes": TRADE_TAXES,
+    "deposits": DEPOSITS,
+    "withdrawals": WITHDRAWALS,
+}
+COUNTER_FAMILIES: tuple[Family, ...] = tuple(COUNTER_FAMILY.values())
 ACTIVITY_FAMILIES: tuple[Family, ...] = PROFIT_FAMILIES + COUNTER_FAMILIES
 
 # --- only the live exporter serves these: the sync's health and the exchange's market status ---------

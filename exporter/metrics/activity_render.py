@@ -81,12 +81,12 @@ def _profit(
 
 
 def _counters(view: ActivityView) -> Iterator[tuple[Family, Row]]:
-    for family in m.COUNTER_FAMILIES:
+    for counted, family in m.COUNTER_FAMILY.items():
         for account in view.accounts:
             totals = view.counters.get(account)
             if totals is None:
                 continue
-            for key, total in sorted(totals.get(family.name, {}).items()):
+            for key, total in sorted(totals.get(counted, {}).items()):
                 yield family, ((account, *key), format_value(total))
 
 
