@@ -1,10 +1,10 @@
 """Write reconstructed timelines as one OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.
 
 The file carries the live exporter's names and labels (balance, value, portfolio and unpriced gauges
-from metrics.py, profit gauges and ledger counters from activity_metrics.py) and never its health
-metrics. Families are written one at a time, every account's series in each, every step of a series
-before the next series: the order OpenMetrics asks for. Only the timelines are held in memory (one value
-per step and series); each series' lines are formatted and written as it goes.
+from metrics/families.py, profit gauges and ledger counters from metrics/activity_families.py) and
+never its health metrics. Families are written one at a time, every account's series in each, every
+step of a series before the next series: the order OpenMetrics asks for. Only the timelines are held
+in memory (one value per step and series); each series' lines are formatted and written as it goes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from exporter.metrics.activity_families import (
     Family,
 )
 from exporter.metrics.exposition import Number
-from exporter.metrics.renderer import BALANCE_FAMILIES, VALUE_FAMILIES
+from exporter.metrics.families import BALANCE_FAMILIES, VALUE_FAMILIES
 
 _HELP = dict(BALANCE_FAMILIES + VALUE_FAMILIES)
 BALANCE = Family("btcturk_balance", "gauge", _HELP["btcturk_balance"], ("account", "asset"))

@@ -22,12 +22,10 @@ from exporter.activity.store import ActivityView
 from exporter.api.parsing import Balance
 from exporter.metrics.activity_render import render_activity
 from exporter.metrics.exposition import CONTENT_TYPE, EMPTY, Chunk, escape_label
+from exporter.metrics.families import VALUE_FAMILIES
 from exporter.metrics.process import LiveMetrics, live_registry
 from exporter.metrics.series import (
-    BALANCE_FAMILIES,
     TICKER_FAILURE,
-    TICKER_FAMILIES,
-    VALUE_FAMILIES,
     PriceIndex,
     Settings,
     assemble,
@@ -42,11 +40,8 @@ from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot, Store, View
 
 # Importers of the metrics layer find these here as before.
 __all__ = [
-    "BALANCE_FAMILIES",
     "CONTENT_TYPE",
     "TICKER_FAILURE",
-    "TICKER_FAMILIES",
-    "VALUE_FAMILIES",
     "Renderer",
     "Settings",
     "escape_label",
