@@ -26,7 +26,7 @@ from exporter.api.parsing import Balance
 from exporter.api.records import Trade, Transfer
 from exporter.backfill.timeline import AccountHistory, Plan, iso
 from exporter.backfill.writer import Progress, Summary, backfill
-from exporter.commands.ledger import (
+from exporter.commands.common import (
     PROG,
     CommandError,
     add_common_flags,
