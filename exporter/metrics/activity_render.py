@@ -1,7 +1,7 @@
 """The activity families' exposition text: ledger counters, cost basis and profit, sync health, market.
 
 Pure: an ActivityView and the fresh balance snapshots in, Prometheus text (0.0.4) out. Names, types,
-labels and HELP come from activity_metrics. Unrealised profit is the ledger's holding valued live (the
+labels and HELP come from activity_families. Unrealised profit is the ledger's holding valued live (the
 prices and routes btcturk_balance_value uses) minus its cost basis, so it is absent while either side
 is unknown rather than made up.
 """
