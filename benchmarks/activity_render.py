@@ -50,11 +50,11 @@ def main() -> None:
     index = market_for(tickers)
     positions = {a: Position(a, Decimal("2.5"), Decimal("3.25"), Decimal("0.5")) for a in assets}
     totals = {
-        "btcturk_trades": {(f"{a}TRY", side): 10 for a in assets for side in ("buy", "sell")},
-        "btcturk_trade_fees": {("TRY",): Decimal("1.25")},
-        "btcturk_trade_taxes": {("TRY",): Decimal("0.25")},
-        "btcturk_deposits": {(a,): Decimal(3) for a in assets},
-        "btcturk_withdrawals": {(a,): Decimal("0.5") for a in assets},
+        "trades": {(f"{a}TRY", side): 10 for a in assets for side in ("buy", "sell")},
+        "trade_fees": {("TRY",): Decimal("1.25")},
+        "trade_taxes": {("TRY",): Decimal("0.25")},
+        "deposits": {(a,): Decimal(3) for a in assets},
+        "withdrawals": {(a,): Decimal("0.5") for a in assets},
     }
     names = [f"acct{i}" for i in range(args.accounts)]
     store = ActivityStore(names, True, lambda _: totals)

@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
-from exporter.commands.ledger import SUBCOMMANDS
-from exporter.commands.ledger import run as run_command
+from exporter.commands.dispatch import SUBCOMMANDS
+from exporter.commands.dispatch import run as run_command
 from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
 from exporter.ledger.schema import LedgerError

@@ -24,6 +24,7 @@ from exporter.api.errors import REASONS
 from exporter.api.transactions import ActivityClient
 from exporter.config.loader import Config, ConfigError
 from exporter.ledger import counters as ledger_counters
+from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger
 from exporter.metrics.process import live_registry as process_registry
 from exporter.metrics.renderer import TICKER_FAILURE, Renderer, Settings
@@ -103,9 +104,6 @@ class Pipeline:
         self.poller.stop(timeout=timeout)
         if self.activity is not None:
             self.activity.stop(timeout=timeout)
-
-
-LIVE_SINCE = "live_since_ms"
 
 
 def _record_live_since(store: Store, ledger: Ledger) -> None:

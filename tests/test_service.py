@@ -108,7 +108,7 @@ def test_a_new_configuration_replaces_the_pipeline(sim: Simulator, running: Call
     assert sample(first, "btcturk_up", account="main") == 1
     assert sample(first, "btcturk_poll_interval_seconds") == 2
     wait_for(lambda: up(run, "other"), what="other up")
-    assert old.poller._stop.is_set(), "the old poller was stopped"
+    assert old.poller._loops.stopping, "the old poller was stopped"
 
 
 def test_a_changed_key_is_not_carried_over(sim: Simulator, running: Callable[..., Running]) -> None:
@@ -127,7 +127,7 @@ def test_an_unchanged_configuration_keeps_the_pipeline(
     run = running(config)
     old = run.pipeline
     assert run.service.reload()
-    assert run.pipeline is old and not old.poller._stop.is_set()
+    assert run.pipeline is old and not old.poller._loops.stopping
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_a_failed_reload_keeps_everything(
     old = run.pipeline
     run.next = error
     assert not run.service.reload()
-    assert run.pipeline is old and not old.poller._stop.is_set()
+    assert run.pipeline is old and not old.poller._loops.stopping
     assert sample(run.metrics(), "btcturk_exporter_config_last_reload_successful") == 0
     [record] = [r for r in caplog.records if r.msg == "reload failed, keeping the running configuration"]
     if isinstance(error, ConfigError):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from exporter.activity.state import AccountHealth
+from exporter.activity.state import SyncHealth
 from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.ledger.costbasis import compute_chunks
+from exporter.ledger.cursors import origin_key
 from exporter.ledger.store import Ledger
 from exporter.pricing.history import PriceHistory
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def chunks(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[int | None, int | None]]:
     """[since, until) ranges covering all time: open-ended first and last, 30 days between."""
-    origin = ledger.state(f"activity:origin:{name}")
+    origin = ledger.state(origin_key(name))
     if origin is None:
         yield None, None
         return
@@ -37,7 +38,7 @@ def chunks(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[int | None,
 def revalue(
     ledger: Ledger,
     prices: PriceHistory,
-    health: AccountHealth,
+    health: SyncHealth,
     settings: ActivitySettings,
     now: float,
     now_ms: int,

@@ -29,7 +29,7 @@ class ActivitySnapshot:
     last_trade_ms: int | None = None
 
 
-class AccountHealth:
+class SyncHealth:
     """What the sync threads know about one account; every method is thread-safe."""
 
     def __init__(self, name: str) -> None:

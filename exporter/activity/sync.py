@@ -1,54 +1,33 @@
 """The account-activity sync: its own threads read each account's transactions into the ledger.
 
-One thread per transaction endpoint (trade, crypto, fiat) takes every account in turn, so a 429 on one
-endpoint holds only that endpoint, and a long backfill of one account shares the endpoint with the
-others (`requests_per_turn` at a time). A fourth thread polls exchangeinfo, fetches the price history
-the records need, recomputes cost basis when something changed, and publishes snapshots. None of this
-touches the balances gate or the Poller: balances are never delayed by activity.
+One loop per transaction endpoint (activity/endpoints.py) reads the records; a fourth
+(activity/publisher.py) polls exchangeinfo, fetches the price history the records need, recomputes
+cost basis when something changed, and publishes snapshots. None of this touches the balances gate or
+the Poller: balances are never delayed by activity.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from exporter.activity.revalue import revalue
-from exporter.activity.state import AccountHealth, ActivitySnapshot
-from exporter.activity.turn import read_turn
+from exporter.activity.calls import Calls, RequestCounter
+from exporter.activity.endpoints import EndpointSync
+from exporter.activity.publisher import Publisher
+from exporter.activity.state import ActivitySnapshot, SyncHealth
 from exporter.activity.windows import Progress
-from exporter.api import budget, retries
+from exporter.api import budget
 from exporter.api.account import Account
-from exporter.api.candles import Candle
-from exporter.api.errors import ApiError
-from exporter.api.market import EXCHANGE_INFO, MarketStatus
-from exporter.api.ratelimit import Gate, Gates
-from exporter.api.records import ENDPOINTS, KINDS, Kind
-from exporter.api.retries import Stopped
-from exporter.api.transactions import KLINES, OHLCS, ActivityClient, Record
-from exporter.config.activity import plan
-from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
+from exporter.api.market import MarketStatus
+from exporter.api.ratelimit import Gates
+from exporter.api.records import KINDS, Kind
+from exporter.api.transactions import ActivityClient
+from exporter.config.activity_settings import ActivitySettings
 from exporter.ledger.store import Ledger
+from exporter.loops import Loops, run_guarded
 from exporter.pricing.history import PriceHistory
-
-log = logging.getLogger(__name__)
-
-# Called once per HTTP exchange with (account or "", endpoint, code), like the poller's request hook.
-RequestCounter = Callable[[str, str, str], None]
-
-
-# The budgets whose first attempts wait for the planned share (the graph-api's two paths share one).
-PLANNED = (*ENDPOINTS.values(), KLINES)
-
-
-def _planned(
-    path: str, share: float, monotonic: Callable[[], float], budgets: Sequence[budget.Budget]
-) -> Gate:
-    """A gate holding `share` of the path's per-IP budget."""
-    full = next(b for b in budgets if path in b.paths)
-    return Gate(budget.Budget(full.name, budget.planned_calls(full.limit, share), full.paths), monotonic)
 
 
 class ActivitySync:
@@ -76,229 +55,66 @@ class ActivitySync:
         self.client = client
         self.ledger = ledger
         self.gates = gates
-        self.on_snapshot = on_snapshot
-        self.on_market = on_market
-        self.on_request = on_request
-        # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
-        self.on_clock_offset = on_clock_offset
-        self._clock = clock
-        self._monotonic = monotonic
-        self.health = {a.name: AccountHealth(a.name) for a in self.accounts}
-        self.prices = PriceHistory(ledger, self._candles)
-        self.market: MarketStatus | None = None
-        # Each activity budget's planned share: first attempts wait here, so retries keep headroom.
-        share = settings.rate_limit_share
-        self._plan = {path: _planned(path, share, monotonic, budgets) for path in PLANNED}
-        self._policy = retries.Policy(client.rest.total_timeout, backoff_max=30.0)
-        self._spans: dict[tuple[str, Kind], int] = {}
-        self._counts: dict[str, dict[Kind, int]] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._threads: list[threading.Thread] = []
+        # Shared by both sides; a reload may hand a carried-over account's health in.
+        self.health = {a.name: SyncHealth(a.name) for a in self.accounts}
+        self._loops = Loops()
+        self._wake = threading.Event()  # set by the endpoint loops when the publisher has work
+        calls = Calls(
+            settings, gates, self._loops,
+            attempt_time=client.rest.total_timeout, on_request=on_request, monotonic=monotonic,
+            budgets=budgets,
+        )  # fmt: skip
+        self.publisher = Publisher(
+            settings, self.accounts, client, ledger, calls, self.health,
+            on_snapshot=on_snapshot, on_market=on_market, clock=clock, monotonic=monotonic,
+        )  # fmt: skip
+        self.endpoints = EndpointSync(
+            settings, self.accounts, client, ledger, calls, self.health,
+            on_stored=self.publisher.forget_counts, on_clock_offset=on_clock_offset, clock=clock,
+            monotonic=monotonic,
+        )  # fmt: skip
 
-    # --- lifecycle -------------------------------------------------------------------------------
+    @property
+    def prices(self) -> PriceHistory:
+        """The price history the cost basis is valued with."""
+        return self.publisher.prices
+
+    @property
+    def market(self) -> MarketStatus | None:
+        """The last market status read, None before the first."""
+        return self.publisher.market
 
     def start(self) -> None:
-        """Start the endpoint threads and the publisher; nothing at all when activity is disabled."""
+        """Start the endpoint loops and the publisher; nothing at all when activity is disabled."""
         if not self.settings.enabled or not self.accounts:
             return
-        jobs: list[tuple[str, Callable[[], None]]] = [
-            (f"activity {kind}", lambda kind=kind: self._endpoint_loop(kind))  # type: ignore[misc]
-            for kind in KINDS
-        ]
-        jobs.append(("activity publish", self._publish_loop))
-        for name, job in jobs:
-            thread = threading.Thread(target=self._guarded, args=(job,), name=name, daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        loops, wake = self._loops, self._wake
+        for kind in KINDS:
+            self._start(f"activity {kind}", functools.partial(self.endpoints.loop, kind, loops, wake))
+        self._start("activity publish", functools.partial(self.publisher.loop, loops, wake))
+
+    def _start(self, name: str, job: Callable[[], None]) -> None:
+        def pause(errors: int) -> float:
+            return min(self.settings.interval, 5.0 * 2.0**errors)
+
+        # A bug must not end the sync for good: the loop starts over, slower each time.
+        self._loops.start(name, functools.partial(run_guarded, self._loops, job, "the activity sync", pause))
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop every thread, waiting briefly (a thread stuck in a request is a daemon)."""
-        self._stop.set()
-        self._wake.set()
-        end = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, end - time.monotonic()))
-
-    def _sleep(self, seconds: float) -> None:
-        retries.sleep_unless_stopped(self._stop, seconds)
-
-    def _guarded(self, job: Callable[[], None]) -> None:
-        errors = 0
-        while not self._stop.is_set():
-            try:
-                job()
-                return
-            except Stopped:
-                return
-            except Exception:  # a bug must not end the sync for good: log it and start over, slower
-                errors += 1
-                log.exception("unexpected error in the activity sync (%d in a row)", errors)
-                if self._stop.wait(min(self.settings.interval, 5.0 * 2**errors)):
-                    return
-
-    def _endpoint_loop(self, kind: Kind) -> None:
-        while True:
-            started = self._monotonic()
-            more = False
-            for account in self.accounts:
-                progress = self.sync_endpoint(account, kind)
-                more = more or (progress is not None and not progress.done)
-            self._wake.set()
-            if not more:
-                self._sleep(max(0.0, started + self.settings.interval - self._monotonic()))
-
-    def _publish_loop(self) -> None:
-        next_market = self._monotonic()
-        while True:
-            if self._monotonic() >= next_market:
-                self.refresh_market()
-                next_market = self._monotonic() + self.settings.market_interval
-            self._wake.clear()
-            for account in self.accounts:
-                self.publish(account.name)
-            if self._stop.is_set():
-                raise Stopped
-            self._wake.wait(max(0.0, next_market - self._monotonic()))
-            if self._stop.is_set():
-                raise Stopped
-
-    # --- one call through the gates --------------------------------------------------------------
-
-    def _call(
-        self, path: str, who: str, attempt: Callable[[float], retries.T], plan_path: str | None
-    ) -> retries.T:
-        deadline = self._monotonic() + self.settings.request_deadline
-        if plan_path is not None and self._plan[plan_path].acquire(deadline, self._sleep) is not None:
-            raise ApiError("rate_limited", path, detail="planned share of the budget used up")
-        return retries.call(
-            attempt,
-            gate=self.gates.for_path(path),
-            endpoint=path,
-            who=who,
-            deadline=deadline,
-            policy=self._policy,
-            stop=self._stop,
-            clock=self._monotonic,
-        )
-
-    def _hook(self, account: str) -> Callable[[str, str], None] | None:
-        counter = self.on_request
-        if counter is None:
-            return None
-        return lambda endpoint, code: counter(account, endpoint, code)
-
-    # --- the transaction endpoints ---------------------------------------------------------------
+        self._loops.stop(timeout, wake=(self._wake,))
 
     def sync_endpoint(self, account: Account, kind: Kind) -> Progress | None:
-        """One turn of one account's endpoint: backfill or re-read the recent window. None: skipped."""
-        health = self.health[account.name]
-        if not health.due(self._monotonic()):
-            return None
-        path = ENDPOINTS[kind]
-        try:
-            try:
-                progress = self._read(account, kind)
-            except ApiError as exc:
-                if exc.reason != "auth" or not health.permitted:
-                    raise
-                # Clock drift is the usual cause of a 401: measure again and try once more.
-                with contextlib.suppress(ApiError):
-                    offset = self.client.rest.sync_clock(self._hook(account.name))
-                    if self.on_clock_offset is not None:
-                        self.on_clock_offset(offset)
-                progress = self._read(account, kind)
-        except ApiError as exc:
-            health.failed(kind, path, exc.reason)
-            if exc.reason == "auth":
-                recheck = self._monotonic() + self.settings.permission_recheck
-                if health.refuse(recheck):
-                    log.warning(
-                        "activity of account %s is off: %s answers 401 (the key lacks the permission to "
-                        "read transactions, or is bound to another IP); balances are unaffected; "
-                        "trying again every %gs",
-                        account.name,
-                        path,
-                        self.settings.permission_recheck,
-                    )
-            else:
-                log.warning("activity sync of account %s: %s", account.name, exc)
-            return None
-        if progress.truncated:
-            for _ in range(progress.truncated):
-                health.failed(kind, path, "truncated")
-        if progress.stored:
-            self._counts.pop(account.name, None)
-        if health.succeeded(kind, self._clock(), progress.done, progress.stored):
-            log.info("activity of account %s is readable again", account.name)
-        return progress
-
-    def _read(self, account: Account, kind: Kind) -> Progress:
-        path = ENDPOINTS[kind]
-        hook = self._hook(account.name)
-        who = f"activity {account.name}"
-
-        def fetch(start_ms: int, end_ms: int) -> Sequence[Record]:
-            def attempt(left: float) -> Sequence[Record]:
-                return self.client.records(account, kind, start_ms, end_ms, hook, time.monotonic() + left)
-
-            return self._call(path, who, attempt, path)
-
-        key = (account.name, kind)
-        progress = read_turn(
-            self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
-            self._spans.get(key, MAX_WINDOW_MS),
-        )  # fmt: skip
-        self._spans[key] = progress.span_ms
-        return progress
-
-    # --- market, prices, snapshots ---------------------------------------------------------------
+        """One turn of one account's endpoint (EndpointSync.sync_endpoint)."""
+        return self.endpoints.sync_endpoint(account, kind)
 
     def refresh_market(self) -> MarketStatus | None:
-        """Poll exchangeinfo once; publish it and use its pairs for price routes."""
-
-        def attempt(left: float) -> MarketStatus:
-            return self.client.market(self._clock(), self._hook(""), time.monotonic() + left)
-
-        try:
-            market = self._call(EXCHANGE_INFO, "market status", attempt, None)
-        except ApiError as exc:
-            log.warning("market status poll failed: %s", exc)
-            return None
-        self.market = market
-        if self.prices.set_pairs(market.pairs.values()):
-            for health in self.health.values():
-                health.changed = True
-        if self.on_market is not None:
-            self.on_market(market)
-        return market
-
-    def _candles(self, base: str, quote: str, resolution: str, from_s: int, to_s: int) -> Sequence[Candle]:
-        path = OHLCS if resolution == "1D" else KLINES
-
-        def attempt(left: float) -> Sequence[Candle]:
-            end = time.monotonic() + left
-            return self.client.candles(base, quote, resolution, from_s, to_s, self._hook(""), end)
-
-        return self._call(path, "price history", attempt, KLINES)
+        """Poll exchangeinfo once (Publisher.refresh_market)."""
+        return self.publisher.refresh_market()
 
     def publish(self, name: str) -> ActivitySnapshot:
-        """Recompute the account's cost basis if its records or prices changed, and publish a snapshot."""
-        health = self.health[name]
-        now = self._clock()
-        reopen = health.prices_open_until is not None and now >= health.prices_open_until
-        # A cost basis over part of the history would be wrong, not early: none until the backfill is done
-        # (which also spares a recompute of a growing history after every backfill turn).
-        if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
-            revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
-            self._counts.pop(name, None)
-        if name not in self._counts:
-            # Counting 100,000 rows costs milliseconds: only after the records changed.
-            counts = self.ledger.counts()
-            self._counts[name] = {kind: counts.get((name, kind), 0) for kind in KINDS}
-        snapshot = health.snapshot(self._counts[name])
-        self.on_snapshot(snapshot)
-        return snapshot
+        """Revalue the account if needed and publish its snapshot (Publisher.publish)."""
+        return self.publisher.publish(name)
 
     def run_once(self) -> dict[str, ActivitySnapshot]:
         """Sync every account to now (backfill included), then publish: for tests and benchmarks."""
@@ -310,6 +126,3 @@ class ActivitySync:
                 while (progress := self.sync_endpoint(account, kind)) is not None and not progress.done:
                     pass
         return {a.name: self.publish(a.name) for a in self.accounts}
-
-
-__all__ = ["ActivitySnapshot", "ActivitySync", "plan"]

@@ -13,6 +13,7 @@ from exporter.activity.windows import Progress, read_range
 from exporter.api.records import ENDPOINTS, Kind, Trade, Transfer
 from exporter.api.transactions import Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
+from exporter.ledger.cursors import origin_key
 from exporter.ledger.store import Cursor, Ledger
 
 
@@ -34,9 +35,9 @@ def read_turn(
         if start is None:
             start = parse_since(settings.since, now_ms)
             # Where the history begins, for reading it back in chunks (the earliest of the endpoints).
-            origin = ledger.state(f"activity:origin:{account}")
+            origin = ledger.state(origin_key(account))
             if origin is None or int(origin) > start:
-                ledger.set_state(f"activity:origin:{account}", str(start))
+                ledger.set_state(origin_key(account), str(start))
         limit = settings.requests_per_turn
     else:
         read_to = cursor.backfilled_to_ms if cursor.backfilled_to_ms is not None else now_ms

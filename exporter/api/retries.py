@@ -20,23 +20,11 @@ from tenacity.stop import stop_base
 
 from exporter.api.errors import ApiError
 from exporter.api.ratelimit import MAX_RETRY_AFTER, Gate, capped_pause
+from exporter.loops import Stopped, sleep_unless_stopped
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class Stopped(BaseException):
-    """Raised inside a wait when the poller is asked to stop.
-
-    A BaseException, so that no `except Exception` on the way out can count a stop as a failed poll.
-    """
-
-
-def sleep_unless_stopped(stop: threading.Event, seconds: float) -> None:
-    """Sleep for `seconds` on the stop event, so that a shutdown ends the sleep; raise Stopped then."""
-    if stop.wait(seconds):
-        raise Stopped
 
 
 @dataclass(frozen=True)

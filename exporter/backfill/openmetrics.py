@@ -9,16 +9,12 @@ samples go to the stream series by series.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Literal, TextIO
+from typing import TextIO
 
-Kind = Literal["gauge", "counter"]
-KINDS: tuple[Kind, ...] = ("gauge", "counter")
-Number = Decimal | int
+from exporter.metrics.exposition import METRIC_TYPES, MetricType, Number, escape_label, format_stored, labels
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -28,36 +24,12 @@ class OrderError(ValueError):
     """Samples offered in an order OpenMetrics (or promtool) would reject or silently drop."""
 
 
-def escape(text: str) -> str:
-    """Escape a label value or HELP text as OpenMetrics requires (backslash, newline, double quote)."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def format_number(value: Number) -> str:
-    """A sample value as Prometheus will store it: the float64 nearest the Decimal, shortest spelling."""
-    if isinstance(value, int):
-        return str(value)
-    number = float(value)  # the one place a float appears: the TSDB stores float64
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "+Inf" if number > 0 else "-Inf"
-    return repr(number)
-
-
 def format_timestamp(ms: int) -> str:
     """A Unix time in ms as OpenMetrics seconds: `1700000000` or `1700000000.250`."""
     if ms < 0:
         raise ValueError(f"timestamp {ms} ms is before 1970; OpenMetrics files here never need one")
     seconds, rest = divmod(ms, 1000)
     return str(seconds) if rest == 0 else f"{seconds}.{rest:03d}"
-
-
-def format_labels(labels: Sequence[tuple[str, str]]) -> str:
-    """`{name="value",...}`, or nothing for no labels."""
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in labels) + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +60,13 @@ class OpenMetricsWriter:
         self.first_ms: int | None = None
         self.last_ms: int | None = None
 
-    def family(self, name: str, kind: Kind, help_text: str) -> None:
+    def family(self, name: str, kind: MetricType, help_text: str) -> None:
         """Open a family (closing the one before); its HELP and TYPE are written with its first series."""
         self._check_open()
         if not _NAME.match(name):
             raise ValueError(f"metric name {name!r} is not valid")
-        if kind not in KINDS:
-            raise ValueError(f"metric type {kind!r} is not one of {', '.join(KINDS)}")
+        if kind not in METRIC_TYPES:
+            raise ValueError(f"metric type {kind!r} is not one of {', '.join(METRIC_TYPES)}")
         if kind == "counter" and name.endswith("_total"):
             raise ValueError(f"counter family {name!r}: name it without _total, its samples carry it")
         if name in self._families:
@@ -102,10 +74,11 @@ class OpenMetricsWriter:
         self._families.add(name)
         self._family = name
         self._sample_name = name + "_total" if kind == "counter" else name
-        self._header = f"# HELP {name} {escape(help_text)}\n# TYPE {name} {kind}\n"
+        # OpenMetrics escapes HELP text like a label value (0.0.4 leaves quotes alone).
+        self._header = f"# HELP {name} {escape_label(help_text)}\n# TYPE {name} {kind}\n"
         self._series = set()
 
-    def series(self, labels: Sequence[tuple[str, str]], points: Iterable[tuple[int, Number]]) -> int:
+    def series(self, label_pairs: Sequence[tuple[str, str]], points: Iterable[tuple[int, Number]]) -> int:
         """Write one series of the open family: (time in ms, value) points in increasing time order.
 
         Returns how many samples were written; a series with no points writes nothing.
@@ -113,10 +86,10 @@ class OpenMetricsWriter:
         self._check_open()
         if self._family is None:
             raise OrderError("a series was written before any family was opened")
-        for name, _ in labels:
+        for name, _ in label_pairs:
             if not _LABEL.match(name) or name.startswith("__"):
                 raise ValueError(f"label name {name!r} is not valid")
-        label_text = format_labels(labels)
+        label_text = labels(label_pairs)
         if label_text in self._series:
             raise OrderError(f"series {self._sample_name}{label_text} written twice")
         prefix = f"{self._sample_name}{label_text} "
@@ -131,7 +104,7 @@ class OpenMetricsWriter:
                     f"series {self._sample_name}{label_text}: sample at {ms} ms after one at {previous} ms"
                 )
             previous = ms
-            lines.append(f"{prefix}{format_number(value)} {format_timestamp(ms)}\n")
+            lines.append(f"{prefix}{format_stored(value)} {format_timestamp(ms)}\n")
         if first is None or previous is None:
             return 0
         self._series.add(label_text)

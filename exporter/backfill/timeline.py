@@ -28,8 +28,9 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from functools import partial
 
 from exporter.api.records import Trade, Transfer
-from exporter.ledger.costbasis import CONTEXT, METHODS, Method, PriceAt, Replay, order
-from exporter.ledger.counters import LedgerCounters
+from exporter.config.activity_settings import COST_METHODS, CostMethod
+from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
+from exporter.ledger.counters import Counted, LedgerCounters
 from exporter.pricing.valuation import BRIDGES
 
 MAX_STEPS = 100_000  # a year at 5.3 minutes; kept bounded because every series keeps one value per step
@@ -51,7 +52,7 @@ class Plan:
     until_ms: int
     step_ms: int
     currencies: tuple[str, ...]
-    method: Method = "average"
+    method: CostMethod = "average"
 
     def __post_init__(self) -> None:
         if self.step_ms <= 0:
@@ -60,8 +61,8 @@ class Plan:
             raise ValueError(f"since ({iso(self.since_ms)}) must be before until ({iso(self.until_ms)})")
         if not self.currencies:
             raise ValueError("currencies: at least one valuation currency is needed")
-        if self.method not in METHODS:
-            raise ValueError(f"method: {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.method not in COST_METHODS:
+            raise ValueError(f"method: {self.method!r} is not one of {', '.join(COST_METHODS)}")
         count = len(self.steps())
         if count > MAX_STEPS:
             raise ValueError(f"step: {count} steps between since and until, more than {MAX_STEPS}; widen it")
@@ -116,7 +117,7 @@ class Timeline:
     prices: dict[tuple[str, str], list[Decimal | None]] = field(default_factory=dict)  # from balance_from
     positions: dict[tuple[str, str], list[Position | None]] = field(default_factory=dict)
     net_deposits: dict[str, list[Decimal]] = field(default_factory=dict)
-    counters: dict[str, dict[tuple[str, ...], list[Decimal | int]]] = field(default_factory=dict)
+    counters: dict[Counted, dict[tuple[str, ...], list[Decimal | int]]] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
 
     @property
@@ -286,7 +287,7 @@ def _first_step_at(steps: range, ms: int) -> int:
     return min(len(steps), -(-(ms - steps[0]) // steps.step))
 
 
-def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, method: Method) -> None:
+def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, method: CostMethod) -> None:
     """Replay the ledger forwards, keeping positions, net deposits and counters at each step."""
     steps = timeline.steps
     last = steps[-1]
@@ -299,8 +300,8 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
     net: dict[str, list[Decimal]] = {c: [] for c in timeline.currencies}
     counters = LedgerCounters()
     counters.start_at_zero(records)  # every key that will count starts at zero, so rate() sees each rise
-    series: dict[str, dict[tuple[str, ...], list[Decimal | int]]] = {
-        family: {key: [] for key in keys} for family, keys in counters.totals.items()
+    series: dict[Counted, dict[tuple[str, ...], list[Decimal | int]]] = {
+        counted: {key: [] for key in keys} for counted, keys in counters.totals.items()
     }
     previous: dict[tuple[str, str], Position | None] = dict.fromkeys(positions)
     position = 0
@@ -323,9 +324,9 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
                         now = before  # unchanged: share the tuple, so a quiet step costs one reference
                     previous[key] = now
                     positions[key].append(now)
-            for family, totals in counters.totals.items():
+            for counted, totals in counters.totals.items():
                 for labels, value in totals.items():
-                    series[family][labels].append(value)
+                    series[counted][labels].append(value)
     timeline.positions = positions
     timeline.net_deposits = net
     timeline.counters = series

@@ -1,10 +1,10 @@
 """Write reconstructed timelines as one OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`.
 
 The file carries the live exporter's names and labels (balance, value, portfolio and unpriced gauges
-from metrics.py, profit gauges and ledger counters from activity_metrics.py) and never its health
-metrics. Families are written one at a time, every account's series in each, every step of a series
-before the next series: the order OpenMetrics asks for. Only the timelines are held in memory (one value
-per step and series); each series' lines are formatted and written as it goes.
+from metrics/families.py, profit gauges and ledger counters from metrics/activity_families.py) and
+never its health metrics. Families are written one at a time, every account's series in each, every
+step of a series before the next series: the order OpenMetrics asks for. Only the timelines are held
+in memory (one value per step and series); each series' lines are formatted and written as it goes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
-from exporter.backfill.openmetrics import Number, OpenMetricsWriter
+from exporter.backfill.openmetrics import OpenMetricsWriter
 from exporter.backfill.timeline import EXACT, AccountHistory, Notice, Plan, Timeline, reconstruct
 from exporter.ledger.costbasis import PriceAt
 from exporter.metrics.activity_families import (
@@ -22,10 +22,12 @@ from exporter.metrics.activity_families import (
     ASSET_COST_BASIS,
     ASSET_REALIZED_PROFIT,
     ASSET_UNREALIZED_PROFIT,
+    COUNTER_FAMILY,
     NET_DEPOSITS,
     Family,
 )
-from exporter.metrics.renderer import BALANCE_FAMILIES, VALUE_FAMILIES
+from exporter.metrics.exposition import Number
+from exporter.metrics.families import BALANCE_FAMILIES, VALUE_FAMILIES
 
 _HELP = dict(BALANCE_FAMILIES + VALUE_FAMILIES)
 BALANCE = Family("btcturk_balance", "gauge", _HELP["btcturk_balance"], ("account", "asset"))
@@ -55,6 +57,8 @@ FAMILIES: tuple[Family, ...] = (
     *ACTIVITY_FAMILIES,
     PORTFOLIO_PROFIT,
 )
+
+_COUNTED = {family.name: counted for counted, family in COUNTER_FAMILY.items()}
 
 Points = Iterable[tuple[int, Number]]
 Series = tuple[tuple[str, ...], Points]  # label values (account first) and the points
@@ -180,7 +184,8 @@ def series_of(family: Family, t: Timeline) -> Iterator[Series]:
             if currency in t.currencies:
                 yield (account, currency), _profit(t, currency, net)
     else:
-        for key, counts in t.counters.get(family.name, {}).items():
+        counted = _COUNTED[family.name]
+        for key, counts in t.counters.get(counted, {}).items():
             yield (account, *key), zip(steps, counts, strict=True)
 
 

@@ -29,7 +29,7 @@ from exporter.api.records import KINDS, Trade, Transfer
 from exporter.backfill.prometheus import LiveTarget, PrometheusError, live_target
 from exporter.backfill.timeline import AccountHistory, Notice, Plan, iso
 from exporter.backfill.writer import Progress, Summary, backfill
-from exporter.commands.ledger import (
+from exporter.commands.common import (
     PROG,
     CommandError,
     add_common_flags,
@@ -42,12 +42,12 @@ from exporter.commands.ledger import (
 from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.config.loader import Config
 from exporter.durations import DurationError, parse_duration_ms
+from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger, LedgerError
 from exporter.pricing.steps import step_hours, step_price_at
 
 HOUR_S = 3600
 MAX_STEP_MS = 7 * 86_400_000
-LIVE_SINCE = "live_since_ms"
 DEFAULT_JOB = "btcturk"
 
 

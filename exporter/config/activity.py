@@ -8,12 +8,11 @@ from typing import Any
 
 from exporter.api import budget
 from exporter.api.records import ENDPOINTS
-from exporter.config.activity_settings import ActivitySettings, parse_since
+from exporter.config.activity_settings import COST_METHODS, ActivitySettings, parse_since
 from exporter.describe import shown, type_name, unknown_key
 from exporter.durations import DurationError, format_duration, parse_duration_ms
 
 ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis")
-COST_METHODS = ("average", "fifo")
 # A day between syncs is already more than anyone would want to wait for a trade to show.
 MAX_INTERVAL_S = 86_400.0
 

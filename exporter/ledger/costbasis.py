@@ -29,12 +29,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
-from typing import Literal
 
 from exporter.api.records import Trade, Transfer
+from exporter.config.activity_settings import COST_METHODS, CostMethod
 
-Method = Literal["average", "fifo"]
-METHODS: tuple[Method, ...] = ("average", "fifo")
 PriceAt = Callable[[str, str, int], "Decimal | None"]
 """`price_at(asset, currency, when_ms)`: one unit of `asset` in `currency` at that time, or None."""
 
@@ -78,7 +76,7 @@ class CostBasis:
     """Everything the replay of one account's history produced, in one valuation currency."""
 
     currency: str
-    method: Method
+    method: CostMethod
     positions: dict[str, Position]
     fees: dict[str, Decimal]  # paid, as positive amounts, per asset they were paid in
     taxes: dict[str, Decimal]
@@ -164,7 +162,7 @@ def compute(
     transfers: Iterable[Transfer],
     currency: str,
     price_at: PriceAt,
-    method: Method = "average",
+    method: CostMethod = "average",
     keep_events: bool = False,
 ) -> CostBasis:
     """Replay one account's history in time order and return its cost basis in `currency`."""
@@ -182,7 +180,7 @@ def compute_chunks(
     chunks: Iterable[tuple[Iterable[Trade], Iterable[Transfer]]],
     currencies: Iterable[str],
     price_at: PriceAt,
-    method: Method = "average",
+    method: CostMethod = "average",
 ) -> dict[str, CostBasis]:
     """compute() in each valuation currency over a history given in chunks of ascending,
     non-overlapping time ranges.
@@ -217,8 +215,8 @@ class Replay:
     result() the CostBasis compute() would give over the records applied.
     """
 
-    def __init__(self, currency: str, price_at: PriceAt, method: Method = "average") -> None:
-        if method not in METHODS:
+    def __init__(self, currency: str, price_at: PriceAt, method: CostMethod = "average") -> None:
+        if method not in COST_METHODS:
             raise ValueError(f"unknown cost-basis method {method!r} (expected average or fifo)")
         self.currency = currency.upper()
         self.method = method

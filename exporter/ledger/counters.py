@@ -1,7 +1,8 @@
-"""The ledger's running counters (trades, trade fees and taxes, deposits, withdrawals), keyed as exported.
+"""The ledger's running counters (trades, trade fees and taxes, deposits, withdrawals).
 
-One definition for the live exporter and the backfill, so a counter never jumps where the two meet:
-keys are the label values after `account`, as in activity_metrics (`(pair, side)` for trades, `(asset,)`
+One definition for the live exporter and the backfill, so a counter never jumps where the two meet.
+Totals are keyed by what they count (Counted); the metrics layer names the family each is exported as.
+Within a counter, keys are the label values after `account` (`(pair, side)` for trades, `(asset,)`
 for the others); fees and taxes are trade fees only, as positive amounts in the pair's quote asset;
 deposits and withdrawals are quantities of the asset. A transfer naming no currency counts nowhere.
 """
@@ -10,19 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Literal
 
 from exporter.api.records import Trade, Transfer
-from exporter.metrics.activity_families import (
-    COUNTER_FAMILIES,
-    DEPOSITS,
-    TRADE_FEES,
-    TRADE_TAXES,
-    TRADES,
-    WITHDRAWALS,
-)
 
-Totals = dict[str, dict[tuple[str, ...], Decimal | int]]
-"""Family name -> label values (after `account`) -> running total."""
+Counted = Literal["trades", "trade_fees", "trade_taxes", "deposits", "withdrawals"]
+COUNTED: tuple[Counted, ...] = ("trades", "trade_fees", "trade_taxes", "deposits", "withdrawals")
+
+Totals = dict[Counted, dict[tuple[str, ...], Decimal | int]]
+"""What is counted -> label values (after `account`) -> running total."""
 
 _ZERO = Decimal(0)
 
@@ -31,32 +28,35 @@ class LedgerCounters:
     """Running totals over records added in time order; `start_at_zero` lists keys before they count."""
 
     def __init__(self) -> None:
-        self.totals: Totals = {family.name: {} for family in COUNTER_FAMILIES}
+        self.totals: Totals = {counted: {} for counted in COUNTED}
 
     def start_at_zero(self, records: Iterable[Trade | Transfer]) -> None:
         """Give every key these records will count a zero now, so a series starts before its first rise."""
         totals = self.totals
         for r in records:
             if isinstance(r, Trade):
-                totals[TRADES.name].setdefault((r.pair, r.side), 0)
-                totals[TRADE_FEES.name].setdefault((r.quote,), _ZERO)
-                totals[TRADE_TAXES.name].setdefault((r.quote,), _ZERO)
+                totals["trades"].setdefault((r.pair, r.side), 0)
+                totals["trade_fees"].setdefault((r.quote,), _ZERO)
+                totals["trade_taxes"].setdefault((r.quote,), _ZERO)
             elif r.currency is not None:
-                family = DEPOSITS.name if r.balance_type == "deposit" else WITHDRAWALS.name
-                totals[family].setdefault((r.currency,), _ZERO)
+                totals[_transfer(r)].setdefault((r.currency,), _ZERO)
 
     def add(self, r: Trade | Transfer) -> None:
         """Count one record."""
         totals = self.totals
         if isinstance(r, Trade):
-            trades = totals[TRADES.name]
+            trades = totals["trades"]
             trades[r.pair, r.side] = trades.get((r.pair, r.side), 0) + 1
-            fees, taxes = totals[TRADE_FEES.name], totals[TRADE_TAXES.name]
+            fees, taxes = totals["trade_fees"], totals["trade_taxes"]
             fees[r.quote,] = fees.get((r.quote,), _ZERO) + r.fee.copy_abs()
             taxes[r.quote,] = taxes.get((r.quote,), _ZERO) + r.tax.copy_abs()
         elif r.currency is not None:
-            family = totals[DEPOSITS.name if r.balance_type == "deposit" else WITHDRAWALS.name]
-            family[r.currency,] = family.get((r.currency,), _ZERO) + r.quantity
+            moved = totals[_transfer(r)]
+            moved[r.currency,] = moved.get((r.currency,), _ZERO) + r.quantity
+
+
+def _transfer(r: Transfer) -> Counted:
+    return "deposits" if r.balance_type == "deposit" else "withdrawals"
 
 
 def count(records: Iterable[Trade | Transfer]) -> Totals:

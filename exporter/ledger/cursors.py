@@ -7,6 +7,15 @@ from dataclasses import dataclass
 from exporter.api.records import Kind
 from exporter.ledger.db import LedgerDb
 
+# State keys read and written by more than one part of the exporter.
+# Unix ms of the first successful balance poll: where a backfill hands over to the live scrapes.
+LIVE_SINCE = "live_since_ms"
+
+
+def origin_key(account: str) -> str:
+    """The state key of where `account`'s history begins (Unix ms): the earliest `since` read from."""
+    return f"activity:origin:{account}"
+
 
 @dataclass(frozen=True, slots=True)
 class Cursor:

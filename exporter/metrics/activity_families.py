@@ -11,10 +11,11 @@ by its sample name, so code writing that format uses `Family.sample_name` for bo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["gauge", "counter"]
+from exporter.ledger.counters import Counted
+from exporter.metrics.exposition import MetricType
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class Family:
     """One metric family: its name (without `_total`), type, HELP text and label names, in order."""
 
     name: str
-    kind: Kind
+    kind: MetricType
     help: str
     labels: tuple[str, ...]
 
@@ -96,7 +97,15 @@ PROFIT_FAMILIES: tuple[Family, ...] = (
     ASSET_REALIZED_PROFIT,
     NET_DEPOSITS,
 )
-COUNTER_FAMILIES: tuple[Family, ...] = (TRADES, TRADE_FEES, TRADE_TAXES, DEPOSITS, WITHDRAWALS)
+# The family each of the ledger's counters is exported as, in exposition order.
+COUNTER_FAMILY: Mapping[Counted, Family] = {
+    "trades": TRADES,
+    "trade_fees": TRADE_FEES,
+    "trade_taxes": TRADE_TAXES,
+    "deposits": DEPOSITS,
+    "withdrawals": WITHDRAWALS,
+}
+COUNTER_FAMILIES: tuple[Family, ...] = tuple(COUNTER_FAMILY.values())
 ACTIVITY_FAMILIES: tuple[Family, ...] = PROFIT_FAMILIES + COUNTER_FAMILIES
 
 # --- only the live exporter serves these: the sync's health and the exchange's market status ---------

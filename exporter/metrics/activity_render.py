@@ -1,18 +1,15 @@
 """The activity families' exposition text: ledger counters, cost basis and profit, sync health, market.
 
 Pure: an ActivityView and the fresh balance snapshots in, Prometheus text (0.0.4) out. Names, types,
-labels and HELP come from activity_metrics. Unrealised profit is the ledger's holding valued live (the
+labels and HELP come from activity_families. Unrealised profit is the ledger's holding valued live (the
 prices and routes btcturk_balance_value uses) minus its cost basis, so it is absent while either side
 is unknown rather than made up.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import Context, Decimal
-
-from prometheus_client.utils import floatToGoString
+from decimal import Decimal
 
 from exporter.activity.store import ActivityView
 from exporter.api.errors import REASONS
@@ -21,47 +18,25 @@ from exporter.api.records import ENDPOINTS
 from exporter.ledger.costbasis import CostBasis
 from exporter.metrics import activity_families as m
 from exporter.metrics.activity_families import Family
+from exporter.metrics.exposition import format_float, format_value, header, labels
 from exporter.poll.snapshot import AccountSnapshot
 from exporter.pricing.valuation import Market, value_balances
 
 # Failure reasons every account's endpoints start at zero with, so rate() and increase() see the first.
 SYNC_REASONS = (*REASONS, "truncated")
-_CONTEXT = Context(prec=17)
-_FLOAT_MAX = Decimal(sys.float_info.max)
 _ZERO = Decimal(0)
 
-Sample = tuple[tuple[str, ...], str]  # label values in the family's order, value text
+Row = tuple[tuple[str, ...], str]  # one sample of a known family: label values in its order, value text
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: Decimal | int) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if value.copy_abs() > _FLOAT_MAX:
-        return "-Inf" if value.is_signed() else "+Inf"
-    return str(_CONTEXT.plus(value))
-
-
-def _float(value: float) -> str:
-    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
-    return text
-
-
-def _family(family: Family, samples: Iterable[Sample]) -> str:
+def _family(family: Family, rows: Iterable[Row]) -> str:
     lines = [
-        f"{family.sample_name}{{"
-        + ",".join(f'{k}="{_escape(v)}"' for k, v in zip(family.labels, labels, strict=True))
-        + f"}} {value}\n"
-        for labels, value in samples
+        f"{family.sample_name}{labels(zip(family.labels, values, strict=True))} {value}\n"
+        for values, value in rows
     ]
     if not lines:
         return ""
-    help_text = family.help.replace("\\", "\\\\").replace("\n", "\\n")
-    header = f"# HELP {family.sample_name} {help_text}\n# TYPE {family.sample_name} {family.kind}\n"
-    return header + "".join(lines)
+    return header(family.sample_name, family.kind, family.help) + "".join(lines)
 
 
 def _live_values(basis: CostBasis, index: Market | None, currency: str, price: str) -> Mapping[str, Decimal]:
@@ -85,7 +60,7 @@ def _profit(
     index: Market | None,
     currencies: Sequence[str],
     price: str,
-) -> Iterator[tuple[Family, Sample]]:
+) -> Iterator[tuple[Family, Row]]:
     for account in view.accounts:
         snapshot = view.snapshots.get(account)
         if snapshot is None or not snapshot.cost_basis:
@@ -95,34 +70,34 @@ def _profit(
         for currency, basis in snapshot.cost_basis.items():
             live = _live_values(basis, priced, currency, price)
             for asset, position in sorted(basis.positions.items()):
-                labels = (account, asset, currency)
-                yield m.ASSET_COST_BASIS, (labels, _number(position.cost))
-                yield m.ASSET_REALIZED_PROFIT, (labels, _number(position.realised))
+                key = (account, asset, currency)
+                yield m.ASSET_COST_BASIS, (key, format_value(position.cost))
+                yield m.ASSET_REALIZED_PROFIT, (key, format_value(position.realised))
                 if (value := live.get(asset)) is not None:
-                    yield m.ASSET_UNREALIZED_PROFIT, (labels, _number(value - position.cost))
-            yield m.NET_DEPOSITS, ((account, currency), _number(basis.net_deposits))
+                    yield m.ASSET_UNREALIZED_PROFIT, (key, format_value(value - position.cost))
+            yield m.NET_DEPOSITS, ((account, currency), format_value(basis.net_deposits))
         if snapshot.last_trade_ms is not None:
-            yield m.LAST_TRADE, ((account,), _float(snapshot.last_trade_ms / 1000))
+            yield m.LAST_TRADE, ((account,), format_float(snapshot.last_trade_ms / 1000))
 
 
-def _counters(view: ActivityView) -> Iterator[tuple[Family, Sample]]:
-    for family in m.COUNTER_FAMILIES:
+def _counters(view: ActivityView) -> Iterator[tuple[Family, Row]]:
+    for counted, family in m.COUNTER_FAMILY.items():
         for account in view.accounts:
             totals = view.counters.get(account)
             if totals is None:
                 continue
-            for key, total in sorted(totals.get(family.name, {}).items()):
-                yield family, ((account, *key), _number(total))
+            for key, total in sorted(totals.get(counted, {}).items()):
+                yield family, ((account, *key), format_value(total))
 
 
-def _health(view: ActivityView) -> Iterator[tuple[Family, Sample]]:
+def _health(view: ActivityView) -> Iterator[tuple[Family, Row]]:
     for account in view.accounts:
         snapshot = view.snapshots.get(account)
         yield m.ACTIVITY_UP, ((account,), "1" if snapshot is not None and snapshot.up else "0")
         if snapshot is None:
             continue
         if snapshot.last_sync_s is not None:
-            yield m.ACTIVITY_LAST_SYNC, ((account,), _float(snapshot.last_sync_s))
+            yield m.ACTIVITY_LAST_SYNC, ((account,), format_float(snapshot.last_sync_s))
         failures = {(e, r): 0 for e in ENDPOINTS.values() for r in SYNC_REASONS}
         failures.update(snapshot.failures)
         for (endpoint, reason), n in sorted(failures.items()):
@@ -131,7 +106,7 @@ def _health(view: ActivityView) -> Iterator[tuple[Family, Sample]]:
             yield m.LEDGER_RECORDS, ((account, kind), str(n))
 
 
-def _market(view: ActivityView) -> Iterator[tuple[Family, Sample]]:
+def _market(view: ActivityView) -> Iterator[tuple[Family, Row]]:
     market = view.market
     if market is None:
         return
@@ -156,7 +131,7 @@ def render_activity(
     """Every activity family's text; nothing at all when activity is disabled."""
     if not view.enabled:
         return ""
-    grouped: dict[str, list[Sample]] = {f.name: [] for f in m.LIVE_FAMILIES}
+    grouped: dict[str, list[Row]] = {f.name: [] for f in m.LIVE_FAMILIES}
     for source in (_profit(view, balances, index, currencies, price), _counters(view), _health(view)):
         for family, sample in source:
             grouped[family.name].append(sample)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 from exporter.api.parsing import Balance
 from exporter.metrics.exposition import EMPTY, Chunk
+from exporter.metrics.families import VALUE_FAMILIES
 from exporter.metrics.series import (
-    VALUE_FAMILIES,
     PriceIndex,
     Settings,
     assemble,

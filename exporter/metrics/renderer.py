@@ -20,10 +20,7 @@ from exporter.metrics.body import Body, BodyRenderer
 from exporter.metrics.exposition import CONTENT_TYPE, Chunk, escape_label
 from exporter.metrics.process import LiveMetrics, live_registry
 from exporter.metrics.series import (
-    BALANCE_FAMILIES,
     TICKER_FAILURE,
-    TICKER_FAMILIES,
-    VALUE_FAMILIES,
     Settings,
     health_text,
 )
@@ -31,11 +28,8 @@ from exporter.poll.snapshot import Store, View
 
 # Importers of the metrics layer find these here as before.
 __all__ = [
-    "BALANCE_FAMILIES",
     "CONTENT_TYPE",
     "TICKER_FAILURE",
-    "TICKER_FAMILIES",
-    "VALUE_FAMILIES",
     "Renderer",
     "Settings",
     "escape_label",

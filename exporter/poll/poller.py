@@ -16,8 +16,8 @@ from exporter.api.client import BALANCES, TICKER, Client
 from exporter.api.errors import ApiError
 from exporter.api.parsing import Balance, Ticker
 from exporter.api.ratelimit import MAX_RETRY_AFTER, Gates
-from exporter.api.retries import Stopped
 from exporter.config.loader import Config
+from exporter.loops import Loops, Stopped
 from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ class Poller:
         self._clock = clock
         self._monotonic = monotonic
         self._policy = retries.Policy(config.timeout, backoff_max=max(1.0, config.poll_interval / 4))
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._loops = Loops()
         self._ever_nonzero: dict[str, set[str]] = {a.name: set() for a in config.accounts}
         self._kept: dict[str, tuple[Balance, ...]] = {}
         self._clock_synced = threading.Event()
@@ -97,19 +96,14 @@ class Poller:
         for account in self.config.accounts:
             jobs.append((f"account {account.name}", functools.partial(self.poll_account, account)))
         for name, job in jobs:
-            thread = threading.Thread(target=self._loop, args=(job,), name=f"poll {name}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            self._loops.start(f"poll {name}", functools.partial(self._loop, job))
 
     def stop(self, timeout: float = 0.5) -> None:
         """Stop every loop, waiting briefly; a thread stuck in a request is a daemon and dies with us."""
-        self._stop.set()
-        end = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, end - time.monotonic()))
+        self._loops.stop(timeout)
 
     def _sleep(self, seconds: float) -> None:
-        retries.sleep_unless_stopped(self._stop, seconds)
+        self._loops.sleep(seconds)
 
     def _loop(self, job: Callable[[float], None]) -> None:
         interval = self.config.poll_interval
@@ -140,7 +134,7 @@ class Poller:
             who=who,
             deadline=deadline,
             policy=self._policy,
-            stop=self._stop,
+            stop=self._loops.stop_event,
             clock=self._monotonic,
         )
 

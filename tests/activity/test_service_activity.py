@@ -12,8 +12,9 @@ from support import wait_for
 from exporter.api.account import Account, Secret
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Config
+from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger
-from exporter.service import LIVE_SINCE, ReloadStatus, Service, build_pipeline, live_registry
+from exporter.service import ReloadStatus, Service, build_pipeline, live_registry
 from exporter.simulator import Simulator, generate_keypair
 from exporter.web.server import start_server
 
@@ -65,7 +66,7 @@ def test_the_sync_runs_beside_the_poller_and_survives_a_swap(sim: Simulator, tmp
             new_sync = service.pipeline.activity
             assert new_sync is not None and new_sync is not old_sync
             assert new_sync.ledger is ledger  # the same open file, not a second one
-            assert all(not t.is_alive() for t in old_sync._threads)  # type: ignore[union-attr]
+            assert all(not t.is_alive() for t in old_sync._loops._threads)  # type: ignore[union-attr]
             view = wait_for(
                 lambda: (
                     (v := service.pipeline.renderer.scrape().decode()) and "btcturk_trades_total{" in v and v

@@ -12,7 +12,7 @@ import pytest
 from support import wait_for
 
 from exporter.activity.state import ActivitySnapshot
-from exporter.activity.sync import ActivitySync, plan
+from exporter.activity.sync import ActivitySync
 from exporter.api.account import Account, Secret
 from exporter.api.client import BALANCES, TICKER, Client
 from exporter.api.errors import REASONS
@@ -20,6 +20,7 @@ from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gates
 from exporter.api.records import CRYPTO, FIAT, TRADES
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
+from exporter.config.activity import plan
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Config
 from exporter.ledger.costbasis import compute

@@ -6,7 +6,7 @@ import pytest
 
 from exporter.api.budget import Budget
 from exporter.api.ratelimit import DEFAULT_RATE_LIMIT_PAUSE, MAX_RETRY_AFTER, Gate, Gates, capped_pause
-from exporter.api.retries import Stopped
+from exporter.loops import Stopped
 
 
 class Clock:

@@ -18,7 +18,8 @@ from exporter.api.records import Trade, Transfer
 from exporter.backfill.timeline import MAX_STEPS, AccountHistory, Plan, Timeline, reconstruct, unit_price
 from exporter.backfill.writer import FAMILIES, Progress, backfill
 from exporter.ledger.costbasis import compute
-from exporter.metrics.activity_families import ACTIVITY_FAMILIES, COUNTER_FAMILIES
+from exporter.ledger.counters import COUNTED
+from exporter.metrics.activity_families import ACTIVITY_FAMILIES
 
 H = 3_600_000
 T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z, on the hour grid
@@ -291,9 +292,9 @@ def test_positions_at_each_step_are_what_compute_gives_over_the_records_so_far(m
 def test_counters_agree_with_compute_at_the_last_step() -> None:
     timeline = reconstruct(history(), PLAN, btc_try)
     basis = compute(TRADES, TRANSFERS, "TRY", btc_try)
-    assert {k: v[-1] for k, v in timeline.counters["btcturk_trades"].items()} == basis.trades
-    assert {k[0]: v[-1] for k, v in timeline.counters["btcturk_deposits"].items()} == basis.deposits
-    assert {k[0]: v[-1] for k, v in timeline.counters["btcturk_withdrawals"].items()} == basis.withdrawals
+    assert {k: v[-1] for k, v in timeline.counters["trades"].items()} == basis.trades
+    assert {k[0]: v[-1] for k, v in timeline.counters["deposits"].items()} == basis.deposits
+    assert {k[0]: v[-1] for k, v in timeline.counters["withdrawals"].items()} == basis.withdrawals
 
 
 amounts = st.decimals(min_value=D("0.001"), max_value=D(5), places=3)
@@ -324,9 +325,9 @@ def test_counters_never_decrease(specs: list[tuple[int, str, str, D, D]]) -> Non
     timeline = reconstruct(
         history({"BTC": D(100), "TRY": D(10_000)}, trades, transfers, T0 + 21 * H), plan, btc_try
     )
-    for family in COUNTER_FAMILIES:
-        for key, values in timeline.counters[family.name].items():
-            assert all(a <= b for a, b in itertools.pairwise(values)), (family.name, key)
+    for counted in COUNTED:
+        for key, values in timeline.counters[counted].items():
+            assert all(a <= b for a, b in itertools.pairwise(values)), (counted, key)
             assert len(values) == len(timeline.steps)
 
 

@@ -8,28 +8,23 @@ from decimal import Decimal as D
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from exporter.backfill.openmetrics import (
-    OpenMetricsWriter,
-    OrderError,
-    escape,
-    format_number,
-    format_timestamp,
-)
+from exporter.backfill.openmetrics import OpenMetricsWriter, OrderError, format_timestamp
 from exporter.metrics.activity_families import ACTIVITY_FAMILIES
+from exporter.metrics.exposition import escape_label, format_stored
 
 T = 1_700_000_000_000
 
 
 def test_values_are_the_nearest_float64_in_its_shortest_spelling() -> None:
-    assert format_number(D("0.1")) == "0.1"
-    assert format_number(D("731.268000")) == "731.268"
-    assert format_number(D("1E+30")) == "1e+30"
-    assert format_number(D("0.00000001")) == "1e-08"
-    assert format_number(D("-2.5")) == "-2.5"
-    assert format_number(7) == "7"
-    assert format_number(D("1e400")) == "+Inf"  # beyond float64: what Prometheus would store
-    assert format_number(D("-1e400")) == "-Inf"
-    assert format_number(D("NaN")) == "NaN"
+    assert format_stored(D("0.1")) == "0.1"
+    assert format_stored(D("731.268000")) == "731.268"
+    assert format_stored(D("1E+30")) == "1e+30"
+    assert format_stored(D("0.00000001")) == "1e-08"
+    assert format_stored(D("-2.5")) == "-2.5"
+    assert format_stored(7) == "7"
+    assert format_stored(D("1e400")) == "+Inf"  # beyond float64: what Prometheus would store
+    assert format_stored(D("-1e400")) == "-Inf"
+    assert format_stored(D("NaN")) == "NaN"
 
 
 def test_times_are_seconds_with_milliseconds_only_when_needed() -> None:
@@ -41,7 +36,7 @@ def test_times_are_seconds_with_milliseconds_only_when_needed() -> None:
 
 
 def test_escaping_of_label_values_and_help() -> None:
-    assert escape('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
+    assert escape_label('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
     out = io.StringIO()
     w = OpenMetricsWriter(out)
     w.family("x", "gauge", 'say "hi"\nback\\slash')

@@ -26,9 +26,9 @@ from exporter.api.market import EXCHANGE_INFO
 from exporter.api.records import TRADES
 from exporter.api.transactions import KLINES, OHLCS
 from exporter.backfill.timeline import Notice, iso
-from exporter.commands import ledger as commands
+from exporter.commands import dispatch as commands
 from exporter.commands.backfill import backfill_main, notice_lines
-from exporter.commands.ledger import CommandError, parse_time
+from exporter.commands.common import CommandError, parse_time
 from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
 

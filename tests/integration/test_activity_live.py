@@ -81,7 +81,7 @@ def test_counters_appear_at_the_ledgers_totals_once_backfilled(sim: Simulator, t
         served = {
             dict(k)["pair"] + "/" + dict(k)["side"]: v for k, v in samples(m, "btcturk_trades_total").items()
         }
-        assert served == {f"{pair}/{side}": n for (pair, side), n in totals["btcturk_trades"].items()}
+        assert served == {f"{pair}/{side}": n for (pair, side), n in totals["trades"].items()}
         assert sample(m, "btcturk_ledger_records", account="main", kind="trade") == len(trades)
         assert live_since is not None and int(live_since) > 0
         assert samples(m, "btcturk_market_trading")

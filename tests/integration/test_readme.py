@@ -145,7 +145,7 @@ SKIPPED: list[tuple[str, str]] = [
     (r"^btcturk-exporter$", "polls a real BTCTurk account with the keys exported before it"),
     (r"--web\.config\.file", "needs your certificate and bcrypt hash; tests/web/test_webconfig.py covers it"),
     (r"^python benchmarks/run\.py\b", "takes minutes; its figures are in benchmarks/RESULTS.md"),
-    (r"^(ruff|mypy)\b", "tests/test_style.py runs exactly these (ruff and mypy)"),
+    (r"^(ruff|mypy)\b", "tests/test_style.py runs exactly these (ruff, mypy and lint-imports)"),
 ]
 
 

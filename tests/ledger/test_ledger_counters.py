@@ -18,11 +18,11 @@ def test_totals_by_hand() -> None:
         Transfer("fiat", 6, 6, "deposit", None, D(7)),  # names no currency: counts nowhere
     ]
     assert count(records) == {
-        "btcturk_trades": {("BTCTRY", "buy"): 1, ("BTCTRY", "sell"): 1, ("BTCUSDT", "buy"): 1},
-        "btcturk_trade_fees": {("TRY",): D("0.074"), ("USDT",): D("0.0003")},  # the transfer fee is not here
-        "btcturk_trade_taxes": {("TRY",): D("0.01332"), ("USDT",): D(0)},
-        "btcturk_deposits": {("TRY",): D(1000)},
-        "btcturk_withdrawals": {("BTC",): D("0.1")},
+        "trades": {("BTCTRY", "buy"): 1, ("BTCTRY", "sell"): 1, ("BTCUSDT", "buy"): 1},
+        "trade_fees": {("TRY",): D("0.074"), ("USDT",): D("0.0003")},  # the transfer fee is not here
+        "trade_taxes": {("TRY",): D("0.01332"), ("USDT",): D(0)},
+        "deposits": {("TRY",): D(1000)},
+        "withdrawals": {("BTC",): D("0.1")},
     }
 
 
@@ -30,7 +30,7 @@ def test_start_at_zero_lists_every_key_before_it_counts() -> None:
     later = [Trade(1, None, 9, "ETH", "TRY", "sell", D(1), D(-1), D(0), D(0))]
     counters = LedgerCounters()
     counters.start_at_zero(later)
-    assert counters.totals["btcturk_trades"] == {("ETHTRY", "sell"): 0}
-    assert counters.totals["btcturk_trade_fees"] == {("TRY",): 0}
+    assert counters.totals["trades"] == {("ETHTRY", "sell"): 0}
+    assert counters.totals["trade_fees"] == {("TRY",): 0}
     counters.add(later[0])
-    assert counters.totals["btcturk_trades"] == {("ETHTRY", "sell"): 1}
+    assert counters.totals["trades"] == {("ETHTRY", "sell"): 1}

@@ -71,11 +71,11 @@ def market() -> MarketStatus:
 
 def totals() -> Totals:
     return {
-        "btcturk_trades": {("BTCTRY", "buy"): 3},
-        "btcturk_trade_fees": {("TRY",): D("12.5")},
-        "btcturk_trade_taxes": {("TRY",): D("2.25")},
-        "btcturk_deposits": {("BTC",): D("0.1")},
-        "btcturk_withdrawals": {},
+        "trades": {("BTCTRY", "buy"): 3},
+        "trade_fees": {("TRY",): D("12.5")},
+        "trade_taxes": {("TRY",): D("2.25")},
+        "deposits": {("BTC",): D("0.1")},
+        "withdrawals": {},
     }
 
 

@@ -13,8 +13,8 @@ from exporter.api.budget import Budget
 from exporter.api.client import BALANCES, TICKER, Client
 from exporter.api.errors import REASONS, ApiError
 from exporter.api.ratelimit import Gates
-from exporter.api.retries import Stopped
 from exporter.config.loader import Config
+from exporter.loops import Stopped
 from exporter.poll.poller import MAX_RETRY_AFTER, Poller
 from exporter.poll.snapshot import SHARED, Store
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair

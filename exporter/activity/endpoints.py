@@ -1,0 +1,135 @@
+"""The transaction endpoints' turns: each endpoint's loop over the accounts, and one account's turn.
+
+One loop per endpoint (trade, crypto, fiat) takes every account in turn, so a 429 on one endpoint holds
+only that endpoint, and a long backfill of one account shares the endpoint with the others
+(`requests_per_turn` at a time). A turn's outcome goes into the account's SyncHealth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from exporter.activity.calls import Calls
+from exporter.activity.state import SyncHealth
+from exporter.activity.turn import read_turn
+from exporter.activity.windows import Progress
+from exporter.api.account import Account
+from exporter.api.errors import ApiError
+from exporter.api.records import ENDPOINTS, Kind
+from exporter.api.transactions import ActivityClient, Record
+from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
+from exporter.ledger.store import Ledger
+from exporter.loops import Loops
+
+log = logging.getLogger(__name__)
+
+
+class EndpointSync:
+    """Reads every account's records, endpoint by endpoint and turn by turn, into the ledger."""
+
+    def __init__(
+        self,
+        settings: ActivitySettings,
+        accounts: Sequence[Account],
+        client: ActivityClient,
+        ledger: Ledger,
+        calls: Calls,
+        health: Mapping[str, SyncHealth],
+        *,
+        on_stored: Callable[[str], None],
+        on_clock_offset: Callable[[float], None] | None,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> None:
+        """`on_stored(account)` is told when a turn stored new records; `health` is shared with the sync."""
+        self.settings = settings
+        self.accounts = tuple(accounts)
+        self.client = client
+        self.ledger = ledger
+        self.calls = calls
+        self.health = health
+        self.on_stored = on_stored
+        # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
+        self.on_clock_offset = on_clock_offset
+        self._clock = clock
+        self._monotonic = monotonic
+        self._spans: dict[tuple[str, Kind], int] = {}
+
+    def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:
+        """Take every account's turn on `kind`'s endpoint, again and again; `wake` the publisher after each
+        round. The next round starts at once while a backfill has more to read, else after the interval."""
+        while True:
+            started = self._monotonic()
+            more = False
+            for account in self.accounts:
+                progress = self.sync_endpoint(account, kind)
+                more = more or (progress is not None and not progress.done)
+            wake.set()
+            if not more:
+                loops.sleep(max(0.0, started + self.settings.interval - self._monotonic()))
+
+    def sync_endpoint(self, account: Account, kind: Kind) -> Progress | None:
+        """One turn of one account's endpoint: backfill or re-read the recent window. None: skipped."""
+        health = self.health[account.name]
+        if not health.due(self._monotonic()):
+            return None
+        path = ENDPOINTS[kind]
+        try:
+            try:
+                progress = self._read(account, kind)
+            except ApiError as exc:
+                if exc.reason != "auth" or not health.permitted:
+                    raise
+                # Clock drift is the usual cause of a 401: measure again and try once more.
+                with contextlib.suppress(ApiError):
+                    offset = self.client.rest.sync_clock(self.calls.hook(account.name))
+                    if self.on_clock_offset is not None:
+                        self.on_clock_offset(offset)
+                progress = self._read(account, kind)
+        except ApiError as exc:
+            health.failed(kind, path, exc.reason)
+            if exc.reason == "auth":
+                recheck = self._monotonic() + self.settings.permission_recheck
+                if health.refuse(recheck):
+                    log.warning(
+                        "activity of account %s is off: %s answers 401 (the key lacks the permission to "
+                        "read transactions, or is bound to another IP); balances are unaffected; "
+                        "trying again every %gs",
+                        account.name,
+                        path,
+                        self.settings.permission_recheck,
+                    )
+            else:
+                log.warning("activity sync of account %s: %s", account.name, exc)
+            return None
+        if progress.truncated:
+            for _ in range(progress.truncated):
+                health.failed(kind, path, "truncated")
+        if progress.stored:
+            self.on_stored(account.name)
+        if health.succeeded(kind, self._clock(), progress.done, progress.stored):
+            log.info("activity of account %s is readable again", account.name)
+        return progress
+
+    def _read(self, account: Account, kind: Kind) -> Progress:
+        path = ENDPOINTS[kind]
+        hook = self.calls.hook(account.name)
+        who = f"activity {account.name}"
+
+        def fetch(start_ms: int, end_ms: int) -> Sequence[Record]:
+            def attempt(left: float) -> Sequence[Record]:
+                return self.client.records(account, kind, start_ms, end_ms, hook, time.monotonic() + left)
+
+            return self.calls.call(path, who, attempt, path)
+
+        key = (account.name, kind)
+        progress = read_turn(
+            self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
+            self._spans.get(key, MAX_WINDOW_MS),
+        )  # fmt: skip
+        self._spans[key] = progress.span_ms
+        return progress

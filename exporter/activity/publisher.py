@@ -1,0 +1,125 @@
+"""The activity sync's publishing side: market status, the price history, the revaluation and snapshots.
+
+Its loop polls exchangeinfo every `market_interval` and, whenever an endpoint loop wakes it, publishes
+every account's snapshot, recomputing the cost basis first when the records or prices changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from exporter.activity.calls import Calls
+from exporter.activity.revalue import revalue
+from exporter.activity.state import ActivitySnapshot, SyncHealth
+from exporter.api.account import Account
+from exporter.api.candles import Candle
+from exporter.api.errors import ApiError
+from exporter.api.market import EXCHANGE_INFO, MarketStatus
+from exporter.api.records import KINDS, Kind
+from exporter.api.transactions import KLINES, OHLCS, ActivityClient
+from exporter.config.activity_settings import ActivitySettings
+from exporter.ledger.store import Ledger
+from exporter.loops import Loops
+from exporter.pricing.history import PriceHistory
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Keeps the market status and each account's cost basis current, and publishes snapshots."""
+
+    def __init__(
+        self,
+        settings: ActivitySettings,
+        accounts: Sequence[Account],
+        client: ActivityClient,
+        ledger: Ledger,
+        calls: Calls,
+        health: Mapping[str, SyncHealth],
+        *,
+        on_snapshot: Callable[[ActivitySnapshot], None],
+        on_market: Callable[[MarketStatus], None] | None,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> None:
+        """`health` is shared with the sync (a reload may put a carried-over account's in it)."""
+        self.settings = settings
+        self.accounts = tuple(accounts)
+        self.client = client
+        self.ledger = ledger
+        self.calls = calls
+        self.health = health
+        self.on_snapshot = on_snapshot
+        self.on_market = on_market
+        self._clock = clock
+        self._monotonic = monotonic
+        self.prices = PriceHistory(ledger, self._candles)
+        self.market: MarketStatus | None = None
+        self._counts: dict[str, dict[Kind, int]] = {}
+
+    def loop(self, loops: Loops, wake: threading.Event) -> None:
+        """Poll the market on its interval and publish every account each time `wake` is set."""
+        next_market = self._monotonic()
+        while True:
+            if self._monotonic() >= next_market:
+                self.refresh_market()
+                next_market = self._monotonic() + self.settings.market_interval
+            wake.clear()
+            for account in self.accounts:
+                self.publish(account.name)
+            loops.check()
+            wake.wait(max(0.0, next_market - self._monotonic()))
+            loops.check()
+
+    def refresh_market(self) -> MarketStatus | None:
+        """Poll exchangeinfo once; publish it and use its pairs for price routes."""
+
+        def attempt(left: float) -> MarketStatus:
+            return self.client.market(self._clock(), self.calls.hook(""), time.monotonic() + left)
+
+        try:
+            market = self.calls.call(EXCHANGE_INFO, "market status", attempt, None)
+        except ApiError as exc:
+            log.warning("market status poll failed: %s", exc)
+            return None
+        self.market = market
+        if self.prices.set_pairs(market.pairs.values()):
+            for health in self.health.values():
+                health.changed = True
+        if self.on_market is not None:
+            self.on_market(market)
+        return market
+
+    def _candles(self, base: str, quote: str, resolution: str, from_s: int, to_s: int) -> Sequence[Candle]:
+        path = OHLCS if resolution == "1D" else KLINES
+
+        def attempt(left: float) -> Sequence[Candle]:
+            end = time.monotonic() + left
+            return self.client.candles(base, quote, resolution, from_s, to_s, self.calls.hook(""), end)
+
+        return self.calls.call(path, "price history", attempt, KLINES)
+
+    def forget_counts(self, name: str) -> None:
+        """The account's records changed: count them again before its next snapshot."""
+        self._counts.pop(name, None)
+
+    def publish(self, name: str) -> ActivitySnapshot:
+        """Recompute the account's cost basis if its records or prices changed, and publish a snapshot."""
+        health = self.health[name]
+        now = self._clock()
+        reopen = health.prices_open_until is not None and now >= health.prices_open_until
+        # A cost basis over part of the history would be wrong, not early: none until the backfill is done
+        # (which also spares a recompute of a growing history after every backfill turn).
+        if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
+            revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
+            self._counts.pop(name, None)
+        if name not in self._counts:
+            # Counting 100,000 rows costs milliseconds: only after the records changed.
+            counts = self.ledger.counts()
+            self._counts[name] = {kind: counts.get((name, kind), 0) for kind in KINDS}
+        snapshot = health.snapshot(self._counts[name])
+        self.on_snapshot(snapshot)
+        return snapshot

@@ -1,0 +1,47 @@
+"""The subcommands' one entry point: `btcturk-exporter ledger export ...` and `btcturk-exporter backfill ...`.
+
+The cli hands argv here before the exporter's own flags are parsed; each subcommand parses its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from exporter.commands.backfill import backfill_main
+from exporter.commands.common import PROG, CommandError
+from exporter.commands.ledger import ledger_export
+from exporter.logs import setup_logging
+
+SUBCOMMANDS = ("ledger", "backfill")
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run a subcommand (argv[0] is `ledger` or `backfill`); return its exit status."""
+    setup_logging("info", "logfmt")
+    logging.getLogger("exporter").setLevel(logging.INFO)
+    try:
+        if argv[0] == "backfill":
+            return backfill_main(argv[1:], sys.stdout, sys.stderr)
+        if len(argv) < 2 or argv[1] != "export":
+            print(f"usage: {PROG} ledger export [flags]; see {PROG} ledger export --help", file=sys.stderr)
+            return 2
+        return ledger_export(argv[2:], sys.stdout)
+    except CommandError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Python would report the failed flush of stdout at exit; point it at /dev/null instead.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        if argv[0] == "backfill":
+            # A cut OpenMetrics file is no backfill: promtool would load part of the past as if whole.
+            print(
+                f"{PROG}: backfill: standard output was closed before the file was complete; nothing "
+                "usable was written (write it with --out FILE)",
+                file=sys.stderr,
+            )
+            return 1
+        return 0  # `ledger export | head` stops reading on purpose: not an error of ours
