@@ -9,7 +9,6 @@ checked against the exporter's real argument parser and configuration loader.
 from __future__ import annotations
 
 import base64
-import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,11 +18,10 @@ import yaml
 
 from exporter.cli import build_parser
 from exporter.config.loader import load_config
+from tools import gen_prometheusrule
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
-sys.path.insert(0, str(ROOT / "tools"))
-import gen_prometheusrule  # noqa: E402
 
 Json = dict[str, Any]
 # The oldest Kubernetes still commonly run, and the newest the installed schemas know.
