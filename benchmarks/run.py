@@ -272,7 +272,7 @@ def load_in_process(accounts: int, assets: int) -> Loaded:
     from exporter.api.errors import REASONS
     from exporter.api.signing import auth_headers, decode_private_key
     from exporter.config.loader import Config
-    from exporter.metrics.renderer import TICKER_FAILURE, Settings
+    from exporter.metrics.series import TICKER_FAILURE, Settings
     from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
     sim = start_simulator(accounts, assets)

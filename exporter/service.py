@@ -27,7 +27,8 @@ from exporter.ledger import counters as ledger_counters
 from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger
 from exporter.metrics.process import live_registry as process_registry
-from exporter.metrics.renderer import TICKER_FAILURE, Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import TICKER_FAILURE, Settings
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, Store
 from exporter.web.config import WebConfigError

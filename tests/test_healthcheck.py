@@ -11,7 +11,8 @@ from pki import Pki, make_pki
 
 from exporter.api.errors import REASONS
 from exporter.healthcheck import Target, find_exporter, flags_of, main, probe, target_from
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import Store
 from exporter.web.server import start_server
 

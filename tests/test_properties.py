@@ -48,7 +48,8 @@ from exporter.config.loader import (
     load_config,
     summarize,
 )
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot, Store
 
 PROPERTY = settings(

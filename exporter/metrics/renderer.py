@@ -17,23 +17,13 @@ from prometheus_client import CollectorRegistry
 from exporter.activity.store import ActivityView
 from exporter.metrics.activity_render import render_activity
 from exporter.metrics.body import Body, BodyRenderer
-from exporter.metrics.exposition import CONTENT_TYPE, Chunk, escape_label
+from exporter.metrics.exposition import Chunk
 from exporter.metrics.process import LiveMetrics, live_registry
 from exporter.metrics.series import (
-    TICKER_FAILURE,
     Settings,
     health_text,
 )
 from exporter.poll.snapshot import Store, View
-
-# Importers of the metrics layer find these here as before.
-__all__ = [
-    "CONTENT_TYPE",
-    "TICKER_FAILURE",
-    "Renderer",
-    "Settings",
-    "escape_label",
-]
 
 
 def _same(old: object, new: tuple[object, object, tuple[object, ...]]) -> bool:

@@ -15,7 +15,7 @@ from exporter.api.account import Account
 from exporter.api.client import BALANCES, TICKER, Client
 from exporter.api.errors import ApiError
 from exporter.api.parsing import Balance, Ticker
-from exporter.api.ratelimit import MAX_RETRY_AFTER, Gates
+from exporter.api.ratelimit import Gates
 from exporter.config.loader import Config
 from exporter.loops import Loops, Stopped
 from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
@@ -23,8 +23,6 @@ from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-__all__ = ["MAX_RETRY_AFTER", "Poller", "nonzero"]
 
 JITTER = 0.05
 # After unexpected errors a loop waits interval, 2 x interval, ... up to this (or the interval, if longer).

@@ -26,9 +26,6 @@ from exporter.web.workers import Serve, Workers
 
 log = logging.getLogger(__name__)
 
-# Importers of the server find these here as before.
-__all__ = ["Accept", "Connection", "ConnectionServer", "Limits"]
-
 # The end of a request's header block (bare LF tolerated, as http.server does).
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _TOO_LARGE = (

@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import ClassVar, Protocol, cast
 
 from exporter import __version__
-from exporter.metrics.renderer import CONTENT_TYPE, Renderer
+from exporter.metrics.exposition import CONTENT_TYPE
+from exporter.metrics.renderer import Renderer
 from exporter.poll.snapshot import View
 from exporter.web.config import ServerOptions
-from exporter.web.connections import Connection, ConnectionServer, Limits
+from exporter.web.connections import ConnectionServer
+from exporter.web.registry import Connection, Limits
 
 log = logging.getLogger(__name__)
 

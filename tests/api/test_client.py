@@ -30,7 +30,8 @@ from exporter.api.network_errors import _chain, network_failure
 from exporter.api.parsing import MAX_ASSETS, parse_balances, parse_ticker_answer
 from exporter.api.signing import auth_headers
 from exporter.config.loader import Config
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, PriceSnapshot, Store
 from exporter.simulator import Fault, Simulator, generate_keypair

@@ -33,7 +33,7 @@ from support import ExporterProcess, parse_metrics, require_binary, sample, samp
 
 from exporter.api.client import BALANCES
 from exporter.api.errors import REASONS
-from exporter.poll.poller import MAX_RETRY_AFTER
+from exporter.api.ratelimit import MAX_RETRY_AFTER
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
 
 MAIN = generate_keypair(seed=31)

@@ -26,7 +26,8 @@ from exporter.api.parsing import Balance, Ticker
 from exporter.api.records import Trade, Transfer
 from exporter.ledger.costbasis import compute
 from exporter.ledger.counters import count
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 from exporter.service import ReloadStatus, live_registry
 from exporter.simulator import Simulator, demo_assets, generate_keypair

@@ -16,7 +16,8 @@ from exporter.api.parsing import Balance, Ticker
 from exporter.ledger.costbasis import CostBasis, Position
 from exporter.ledger.counters import Totals
 from exporter.metrics.activity_render import render_activity
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot, Store
 from exporter.pricing.valuation import market_for
 

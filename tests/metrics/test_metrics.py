@@ -8,8 +8,9 @@ from support import parse_metrics, require_binary, sample, samples
 
 from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance, Ticker
-from exporter.metrics.exposition import format_value
-from exporter.metrics.renderer import Renderer, Settings, escape_label
+from exporter.metrics.exposition import escape_label, format_value
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
 
 NOW = 1_800_000_000.0

@@ -12,10 +12,10 @@ from exporter.api.account import Account, Secret
 from exporter.api.budget import Budget
 from exporter.api.client import BALANCES, TICKER, Client
 from exporter.api.errors import REASONS, ApiError
-from exporter.api.ratelimit import Gates
+from exporter.api.ratelimit import MAX_RETRY_AFTER, Gates
 from exporter.config.loader import Config
 from exporter.loops import Stopped
-from exporter.poll.poller import MAX_RETRY_AFTER, Poller
+from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, Store
 from exporter.simulator import Fault, SimAsset, Simulator, generate_keypair
 

@@ -16,9 +16,10 @@ from support import wait_for
 
 from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import AccountSnapshot, Store
-from exporter.web.connections import Limits
+from exporter.web.registry import Limits
 from exporter.web.server import ListenError, escape_control, gzip_accepted, parse_listen_address, start_server
 
 SETTINGS = Settings(30.0, 300.0, ("TRY",), "last", False)

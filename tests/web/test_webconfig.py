@@ -18,7 +18,8 @@ from pki import Pki, make_pki
 from support import wait_for
 
 from exporter.api.errors import REASONS
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import Store
 from exporter.web import basicauth
 from exporter.web.basicauth import BasicAuth, parse_basic_auth
