@@ -42,13 +42,18 @@ BIG_BODY = 200 * 1024 * 1024
 
 
 def load_old(module: str, rev: str) -> types.ModuleType:
-    """exporter/<module>.py at git revision `rev`, as a module of its own."""
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:exporter/{module}.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    """exporter/<module>.py (a path under exporter/, e.g. api/client) at git revision `rev`, as a module.
+
+    Revisions before the package was split into subpackages (c603688) are not comparable: their modules
+    import names from where those lived then.
+    """
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:exporter/{module}.py"], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"--before {rev}: no exporter/{module}.py there (older than the package split?)")
+    source = shown.stdout
+    module = module.replace("/", "_")
     spec = importlib.util.spec_from_loader(f"old_{module}", loader=None)
     assert spec is not None
     old = importlib.util.module_from_spec(spec)
@@ -117,7 +122,7 @@ def bench_valuation(runs: int, before: str | None) -> None:
     print(row("today, snapshot indexed once (market_for)", time_it(shared, runs)))
     print(row("today, ticker re-indexed for every account", time_it(per_account, runs)))
     if before:
-        old = load_old("valuation", before)
+        old = load_old("pricing/valuation", before)
 
         def old_way() -> None:
             tickers = market()
@@ -155,7 +160,7 @@ def child(url: str, rev: str | None) -> None:
     from exporter.simulator import generate_keypair
 
     if rev:
-        client_module = load_old("client", rev)
+        client_module = load_old("api/client", rev)
     else:
         import exporter.api.client as client_module
     public, private = generate_keypair(seed=1)
