@@ -13,7 +13,7 @@ from exporter.describe import shown, type_name, unknown_key
 from exporter.durations import DurationError, format_duration, parse_duration_ms
 
 ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis")
-COST_METHODS = ("average", "fifo")
+COST_METHODS = ("average", "fifo", "lifo", "hifo")
 # A day between syncs is already more than anyone would want to wait for a trade to show.
 MAX_INTERVAL_S = 86_400.0
 
@@ -66,7 +66,7 @@ def parse_activity(
     method = data.get("cost_basis", base.cost_basis)
     if method not in COST_METHODS:
         got = shown(method) if isinstance(method, str) else type_name(method)
-        problems.append(f"activity.cost_basis: must be average or fifo, got {got}")
+        problems.append(f"activity.cost_basis: must be one of {', '.join(COST_METHODS)}, got {got}")
     if len(problems) > before:
         return None
     assert since is not None and interval is not None

@@ -20,7 +20,7 @@ _DURATION = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
-CostMethod = Literal["average", "fifo"]
+CostMethod = Literal["average", "fifo", "lifo", "hifo"]
 
 
 def parse_duration_ms(text: str) -> int:
@@ -68,8 +68,8 @@ class ActivitySettings:
         parse_since(self.since, 0)  # raises ValueError naming the text
         if self.page_cap < 2:
             raise ValueError(f"page_cap must be at least 2, got {self.page_cap}")
-        if self.cost_basis not in ("average", "fifo"):
-            raise ValueError(f"cost_basis must be average or fifo, got {self.cost_basis!r}")
+        if self.cost_basis not in ("average", "fifo", "lifo", "hifo"):
+            raise ValueError(f"cost_basis must be average, fifo, lifo or hifo, got {self.cost_basis!r}")
         for name in ("interval", "market_interval", "permission_recheck", "request_deadline"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
