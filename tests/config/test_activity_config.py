@@ -123,3 +123,26 @@ def test_every_cost_basis_method_is_accepted(tmp_path: Path, method: str) -> Non
 def test_a_wrong_cost_basis_names_the_methods(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"activity\.cost_basis: must be one of average, fifo, lifo, hifo"):
         load_config(write(tmp_path, {"activity": {"cost_basis": "FIFO"}}), {})
+
+
+def test_report_timezone_defaults_to_istanbul_and_takes_any_iana_zone(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, {}), {}).report.timezone == "Europe/Istanbul"
+    config = load_config(write(tmp_path, {"report": {"timezone": "UTC"}}), {})
+    assert config.report.timezone == "UTC"
+    assert "report: timezone UTC" in summarize(config)
+
+
+@pytest.mark.parametrize(
+    ("report", "problem"),
+    [
+        ({"timezone": "Mars/Olympus"}, "report.timezone: unknown time zone 'Mars/Olympus'"),
+        ({"timezone": 3}, "report.timezone: expected an IANA time zone name, got integer"),
+        ({"tz": "UTC"}, "report.tz: unknown key"),
+        ("UTC", "report: expected a mapping of settings"),
+    ],
+)
+def test_a_bad_report_setting_is_one_line_naming_the_key(tmp_path: Path, report: object, problem: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, {"report": report}), {})
+    assert len(raised.value.problems) == 1
+    assert raised.value.problems[0].startswith(problem), raised.value.problems
