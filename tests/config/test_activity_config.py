@@ -141,7 +141,9 @@ def test_report_timezone_defaults_to_istanbul_and_takes_any_iana_zone(tmp_path: 
         ("UTC", "report: expected a mapping of settings"),
     ],
 )
-def test_a_bad_report_setting_is_one_line_naming_the_key(tmp_path: Path, report: object, problem: str) -> None:
+def test_a_bad_report_setting_is_one_line_naming_the_key(
+    tmp_path: Path, report: object, problem: str
+) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(write(tmp_path, {"report": report}), {})
     assert len(raised.value.problems) == 1
