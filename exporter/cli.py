@@ -12,8 +12,10 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
+from exporter.commands.holdings import ledger_holdings
 from exporter.commands.ledger import SUBCOMMANDS
 from exporter.commands.ledger import run as run_command
+from exporter.commands.report import ledger_report
 from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
 from exporter.ledger.schema import LedgerError
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Accounts come from --config.file and/or BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY (or their "
         "_FILE forms); without any, it refuses to start: use --demo to try it on made-up data. "
         "SIGHUP re-reads the configuration files. Subcommands: `ledger export` prints the ledger, "
+        "`ledger report` sums it per month, quarter or year, `ledger holdings` values it at a date, "
         "`backfill` writes past samples for promtool (each has --help).",
         # --conf would silently mean --config.file, and a future --config.x would change its meaning.
         allow_abbrev=False,
@@ -145,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT, reloading on SIGHUP; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in SUBCOMMANDS:  # `ledger export ...` and `backfill ...` have their own flags
-        return run_command(argv)
+        return run_command(argv, {"report": ledger_report, "holdings": ledger_holdings})
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     # Blocked before any thread starts, so every thread inherits the mask and the signals wait for

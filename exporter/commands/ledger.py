@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -26,14 +26,17 @@ from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Config, ConfigError, load_config
-from exporter.ledger import export
-from exporter.ledger.costbasis import compute
+from exporter.ledger import export, lot_export, tables
+from exporter.ledger.costbasis import METHODS, Method, compute
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, LedgerError, ledger_path
 from exporter.logs import setup_logging
 from exporter.pricing.history import BRIDGES, PriceHistory
 
 PROG = "btcturk-exporter"
 SUBCOMMANDS = ("ledger", "backfill")
+Histories = dict[str, tuple[list[Trade], list[Transfer]]]
+# A `ledger` subcommand beside export (report, holdings): its argv after the name, and stdout.
+Handler = Callable[[Sequence[str], TextIO], int]
 _TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z?)?")
 
 
@@ -81,6 +84,22 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_cost_basis_flag(parser: argparse.ArgumentParser) -> None:
+    """--cost-basis, which overrides activity.cost_basis."""
+    parser.add_argument(
+        "--cost-basis",
+        dest="cost_basis",
+        choices=METHODS,
+        help="How the cost of what is sold is taken (default: activity.cost_basis, itself average).",
+    )
+
+
+def method_of(args: argparse.Namespace, settings: ActivitySettings) -> Method:
+    """--cost-basis if given, else the configuration's activity.cost_basis."""
+    method: Method = args.cost_basis or settings.cost_basis
+    return method
+
+
 def build_export_parser() -> argparse.ArgumentParser:
     """Flags of `ledger export`."""
     parser = argparse.ArgumentParser(
@@ -93,6 +112,12 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--account", metavar="NAME", help="Only this account (default: every one).")
     parser.add_argument("--since", metavar="DATE", help="Only records at or after this UTC date or time.")
     parser.add_argument("--format", dest="fmt", choices=export.FORMATS, default="csv")
+    add_cost_basis_flag(parser)
+    parser.add_argument(
+        "--lots",
+        action="store_true",
+        help="For each sale or withdrawal, the lots it consumed (needs a lot method: fifo, lifo or hifo).",
+    )
     return parser
 
 
@@ -158,47 +183,84 @@ def cached_pairs(ledger: Ledger, assets: Iterable[str], quotes: Iterable[str]) -
     return found
 
 
+def accounts_of(ledger: Ledger, config: Config | None, account: str | None) -> list[str]:
+    """The accounts to read: --account, checked against the ledger's and the configuration's, or all."""
+    # A configured account with no records yet is known, and has no rows.
+    known = sorted({*ledger.accounts(), *(a.name for a in config.accounts)} if config else ledger.accounts())
+    if account is not None and account not in known:
+        held = ", ".join(known) if known else "none yet"
+        raise CommandError(f"--account: no account {account!r} in {ledger.path} (it holds: {held})")
+    return [account] if account is not None else known
+
+
+def read_histories(ledger: Ledger, names: Iterable[str]) -> Histories:
+    """Each account's trades and transfers from the ledger."""
+    return {name: (ledger.trades(name), ledger.transfers(name)) for name in names}
+
+
+def price_source(
+    ledger: Ledger,
+    config: Config | None,
+    settings: ActivitySettings,
+    histories: Histories,
+    currencies: Sequence[str],
+    moments: Iterable[int] = (),
+) -> PriceHistory:
+    """Past prices for valuing these histories in `currencies`, and every asset of them at `moments`.
+
+    Without a configuration, only what the ledger's cache holds (no network); with one, what is
+    missing is fetched first.
+    """
+    assets = {a for t, f in histories.values() for a in _assets(t, f)}
+    if config is None:
+        prices = PriceHistory(ledger, lambda *_: ())
+        prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, *currencies}))
+        return prices
+    sync = make_sync(config, settings, ledger)
+    if sync.refresh_market() is None:
+        raise CommandError(f"market status from {config.api_url} failed (see the log line above)")
+    prices = sync.prices
+    needs: dict[tuple[str, str], set[int]] = {}
+    for trades, transfers in histories.values():
+        for pair, hours in prices.needs(trades, transfers, currencies).items():
+            needs.setdefault(pair, set()).update(hours)
+    hours = {when // 3_600_000 * 3600 for when in moments}
+    for asset in assets:
+        for currency in currencies:
+            for base, quote, _ in prices.route(asset, currency) or ():
+                needs.setdefault((base, quote), set()).update(hours)
+    try:
+        prices.prefetch(needs, sync.client.rest.now_ms() / 1000)
+    except ApiError as exc:
+        raise CommandError(f"price history: {exc}") from None
+    return prices
+
+
 def ledger_export(argv: Sequence[str], out: TextIO) -> int:
-    """`ledger export`: write the ledger's rows to `out`."""
+    """`ledger export`: write the ledger's rows (or, with --lots, the lots its sales took) to `out`."""
     args = build_export_parser().parse_args(argv)
     since = None if args.since is None else parse_time(args.since, "--since")
     config = load(args, required=False)
     settings = settings_of(config, args)
+    method = method_of(args, settings)
+    if args.lots and method == "average":
+        raise CommandError("--lots: average cost takes no lots; add --cost-basis fifo, lifo or hifo")
     currency = settings.currencies[0]
     with open_existing(args.storage_path) as ledger:
-        # A configured account with no records yet is known, and has no rows.
-        known = sorted(
-            {*ledger.accounts(), *(a.name for a in config.accounts)} if config else ledger.accounts()
-        )
-        if args.account is not None and args.account not in known:
-            held = ", ".join(known) if known else "none yet"
-            raise CommandError(f"--account: no account {args.account!r} in {ledger.path} (it holds: {held})")
-        names = [args.account] if args.account is not None else known
-        histories = {name: (ledger.trades(name), ledger.transfers(name)) for name in names}
-        if config is None:
-            prices = PriceHistory(ledger, lambda *_: ())
-            assets = {a for t, f in histories.values() for a in _assets(t, f)}
-            prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, currency}))
-        else:
-            sync = make_sync(config, settings, ledger)
-            if sync.refresh_market() is None:
-                raise CommandError(f"market status from {config.api_url} failed (see the log line above)")
-            prices = sync.prices
-            needs: dict[tuple[str, str], set[int]] = {}
-            for trades, transfers in histories.values():
-                for pair, hours in prices.needs(trades, transfers, [currency]).items():
-                    needs.setdefault(pair, set()).update(hours)
-            try:
-                prices.prefetch(needs, sync.client.rest.now_ms() / 1000)
-            except ApiError as exc:
-                raise CommandError(f"price history: {exc}") from None
+        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
+        prices = price_source(ledger, config, settings, histories, [currency])
         rows = []
-        for name in names:
-            trades, transfers = histories[name]
-            basis = compute(
-                trades, transfers, currency, prices.price_at, settings.cost_basis, keep_events=True
-            )
-            rows += [r for r in export.rows(name, basis) if since is None or r.timestamp_ms >= since]
+        lots: list[dict[str, tables.Cell]] = []
+        for name, (trades, transfers) in histories.items():
+            basis = compute(trades, transfers, currency, prices.price_at, method, keep_events=True)
+            if args.lots:
+                lots += lot_export.rows(name, basis, since)
+            else:
+                rows += [r for r in export.rows(name, basis) if since is None or r.timestamp_ms >= since]
+    if args.lots:
+        lots.sort(key=lambda r: (str(r["timestamp_ms"]).zfill(16), str(r["account"])))
+        tables.write(out, lot_export.COLUMNS, lots, args.fmt)
+        return 0
     rows.sort(key=lambda r: (r.timestamp_ms, r.account))
     export.write(out, rows, args.fmt)
     return 0
@@ -209,8 +271,12 @@ def _assets(trades: Iterable[Trade], transfers: Iterable[Transfer]) -> set[str]:
     return found | {t.currency for t in transfers if t.currency is not None}
 
 
-def run(argv: Sequence[str]) -> int:
-    """Run a subcommand (argv[0] is `ledger` or `backfill`); return its exit status."""
+def run(argv: Sequence[str], ledger_commands: Mapping[str, Handler] | None = None) -> int:
+    """Run a subcommand (argv[0] is `ledger` or `backfill`); return its exit status.
+
+    `ledger_commands` are the `ledger` subcommands beside export, by name (cli.py passes them).
+    """
+    handlers: dict[str, Handler] = {"export": ledger_export, **(ledger_commands or {})}
     # Imported here: the backfill's engine is only loaded when asked for.
     from exporter.commands.backfill import backfill_main
 
@@ -219,10 +285,11 @@ def run(argv: Sequence[str]) -> int:
     try:
         if argv[0] == "backfill":
             return backfill_main(argv[1:], sys.stdout, sys.stderr)
-        if len(argv) < 2 or argv[1] != "export":
-            print(f"usage: {PROG} ledger export [flags]; see {PROG} ledger export --help", file=sys.stderr)
+        if len(argv) < 2 or argv[1] not in handlers:
+            names = "|".join(handlers)
+            print(f"usage: {PROG} ledger {names} [flags]; see {PROG} ledger export --help", file=sys.stderr)
             return 2
-        return ledger_export(argv[2:], sys.stdout)
+        return handlers[argv[1]](argv[2:], sys.stdout)
     except CommandError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
