@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, localcontext
 
 from exporter.api.records import Trade, Transfer
-from exporter.ledger.costbasis import CONTEXT, Method, Position, PriceAt, compute
+from exporter.ledger.costbasis import CONTEXT, Method, PriceAt, Replay, order
+from exporter.ledger.quantities import Quantities
 from exporter.ledger.tables import Cell
 
 COLUMNS = ("at", "account", "asset", "currency", "quantity", "value", "cost_basis")
@@ -27,20 +28,25 @@ def rate(asset: str, currency: str, when_ms: int, price_at: PriceAt) -> Decimal 
     return price if price is not None and price > 0 else None
 
 
-def worth(
-    positions: Mapping[str, Position], currency: str, when_ms: int, price_at: PriceAt
-) -> Decimal | None:
-    """The value of every position at `when_ms`; None when any held asset has no price then."""
+def worth(held: Mapping[str, Decimal], currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
+    """The value of every quantity held at `when_ms`; None when any held asset has no price then."""
     total = _ZERO
     with localcontext(CONTEXT):
-        for asset, position in positions.items():
-            if position.quantity == 0:
+        for asset, quantity in held.items():
+            if quantity == 0:
                 continue
             price = rate(asset, currency, when_ms, price_at)
             if price is None:
                 return None
-            total += position.quantity * price
+            total += quantity * price
     return total
+
+
+def touched(record: Trade | Transfer) -> tuple[str, ...]:
+    """The assets a record moves."""
+    if isinstance(record, Trade):
+        return (record.base, record.quote)
+    return () if record.currency is None else (record.currency,)
 
 
 def holdings(
@@ -53,25 +59,37 @@ def holdings(
     price_at: PriceAt,
     method: Method,
 ) -> list[dict[str, Cell]]:
-    """One row per asset held just before `at_ms` (records at or after it are not counted)."""
-    before = [t for t in trades if t.timestamp_ms < at_ms], [t for t in transfers if t.timestamp_ms < at_ms]
-    basis = compute(*before, currency, price_at, method)
+    """One row per asset held just before `at_ms` (records at or after it are not counted).
+
+    The cost basis of an asset that a record the replay could not value moved is absent: the replay
+    left that record out, so its cost is not the cost of what is held.
+    """
+    replay = Replay(currency, price_at, method)
+    quantities = Quantities()
+    unknown_cost: set[str] = set()
+    for record in order([*trades, *transfers]):
+        if record.timestamp_ms >= at_ms:
+            break
+        quantities.apply(record)
+        if replay.apply(record).value is None:
+            unknown_cost.update(touched(record))
     rows: list[dict[str, Cell]] = []
-    for asset, position in basis.positions.items():
-        if position.quantity == 0 and position.cost == 0:
+    for asset, quantity in sorted(quantities.held.items()):
+        if quantity == 0:
             continue
-        price = rate(asset, basis.currency, at_ms, price_at)
+        price = rate(asset, replay.currency, at_ms, price_at)
+        position = replay.position(asset)
         with localcontext(CONTEXT):
-            value = None if price is None else position.quantity * price
+            value = None if price is None else quantity * price
         rows.append(
             {
                 "at": at_text,
                 "account": account,
                 "asset": asset,
-                "currency": basis.currency,
-                "quantity": position.quantity,
+                "currency": replay.currency,
+                "quantity": quantity,
                 "value": value,
-                "cost_basis": position.cost,
+                "cost_basis": None if asset in unknown_cost or position is None else position[1],
             }
         )
     return rows

@@ -23,9 +23,10 @@ from datetime import tzinfo
 from decimal import Decimal, localcontext
 
 from exporter.api.records import Trade, Transfer
-from exporter.ledger.costbasis import CONTEXT, Method, PriceAt, Replay, order
+from exporter.ledger.costbasis import CONTEXT, Method, PriceAt, Replay, Valued, order
 from exporter.ledger.holdings import rate, worth
 from exporter.ledger.periods import Period, bounds
+from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import Units
 from exporter.ledger.tables import Cell
 
@@ -80,12 +81,17 @@ class _AccountReport:
         self.currency = currency.upper()
         self.price_at = price_at
         self.replay = Replay(currency, price_at, method)
+        self.quantities = Quantities()
 
-    def _held(self) -> dict[str, Decimal]:
-        return {a: p.quantity for a, p in self.replay.result().positions.items() if p.quantity != 0}
+    def _apply(self, record: Trade | Transfer) -> Valued:
+        self.quantities.apply(record)
+        return self.replay.apply(record)
+
+    def _held(self) -> list[str]:
+        return [asset for asset, quantity in self.quantities.held.items() if quantity != 0]
 
     def _worth(self, when_ms: int) -> Decimal | None:
-        return worth(self.replay.result().positions, self.currency, when_ms, self.price_at)
+        return worth(self.quantities.held, self.currency, when_ms, self.price_at)
 
     def _paid(self, amount: Decimal | None, asset: str, when_ms: int) -> Decimal | None:
         if amount is None or amount == 0:
@@ -97,7 +103,7 @@ class _AccountReport:
     def skip(self, records: Sequence[Trade | Transfer], start: int, until_ms: int) -> int:
         """Apply the records before `until_ms` from index `start`; the index of the first one left."""
         while start < len(records) and records[start].timestamp_ms < until_ms:
-            self.replay.apply(records[start])
+            self._apply(records[start])
             start += 1
         return start
 
@@ -134,7 +140,7 @@ class _AccountReport:
         if isinstance(record, Trade):
             given = record.base if record.side == "sell" else record.quote
             before = self.replay.position(given)
-            valued = self.replay.apply(record)
+            valued = self._apply(record)
             row = sums.setdefault(record.base, _Sums())
             sums.setdefault(record.quote, _Sums())
             row.add("fees", self._paid(record.fee, record.quote, when))
@@ -155,10 +161,10 @@ class _AccountReport:
                 disposed.add("proceeds", realized + removed)
             return
         if record.currency is None:  # unattributed: the replay leaves it out too
-            self.replay.apply(record)
+            self._apply(record)
             return
         held_before = self._worth(when)
-        valued = self.replay.apply(record)
+        valued = self._apply(record)
         row = sums.setdefault(record.currency, _Sums())
         row.add("fees", self._paid(record.fee, record.currency, when))
         row.add("taxes", self._paid(record.tax, record.currency, when))

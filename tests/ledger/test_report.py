@@ -14,9 +14,10 @@ from costbasis_example import EXAMPLE_PRICES, EXAMPLE_TRADES, EXAMPLE_TRANSFERS,
 
 from exporter.api.records import Trade, Transfer
 from exporter.ledger import export, lot_export, report, tables
-from exporter.ledger.costbasis import CONTEXT, compute
+from exporter.ledger.costbasis import CONTEXT, compute, order
 from exporter.ledger.holdings import holdings, worth
 from exporter.ledger.periods import bounds, iso_local, parse_moment, to_ms
+from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import Units
 
 IST = zoneinfo.ZoneInfo("Europe/Istanbul")
@@ -164,8 +165,24 @@ def test_holdings_at_a_moment_value_what_was_held_then() -> None:
     ]
     unpriced = holdings("main", trades, transfers, "TRY", OUT - 1, "x", Prices({}), "fifo")
     assert {r["asset"]: r["value"] for r in unpriced} == {"BTC": None, "TRY": D(7991)}
-    positions = compute(trades, transfers, "TRY", Prices(PRICES)).positions
-    assert worth(positions, "TRY", MAR1, Prices(PRICES)) == D(10491)
+    assert worth({"BTC": D("0.5"), "TRY": D(6991)}, "TRY", MAR1, Prices(PRICES)) == D(10491)
+    assert worth({"BTC": D("0.5"), "TRY": D(6991)}, "TRY", OUT - 1, Prices(PRICES)) is None
+
+
+def test_quantities_held_do_not_wait_for_prices() -> None:
+    """In USDT nothing here has a price: cost is unknown, but what was held is not."""
+    trades, transfers = history()
+    rows = holdings("main", trades, transfers, "USDT", MAR1, "x", Prices({}), "average")
+    assert [(r["asset"], r["quantity"], r["value"], r["cost_basis"]) for r in rows] == [
+        ("BTC", D("0.5"), None, None),
+        ("TRY", D(6991), None, None),
+    ]
+    quantities = Quantities()
+    for record in order([*trades, *transfers]):
+        quantities.apply(record)
+    assert quantities.held == {"TRY": D(6991), "BTC": D("0.5")}
+    quantities.apply(Trade(9, None, MAR1, "BTC", "TRY", "sell", D(1), D(-2), D(0), D(0)))
+    assert quantities.held["BTC"] == 0, "selling more than held leaves zero, never less"
 
 
 def test_lot_rows_name_each_lot_a_sale_took() -> None:
