@@ -1,7 +1,8 @@
 """Rows of named text cells written as CSV, JSON or a terminal table: the reports' one text format.
 
 A cell is a string, an int (written as a JSON number), a Decimal (an exact decimal string, in JSON
-too, never a float) or None (absent: empty in CSV and the table, null in JSON).
+too, never a float) or None (absent: empty in CSV, null in JSON, `-` in the table). The table is for
+reading, not for sums: it rounds amounts to TEXT_PLACES decimal places (CSV and JSON never round).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Literal, TextIO
 
 Format = Literal["csv", "json", "text"]
@@ -17,6 +18,10 @@ FORMATS: tuple[Format, ...] = ("csv", "json", "text")
 Cell = str | int | Decimal | None
 # A spreadsheet runs a cell starting with one of these as a formula; text cells get a leading quote.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cost split in proportion carries 60 significant digits; a terminal needs eight decimal places.
+TEXT_PLACES = 8
+_TEXT_QUANTUM = Decimal(1).scaleb(-TEXT_PLACES)
+_WIDE = Context(prec=80)  # rounding a 60-digit amount to 8 places must not overflow the context
 
 
 def amount(value: Decimal) -> str:
@@ -59,7 +64,7 @@ def write_json(stream: TextIO, columns: Sequence[str], rows: Iterable[Mapping[st
 
 def write_text(stream: TextIO, columns: Sequence[str], rows: Iterable[Mapping[str, Cell]]) -> None:
     """An aligned table for a terminal: text left, numbers right, `-` where a value is absent."""
-    cells = [[_text(row[name]) for name in columns] for row in rows]
+    cells = [[_shown(row[name]) for name in columns] for row in rows]
     numeric = [
         all(row[i] is None or _is_number(row[i]) for row in cells)
         and any(row[i] is not None for row in cells)
@@ -75,6 +80,12 @@ def write_text(stream: TextIO, columns: Sequence[str], rows: Iterable[Mapping[st
     stream.write(line(columns) + "\n")
     for row in shown:
         stream.write(line(row) + "\n")
+
+
+def _shown(cell: Cell) -> str | None:
+    if isinstance(cell, Decimal) and cell.as_tuple().exponent < -TEXT_PLACES:  # type: ignore[operator]
+        cell = cell.quantize(_TEXT_QUANTUM, context=_WIDE)
+    return _text(cell)
 
 
 def _is_number(text: str | None) -> bool:

@@ -215,3 +215,11 @@ def test_tables_write_exact_amounts_and_absent_cells(fmt: tables.Format) -> None
         assert text == "name,n,amount\n'=x,3,1.5\nb,4,\n"
     else:
         assert text.splitlines() == ["name  n  amount", "=x    3     1.5", "b     4       -"]
+
+
+def test_the_table_rounds_long_amounts_for_reading_and_csv_keeps_them() -> None:
+    third = D(1) / D(3)
+    for fmt, expected in (("text", "0.33333333"), ("csv", str(third))):
+        out = io.StringIO()
+        tables.write(out, ("amount",), [{"amount": third}], fmt)  # type: ignore[arg-type]
+        assert out.getvalue().splitlines()[1].strip() == expected
