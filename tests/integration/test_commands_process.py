@@ -74,7 +74,7 @@ def test_ledger_report_and_holdings_as_processes_from_the_ledger_alone(tmp_path:
         "main",
         "TRY",
         "TRY",
-        "100",
-        "100",
-        "100",
+        "60",  # the withdrawal at midnight in Istanbul was 21:00 UTC the day before
+        "60",
+        "60",
     ]
