@@ -26,14 +26,13 @@ The rules (docs/cost-basis.md has them with a worked example):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from typing import Literal
 
 from exporter.api.records import Trade, Transfer
-from exporter.ledger.lots import LOT_METHODS, Lot, LotMethod, Taken, take
+from exporter.ledger.lots import LOT_METHODS, Lot, LotBook, LotMethod, Taken
 
 Method = Literal["average", "fifo", "lifo", "hifo"]
 METHODS: tuple[Method, ...] = ("average", "fifo", "lifo", "hifo")
@@ -122,14 +121,16 @@ class _Holding:
         self.shortfalls = 0
         self.shortfall_quantity = _ZERO
         self.unmatched = _ZERO
-        self.lots: deque[Lot] = deque()
+        self.lots: LotBook | None = None  # made by the first receipt under a lot method
         self.taken: list[Taken] = []  # what the last give() took from lots
 
     def receive(self, quantity: Decimal, cost: Decimal, lots: LotMethod | None, when_ms: int) -> None:
         self.quantity += quantity
         self.cost += cost
         if lots is not None:
-            self.lots.append(Lot(when_ms, quantity, cost))
+            if self.lots is None:
+                self.lots = LotBook(lots)
+            self.lots.add(Lot(when_ms, quantity, cost))
 
     def give(self, quantity: Decimal, proceeds: Decimal | None, lots: LotMethod | None) -> Decimal | None:
         """Remove `quantity`; realise `proceeds` (None: a withdrawal) minus the cost removed."""
@@ -144,15 +145,10 @@ class _Holding:
                 proceeds = covered
             removed = self.cost
             self.quantity = self.cost = _ZERO
-            if lots is not None:
-                self.taken = [
-                    Taken(i, lot.acquired_ms, lot.quantity, lot.cost) for i, lot in enumerate(self.lots)
-                ]
-            self.lots.clear()
+            if self.lots is not None:
+                self.taken = self.lots.clear()
         else:
-            removed = (
-                self._remove_lots(quantity, lots) if lots is not None else self._remove_average(quantity)
-            )
+            removed = self._remove_lots(quantity) if lots is not None else self._remove_average(quantity)
             self.quantity = held - quantity
             self.cost -= removed
         if proceeds is None:
@@ -163,8 +159,10 @@ class _Holding:
     def _remove_average(self, quantity: Decimal) -> Decimal:
         return self.cost if quantity == self.quantity else self.cost * quantity / self.quantity
 
-    def _remove_lots(self, quantity: Decimal, method: LotMethod) -> Decimal:
-        self.taken = take(self.lots, quantity, method)
+    def _remove_lots(self, quantity: Decimal) -> Decimal:
+        if self.lots is None:  # nothing was ever received: only a give of zero gets here
+            return _ZERO
+        self.taken = self.lots.take(quantity)
         return sum((part.cost for part in self.taken), _ZERO)
 
 

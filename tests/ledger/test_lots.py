@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from decimal import Decimal as D
 
 import pytest
@@ -15,9 +14,11 @@ from costbasis_example import (
     t,
     trade,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.ledger.costbasis import Position, compute
-from exporter.ledger.lots import Lot, Taken, pick_fifo, pick_hifo, pick_lifo, take
+from exporter.ledger.lots import PICKS, Lot, LotBook, Taken, pick_fifo, pick_hifo, pick_lifo
 
 # Three buys of 1 BTC at 1,000, 3,000 and 2,000 TRY (docs/cost-basis.md, "Choosing lots").
 LOTS = (Lot(t(1), D(1), D(1000)), Lot(t(2), D(1), D(3000)), Lot(t(3), D(1), D(2000)))
@@ -30,20 +31,20 @@ THREE_BUYS = [
 
 
 def test_fifo_takes_the_oldest_lot_first() -> None:
-    assert pick_fifo(LOTS, D("1.5")) == [Taken(0, t(1), D(1), D(1000)), Taken(1, t(2), D("0.5"), D(1500))]
+    assert pick_fifo(LOTS, D("1.5")) == [(0, Taken(t(1), D(1), D(1000))), (1, Taken(t(2), D("0.5"), D(1500)))]
 
 
 def test_lifo_takes_the_newest_lot_first() -> None:
-    assert pick_lifo(LOTS, D("1.5")) == [Taken(2, t(3), D(1), D(2000)), Taken(1, t(2), D("0.5"), D(1500))]
+    assert pick_lifo(LOTS, D("1.5")) == [(2, Taken(t(3), D(1), D(2000))), (1, Taken(t(2), D("0.5"), D(1500)))]
 
 
 def test_hifo_takes_the_highest_unit_cost_first() -> None:
-    assert pick_hifo(LOTS, D("1.5")) == [Taken(1, t(2), D(1), D(3000)), Taken(2, t(3), D("0.5"), D(1000))]
+    assert pick_hifo(LOTS, D("1.5")) == [(1, Taken(t(2), D(1), D(3000))), (2, Taken(t(3), D("0.5"), D(1000)))]
 
 
 def test_hifo_takes_the_older_of_two_lots_of_one_unit_cost_first() -> None:
     lots = [Lot(t(1), D(2), D(4000)), Lot(t(2), D(1), D(2000)), Lot(t(3), D(1), D(1000))]
-    assert pick_hifo(lots, D(1)) == [Taken(0, t(1), D(1), D(2000))]
+    assert pick_hifo(lots, D(1)) == [(0, Taken(t(1), D(1), D(2000)))]
 
 
 def test_a_pick_leaves_the_lots_as_they_were() -> None:
@@ -61,10 +62,37 @@ def test_a_pick_leaves_the_lots_as_they_were() -> None:
         ("hifo", [Lot(t(1), D(1), D(1000)), Lot(t(3), D("0.5"), D(1000))]),
     ],
 )
-def test_take_removes_what_was_picked_and_shrinks_the_last_lot(method: str, left: list[Lot]) -> None:
-    lots = deque(Lot(lot.acquired_ms, lot.quantity, lot.cost) for lot in LOTS)
-    take(lots, D("1.5"), method)  # type: ignore[arg-type]
-    assert list(lots) == left
+def test_a_lot_book_removes_what_was_picked_and_shrinks_the_last_lot(method: str, left: list[Lot]) -> None:
+    book = LotBook(method)  # type: ignore[arg-type]
+    for lot in LOTS:
+        book.add(Lot(lot.acquired_ms, lot.quantity, lot.cost))
+    assert book.take(D("1.5")) == [part for _, part in PICKS[method](LOTS, D("1.5"))]  # type: ignore[index]
+    assert book.lots() == left
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["fifo", "lifo", "hifo"]),
+    st.lists(st.tuples(st.booleans(), st.integers(1, 5), st.integers(0, 9)), min_size=1, max_size=30),
+)
+def test_a_lot_book_takes_what_the_pick_rule_says(method: str, steps: list[tuple[bool, int, int]]) -> None:
+    """Receipts and gives in any order: the book's fast structure takes the parts the rule names."""
+    book, reference = LotBook(method), []  # type: ignore[arg-type]
+    for n, (receive, quantity, unit) in enumerate(steps):
+        if receive:
+            lot = Lot(n, D(quantity), D(quantity * unit))
+            book.add(Lot(lot.acquired_ms, lot.quantity, lot.cost))
+            reference.append(lot)
+            continue
+        held = sum((lot.quantity for lot in reference), D(0))
+        give = min(D(quantity) / 2, held)
+        picked = PICKS[method](reference, give)  # type: ignore[index]
+        assert book.take(give) == [part for _, part in picked]
+        for index, part in picked:
+            reference[index].quantity -= part.quantity
+            reference[index].cost -= part.cost
+        reference = [lot for lot in reference if lot.quantity > 0 or lot.cost > 0]
+        assert sorted(book.lots(), key=lambda lot: lot.acquired_ms) == reference
 
 
 @pytest.mark.parametrize(
