@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Accounts come from --config.file and/or BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY (or their "
         "_FILE forms); without any, it refuses to start: use --demo to try it on made-up data. "
         "SIGHUP re-reads the configuration files. Subcommands: `ledger export` prints the ledger, "
+        "`ledger report` sums it per month, quarter or year, `ledger holdings` values it at a date, "
         "`backfill` writes past samples for promtool (each has --help).",
         # --conf would silently mean --config.file, and a future --config.x would change its meaning.
         allow_abbrev=False,

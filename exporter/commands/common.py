@@ -11,17 +11,20 @@ import argparse
 import dataclasses
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from exporter.activity.sync import ActivitySync
 from exporter.api.client import Client
+from exporter.api.errors import ApiError
 from exporter.api.ratelimit import Gates
+from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import ActivityClient
-from exporter.config.activity_settings import ActivitySettings
+from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod
 from exporter.config.loader import Config, ConfigError, load_config
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, LedgerError, ledger_path
+from exporter.pricing.history import BRIDGES, PriceHistory
 
 PROG = "btcturk-exporter"
 _TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z?)?")
@@ -126,3 +129,90 @@ def storage_dir(text: str) -> Path:
     except OSError as exc:
         raise CommandError(f"--storage.path: cannot create {path}: {exc.strerror}") from None
     return path
+
+
+Histories = dict[str, tuple[list[Trade], list[Transfer]]]
+
+
+def add_cost_basis_flag(parser: argparse.ArgumentParser) -> None:
+    """--cost-basis, which overrides activity.cost_basis."""
+    parser.add_argument(
+        "--cost-basis",
+        dest="cost_basis",
+        choices=COST_METHODS,
+        help="How the cost of what is sold is taken (default: activity.cost_basis, itself average).",
+    )
+
+
+def method_of(args: argparse.Namespace, settings: ActivitySettings) -> CostMethod:
+    """--cost-basis if given, else the configuration's activity.cost_basis."""
+    method: CostMethod = args.cost_basis or settings.cost_basis
+    return method
+
+
+def cached_pairs(ledger: Ledger, assets: Iterable[str], quotes: Iterable[str]) -> set[tuple[str, str]]:
+    """The pairs among `assets` x `quotes` whose candles the ledger has cached (routes without the API)."""
+    found = set()
+    for base in assets:
+        for quote in quotes:
+            if base != quote and any(ledger.state(f"prices:{r}:{base}{quote}") for r in ("60", "1D")):
+                found.add((base, quote))
+    return found
+
+
+def accounts_of(ledger: Ledger, config: Config | None, account: str | None) -> list[str]:
+    """The accounts to read: --account, checked against the ledger's and the configuration's, or all."""
+    # A configured account with no records yet is known, and has no rows.
+    known = sorted({*ledger.accounts(), *(a.name for a in config.accounts)} if config else ledger.accounts())
+    if account is not None and account not in known:
+        held = ", ".join(known) if known else "none yet"
+        raise CommandError(f"--account: no account {account!r} in {ledger.path} (it holds: {held})")
+    return [account] if account is not None else known
+
+
+def read_histories(ledger: Ledger, names: Iterable[str]) -> Histories:
+    """Each account's trades and transfers from the ledger."""
+    return {name: (ledger.trades(name), ledger.transfers(name)) for name in names}
+
+
+def price_source(
+    ledger: Ledger,
+    config: Config | None,
+    settings: ActivitySettings,
+    histories: Histories,
+    currencies: Sequence[str],
+    moments: Iterable[int] = (),
+) -> PriceHistory:
+    """Past prices for valuing these histories in `currencies`, and every asset of them at `moments`.
+
+    Without a configuration, only what the ledger's cache holds (no network); with one, what is
+    missing is fetched first.
+    """
+    assets = {a for t, f in histories.values() for a in _assets(t, f)}
+    if config is None:
+        prices = PriceHistory(ledger, lambda *_: ())
+        prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, *currencies}))
+        return prices
+    sync = make_sync(config, settings, ledger)
+    if sync.refresh_market() is None:
+        raise CommandError(f"market status from {config.api_url} failed (see the log line above)")
+    prices = sync.prices
+    needs: dict[tuple[str, str], set[int]] = {}
+    for trades, transfers in histories.values():
+        for pair, hours in prices.needs(trades, transfers, currencies).items():
+            needs.setdefault(pair, set()).update(hours)
+    hours = {when // 3_600_000 * 3600 for when in moments}
+    for asset in assets:
+        for currency in currencies:
+            for base, quote, _ in prices.route(asset, currency) or ():
+                needs.setdefault((base, quote), set()).update(hours)
+    try:
+        prices.prefetch(needs, sync.client.rest.now_ms() / 1000)
+    except ApiError as exc:
+        raise CommandError(f"price history: {exc}") from None
+    return prices
+
+
+def _assets(trades: Iterable[Trade], transfers: Iterable[Transfer]) -> set[str]:
+    found = {a for t in trades for a in (t.base, t.quote)}
+    return found | {t.currency for t in transfers if t.currency is not None}

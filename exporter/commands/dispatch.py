@@ -1,4 +1,4 @@
-"""The subcommands' one entry point: `btcturk-exporter ledger export ...` and `btcturk-exporter backfill ...`.
+"""The subcommands' one entry point: `btcturk-exporter ledger export|report|holdings ...` and `backfill ...`.
 
 The cli hands argv here before the exporter's own flags are parsed; each subcommand parses its own.
 """
@@ -8,14 +8,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from exporter.commands.backfill import backfill_main
 from exporter.commands.common import PROG, CommandError
+from exporter.commands.holdings import ledger_holdings
 from exporter.commands.ledger import ledger_export
+from exporter.commands.report import ledger_report
 from exporter.logs import setup_logging
 
 SUBCOMMANDS = ("ledger", "backfill")
+# The `ledger` subcommands: each takes its argv after the name, and stdout.
+LEDGER: dict[str, Callable[[Sequence[str], TextIO], int]] = {
+    "export": ledger_export,
+    "report": ledger_report,
+    "holdings": ledger_holdings,
+}
 
 
 def run(argv: Sequence[str]) -> int:
@@ -25,10 +34,11 @@ def run(argv: Sequence[str]) -> int:
     try:
         if argv[0] == "backfill":
             return backfill_main(argv[1:], sys.stdout, sys.stderr)
-        if len(argv) < 2 or argv[1] != "export":
-            print(f"usage: {PROG} ledger export [flags]; see {PROG} ledger export --help", file=sys.stderr)
+        if len(argv) < 2 or argv[1] not in LEDGER:
+            names = "|".join(LEDGER)
+            print(f"usage: {PROG} ledger {names} [flags]; see {PROG} ledger export --help", file=sys.stderr)
             return 2
-        return ledger_export(argv[2:], sys.stdout)
+        return LEDGER[argv[1]](argv[2:], sys.stdout)
     except CommandError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
-from exporter.api.errors import ApiError
-from exporter.api.records import Trade, Transfer
 from exporter.commands.common import (
     PROG,
     CommandError,
+    accounts_of,
     add_common_flags,
+    add_cost_basis_flag,
     load,
-    make_sync,
+    method_of,
     open_existing,
     parse_time,
+    price_source,
+    read_histories,
     settings_of,
 )
-from exporter.ledger import export
+from exporter.ledger import export, lot_export, tables
 from exporter.ledger.costbasis import compute
-from exporter.ledger.store import Ledger
-from exporter.pricing.history import BRIDGES, PriceHistory
 
 
 def build_export_parser() -> argparse.ArgumentParser:
@@ -36,65 +36,40 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--account", metavar="NAME", help="Only this account (default: every one).")
     parser.add_argument("--since", metavar="DATE", help="Only records at or after this UTC date or time.")
     parser.add_argument("--format", dest="fmt", choices=export.FORMATS, default="csv")
+    add_cost_basis_flag(parser)
+    parser.add_argument(
+        "--lots",
+        action="store_true",
+        help="For each sale or withdrawal, the lots it consumed (needs a lot method: fifo, lifo or hifo).",
+    )
     return parser
 
 
-def cached_pairs(ledger: Ledger, assets: Iterable[str], quotes: Iterable[str]) -> set[tuple[str, str]]:
-    """The pairs among `assets` x `quotes` whose candles the ledger has cached (routes without the API)."""
-    found = set()
-    for base in assets:
-        for quote in quotes:
-            if base != quote and any(ledger.state(f"prices:{r}:{base}{quote}") for r in ("60", "1D")):
-                found.add((base, quote))
-    return found
-
-
 def ledger_export(argv: Sequence[str], out: TextIO) -> int:
-    """`ledger export`: write the ledger's rows to `out`."""
+    """`ledger export`: write the ledger's rows (or, with --lots, the lots its sales took) to `out`."""
     args = build_export_parser().parse_args(argv)
     since = None if args.since is None else parse_time(args.since, "--since")
     config = load(args, required=False)
     settings = settings_of(config, args)
+    method = method_of(args, settings)
+    if args.lots and method == "average":
+        raise CommandError("--lots: average cost takes no lots; add --cost-basis fifo, lifo or hifo")
     currency = settings.currencies[0]
     with open_existing(args.storage_path) as ledger:
-        # A configured account with no records yet is known, and has no rows.
-        known = sorted(
-            {*ledger.accounts(), *(a.name for a in config.accounts)} if config else ledger.accounts()
-        )
-        if args.account is not None and args.account not in known:
-            held = ", ".join(known) if known else "none yet"
-            raise CommandError(f"--account: no account {args.account!r} in {ledger.path} (it holds: {held})")
-        names = [args.account] if args.account is not None else known
-        histories = {name: (ledger.trades(name), ledger.transfers(name)) for name in names}
-        if config is None:
-            prices = PriceHistory(ledger, lambda *_: ())
-            assets = {a for t, f in histories.values() for a in _assets(t, f)}
-            prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, currency}))
-        else:
-            sync = make_sync(config, settings, ledger)
-            if sync.refresh_market() is None:
-                raise CommandError(f"market status from {config.api_url} failed (see the log line above)")
-            prices = sync.prices
-            needs: dict[tuple[str, str], set[int]] = {}
-            for trades, transfers in histories.values():
-                for pair, hours in prices.needs(trades, transfers, [currency]).items():
-                    needs.setdefault(pair, set()).update(hours)
-            try:
-                prices.prefetch(needs, sync.client.rest.now_ms() / 1000)
-            except ApiError as exc:
-                raise CommandError(f"price history: {exc}") from None
+        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
+        prices = price_source(ledger, config, settings, histories, [currency])
         rows = []
-        for name in names:
-            trades, transfers = histories[name]
-            basis = compute(
-                trades, transfers, currency, prices.price_at, settings.cost_basis, keep_events=True
-            )
-            rows += [r for r in export.rows(name, basis) if since is None or r.timestamp_ms >= since]
+        lots: list[dict[str, tables.Cell]] = []
+        for name, (trades, transfers) in histories.items():
+            basis = compute(trades, transfers, currency, prices.price_at, method, keep_events=True)
+            if args.lots:
+                lots += lot_export.rows(name, basis, since)
+            else:
+                rows += [r for r in export.rows(name, basis) if since is None or r.timestamp_ms >= since]
+    if args.lots:
+        lots.sort(key=lambda r: (str(r["timestamp_ms"]).zfill(16), str(r["account"])))
+        tables.write(out, lot_export.COLUMNS, lots, args.fmt)
+        return 0
     rows.sort(key=lambda r: (r.timestamp_ms, r.account))
     export.write(out, rows, args.fmt)
     return 0
-
-
-def _assets(trades: Iterable[Trade], transfers: Iterable[Transfer]) -> set[str]:
-    found = {a for t in trades for a in (t.base, t.quote)}
-    return found | {t.currency for t in transfers if t.currency is not None}

@@ -65,7 +65,7 @@ def parse_activity(
     method = data.get("cost_basis", base.cost_basis)
     if method not in COST_METHODS:
         got = shown(method) if isinstance(method, str) else type_name(method)
-        problems.append(f"activity.cost_basis: must be average or fifo, got {got}")
+        problems.append(f"activity.cost_basis: must be one of {', '.join(COST_METHODS)}, got {got}")
     if len(problems) > before:
         return None
     assert since is not None and interval is not None

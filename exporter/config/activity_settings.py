@@ -21,8 +21,8 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # How cost basis is computed: the config spells it, the ledger replays by it.
-CostMethod = Literal["average", "fifo"]
-COST_METHODS: tuple[CostMethod, ...] = ("average", "fifo")
+CostMethod = Literal["average", "fifo", "lifo", "hifo"]
+COST_METHODS: tuple[CostMethod, ...] = ("average", "fifo", "lifo", "hifo")
 
 
 def parse_duration_ms(text: str) -> int:
@@ -71,7 +71,7 @@ class ActivitySettings:
         if self.page_cap < 2:
             raise ValueError(f"page_cap must be at least 2, got {self.page_cap}")
         if self.cost_basis not in COST_METHODS:
-            raise ValueError(f"cost_basis must be average or fifo, got {self.cost_basis!r}")
+            raise ValueError(f"cost_basis must be one of {', '.join(COST_METHODS)}, got {self.cost_basis!r}")
         for name in ("interval", "market_interval", "permission_recheck", "request_deadline"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")

@@ -27,6 +27,7 @@ from exporter.config.accounts import environment_problems as _environment_proble
 from exporter.config.accounts import file_account as _file_account
 from exporter.config.activity import parse_activity, summary_lines
 from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
+from exporter.config.report import ReportSettings, parse_report
 from exporter.config.values import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -58,6 +59,7 @@ TOP_LEVEL_KEYS = (
     "rate_limit_share",
     "graph_api_url",
     "activity",
+    "report",
     "accounts",
 )
 NO_ACCOUNTS = (
@@ -85,6 +87,7 @@ class Config:
     rate_limit_share: float = budget.DEFAULT_SHARE
     warnings: tuple[str, ...] = ()
     activity: ActivitySettings = field(default_factory=ActivitySettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
 
 
 class ConfigError(Exception):
@@ -177,6 +180,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         graph_url or DEFAULT_GRAPH_API_URL,
         problems,
     )
+    report = parse_report(data.get("report"), problems)
     export_all = data.get("export_all_pairs", False)
     if not isinstance(export_all, bool):
         problems.append(f"export_all_pairs: expected true or false, got {_type_name(export_all)}")
@@ -220,7 +224,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     if problems:
         raise ConfigError(problems)
     assert api_url is not None and interval is not None and timeout is not None and staleness is not None
-    assert activity is not None
+    assert activity is not None and report is not None
     return Config(
         accounts=tuple(accounts),
         api_url=api_url,
@@ -233,6 +237,7 @@ def load_config(path: str | None, environ: Mapping[str, str]) -> Config:
         rate_limit_share=share if share is not None else budget.DEFAULT_SHARE,
         warnings=tuple(warnings),
         activity=activity,
+        report=report,
     )
 
 
@@ -256,6 +261,7 @@ def summarize(config: Config) -> str:
     uses = budget.plan(accounts, config.poll_interval, config.rate_limit_share)
     lines.extend(f"  {use.describe()}" for use in uses)
     lines.extend(summary_lines(config.activity, accounts))
+    lines.append(f"report: timezone {config.report.timezone}")
     lines.append(f"accounts: {accounts}")
     for account in config.accounts:
         lines.append(f"  - {account.name}: public key {account.public_key[:4]}…, private key {MASK}")

@@ -8,8 +8,9 @@ The rules (docs/cost-basis.md has them with a worked example):
   included, or what a sell received, net of them); otherwise the quote leg at the quote's market price,
   or failing that the base quantity at the base's market price.
 * Receiving adds quantity and that amount to the asset's cost. Giving removes cost in proportion to the
-  quantity held (average cost) or from the oldest lots first (FIFO), and realises the amount minus the
-  removed cost. The valuation currency itself always has cost equal to its amount.
+  quantity held (average cost) or from lots (ledger/lots.py: oldest first for FIFO, newest first for
+  LIFO, highest unit cost first for HIFO), and realises the amount minus the removed cost. The
+  valuation currency itself always has cost equal to its amount.
 * A deposit enters at its market value at its time; a withdrawal removes cost like a sale and realises
   nothing. Transfer fees are totalled but not taken from holdings (the API does not say whether `amount`
   already includes them).
@@ -25,13 +26,13 @@ The rules (docs/cost-basis.md has them with a worked example):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, CostMethod
+from exporter.ledger.lots import LOT_METHODS, Lot, LotBook, LotMethod, Taken
 
 PriceAt = Callable[[str, str, int], "Decimal | None"]
 """`price_at(asset, currency, when_ms)`: one unit of `asset` in `currency` at that time, or None."""
@@ -63,12 +64,14 @@ class Valued:
     """One record with its value in the valuation currency at its time and the profit it realised.
 
     `realised` is set when the record gave away an asset other than the valuation currency (a sale, or
-    a buy paid in another asset); `value` is None when the record could not be valued.
+    a buy paid in another asset); `value` is None when the record could not be valued. Under a lot
+    method, `lots` are the parts of lots the record gave away (a sale's, a withdrawal's).
     """
 
     record: Trade | Transfer
     value: Decimal | None
     realised: Decimal | None
+    lots: tuple[Taken, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,18 @@ class CostBasis:
 
 
 class _Holding:
-    """Mutable state of one asset during the replay; lots are [quantity, cost] pairs, oldest first."""
+    """Mutable state of one asset during the replay; lots oldest first (under a lot method)."""
 
-    __slots__ = ("cost", "lots", "quantity", "realised", "shortfall_quantity", "shortfalls", "unmatched")
+    __slots__ = (
+        "cost",
+        "lots",
+        "quantity",
+        "realised",
+        "shortfall_quantity",
+        "shortfalls",
+        "taken",
+        "unmatched",
+    )
 
     def __init__(self) -> None:
         self.quantity = _ZERO
@@ -107,17 +119,21 @@ class _Holding:
         self.shortfalls = 0
         self.shortfall_quantity = _ZERO
         self.unmatched = _ZERO
-        self.lots: deque[list[Decimal]] = deque()
+        self.lots: LotBook | None = None  # made by the first receipt under a lot method
+        self.taken: list[Taken] = []  # what the last give() took from lots
 
-    def receive(self, quantity: Decimal, cost: Decimal, fifo: bool) -> None:
+    def receive(self, quantity: Decimal, cost: Decimal, lots: LotMethod | None, when_ms: int) -> None:
         self.quantity += quantity
         self.cost += cost
-        if fifo:
-            self.lots.append([quantity, cost])
+        if lots is not None:
+            if self.lots is None:
+                self.lots = LotBook(lots)
+            self.lots.add(Lot(when_ms, quantity, cost))
 
-    def give(self, quantity: Decimal, proceeds: Decimal | None, fifo: bool) -> Decimal | None:
+    def give(self, quantity: Decimal, proceeds: Decimal | None, lots: LotMethod | None) -> Decimal | None:
         """Remove `quantity`; realise `proceeds` (None: a withdrawal) minus the cost removed."""
         held = self.quantity
+        self.taken = []
         if quantity > held:
             self.shortfalls += 1
             self.shortfall_quantity += quantity - held
@@ -127,9 +143,10 @@ class _Holding:
                 proceeds = covered
             removed = self.cost
             self.quantity = self.cost = _ZERO
-            self.lots.clear()
+            if self.lots is not None:
+                self.taken = self.lots.clear()
         else:
-            removed = self._remove_lots(quantity) if fifo else self._remove_average(quantity)
+            removed = self._remove_lots(quantity) if lots is not None else self._remove_average(quantity)
             self.quantity = held - quantity
             self.cost -= removed
         if proceeds is None:
@@ -141,20 +158,10 @@ class _Holding:
         return self.cost if quantity == self.quantity else self.cost * quantity / self.quantity
 
     def _remove_lots(self, quantity: Decimal) -> Decimal:
-        removed = _ZERO
-        while quantity > 0:
-            lot = self.lots[0]
-            if lot[0] <= quantity:
-                quantity -= lot[0]
-                removed += lot[1]
-                self.lots.popleft()
-            else:
-                part = lot[1] * quantity / lot[0]
-                lot[0] -= quantity
-                lot[1] -= part
-                removed += part
-                quantity = _ZERO
-        return removed
+        if self.lots is None:  # nothing was ever received: only a give of zero gets here
+            return _ZERO
+        self.taken = self.lots.take(quantity)
+        return sum((part.cost for part in self.taken), _ZERO)
 
 
 def compute(
@@ -217,11 +224,11 @@ class Replay:
 
     def __init__(self, currency: str, price_at: PriceAt, method: CostMethod = "average") -> None:
         if method not in COST_METHODS:
-            raise ValueError(f"unknown cost-basis method {method!r} (expected average or fifo)")
+            raise ValueError(f"unknown cost-basis method {method!r} (expected {', '.join(COST_METHODS)})")
         self.currency = currency.upper()
         self.method = method
         self.price_at = price_at
-        self.fifo = method == "fifo"
+        self.lots: LotMethod | None = next((m for m in LOT_METHODS if m == method), None)
         self.holdings: dict[str, _Holding] = {}
         self.fees: dict[str, Decimal] = {}
         self.taxes: dict[str, Decimal] = {}
@@ -285,14 +292,18 @@ class Replay:
         if value is None:
             self.unpriced += 1
             return Valued(trade, None, None)
-        realised = self._holding(given).give(given_qty, value, self.fifo)
+        giver = self._holding(given)
+        realised = giver.give(given_qty, value, self.lots)
+        taken = tuple(giver.taken)
         if got_qty >= 0:
-            self._holding(got).receive(got_qty, value, self.fifo)
+            self._holding(got).receive(got_qty, value, self.lots, trade.timestamp_ms)
         else:
             # A sale whose fee and tax exceed its proceeds also gives away quote: the excess is
             # disposed at its own value, so the whole loss lands on the asset sold.
-            self._holding(got).give(-got_qty, -value, self.fifo)
-        return Valued(trade, value, None if given == self.currency else realised)
+            self._holding(got).give(-got_qty, -value, self.lots)
+        if given == self.currency:
+            return Valued(trade, value, None)
+        return Valued(trade, value, realised, taken)
 
     def _trade_value(
         self, trade: Trade, given: str, given_qty: Decimal, got: str, got_qty: Decimal, quote_leg: Decimal
@@ -325,14 +336,17 @@ class Replay:
                 self.unpriced += 1
                 return Valued(transfer, None, None)
             self.net_deposits += value
-            self._holding(asset).receive(quantity, value, self.fifo)
+            self._holding(asset).receive(quantity, value, self.lots, transfer.timestamp_ms)
         else:
             _add(self.withdrawals, asset, quantity)
-            self._holding(asset).give(quantity, None, self.fifo)
+            holding = self._holding(asset)
+            holding.give(quantity, None, self.lots)
             if value is None:
                 self.unpriced += 1
             else:
                 self.net_deposits -= value
+            if asset != self.currency:
+                return Valued(transfer, value, None, tuple(holding.taken))
         return Valued(transfer, value, None)
 
     def result(self, events: tuple[Valued, ...] = ()) -> CostBasis:

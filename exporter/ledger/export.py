@@ -10,12 +10,12 @@ import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Literal, TextIO
 
 from exporter.api.records import Trade
 from exporter.ledger.costbasis import CostBasis
+from exporter.ledger.periods import iso_utc
 
 Format = Literal["csv", "json"]
 FORMATS: tuple[Format, ...] = ("csv", "json")
@@ -41,7 +41,6 @@ COLUMNS = (
 )
 # A spreadsheet runs a cell starting with one of these as a formula; text cells get a leading quote.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +67,7 @@ class Row:
     @property
     def time(self) -> str:
         """The record's time in ISO 8601, UTC, to the millisecond."""
-        # Integer arithmetic: a float of the milliseconds can round 0.999 s up into the next second.
-        moment = _EPOCH + timedelta(seconds=self.timestamp_ms // 1000)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.timestamp_ms % 1000:03d}Z"
+        return iso_utc(self.timestamp_ms)
 
 
 def rows(account: str, basis: CostBasis) -> list[Row]:

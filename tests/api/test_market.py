@@ -83,7 +83,7 @@ def test_since_takes_a_date_or_a_duration_and_settings_refuse_nonsense() -> None
     for bad in ("2026-13-01", "forever", "12 d", ""):
         with pytest.raises(ValueError, match="expected"):
             parse_since(bad, 0)
-    for field, value in (("page_cap", 1), ("cost_basis", "lifo"), ("interval", 0), ("overlap", -1),
+    for field, value in (("page_cap", 1), ("cost_basis", "lofi"), ("interval", 0), ("overlap", -1),
                          ("rate_limit_share", 1.5), ("requests_per_turn", 0), ("since", "soon")):  # fmt: skip
         with pytest.raises(ValueError):
             ActivitySettings(**{field: value})  # type: ignore[arg-type]

@@ -404,7 +404,7 @@ def test_bad_plans_are_refused_with_one_line(args: tuple, message: str) -> None:
 
 def test_a_bad_method_is_refused() -> None:
     with pytest.raises(ValueError, match="method"):
-        Plan(T0, T0 + H, H, ("TRY",), "lifo")  # type: ignore[arg-type]
+        Plan(T0, T0 + H, H, ("TRY",), "lofi")  # type: ignore[arg-type]
 
 
 def test_an_empty_range_writes_an_empty_valid_file() -> None:

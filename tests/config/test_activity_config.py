@@ -69,7 +69,7 @@ def test_every_problem_one_line_with_its_key_path(tmp_path: Path) -> None:
             "enabled": "yes",
             "since": "last year",
             "interval": "5 minutes",
-            "cost_basis": "lifo",
+            "cost_basis": "lofi",
             "sincee": "1d",
         }
     }
@@ -84,7 +84,7 @@ def test_every_problem_one_line_with_its_key_path(tmp_path: Path) -> None:
         "activity.interval",
         "activity.cost_basis",
     }
-    assert "got 'lifo'" in by_key["activity.cost_basis"]
+    assert "got 'lofi'" in by_key["activity.cost_basis"]
     assert "'last year'" in by_key["activity.since"]
 
 
@@ -112,3 +112,39 @@ def test_summary_shows_the_settings_and_the_planned_use(tmp_path: Path) -> None:
     assert "exchangeinfo: 1 call every 5m" in text
     off = summarize(load_config(write(tmp_path, {"activity": {"enabled": False}}), {}))
     assert "activity: disabled" in off and "transactions/trade" not in off
+
+
+@pytest.mark.parametrize("method", ["average", "fifo", "lifo", "hifo"])
+def test_every_cost_basis_method_is_accepted(tmp_path: Path, method: str) -> None:
+    config = load_config(write(tmp_path, {"activity": {"cost_basis": method}}), {})
+    assert config.activity.cost_basis == method
+
+
+def test_a_wrong_cost_basis_names_the_methods(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"activity\.cost_basis: must be one of average, fifo, lifo, hifo"):
+        load_config(write(tmp_path, {"activity": {"cost_basis": "FIFO"}}), {})
+
+
+def test_report_timezone_defaults_to_istanbul_and_takes_any_iana_zone(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, {}), {}).report.timezone == "Europe/Istanbul"
+    config = load_config(write(tmp_path, {"report": {"timezone": "UTC"}}), {})
+    assert config.report.timezone == "UTC"
+    assert "report: timezone UTC" in summarize(config)
+
+
+@pytest.mark.parametrize(
+    ("report", "problem"),
+    [
+        ({"timezone": "Mars/Olympus"}, "report.timezone: unknown time zone 'Mars/Olympus'"),
+        ({"timezone": 3}, "report.timezone: expected an IANA time zone name, got integer"),
+        ({"tz": "UTC"}, "report.tz: unknown key"),
+        ("UTC", "report: expected a mapping of settings"),
+    ],
+)
+def test_a_bad_report_setting_is_one_line_naming_the_key(
+    tmp_path: Path, report: object, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, {"report": report}), {})
+    assert len(raised.value.problems) == 1
+    assert raised.value.problems[0].startswith(problem), raised.value.problems

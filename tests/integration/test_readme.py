@@ -255,7 +255,8 @@ def test_readme_command(command: str, workdir: Path) -> None:
         if re.match(r"btcturk-exporter (backfill|ledger)\b", command):
             # Past prices from the simulator, not graph-api.btcturk.com: no test uses the internet.
             url = yaml.safe_load((workdir / "config.yml").read_text(encoding="utf-8"))["api_url"]
-            command = re.sub(r"^(btcturk-exporter \S+( export)?)", rf"\1 --graph-api.url={url}", command)
+            sub = r"^(btcturk-exporter \S+( export| report| holdings)?)"
+            command = re.sub(sub, rf"\1 --graph-api.url={url}", command)
         result = subprocess.run(
             ["bash", "-c", command], cwd=workdir, env=command_env(), capture_output=True, text=True,
             timeout=300, check=False,

@@ -121,7 +121,8 @@ def test_usdt_valuation_with_an_inverted_price_and_the_currency_as_base(method: 
     ("method", "realised"),
     # average: (2000 - 1300) + (2500 - 1300); fifo: (2000 - 1000) + (2500 - 1600). Once everything
     # held is gone the two methods agree on the total.
-    [("average", D("1900")), ("fifo", D("1900"))],
+    # lifo and hifo: (2000 - 1600) + (2500 - 1000).
+    [("average", D("1900")), ("fifo", D("1900")), ("lifo", D("1900")), ("hifo", D("1900"))],
 )
 def test_selling_more_than_held_never_makes_cost_negative(method: str, realised: D) -> None:
     trades = [
@@ -194,8 +195,8 @@ def test_same_millisecond_deposit_comes_before_the_trade_and_the_withdrawal_afte
 
 
 def test_unknown_method_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown cost-basis method 'lifo'"):
-        compute([], [], "TRY", Prices({}), "lifo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown cost-basis method 'lofi'"):
+        compute([], [], "TRY", Prices({}), "lofi")  # type: ignore[arg-type]
 
 
 def test_average_cost_splits_round_only_at_the_sixtieth_digit() -> None:
@@ -266,8 +267,8 @@ def test_stepping_a_replay_record_by_record_gives_what_compute_gives(method: str
 
 
 def test_a_replay_refuses_an_unknown_method() -> None:
-    with pytest.raises(ValueError, match="unknown cost-basis method 'lifo'"):
-        Replay("TRY", Prices({}), "lifo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown cost-basis method 'lofi'"):
+        Replay("TRY", Prices({}), "lofi")  # type: ignore[arg-type]
 
 
 def test_the_readme_carries_the_rules_and_the_worked_example_of_the_doc() -> None:

@@ -1,0 +1,74 @@
+"""The `ledger holdings` subcommand: what each account held at a moment, its value and its cost.
+
+For year-end and wealth statements: `--at 2027-01-01` is midnight in --tz (default report.timezone,
+Europe/Istanbul), and counts every record before it. Works from the ledger alone unless
+--config.file is given, which fetches the past prices the cache lacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TextIO
+
+from exporter.commands.common import (
+    PROG,
+    accounts_of,
+    add_common_flags,
+    add_cost_basis_flag,
+    load,
+    method_of,
+    open_existing,
+    price_source,
+    read_histories,
+    settings_of,
+)
+from exporter.commands.report import add_tz_flag, moment, zone_of
+from exporter.ledger import holdings, tables
+from exporter.ledger.periods import iso_local
+from exporter.ledger.tables import Cell
+
+
+def build_holdings_parser() -> argparse.ArgumentParser:
+    """Flags of `ledger holdings`."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} ledger holdings",
+        description="Per account, asset and valuation currency: the quantity held at a moment, its value "
+        "at that moment's prices and its cost basis.",
+        allow_abbrev=False,
+    )
+    add_common_flags(parser)
+    parser.add_argument(
+        "--at",
+        metavar="DATE|TIME",
+        required=True,
+        help="A date (midnight in --tz), a time in --tz (2026-06-30T18:00), or one in UTC (...Z).",
+    )
+    add_tz_flag(parser, "--at is read in")
+    add_cost_basis_flag(parser)
+    parser.add_argument("--account", metavar="NAME", help="Only this account (default: every one).")
+    parser.add_argument("--format", dest="fmt", choices=tables.FORMATS, default="text")
+    return parser
+
+
+def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
+    """`ledger holdings`: write the holdings at --at to `out`."""
+    args = build_holdings_parser().parse_args(argv)
+    config = load(args, required=False)
+    settings = settings_of(config, args)
+    method = method_of(args, settings)
+    where = zone_of(args, config)
+    at = moment(args.at, "--at", where)
+    assert at is not None  # a required flag
+    with open_existing(args.storage_path) as ledger:
+        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
+        prices = price_source(ledger, config, settings, histories, settings.currencies, [at])
+        rows: list[dict[str, Cell]] = []
+        for name, (trades, transfers) in histories.items():
+            for currency in settings.currencies:
+                rows += holdings.holdings(
+                    name, trades, transfers, currency, at, iso_local(at, where), prices.price_at, method
+                )
+    rows.sort(key=lambda r: (str(r["account"]), str(r["asset"]), str(r["currency"])))
+    tables.write(out, holdings.COLUMNS, rows, args.fmt)
+    return 0

@@ -1,0 +1,128 @@
+"""The `ledger report` subcommand: per period, account, asset and currency, how the account did.
+
+Works from the ledger alone (prices from its cache) unless --config.file is given, which fetches
+the past prices the cache lacks. Rows come from ledger/report.py; --tz (default report.timezone,
+Europe/Istanbul) says where a month, quarter or year begins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from datetime import tzinfo
+from typing import TextIO
+
+from exporter.commands.common import (
+    PROG,
+    CommandError,
+    accounts_of,
+    add_common_flags,
+    add_cost_basis_flag,
+    load,
+    method_of,
+    open_existing,
+    price_source,
+    read_histories,
+    settings_of,
+)
+from exporter.config.loader import Config
+from exporter.config.report import DEFAULT_TIMEZONE, zone
+from exporter.ledger import report, tables
+from exporter.ledger.costbasis import order
+from exporter.ledger.periods import PERIODS, bounds, parse_moment
+from exporter.ledger.tables import Cell
+
+
+def add_tz_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """--tz, which overrides report.timezone."""
+    parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help=f"IANA time zone {what} (default: report.timezone, itself {DEFAULT_TIMEZONE}).",
+    )
+
+
+def zone_of(args: argparse.Namespace, config: Config | None) -> tzinfo:
+    """--tz if given, else the configuration's report.timezone; CommandError naming a bad one."""
+    name = args.tz if args.tz is not None else config.report.timezone if config else DEFAULT_TIMEZONE
+    try:
+        return zone(name)
+    except ValueError as exc:
+        raise CommandError(f"--tz: {exc}") from None
+
+
+def moment(text: str | None, flag: str, where: tzinfo) -> int | None:
+    """A --since/--until/--at value in Unix ms (a date is midnight in `where`); CommandError if bad."""
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, flag, where)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def build_report_parser() -> argparse.ArgumentParser:
+    """Flags of `ledger report`."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} ledger report",
+        description="Per period, account, asset and valuation currency: realized profit, proceeds, cost "
+        "of what was sold, fees, taxes, deposits and withdrawals, and the account's value at the period's "
+        "start and end with its time-weighted return.",
+        allow_abbrev=False,
+    )
+    add_common_flags(parser)
+    parser.add_argument("--period", choices=PERIODS, required=True, help="month, quarter or year.")
+    add_tz_flag(parser, "periods are cut in and dates read in")
+    add_cost_basis_flag(parser)
+    parser.add_argument("--account", metavar="NAME", help="Only this account (default: every one).")
+    parser.add_argument("--since", metavar="DATE", help="From this date (midnight in --tz) or time on.")
+    parser.add_argument(
+        "--until", metavar="DATE", help="Up to this date or time, not included (default now)."
+    )
+    parser.add_argument("--format", dest="fmt", choices=tables.FORMATS, default="text")
+    return parser
+
+
+def ledger_report(argv: Sequence[str], out: TextIO) -> int:
+    """`ledger report`: write the period rows to `out`."""
+    args = build_report_parser().parse_args(argv)
+    config = load(args, required=False)
+    settings = settings_of(config, args)
+    method = method_of(args, settings)
+    where = zone_of(args, config)
+    since = moment(args.since, "--since", where)
+    until = moment(args.until, "--until", where)
+    until = int(time.time() * 1000) if until is None else until
+    if since is not None and since >= until:
+        raise CommandError(f"--since: {args.since} is not before --until ({args.until or 'now'})")
+    currencies = list(settings.currencies)
+    with open_existing(args.storage_path) as ledger:
+        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
+        moments: set[int] = {until}
+        for trades, transfers in histories.values():
+            records = order([*trades, *transfers])
+            if records:
+                first = bounds(records[0].timestamp_ms, args.period, where)[1] if since is None else since
+                for window in report.windows(first, until, args.period, where):
+                    moments.update((window.start_ms, window.end_ms))
+            moments.update(t.timestamp_ms for t in transfers)
+        prices = price_source(ledger, config, settings, histories, currencies, moments)
+        rows: list[dict[str, Cell]] = []
+        for name, (trades, transfers) in histories.items():
+            for currency in currencies:
+                rows += report.report(
+                    name,
+                    trades,
+                    transfers,
+                    currency,
+                    prices.price_at,
+                    method,
+                    args.period,
+                    where,
+                    since,
+                    until,
+                )
+    rows.sort(key=lambda r: tuple(str(r[k]) for k in ("period", "account", "asset", "currency")))
+    tables.write(out, report.COLUMNS, rows, args.fmt)
+    return 0

@@ -1,0 +1,96 @@
+"""What an account held at a moment, its cost and its value at past prices: pure functions, no I/O.
+
+A value is the quantity times the asset's price in the valuation currency at that moment, from the
+caller's `price_at` (the ledger's price cache through pricing/history.py, which routes through the
+inverse pair or a bridge currency itself). Where a held asset has no price the value is absent
+(None), never guessed, and so is any sum it would be part of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, localcontext
+
+from exporter.api.records import Trade, Transfer
+from exporter.config.activity_settings import CostMethod
+from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
+from exporter.ledger.quantities import Quantities
+from exporter.ledger.tables import Cell
+
+COLUMNS = ("at", "account", "asset", "currency", "quantity", "value", "cost_basis")
+_ZERO = Decimal(0)
+
+
+def rate(asset: str, currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
+    """One `asset` in `currency` at `when_ms`; 1 for the currency itself, None without a price."""
+    if asset == currency:
+        return Decimal(1)
+    price = price_at(asset, currency, when_ms)
+    return price if price is not None and price > 0 else None
+
+
+def worth(held: Mapping[str, Decimal], currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
+    """The value of every quantity held at `when_ms`; None when any held asset has no price then."""
+    total = _ZERO
+    with localcontext(CONTEXT):
+        for asset, quantity in held.items():
+            if quantity == 0:
+                continue
+            price = rate(asset, currency, when_ms, price_at)
+            if price is None:
+                return None
+            total += quantity * price
+    return total
+
+
+def touched(record: Trade | Transfer) -> tuple[str, ...]:
+    """The assets a record moves."""
+    if isinstance(record, Trade):
+        return (record.base, record.quote)
+    return () if record.currency is None else (record.currency,)
+
+
+def holdings(
+    account: str,
+    trades: Iterable[Trade],
+    transfers: Iterable[Transfer],
+    currency: str,
+    at_ms: int,
+    at_text: str,
+    price_at: PriceAt,
+    method: CostMethod,
+) -> list[dict[str, Cell]]:
+    """One row per asset held just before `at_ms` (records at or after it are not counted).
+
+    The cost basis of an asset that a record the replay could not value moved is absent: the replay
+    left that record out, so its cost is not the cost of what is held.
+    """
+    replay = Replay(currency, price_at, method)
+    quantities = Quantities()
+    unknown_cost: set[str] = set()
+    for record in order([*trades, *transfers]):
+        if record.timestamp_ms >= at_ms:
+            break
+        quantities.apply(record)
+        if replay.apply(record).value is None:
+            unknown_cost.update(touched(record))
+    rows: list[dict[str, Cell]] = []
+    for asset, quantity in sorted(quantities.held.items()):
+        if quantity == 0:
+            continue
+        price = rate(asset, replay.currency, at_ms, price_at)
+        position = replay.position(asset)
+        with localcontext(CONTEXT):
+            value = None if price is None else quantity * price
+        rows.append(
+            {
+                "at": at_text,
+                "account": account,
+                "asset": asset,
+                "currency": replay.currency,
+                "quantity": quantity,
+                "value": value,
+                "cost_basis": None if asset in unknown_cost or position is None else position[1],
+            }
+        )
+    return rows

@@ -1,0 +1,46 @@
+"""How much of each asset an account holds, record by record, whatever could be priced.
+
+The cost-basis replay leaves out a record it cannot value (costbasis.py: `unpriced`), so its
+positions are not what was held. Valuing holdings needs the quantities themselves, moved by the same
+rules: a trade gives its quote (fees and tax included) for its base or the reverse, a sale whose
+costs exceed its proceeds gives quote too, transfer fees are not taken, and giving more than is held
+(history before the first record) leaves zero, never a negative quantity.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, localcontext
+
+from exporter.api.records import Trade, Transfer
+from exporter.ledger.costbasis import CONTEXT
+
+_ZERO = Decimal(0)
+
+
+class Quantities:
+    """The quantity of each asset after the records applied so far, in costbasis.order()."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held: dict[str, Decimal] = {}
+
+    def _move(self, asset: str, amount: Decimal) -> None:
+        self.held[asset] = max(self.held.get(asset, _ZERO) + amount, _ZERO)
+
+    def apply(self, record: Trade | Transfer) -> None:
+        """Move the quantities one record moves."""
+        with localcontext(CONTEXT):
+            if isinstance(record, Trade):
+                quantity = record.quantity
+                gross = quantity * record.price
+                costs = record.fee.copy_abs() + record.tax.copy_abs()
+                if record.side == "buy":
+                    self._move(record.quote, -(gross + costs))
+                    self._move(record.base, quantity)
+                else:
+                    self._move(record.base, -quantity)
+                    self._move(record.quote, gross - costs)
+            elif record.currency is not None:
+                sign = 1 if record.balance_type == "deposit" else -1
+                self._move(record.currency, sign * record.quantity)

@@ -1,0 +1,201 @@
+"""`ledger report`: per period, account, asset and valuation currency, what was realized, paid and moved.
+
+Pure over records: one account's history is replayed from its first record (cost needs all of it),
+and each period's window, cut in a time zone and clipped to `since`/`until`, sums the records in it:
+
+* `realized_profit`, `proceeds`, `cost_of_sold` on the asset given away (a sale's base, the quote
+  of a buy paid in an asset other than the valuation currency), as the replay realized them;
+  `proceeds` is the part matched against holdings, so realized = proceeds - cost_of_sold;
+* `fees`, `taxes` on the traded asset (a trade's base, a transfer's currency), each valued at the
+  price of the asset it was paid in at its time;
+* `deposits`, `withdrawals` (positive) on the moved asset, each valued at its time;
+* per account and currency, repeated on each of its rows: `value_start`, `value_end` (holdings at
+  the window's edges at past prices) and `time_weighted_return` (returns.Units).
+
+A column is absent (None) when a record it sums, or a holding it values, has no price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from decimal import Decimal, localcontext
+
+from exporter.api.records import Trade, Transfer
+from exporter.config.activity_settings import CostMethod
+from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, Valued, order
+from exporter.ledger.holdings import rate, worth
+from exporter.ledger.periods import Period, bounds
+from exporter.ledger.quantities import Quantities
+from exporter.ledger.returns import Units
+from exporter.ledger.tables import Cell
+
+SUMS = ("realized_profit", "proceeds", "cost_of_sold", "fees", "taxes", "deposits", "withdrawals")
+COLUMNS = (
+    "period",
+    "account",
+    "asset",
+    "currency",
+    *SUMS,
+    "value_start",
+    "value_end",
+    "time_weighted_return",
+)
+_ZERO = Decimal(0)
+
+
+@dataclass
+class _Sums:
+    """One row's sums; a None is a sum with an unpriced part, which stays None."""
+
+    values: dict[str, Decimal | None] = field(default_factory=lambda: dict.fromkeys(SUMS, _ZERO))
+
+    def add(self, name: str, amount: Decimal | None) -> None:
+        held = self.values[name]
+        self.values[name] = None if held is None or amount is None else held + amount
+
+
+@dataclass(frozen=True)
+class Window:
+    """The part of one period a report covers: [start_ms, end_ms)."""
+
+    name: str
+    start_ms: int
+    end_ms: int
+
+
+def windows(first_ms: int, until_ms: int, period: Period, zone: tzinfo) -> Iterator[Window]:
+    """The periods from the one holding `first_ms` up to `until_ms`, clipped to [first_ms, until_ms)."""
+    start = first_ms
+    while start < until_ms:
+        name, _, end = bounds(start, period, zone)
+        yield Window(name, start, min(end, until_ms))
+        start = min(end, until_ms)
+
+
+class _AccountReport:
+    """The replay of one account in one currency, read window by window."""
+
+    def __init__(self, account: str, currency: str, price_at: PriceAt, method: CostMethod) -> None:
+        self.account = account
+        self.currency = currency.upper()
+        self.price_at = price_at
+        self.replay = Replay(currency, price_at, method)
+        self.quantities = Quantities()
+
+    def _apply(self, record: Trade | Transfer) -> Valued:
+        self.quantities.apply(record)
+        return self.replay.apply(record)
+
+    def _held(self) -> list[str]:
+        return [asset for asset, quantity in self.quantities.held.items() if quantity != 0]
+
+    def _worth(self, when_ms: int) -> Decimal | None:
+        return worth(self.quantities.held, self.currency, when_ms, self.price_at)
+
+    def _paid(self, amount: Decimal | None, asset: str, when_ms: int) -> Decimal | None:
+        if amount is None or amount == 0:
+            return _ZERO
+        price = rate(asset, self.currency, when_ms, self.price_at)
+        with localcontext(CONTEXT):
+            return None if price is None else amount.copy_abs() * price
+
+    def skip(self, records: Sequence[Trade | Transfer], start: int, until_ms: int) -> int:
+        """Apply the records before `until_ms` from index `start`; the index of the first one left."""
+        while start < len(records) and records[start].timestamp_ms < until_ms:
+            self._apply(records[start])
+            start += 1
+        return start
+
+    def window(
+        self, window: Window, records: Sequence[Trade | Transfer], start: int
+    ) -> tuple[list[dict[str, Cell]], int]:
+        """The rows of one window, applying its records from index `start`; and the index after them."""
+        value_start = self._worth(window.start_ms)
+        units = Units(value_start)
+        sums: dict[str, _Sums] = {asset: _Sums() for asset in self._held()}
+        index = start
+        while index < len(records) and records[index].timestamp_ms < window.end_ms:
+            self._record(records[index], sums, units)
+            index += 1
+        value_end = self._worth(window.end_ms)
+        twr = units.result(value_end)
+        rows: list[dict[str, Cell]] = [
+            {
+                "period": window.name,
+                "account": self.account,
+                "asset": asset,
+                "currency": self.currency,
+                **row.values,
+                "value_start": value_start,
+                "value_end": value_end,
+                "time_weighted_return": twr,
+            }
+            for asset, row in sorted(sums.items())
+        ]
+        return rows, index
+
+    def _record(self, record: Trade | Transfer, sums: dict[str, _Sums], units: Units) -> None:
+        when = record.timestamp_ms
+        if isinstance(record, Trade):
+            given = record.base if record.side == "sell" else record.quote
+            before = self.replay.position(given)
+            valued = self._apply(record)
+            row = sums.setdefault(record.base, _Sums())
+            sums.setdefault(record.quote, _Sums())
+            row.add("fees", self._paid(record.fee, record.quote, when))
+            row.add("taxes", self._paid(record.tax, record.quote, when))
+            if given == self.currency:
+                return
+            disposed = sums[given]
+            if valued.value is None:  # left out of the cost basis: what it realized is unknown
+                for name in ("realized_profit", "proceeds", "cost_of_sold"):
+                    disposed.add(name, None)
+                return
+            after = self.replay.position(given)
+            with localcontext(CONTEXT):
+                removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
+                realized = valued.realised if valued.realised is not None else _ZERO
+                disposed.add("realized_profit", realized)
+                disposed.add("cost_of_sold", removed)
+                disposed.add("proceeds", realized + removed)
+            return
+        if record.currency is None:  # unattributed: the replay leaves it out too
+            self._apply(record)
+            return
+        held_before = self._worth(when)
+        valued = self._apply(record)
+        row = sums.setdefault(record.currency, _Sums())
+        row.add("fees", self._paid(record.fee, record.currency, when))
+        row.add("taxes", self._paid(record.tax, record.currency, when))
+        deposit = record.balance_type == "deposit"
+        row.add("deposits" if deposit else "withdrawals", valued.value)
+        flow = None if valued.value is None else valued.value if deposit else -valued.value
+        units.flow(held_before, flow)
+
+
+def report(
+    account: str,
+    trades: Iterable[Trade],
+    transfers: Iterable[Transfer],
+    currency: str,
+    price_at: PriceAt,
+    method: CostMethod,
+    period: Period,
+    zone: tzinfo,
+    since_ms: int | None,
+    until_ms: int,
+) -> list[dict[str, Cell]]:
+    """The report rows of one account in one currency, period by period; [] without records."""
+    records = order([*trades, *transfers])
+    if not records:
+        return []
+    first = bounds(records[0].timestamp_ms, period, zone)[1] if since_ms is None else since_ms
+    state = _AccountReport(account, currency, price_at, method)
+    index = state.skip(records, 0, first)
+    rows: list[dict[str, Cell]] = []
+    for window in windows(first, until_ms, period, zone):
+        found, index = state.window(window, records, index)
+        rows += found
+    return rows

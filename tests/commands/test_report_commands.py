@@ -1,0 +1,175 @@
+"""`ledger report`, `ledger holdings` and `ledger export --lots` in process, on the worked example."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from costbasis_example import BTCTRY, EXAMPLE_TRADES, EXAMPLE_TRANSFERS, USDTTRY
+from costbasis_example import T0 as EXAMPLE_T0
+
+from exporter import cli
+from exporter.ledger import report
+from exporter.ledger.store import Ledger
+
+HOUR_MS = 3_600_000
+T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z, 03:00 in Istanbul
+
+
+def hourly(record: object, n: int) -> object:
+    """The worked example's record n, moved to hour n (one cached candle per hour and pair)."""
+    return dataclasses.replace(record, timestamp_ms=T0 + n * HOUR_MS)  # type: ignore[type-var]
+
+
+@pytest.fixture
+def example_ledger(tmp_path: Path) -> Path:
+    """docs/cost-basis.md's worked example for alice, a deposit for bob, and the prices they need."""
+    trades = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRADES]
+    transfers = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRANSFERS]
+    with Ledger.open(tmp_path) as ledger:
+        ledger.upsert_trades("alice", trades)  # type: ignore[arg-type]
+        ledger.upsert_transfers("alice", transfers)  # type: ignore[arg-type]
+        ledger.upsert_transfers("bob", [hourly(EXAMPLE_TRANSFERS[0], 9)])  # type: ignore[list-item]
+        hour = T0 // 1000
+        btc = [
+            (hour + 3 * 3600, D(2_100_000)),
+            (hour + 8 * 3600, D(2_400_000)),
+            (hour + 10 * 3600, D(2_500_000)),
+        ]
+        ledger.prices.put("BTCTRY", "60", btc)
+        ledger.prices.put("USDTTRY", "60", [(hour + 7 * 3600, D(35)), (hour + 10 * 3600, D(36))])
+        for base, quote in (BTCTRY, USDTTRY):
+            ledger.set_state(f"prices:60:{base}{quote}", f"{hour}:{hour + 11 * 3600}")
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_report_from_the_ledger_alone_sums_what_export_shows(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"--storage.path={example_ledger}"
+    code, out, err = run(
+        capsys, "ledger", "report", storage, "--period=month", "--until=2025-12-01T10:00Z", "--format=json"
+    )
+    assert (code, err) == (0, "")
+    rows = json.loads(out)
+    assert rows and all(list(r) == list(report.COLUMNS) for r in rows)
+    alice = {(r["asset"], r["currency"]): r for r in rows if r["account"] == "alice"}
+    assert {r["period"] for r in rows} == {"2025-12"}
+    assert alice["BTC", "TRY"]["realized_profit"] == "230884.8"
+    assert alice["USDT", "TRY"]["realized_profit"] == "2883.0379752"
+    assert alice["TRY", "TRY"]["deposits"] == "2000000" and alice["BTC", "TRY"]["withdrawals"] == "216000"
+    # The end, 10:00 UTC: 0.36 BTC at 2,500,000 + 6,996.46 USDT at 36 + 1,255,586.8 TRY.
+    assert alice["BTC", "TRY"]["value_end"] == str(D("0.36") * 2_500_000 + D("6996.46") * 36 + D("1255586.8"))
+    # The withdrawal at 08:00 needs the value held then, and USDT has no price at 08:00.
+    assert alice["BTC", "TRY"]["time_weighted_return"] is None
+    bob = next(r for r in rows if r["account"] == "bob" and r["currency"] == "TRY")
+    assert (bob["value_start"], bob["value_end"], bob["time_weighted_return"]) == ("0", "2000000", "0")
+    code, exported, _ = run(capsys, "ledger", "export", storage, "--format=json")
+    realized = sum(D(r["realised"]) for r in json.loads(exported) if r["realised"] is not None)
+    assert sum(D(r["realized_profit"]) for r in rows if r["currency"] == "TRY") == realized
+
+
+def test_cost_basis_flag_overrides_the_method(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"--storage.path={example_ledger}"
+    argv = (
+        "ledger",
+        "report",
+        storage,
+        "--period=year",
+        "--until=2025-12-02",
+        "--format=json",
+        "--cost-basis=lifo",
+    )
+    rows = json.loads(run(capsys, *argv)[1])
+    assert {r["period"] for r in rows} == {"2025"}
+    btc = next(r for r in rows if r["account"] == "alice" and r["asset"] == "BTC" and r["currency"] == "TRY")
+    assert btc["realized_profit"] == "186932"
+    exported = json.loads(run(capsys, "ledger", "export", storage, "--format=json", "--cost-basis=hifo")[1])
+    sale = next(r for r in exported if r["type"] == "sell")
+    assert sale["realised"] == "186932"
+
+
+def test_holdings_at_a_moment_with_absent_values_where_no_price(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"--storage.path={example_ledger}"
+    code, out, err = run(
+        capsys, "ledger", "holdings", storage, "--at=2025-12-01T08:30:00Z", "--account=alice", "--format=json"
+    )
+    assert (code, err) == (0, "")
+    rows = {(r["asset"], r["currency"]): r for r in json.loads(out)}
+    assert rows["BTC", "TRY"] == {
+        "at": "2025-12-01T11:30:00+03:00",
+        "account": "alice",
+        "asset": "BTC",
+        "currency": "TRY",
+        "quantity": "0.36",
+        "value": "864000",
+        "cost_basis": "760016.56",
+    }
+    assert rows["USDT", "TRY"]["value"] is None, "no USDT price at 08:00: absent, not guessed"
+    text = run(capsys, "ledger", "holdings", storage, "--at=2025-12-01T11:30", "--tz=Europe/Istanbul")[1]
+    assert text.splitlines()[0].split() == [
+        "at",
+        "account",
+        "asset",
+        "currency",
+        "quantity",
+        "value",
+        "cost_basis",
+    ]
+    assert "864000" in text
+
+
+def test_export_lots_lists_what_each_sale_took(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"--storage.path={example_ledger}"
+    code, out, _ = run(capsys, "ledger", "export", storage, "--lots", "--cost-basis=fifo", "--format=json")
+    assert code == 0
+    sale = [r for r in json.loads(out) if r["type"] == "sell"]
+    # FIFO at step 5: lot A, lot B, and 0.1 of lot C.
+    assert [(r["acquired_at"], r["quantity"], r["cost"]) for r in sale] == [
+        ("2025-12-01T02:00:00.000Z", "0.4", "800944"),
+        ("2025-12-01T03:00:00.000Z", "0.1", "210000"),
+        ("2025-12-01T04:00:00.000Z", "0.1", "220259.6"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--lots"], "--lots: average cost takes no lots; add --cost-basis fifo, lifo or hifo"),
+        (["report", "--period=month", "--tz=Mars/Olympus"], "--tz: unknown time zone 'Mars/Olympus'"),
+        (
+            ["report", "--period=month", "--since=2026-02-01", "--until=2026-01-01"],
+            "--since: 2026-02-01 is not before",
+        ),
+        (["holdings", "--at=yesterday"], "--at: expected a date (2026-01-31)"),
+        (["report", "--period=month", "--account=carol"], "--account: no account 'carol'"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "ledger", *argv, f"--storage.path={example_ledger}")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"btcturk-exporter: {message}") and err.count("\n") == 1, err
+
+
+def test_report_needs_a_period_and_a_known_method(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["ledger", "report"], ["ledger", "holdings", "--at=2026-01-01", "--cost-basis=lofi"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(argv)
+        assert exited.value.code == 2
