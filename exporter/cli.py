@@ -141,11 +141,32 @@ def _web_loader(path: str, server: ExporterServer) -> WebLoader:
     return load
 
 
+# Flags every subcommand takes too, which may come before it: the image's entrypoint is
+# `btcturk-exporter --storage.path=...`, so `docker run IMAGE backfill` arrives as
+# `--storage.path=... backfill`.
+SHARED_FLAGS = ("--storage.path", "--config.file")
+
+
+def subcommand_argv(argv: Sequence[str]) -> list[str] | None:
+    """A subcommand's argv (`backfill ...`, `ledger export ...`), the shared flags given before it
+    moved just after it, where a later one of the user's own still wins; None for the exporter."""
+    lead: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].split("=", 1)[0] in SHARED_FLAGS:
+        width = 1 if "=" in argv[i] else 2
+        lead += argv[i : i + width]
+        i += width
+    if i >= len(argv) or argv[i] not in SUBCOMMANDS:
+        return None
+    words = 2 if argv[i : i + 2] == ["ledger", "export"] else 1
+    return [*argv[i : i + words], *lead, *argv[i + words :]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT, reloading on SIGHUP; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in SUBCOMMANDS:  # `ledger export ...` and `backfill ...` have their own flags
-        return run_command(argv)
+    if (command := subcommand_argv(argv)) is not None:  # `ledger export`, `backfill`: their own flags
+        return run_command(command)
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     # Blocked before any thread starts, so every thread inherits the mask and the signals wait for
