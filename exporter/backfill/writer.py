@@ -183,7 +183,7 @@ def _portfolio(t: Timeline, currency: str, count_unpriced: bool) -> Iterator[tup
 
 
 def _costs(t: Timeline, asset: str, currency: str, cost: bool) -> Iterator[tuple[int, Decimal]]:
-    """Cost basis, or unrealised profit, where the ledger accounts for the whole holding."""
+    """Cost basis, or unrealized profit, where the ledger accounts for the whole holding."""
     for i in range(t.balance_from[asset], len(t.steps)):
         position = t.cost_known(asset, currency, i)
         if position is None:

@@ -86,7 +86,7 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} ledger export",
         description="Print the ledger: one row per trade or transfer, with its value at its time and, "
-        "for sales, the profit it realised.",
+        "for sales, the profit it realized.",
         allow_abbrev=False,
     )
     add_common_flags(parser)

@@ -85,3 +85,6 @@ def test_the_readme_subcommands_run_in_the_container_as_the_image_passes_them(tm
     # The ledger the backfill filled, in the volume the entrypoint names.
     header, first, *_ = runs["ledger"].stdout.splitlines()
     assert header.startswith("account,time,") and first.startswith("default,")
+    # One spelling with the metrics (btcturk_asset_realized_profit), in the columns and the log.
+    assert "realized" in header.split(",")
+    assert "realised" not in runs["backfill"].stderr + runs["ledger"].stderr + header
