@@ -223,8 +223,9 @@ def _run(args: argparse.Namespace) -> int:
             config = load_config(args.config_file, os.environ)
     except ConfigError as exc:
         return _fail(str(exc))
-    for warning in config.warnings:
-        log.warning(warning)
+    if not args.check_config:  # --check-config's summary lists them: once, on stdout with the rest
+        for warning in config.warnings:
+            log.warning(warning)
 
     web_config = None
     if args.web_config_file:

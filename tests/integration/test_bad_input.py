@@ -353,7 +353,8 @@ def test_world_readable_secret_file_starts_with_a_warning(sim: Simulator, tmp_pa
 
     checked = run_cli("--check-config", "--config.file", str(write(tmp_path, doc)))
     assert checked.returncode == 0, checked.stderr
-    assert warning in checked.stdout
+    # Once, in the summary: not again on stderr.
+    assert checked.stdout.count(warning) == 1 and checked.stderr == ""
 
     exporter = start_exporter(tmp_path, doc)
     try:
@@ -535,3 +536,13 @@ def test_one_account_is_one_account() -> None:
         run_cli("--demo", "--demo.accounts", "1", "--demo.poll-interval", "100ms"),
         "--demo.poll-interval: 1 account needs at least 625ms",
     )
+
+
+def test_check_config_names_the_example_files_placeholder_keys() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    checked = run_cli("--check-config", "--config.file", str(example))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == ""
+    for index, key in enumerate(("example-public-key-main", "example-public-key-savings")):
+        line = f"  - accounts[{index}].public_key: {key!r} is a placeholder from config.example.yaml"
+        assert checked.stdout.count(line) == 1, checked.stdout
