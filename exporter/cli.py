@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from exporter import __version__
+from exporter.api.permissions import what_it_reads
 from exporter.commands.ledger import SUBCOMMANDS
 from exporter.commands.ledger import run as run_command
 from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
@@ -307,6 +308,8 @@ def _run(args: argparse.Namespace) -> int:
             "ledger": str(ledger.path) if ledger is not None else "",
         },
     )
+    for account in config.accounts:  # a key made without a permission a feature needs shows here first
+        log.info(what_it_reads(ledger is not None), extra={"account": account.name})
     while (signum := signal.sigwait(HANDLED_SIGNALS)) == signal.SIGHUP:
         log.info("received SIGHUP, reloading the configuration")
         service.reload()

@@ -20,7 +20,7 @@ from exporter.activity.revalue import revalue
 from exporter.activity.state import AccountHealth, ActivitySnapshot
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
-from exporter.api import budget, retries
+from exporter.api import budget, permissions, retries
 from exporter.api.candles import Candle
 from exporter.api.client import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
@@ -219,11 +219,12 @@ class ActivitySync:
                 recheck = self._monotonic() + self.settings.permission_recheck
                 if health.refuse(recheck):
                     log.warning(
-                        "activity of account %s is off: %s answers 401 (the key lacks the permission to "
-                        "read transactions, or is bound to another IP); balances are unaffected; "
+                        "activity of account %s is off: %s answers 401 (the key lacks the %s "
+                        "permission, or is bound to another IP); balances are unaffected; "
                         "trying again every %gs",
                         account.name,
                         path,
+                        permissions.BY_PATH.get(path, permissions.ACCOUNT),
                         self.settings.permission_recheck,
                     )
             else:

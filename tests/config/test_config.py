@@ -1011,3 +1011,25 @@ def test_example_comments_out_the_values_derived_from_poll_interval() -> None:
     for key, default in (("timeout", "10s"), ("max_staleness", "5m")):
         assert re.search(rf"^# {key}: {default}$", text, re.M), key
         assert not re.search(rf"^{key}:", text, re.M), key
+
+
+# --- the key's permissions, where the reader is told to make a key ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "README.md",
+        "config.example.yaml",
+        "docker-compose.yml",
+        "deploy/compose/live.yml",
+        "deploy/kubernetes/secret.example.yaml",
+    ],
+)
+def test_every_key_recipe_names_both_permissions_the_defaults_need(name: str) -> None:
+    """A key made as one of these says, with only "Total Funds", gave btcturk_activity_up 0."""
+    text = " ".join((EXAMPLE.parent / name).read_text(encoding="utf-8").split())
+    assert "Total Funds" in text and "Account" in text, name
+    assert "permission only" not in text and "only reads balances" not in text, name
+    # The names BTCTurk's API Access page shows (exporter/api/permissions.py).
+    assert re.search(r"\bTrade\b", text), f"{name} must say never to give the Trade permission"
