@@ -6,7 +6,6 @@ never all in memory; each chunk's prices are fetched before it is replayed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from exporter.activity.state import AccountHealth
@@ -16,8 +15,6 @@ from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.ledger.costbasis import compute_chunks
 from exporter.ledger.store import Ledger
 from exporter.pricing.history import PriceHistory
-
-log = logging.getLogger(__name__)
 
 
 def chunks(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[int | None, int | None]]:
@@ -42,7 +39,8 @@ def revalue(
     now: float,
     now_ms: int,
 ) -> None:
-    """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later."""
+    """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later
+    (the sync's price history says so in the log, once for a host that stays unreachable)."""
     health.prices_open_until = None
     failed: list[ApiError] = []
     last_trade: list[int] = []
@@ -68,4 +66,3 @@ def revalue(
     if failed:
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
-        log.warning("price history for account %s: %s", health.name, failed[0])

@@ -29,8 +29,8 @@ from exporter.api.records import ENDPOINTS
 from exporter.api.retries import Stopped
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient, Record
 from exporter.config.activity import plan
-from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
-from exporter.config.loader import Account
+from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, MAX_WINDOW_MS, ActivitySettings
+from exporter.config.loader import DEFAULT_API_URL, Account
 from exporter.ledger.store import KINDS, Kind, Ledger
 from exporter.pricing.history import PriceHistory
 
@@ -42,6 +42,10 @@ RequestCounter = Callable[[str, str, str], None]
 
 # The budgets whose first attempts wait for the planned share (the graph-api's two paths share one).
 PLANNED = (*ENDPOINTS.values(), KLINES)
+# After a failed price-history request, revaluation waits this long, doubling per failure up to the
+# cap, and tries once (no retry loop): an unreachable graph-api is one warning, then quiet retries.
+PRICES_RETRY_BASE = 30.0
+PRICES_RETRY_MAX = 1800.0
 
 
 def _planned(
@@ -93,6 +97,8 @@ class ActivitySync:
         share = settings.rate_limit_share
         self._plan = {path: _planned(path, share, monotonic, budgets) for path in PLANNED}
         self._policy = retries.Policy(client.rest.total_timeout, backoff_max=30.0)
+        self._price_failures = 0
+        self._prices_retry_at: float | None = None  # a monotonic time; None while prices answer
         self._spans: dict[tuple[str, Kind], int] = {}
         self._counts: dict[str, dict[Kind, int]] = {}
         self._stop = threading.Event()
@@ -163,16 +169,22 @@ class ActivitySync:
                 self.publish(account.name)
             if self._stop.is_set():
                 raise Stopped
-            self._wake.wait(max(0.0, next_market - self._monotonic()))
+            wake_at = min(next_market, self._prices_retry_at or next_market)  # the prices' next try too
+            self._wake.wait(max(0.0, wake_at - self._monotonic()))
             if self._stop.is_set():
                 raise Stopped
 
     # --- one call through the gates --------------------------------------------------------------
 
     def _call(
-        self, path: str, who: str, attempt: Callable[[float], retries.T], plan_path: str | None
+        self,
+        path: str,
+        who: str,
+        attempt: Callable[[float], retries.T],
+        plan_path: str | None,
+        within: float | None = None,
     ) -> retries.T:
-        deadline = self._monotonic() + self.settings.request_deadline
+        deadline = self._monotonic() + (self.settings.request_deadline if within is None else within)
         if plan_path is not None and self._plan[plan_path].acquire(deadline, self._sleep) is not None:
             raise ApiError("rate_limited", path, detail="planned share of the budget used up")
         return retries.call(
@@ -286,7 +298,43 @@ class ActivitySync:
             end = time.monotonic() + left
             return self.client.candles(base, quote, resolution, from_s, to_s, self._hook(""), end)
 
-        return self._call(path, "price history", attempt, KLINES)
+        if self._prices_retry_at is not None and self._monotonic() < self._prices_retry_at:
+            raise ApiError("connection", path, detail="price history unavailable, not asked again yet")
+        # While it is down, one attempt per backoff step: not a retry loop logging every attempt.
+        deadline = self._policy.attempt_time if self._price_failures else None
+        try:
+            candles = self._call(path, "price history", attempt, KLINES, deadline)
+        except ApiError as exc:
+            self._prices_failed(exc)
+            raise
+        if self._price_failures:
+            log.info("price history answers again at %s", self.settings.graph_api_url)
+        self._price_failures, self._prices_retry_at = 0, None
+        return candles
+
+    def _prices_failed(self, exc: ApiError) -> None:
+        self._price_failures += 1
+        wait = retries.backoff(self._price_failures, PRICES_RETRY_BASE, PRICES_RETRY_MAX)
+        self._prices_retry_at = self._monotonic() + wait
+        if self._price_failures > 1:
+            log.debug("price history still unavailable (%d failures), next try in %.0fs: %s", *(
+                self._price_failures, wait, exc))  # fmt: skip
+            return
+        url = self.settings.graph_api_url
+        hint = ""
+        if url == DEFAULT_GRAPH_API_URL and self.client.rest.api_url != DEFAULT_API_URL:
+            hint = (
+                f"; api_url is {self.client.rest.api_url} but graph_api_url is BTCTurk's: against the "
+                "simulator, set graph_api_url (or BTCTURK_GRAPH_API_URL) to it too"
+            )
+        log.warning(
+            "price history unavailable at %s: %s; cost basis and profit wait for it, tried again quietly "
+            "with backoff up to every %.0fm%s",
+            url,
+            exc,
+            PRICES_RETRY_MAX / 60,
+            hint,
+        )
 
     def publish(self, name: str) -> ActivitySnapshot:
         """Recompute the account's cost basis if its records or prices changed, and publish a snapshot."""
@@ -295,7 +343,10 @@ class ActivitySync:
         reopen = health.prices_open_until is not None and now >= health.prices_open_until
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
-        if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
+        # While the price history is unavailable, the cost basis waits for its next try.
+        waiting = self._prices_retry_at is not None and self._monotonic() < self._prices_retry_at
+        due = not waiting and (health.take_changed() or reopen)
+        if self.market is not None and health.backfilled() and due:
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
         if name not in self._counts:
