@@ -1033,3 +1033,28 @@ def test_every_key_recipe_names_both_permissions_the_defaults_need(name: str) ->
     assert "permission only" not in text and "only reads balances" not in text, name
     # The names BTCTurk's API Access page shows (exporter/api/permissions.py).
     assert re.search(r"\bTrade\b", text), f"{name} must say never to give the Trade permission"
+
+
+# The duration forms the README and config.example.yaml show, typed unquoted into a file as a user
+# would (a parser-level test would miss what YAML makes of them first).
+@pytest.mark.parametrize(
+    ("line", "attribute", "seconds"),
+    [
+        ("poll_interval: 30s", "poll_interval", 30.0),
+        ("poll_interval: 2m", "poll_interval", 120.0),
+        ("poll_interval: 1h30m", "poll_interval", 5400.0),
+        ("poll_interval: 1d", "poll_interval", 86400.0),
+        ("poll_interval: 90", "poll_interval", 90.0),
+        ("timeout: 500ms", "timeout", 0.5),
+        ("timeout: 1s500ms", "timeout", 1.5),
+        ("max_staleness: 1w", "max_staleness", 7 * 86400.0),
+    ],
+)
+def test_documented_duration_forms_load_as_typed(
+    tmp_path: Path, line: str, attribute: str, seconds: float
+) -> None:
+    key = line.split(":")[0]
+    # The example sets poll_interval itself: its line gives way, so that this one is the only one.
+    rows = [row for row in EXAMPLE.read_text(encoding="utf-8").splitlines() if not row.startswith(f"{key}:")]
+    text = "\n".join([*rows, line]) + "\n"
+    assert getattr(load(tmp_path, text), attribute) == pytest.approx(seconds)
