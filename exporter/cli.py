@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import os
 import platform
@@ -11,7 +10,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
 from exporter import __version__
 from exporter.api.permissions import what_it_reads
@@ -19,7 +17,7 @@ from exporter.commands.ledger import SUBCOMMANDS
 from exporter.commands.ledger import run as run_command
 from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
-from exporter.describe import shown
+from exporter.describe import FlagParser
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.logs import FORMATS, LEVELS, setup_logging
@@ -35,29 +33,9 @@ PROG = "btcturk-exporter"
 HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
-class _Parser(argparse.ArgumentParser):
-    """Flag mistakes in one line, as for config keys and variables, not the usage and then the error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (--help lists the flags)\n")
-
-
-def unknown_flag(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
-    """The one line for arguments no flag took: the first one, and the flag it is closest to."""
-    word = extra[0]
-    if not word.startswith("-"):
-        return f"unexpected argument {shown(word)} (every setting is a --flag; --help lists them)"
-    name = word.split("=", 1)[0]
-    flags = [f for action in parser._actions for f in action.option_strings if f.startswith("--")]
-    # A prefix first (--conf, --web.listen): abbreviations are refused, so they are the usual slip.
-    close = [f for f in flags if f.startswith(name)][:1] or difflib.get_close_matches(name, flags, n=1)
-    hint = f"; did you mean {close[0]}?" if close else "; --help lists the flags"
-    return f"unknown flag {shown(name)[1:-1]}{hint}"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The exporter's flags, named like the Prometheus project's own exporters."""
-    parser = _Parser(
+    parser = FlagParser(
         prog=PROG,
         description="Prometheus exporter for BTCTurk account balances and portfolio value.",
         epilog="Accounts come from --config.file and/or BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY (or their "
@@ -191,11 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if (command := subcommand_argv(argv)) is not None:  # `ledger export`, `backfill`: their own flags
         return run_command(command)
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        print(f"{PROG}: {unknown_flag(parser, extra)}", file=sys.stderr)
-        return 2
+    args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     # Blocked before any thread starts, so every thread inherits the mask and the signals wait for
     # sigwait() on the main thread. A Python handler would only run once the main thread woke up,

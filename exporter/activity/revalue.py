@@ -6,6 +6,7 @@ never all in memory; each chunk's prices are fetched before it is replayed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from exporter.activity.state import AccountHealth
@@ -15,6 +16,8 @@ from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.ledger.costbasis import compute_chunks
 from exporter.ledger.store import Ledger
 from exporter.pricing.history import PriceHistory
+
+log = logging.getLogger(__name__)
 
 
 def chunks(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[int | None, int | None]]:
@@ -66,3 +69,5 @@ def revalue(
     if failed:
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
+        if not failed[0].transient:  # an unreachable host is the sync's one warning, not one a pass
+            log.warning("price history for account %s: %s", health.name, failed[0])

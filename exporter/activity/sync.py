@@ -99,6 +99,7 @@ class ActivitySync:
         self._policy = retries.Policy(client.rest.total_timeout, backoff_max=30.0)
         self._price_failures = 0
         self._prices_retry_at: float | None = None  # a monotonic time; None while prices answer
+        self._prices_down: ApiError | None = None  # the failure that started the backoff
         self._spans: dict[tuple[str, Kind], int] = {}
         self._counts: dict[str, dict[Kind, int]] = {}
         self._stop = threading.Event()
@@ -298,22 +299,26 @@ class ActivitySync:
             end = time.monotonic() + left
             return self.client.candles(base, quote, resolution, from_s, to_s, self._hook(""), end)
 
-        if self._prices_retry_at is not None and self._monotonic() < self._prices_retry_at:
-            raise ApiError("connection", path, detail="price history unavailable, not asked again yet")
+        if self._prices_down is not None and self._monotonic() < (self._prices_retry_at or 0.0):
+            raise self._prices_down  # not asked again before its backoff step is over
         # While it is down, one attempt per backoff step: not a retry loop logging every attempt.
         deadline = self._policy.attempt_time if self._price_failures else None
         try:
             candles = self._call(path, "price history", attempt, KLINES, deadline)
         except ApiError as exc:
-            self._prices_failed(exc)
+            # Unreachable or failing (transient): the backoff. A refusal of one pair (4xx, a bad
+            # answer) says nothing of the others, and is reported as before.
+            if exc.transient:
+                self._prices_failed(exc)
             raise
         if self._price_failures:
             log.info("price history answers again at %s", self.settings.graph_api_url)
-        self._price_failures, self._prices_retry_at = 0, None
+        self._price_failures, self._prices_retry_at, self._prices_down = 0, None, None
         return candles
 
     def _prices_failed(self, exc: ApiError) -> None:
         self._price_failures += 1
+        self._prices_down = exc
         wait = retries.backoff(self._price_failures, PRICES_RETRY_BASE, PRICES_RETRY_MAX)
         self._prices_retry_at = self._monotonic() + wait
         if self._price_failures > 1:

@@ -38,6 +38,7 @@ from exporter.commands.ledger import (
 )
 from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.config.loader import Account, Config
+from exporter.describe import FlagParser
 from exporter.durations import DurationError, parse_duration_ms
 from exporter.ledger.store import KINDS, Ledger, LedgerError
 from exporter.pricing.steps import step_hours, step_price_at
@@ -49,7 +50,7 @@ LIVE_SINCE = "live_since_ms"
 
 def build_backfill_parser() -> argparse.ArgumentParser:
     """Flags of `backfill`."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=f"{PROG} backfill",
         description="Write the accounts' past, as the exporter would have shown it, as an OpenMetrics file "
         "for `promtool tsdb create-blocks-from openmetrics`.",

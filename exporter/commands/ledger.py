@@ -26,6 +26,7 @@ from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import Config, ConfigError, load_config
+from exporter.describe import FlagParser
 from exporter.ledger import export
 from exporter.ledger.costbasis import compute
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, LedgerError, ledger_path
@@ -83,7 +84,7 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_export_parser() -> argparse.ArgumentParser:
     """Flags of `ledger export`."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=f"{PROG} ledger export",
         description="Print the ledger: one row per trade or transfer, with its value at its time and, "
         "for sales, the profit it realized.",

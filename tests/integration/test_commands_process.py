@@ -88,3 +88,14 @@ def test_the_readme_subcommands_run_in_the_container_as_the_image_passes_them(tm
     # One spelling with the metrics (btcturk_asset_realized_profit), in the columns and the log.
     assert "realized" in header.split(",")
     assert "realised" not in runs["backfill"].stderr + runs["ledger"].stderr + header
+
+
+def test_a_mistyped_subcommand_flag_is_one_line() -> None:
+    for argv, meant in (
+        (["backfill", "--conf", "x"], "backfill: unknown flag --conf; did you mean --config.file?"),
+        (["ledger", "export", "--acount=x"], "ledger export: unknown flag --acount; did you mean --account?"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter", *argv], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", f"btcturk-exporter {meant}\n")
