@@ -139,7 +139,7 @@ def main() -> None:
                 shortfalls = sum(p.shortfalls for p in basis.positions.values())
                 print(
                     f"  {method:7}  best of 3: {best:.2f} s (of which reading {read_s:.2f} s)"
-                    f"  target < 2 s: {verdict};  realised {basis.realised:,.2f} TRY,"
+                    f"  target < 2 s: {verdict};  realized {basis.realised:,.2f} TRY,"
                     f" {shortfalls:,} shortfalls, {basis.unpriced} unpriced"
                 )
             started = time.perf_counter()

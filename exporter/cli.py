@@ -12,17 +12,19 @@ import tempfile
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
+from exporter.api.permissions import what_it_reads
 from exporter.commands.dispatch import SUBCOMMANDS
 from exporter.commands.dispatch import run as run_command
 from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
+from exporter.describe import FlagParser
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.service import ReloadStatus, Service, WebLoader, build_pipeline, live_registry
 from exporter.web.config import WebConfigError, load_web_config
 from exporter.web.reload import WebConfigFile
-from exporter.web.server import DEMO_BANNER, ExporterServer, ListenError, start_server
+from exporter.web.server import DEMO_BANNER, ExporterServer, ListenError, parse_listen_address, start_server
 
 log = logging.getLogger("exporter")
 
@@ -33,7 +35,7 @@ HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 def build_parser() -> argparse.ArgumentParser:
     """The exporter's flags, named like the Prometheus project's own exporters."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=PROG,
         description="Prometheus exporter for BTCTurk account balances and portfolio value.",
         epilog="Accounts come from --config.file and/or BTCTURK_PUBLIC_KEY/BTCTURK_PRIVATE_KEY (or their "
@@ -142,11 +144,32 @@ def _web_loader(path: str, server: ExporterServer) -> WebLoader:
     return load
 
 
+# Flags every subcommand takes too, which may come before it: the image's entrypoint is
+# `btcturk-exporter --storage.path=...`, so `docker run IMAGE backfill` arrives as
+# `--storage.path=... backfill`.
+SHARED_FLAGS = ("--storage.path", "--config.file")
+
+
+def subcommand_argv(argv: Sequence[str]) -> list[str] | None:
+    """A subcommand's argv (`backfill ...`, `ledger export ...`), the shared flags given before it
+    moved just after it, where a later one of the user's own still wins; None for the exporter."""
+    lead: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].split("=", 1)[0] in SHARED_FLAGS:
+        width = 1 if "=" in argv[i] else 2
+        lead += argv[i : i + width]
+        i += width
+    if i >= len(argv) or argv[i] not in SUBCOMMANDS:
+        return None
+    words = 2 if argv[i : i + 2] == ["ledger", "export"] else 1
+    return [*argv[i : i + words], *lead, *argv[i + words :]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT, reloading on SIGHUP; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in SUBCOMMANDS:  # `ledger export ...` and `backfill ...` have their own flags
-        return run_command(argv)
+    if (command := subcommand_argv(argv)) is not None:  # `ledger export`, `backfill`: their own flags
+        return run_command(command)
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     # Blocked before any thread starts, so every thread inherits the mask and the signals wait for
@@ -164,6 +187,10 @@ def _run(args: argparse.Namespace) -> int:
         flag = "--demo.accounts" if args.demo_accounts is not None else "--demo.poll-interval"
         return _fail(f"{flag}: only with --demo")
 
+    try:
+        parse_listen_address(args.listen_address)  # before a demo simulator starts or a ledger opens
+    except ListenError as exc:
+        return _fail(str(exc))
     demo: Demo | None = None
     try:
         if args.demo:
@@ -172,8 +199,9 @@ def _run(args: argparse.Namespace) -> int:
             config = load_config(args.config_file, os.environ)
     except ConfigError as exc:
         return _fail(str(exc))
-    for warning in config.warnings:
-        log.warning(warning)
+    if not args.check_config:  # --check-config's summary lists them: once, on stdout with the rest
+        for warning in config.warnings:
+            log.warning(warning)
 
     web_config = None
     if args.web_config_file:
@@ -255,6 +283,8 @@ def _run(args: argparse.Namespace) -> int:
             "ledger": str(ledger.path) if ledger is not None else "",
         },
     )
+    for account in config.accounts:  # a key made without a permission a feature needs shows here first
+        log.info(what_it_reads(ledger is not None), extra={"account": account.name})
     while (signum := signal.sigwait(HANDLED_SIGNALS)) == signal.SIGHUP:
         log.info("received SIGHUP, reloading the configuration")
         service.reload()

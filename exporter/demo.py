@@ -45,8 +45,9 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
     # real configuration, leaving the headroom that keeps retries from running into 429s.
     shortest = shortest_interval(accounts, BALANCE_CALLS_PER_MINUTE, DEFAULT_SHARE)
     if poll_interval < shortest:
+        who = "1 account needs" if accounts == 1 else f"{accounts} accounts need"
         problem = (
-            f"--demo.poll-interval: {accounts} accounts need at least {format_seconds(shortest)} "
+            f"--demo.poll-interval: {who} at least {format_seconds(shortest)} "
             f"(rate_limit_share {DEFAULT_SHARE:g} of the API's per-IP limit)"
         )
         raise ConfigError([problem])

@@ -53,12 +53,19 @@ class Calls:
         share = settings.rate_limit_share
         self._plan = {path: _planned(path, share, monotonic, budgets) for path in PLANNED}
         self._policy = retries.Policy(attempt_time, backoff_max=30.0)
+        self.attempt_time = attempt_time
 
     def call(
-        self, path: str, who: str, attempt: Callable[[float], retries.T], plan_path: str | None
+        self,
+        path: str,
+        who: str,
+        attempt: Callable[[float], retries.T],
+        plan_path: str | None,
+        within: float | None = None,
     ) -> retries.T:
-        """Run `attempt` within the request deadline; `plan_path` names the planned share it waits for."""
-        deadline = self._monotonic() + self.settings.request_deadline
+        """Run `attempt` within `within` seconds (default the request deadline); `plan_path` names the
+        planned share it waits for."""
+        deadline = self._monotonic() + (self.settings.request_deadline if within is None else within)
         if plan_path is not None and self._plan[plan_path].acquire(deadline, self._loops.sleep) is not None:
             raise ApiError("rate_limited", path, detail="planned share of the budget used up")
         return retries.call(

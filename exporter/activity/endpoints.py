@@ -17,6 +17,7 @@ from exporter.activity.calls import Calls
 from exporter.activity.state import SyncHealth
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
+from exporter.api import permissions
 from exporter.api.account import Account
 from exporter.api.errors import ApiError
 from exporter.api.records import ENDPOINTS, Kind
@@ -96,11 +97,12 @@ class EndpointSync:
                 recheck = self._monotonic() + self.settings.permission_recheck
                 if health.refuse(recheck):
                     log.warning(
-                        "activity of account %s is off: %s answers 401 (the key lacks the permission to "
-                        "read transactions, or is bound to another IP); balances are unaffected; "
+                        "activity of account %s is off: %s answers 401 (the key lacks the %s "
+                        "permission, or is bound to another IP); balances are unaffected; "
                         "trying again every %gs",
                         account.name,
                         path,
+                        permissions.BY_PATH.get(path, permissions.ACCOUNT),
                         self.settings.permission_recheck,
                     )
             else:

@@ -20,12 +20,18 @@ from exporter.api.errors import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.records import KINDS, Kind
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
-from exporter.config.activity_settings import ActivitySettings
+from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
+from exporter.config.loader import DEFAULT_API_URL
 from exporter.ledger.store import Ledger
 from exporter.loops import Loops
 from exporter.pricing.history import PriceHistory
 
 log = logging.getLogger(__name__)
+
+# After a failed price-history request, revaluation waits this long, doubling per failure up to the
+# cap, and tries once (no retry loop): an unreachable graph-api is one warning, then quiet retries.
+PRICES_RETRY_BASE = 30.0
+PRICES_RETRY_MAX = 1800.0
 
 
 class Publisher:
@@ -59,6 +65,9 @@ class Publisher:
         self.prices = PriceHistory(ledger, self._candles)
         self.market: MarketStatus | None = None
         self._counts: dict[str, dict[Kind, int]] = {}
+        self._price_failures = 0
+        self._prices_retry_at: float | None = None  # a monotonic time; None while prices answer
+        self._prices_down: ApiError | None = None  # the failure that started the backoff
 
     def loop(self, loops: Loops, wake: threading.Event) -> None:
         """Poll the market on its interval and publish every account each time `wake` is set."""
@@ -71,7 +80,8 @@ class Publisher:
             for account in self.accounts:
                 self.publish(account.name)
             loops.check()
-            wake.wait(max(0.0, next_market - self._monotonic()))
+            wake_at = min(next_market, self._prices_retry_at or next_market)  # the prices' next try too
+            wake.wait(max(0.0, wake_at - self._monotonic()))
             loops.check()
 
     def refresh_market(self) -> MarketStatus | None:
@@ -100,7 +110,47 @@ class Publisher:
             end = time.monotonic() + left
             return self.client.candles(base, quote, resolution, from_s, to_s, self.calls.hook(""), end)
 
-        return self.calls.call(path, "price history", attempt, KLINES)
+        if self._prices_down is not None and self._monotonic() < (self._prices_retry_at or 0.0):
+            raise self._prices_down  # not asked again before its backoff step is over
+        # While it is down, one attempt per backoff step: not a retry loop logging every attempt.
+        within = self.calls.attempt_time if self._price_failures else None
+        try:
+            candles = self.calls.call(path, "price history", attempt, KLINES, within)
+        except ApiError as exc:
+            # Unreachable or failing (transient): the backoff. A refusal of one pair (4xx, a bad
+            # answer) says nothing of the others, and is reported as before.
+            if exc.transient:
+                self._prices_failed(exc)
+            raise
+        if self._price_failures:
+            log.info("price history answers again at %s", self.settings.graph_api_url)
+        self._price_failures, self._prices_retry_at, self._prices_down = 0, None, None
+        return candles
+
+    def _prices_failed(self, exc: ApiError) -> None:
+        self._price_failures += 1
+        self._prices_down = exc
+        wait = min(PRICES_RETRY_MAX, PRICES_RETRY_BASE * 2.0 ** (self._price_failures - 1))
+        self._prices_retry_at = self._monotonic() + wait
+        if self._price_failures > 1:
+            log.debug("price history still unavailable (%d failures), next try in %.0fs: %s", *(
+                self._price_failures, wait, exc))  # fmt: skip
+            return
+        url = self.settings.graph_api_url
+        hint = ""
+        if url == DEFAULT_GRAPH_API_URL and self.client.rest.api_url != DEFAULT_API_URL:
+            hint = (
+                f"; api_url is {self.client.rest.api_url} but graph_api_url is BTCTurk's: against the "
+                "simulator, set graph_api_url (or BTCTURK_GRAPH_API_URL) to it too"
+            )
+        log.warning(
+            "price history unavailable at %s: %s; cost basis and profit wait for it, tried again quietly "
+            "with backoff up to every %.0fm%s",
+            url,
+            exc,
+            PRICES_RETRY_MAX / 60,
+            hint,
+        )
 
     def forget_counts(self, name: str) -> None:
         """The account's records changed: count them again before its next snapshot."""
@@ -113,7 +163,10 @@ class Publisher:
         reopen = health.prices_open_until is not None and now >= health.prices_open_until
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
-        if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
+        # While the price history is unavailable, the cost basis waits for its next try.
+        waiting = self._prices_retry_at is not None and self._monotonic() < self._prices_retry_at
+        due = not waiting and (health.take_changed() or reopen)
+        if self.market is not None and health.backfilled() and due:
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
         if name not in self._counts:

@@ -43,7 +43,8 @@ def revalue(
     now: float,
     now_ms: int,
 ) -> None:
-    """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later."""
+    """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later
+    (the sync's price history says so in the log, once for a host that stays unreachable)."""
     health.prices_open_until = None
     failed: list[ApiError] = []
     last_trade: list[int] = []
@@ -69,4 +70,5 @@ def revalue(
     if failed:
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
-        log.warning("price history for account %s: %s", health.name, failed[0])
+        if not failed[0].transient:  # an unreachable host is the sync's one warning, not one a pass
+            log.warning("price history for account %s: %s", health.name, failed[0])

@@ -8,9 +8,9 @@ produced. Where the walk gives a negative holding, a record is missing after tha
 amount leaves out a fee that was also taken): that asset's series begin after the last such moment and
 a Notice says so.
 
-Cost basis, realised profit and net deposits are those `costbasis.compute` gives over the records up to
+Cost basis, realized profit and net deposits are those `costbasis.compute` gives over the records up to
 each step (pricing through `unit_price`), so they join the live exporter's figures without a jump when
-it prices the same way. The cost basis and unrealised profit
+it prices the same way. The cost basis and unrealized profit
 of an asset are only given at steps where the ledger accounts for the whole holding (its replayed
 quantity equals the walked one): a cost for part of what is held would be a wrong number shown as real.
 
@@ -41,7 +41,7 @@ _ONE = Decimal(1)
 
 Record = Trade | Transfer
 Position = tuple[Decimal, Decimal, Decimal]
-"""(quantity, cost, realised) of one asset in one valuation currency, as the replay has it at a step."""
+"""(quantity, cost, realized) of one asset in one valuation currency, as the replay has it at a step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +369,7 @@ def _check_costs(timeline: Timeline) -> None:
                     timeline.account,
                     "partial_cost_basis",
                     f"{asset}: the ledger accounts for {accounted} of the {held} "
-                    f"held at {iso(steps[gaps[0]])}; cost basis and unrealised profit in {currency} are "
+                    f"held at {iso(steps[gaps[0]])}; cost basis and unrealized profit in {currency} are "
                     f"left out at {len(gaps)} of {len(steps) - first} steps",
                     asset,
                 )

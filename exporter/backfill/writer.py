@@ -227,7 +227,7 @@ def _profit(t: Timeline, currency: str, net: Sequence[Decimal]) -> Iterator[tupl
 
 
 def _costs(t: Timeline, asset: str, currency: str, cost: bool) -> Iterator[tuple[int, Decimal]]:
-    """Cost basis, or unrealised profit, where the ledger accounts for the whole holding."""
+    """Cost basis, or unrealized profit, where the ledger accounts for the whole holding."""
     for i in range(t.balance_from[asset], len(t.steps)):
         position = t.cost_known(asset, currency, i)
         if position is None:

@@ -41,6 +41,7 @@ from exporter.commands.common import (
 )
 from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.config.loader import Config
+from exporter.describe import FlagParser
 from exporter.durations import DurationError, parse_duration_ms
 from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger, LedgerError
@@ -53,7 +54,7 @@ DEFAULT_JOB = "btcturk"
 
 def build_backfill_parser() -> argparse.ArgumentParser:
     """Flags of `backfill`."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=f"{PROG} backfill",
         description="Write the accounts' past, as the exporter would have shown it, as an OpenMetrics file "
         "for `promtool tsdb create-blocks-from openmetrics`.",

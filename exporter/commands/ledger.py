@@ -20,16 +20,17 @@ from exporter.commands.common import (
     read_histories,
     settings_of,
 )
+from exporter.describe import FlagParser
 from exporter.ledger import export, lot_export, tables
 from exporter.ledger.costbasis import compute
 
 
 def build_export_parser() -> argparse.ArgumentParser:
     """Flags of `ledger export`."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=f"{PROG} ledger export",
         description="Print the ledger: one row per trade or transfer, with its value at its time and, "
-        "for sales, the profit it realised.",
+        "for sales, the profit it realized.",
         allow_abbrev=False,
     )
     add_common_flags(parser)

@@ -196,6 +196,10 @@ def check_demo(config_file: str | None, environ: Mapping[str, str]) -> list[str]
 # --- accounts ------------------------------------------------------------------------------------
 
 
+# config.example.yaml's made-up public keys start with this; no key BTCTurk issues does.
+PLACEHOLDER_PREFIX = "example-public-key"
+
+
 def file_account(
     index: int, raw: object, base_dir: str, problems: list[str], warnings: list[str]
 ) -> tuple[str | None, Account | None]:
@@ -241,6 +245,11 @@ def file_account(
     private = _private_key(sources["private_key"], problems)
     if len(problems) > before or name is None or public is None or private is None:
         return name, None
+    if public.startswith(PLACEHOLDER_PREFIX):
+        warnings.append(
+            f"{path}.public_key: {_shown(public)} is a placeholder from config.example.yaml: put the "
+            "account's own key pair here, or every poll of it is refused with 401"
+        )
     return name, Account(name=name, public_key=public, private_key=private)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from exporter.api import budget
 from exporter.api.records import ENDPOINTS
-from exporter.config.activity_settings import COST_METHODS, ActivitySettings, parse_since
+from exporter.config.activity_settings import COST_METHODS, SINCE_FORMS, ActivitySettings, check_since
 from exporter.describe import shown, type_name, unknown_key
 from exporter.durations import DurationError, format_duration, parse_duration_ms
 
@@ -18,17 +19,16 @@ MAX_INTERVAL_S = 86_400.0
 
 
 def _since(raw: object, problems: list[str]) -> str | None:
-    if not isinstance(raw, str):
-        problems.append(
-            f"activity.since: expected a date (YYYY-MM-DD) or a duration (730d), got {type_name(raw)}"
-        )
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        got = f"{raw:g}" if isinstance(raw, float) else type_name(raw)
+        problems.append(f"activity.since: must be {SINCE_FORMS}, got {got}")
         return None
     try:
-        parse_since(raw, 0)
+        check_since(raw, round(time.time() * 1000))
     except ValueError as exc:
         problems.append(f"activity.since: {exc}")
         return None
-    return raw.strip()
+    return raw.strip() if isinstance(raw, str) else str(raw)
 
 
 def _interval(raw: object, problems: list[str]) -> float | None:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
+from exporter.describe import shown
+from exporter.durations import DurationError, parse_duration_ms
+
 DAY_MS = 86_400_000
 # The transaction endpoints answer at most 30 days a request (btcturk-activity-api.md).
 MAX_WINDOW_MS = 30 * DAY_MS
@@ -16,36 +19,64 @@ DEFAULT_GRAPH_API_URL = "https://graph-api.btcturk.com"
 # cut, and is read again in halves: a low default costs requests, a high one could lose records.
 DEFAULT_PAGE_CAP = 50
 
-_DURATION = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# BTCTurk opened for trading in July 2013 (CoinDesk and Cointelegraph, July 2013: "BTCTurk launched
+# earlier this month"); the vendor's notes give no earlier date. No account has history before it,
+# and a window reaching before 1970 is answered with HTTP 400 on every try.
+EXCHANGE_FIRST_DAY = "2013-07-01"
+EXCHANGE_FIRST_DAY_MS = int(datetime(2013, 7, 1, tzinfo=timezone.utc).timestamp() * 1000)
+# Far beyond any since; only keeps parse_duration_ms's arithmetic bounded.
+_SINCE_MAX_MS = 10**15
+SINCE_FORMS = "a UTC date like 2025-01-31 or a duration before now like 730d, 1y or 1d12h"
 
 # How cost basis is computed: the config spells it, the ledger replays by it.
 CostMethod = Literal["average", "fifo", "lifo", "hifo"]
 COST_METHODS: tuple[CostMethod, ...] = ("average", "fifo", "lifo", "hifo")
 
 
-def parse_duration_ms(text: str) -> int:
-    """`730d`, `12h`, `90s`, `1w`: milliseconds; ValueError naming the text otherwise."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"expected a duration such as 730d, 12h or 90s, got {text[:40]!r}")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+def parse_since(text: str | int, now_ms: int) -> int:
+    """Where a first backfill starts, in Unix ms: a UTC date (`2024-01-31`) or a duration before now.
 
-
-def parse_since(text: str, now_ms: int) -> int:
-    """Where a first backfill starts, in Unix ms: a UTC date (`2024-01-31`) or a duration before now."""
-    text = text.strip()
-    if _DATE.fullmatch(text):
+    Durations are the configuration's one grammar (exporter/durations.py: Prometheus's, or whole
+    seconds). ValueError, one line without the key, when it is neither; check_since also bounds it.
+    """
+    if isinstance(text, str) and _DATE.fullmatch(text.strip()):
         try:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
-            raise ValueError(f"expected a date as YYYY-MM-DD, got {text[:40]!r}") from None
+            raise ValueError(f"not a date on the calendar (YYYY-MM-DD), got {shown(text)}") from None
         return int(day.timestamp() * 1000)
     try:
-        return now_ms - parse_duration_ms(text)
-    except ValueError:
-        raise ValueError(f"expected a date (YYYY-MM-DD) or a duration (730d), got {text[:40]!r}") from None
+        return now_ms - parse_duration_ms(text, _SINCE_MAX_MS)
+    except DurationError as exc:
+        reason = str(exc)
+    if reason.startswith("must be a duration"):  # not a near miss: say every form it may take
+        got = shown(text) if isinstance(text, str) else str(text)
+        reason = f"must be {SINCE_FORMS} (units y, w, d, h, m, s, ms, largest first), got {got}"
+    raise ValueError(reason)
+
+
+def check_since(text: str | int, now_ms: int) -> int:
+    """parse_since, refusing a start after now or before the exchange's first day (nothing to read)."""
+    start = parse_since(text, now_ms)
+    got = shown(text) if isinstance(text, str) else str(text)
+    if start > now_ms:
+        raise ValueError(
+            f"{got} is in the future (today is {_day(now_ms)}): a backfill reads from it up to now"
+        )
+    if start < EXCHANGE_FIRST_DAY_MS:
+        where = "is" if _DATE.fullmatch(str(text).strip()) else f"before now reaches back to {_day(start)},"
+        raise ValueError(
+            f"{got} {where} before BTCTurk's first day ({EXCHANGE_FIRST_DAY}): no account has history "
+            "to read there"
+        )
+    return start
+
+
+def _day(ms: int) -> str:
+    if ms < -62_135_596_800_000:  # before year 1: datetime cannot show it
+        return "before year 1"
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -53,7 +84,7 @@ class ActivitySettings:
     """How the account-activity sync runs; durations in seconds unless named `_ms`."""
 
     enabled: bool = True
-    since: str = DEFAULT_SINCE  # a UTC date or a duration before the first run
+    since: str = DEFAULT_SINCE  # a UTC date or a duration before the first run (parse_since)
     interval: float = 300.0  # between steady-state syncs of each endpoint
     cost_basis: CostMethod = "average"
     currencies: tuple[str, ...] = ("TRY", "USDT")  # valuation currencies of the cost basis
@@ -67,7 +98,7 @@ class ActivitySettings:
     request_deadline: float = 120.0  # one request with its retries and Retry-After waits
 
     def __post_init__(self) -> None:
-        parse_since(self.since, 0)  # raises ValueError naming the text
+        parse_since(self.since, 0)  # the syntax only: the bounds need the clock (check_since)
         if self.page_cap < 2:
             raise ValueError(f"page_cap must be at least 2, got {self.page_cap}")
         if self.cost_basis not in COST_METHODS:

@@ -118,8 +118,17 @@ def _exact_int(loader: _ExactUniqueLoader, node: ScalarNode) -> int:
     return loader.construct_yaml_int(node)
 
 
+def _timestamp_as_written(loader: yaml.SafeLoader, node: ScalarNode) -> str:
+    """A date or time stays the text written: `since: 2025-01-31` unquoted, as the docs show it, is
+    the setting's own syntax (parsed, and refused with its key, by its parser), and `2025-13-01` must
+    not escape from PyYAML's date constructor as a bare ValueError."""
+    return str(node.value)
+
+
 _FastUniqueLoader.add_constructor("tag:yaml.org,2002:int", _fast_int)
 _ExactUniqueLoader.add_constructor("tag:yaml.org,2002:int", _exact_int)
+for _loader in (_FastUniqueLoader, _ExactUniqueLoader):
+    _loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_written)
 
 
 def load_yaml(text: str) -> Any:

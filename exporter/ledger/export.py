@@ -1,4 +1,4 @@
-"""`ledger export`: one row per trade or transfer with its value and realised profit, as CSV or JSON.
+"""`ledger export`: one row per trade or transfer with its value and realized profit, as CSV or JSON.
 
 Pure over records: the rows come from a cost-basis replay (`compute(..., keep_events=True)`) and are
 written to a text stream. Amounts are written as exact decimal strings, in JSON too, never as floats.
@@ -36,7 +36,7 @@ COLUMNS = (
     "tax",
     "fee_currency",
     "value",
-    "realised",
+    "realized",
     "currency",
 )
 # A spreadsheet runs a cell starting with one of these as a formula; text cells get a leading quote.
@@ -61,7 +61,7 @@ class Row:
     tax: Decimal | None
     fee_currency: str | None
     value: Decimal | None
-    realised: Decimal | None
+    realized: Decimal | None
     currency: str
 
     @property
@@ -91,7 +91,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 tax=record.tax,
                 fee_currency=record.quote,
                 value=event.value,
-                realised=event.realised,
+                realized=event.realised,
                 currency=basis.currency,
             )
         else:
@@ -110,7 +110,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 tax=record.tax,
                 fee_currency=record.currency if record.fee is not None or record.tax is not None else None,
                 value=event.value,
-                realised=None,
+                realized=None,
                 currency=basis.currency,
             )
         result.append(row)
@@ -124,7 +124,7 @@ def _values(row: Row) -> dict[str, str | None]:
         if value is None:
             out[name] = None
         elif isinstance(value, Decimal):
-            out[name] = _computed(value) if name in ("value", "realised") else format(value, "f")
+            out[name] = _computed(value) if name in ("value", "realized") else format(value, "f")
         else:
             out[name] = str(value)
     return out

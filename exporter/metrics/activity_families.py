@@ -49,7 +49,7 @@ ASSET_UNREALIZED_PROFIT = Family(
 ASSET_REALIZED_PROFIT = Family(
     "btcturk_asset_realized_profit",
     "gauge",
-    "Profit realised by selling or spending the asset since the ledger's first record, "
+    "Profit realized by selling or spending the asset since the ledger's first record, "
     "in the valuation currency (negative for a loss).",
     ("account", "asset", "currency"),
 )

@@ -1,7 +1,7 @@
 """The activity families' exposition text: ledger counters, cost basis and profit, sync health, market.
 
 Pure: an ActivityView and the fresh balance snapshots in, Prometheus text (0.0.4) out. Names, types,
-labels and HELP come from activity_families. Unrealised profit is the ledger's holding valued live (the
+labels and HELP come from activity_families. Unrealized profit is the ledger's holding valued live (the
 prices and routes btcturk_balance_value uses) minus its cost basis, so it is absent while either side
 is unknown rather than made up.
 """
@@ -65,7 +65,7 @@ def _profit(
         snapshot = view.snapshots.get(account)
         if snapshot is None or not snapshot.cost_basis:
             continue
-        # No live prices (the ticker is stale or failing): no unrealised profit rather than a guess.
+        # No live prices (the ticker is stale or failing): no unrealized profit rather than a guess.
         priced = index if account in balances else None
         for currency, basis in snapshot.cost_basis.items():
             live = _live_values(basis, priced, currency, price)

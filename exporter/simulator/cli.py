@@ -192,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 public_key, private_key, history_days=args.history_days, seed=args.seed + index - 1
             )
             print(f"account {index}: public_key={public_key} (your key; demo balances)", flush=True)
+        # Both: with graph_api_url left at BTCTurk's, past prices (cost basis, profit) never come.
+        print(f"point the exporter's api_url and graph_api_url both at {sim.url}", flush=True)
         while not stop.wait(args.drift_interval):
             sim.drift()
     finally:

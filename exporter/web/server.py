@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import ClassVar, Protocol, cast
 
 from exporter import __version__
+from exporter.describe import shown
 from exporter.metrics.exposition import CONTENT_TYPE
 from exporter.metrics.renderer import Renderer
 from exporter.poll.snapshot import View
@@ -99,8 +100,10 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     """Split `HOST:PORT`, `:PORT` or `[v6]:PORT`; an empty host means every interface."""
     host, sep, port_text = value.rpartition(":")
     # isascii: str.isdigit() is also true for "²" and other digits that int() refuses.
-    if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
+    if not sep or not (port_text.isascii() and port_text.isdigit()):
         raise ListenError(f"--web.listen-address: expected HOST:PORT, got {value!r}")
+    if len(port_text) > 5 or int(port_text) > 65535:
+        raise ListenError(f"--web.listen-address: the port must be 0 to 65535, got {shown(value)}")
     # Literals that do not parse as addresses are refused here: bind() would look them up in DNS.
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterator
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from support import wait_for
 
+from exporter.activity.publisher import PRICES_RETRY_MAX
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.sync import ActivitySync
 from exporter.api.account import Account, Secret
@@ -74,9 +79,11 @@ def make_sync(
     accounts: tuple[Account, ...] = (ACCOUNT,),
     gates: Gates | None = None,
     rest: Client | None = None,
+    graph: Client | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
     **overrides: object,
 ) -> ActivitySync:
-    client = ActivityClient(rest or Client(sim.url, 2.0), Client(sim.url, 2.0))
+    client = ActivityClient(rest or Client(sim.url, 2.0), graph or Client(sim.url, 2.0))
     return ActivitySync(
         settings(**overrides),
         accounts,
@@ -85,7 +92,21 @@ def make_sync(
         gates=gates or Gates(),
         on_snapshot=published.snapshot,
         on_market=published.market,
+        monotonic=monotonic,
     )
+
+
+class Later:
+    """time.monotonic, moved on at will: the sync's waits between price retries pass at once."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def skip(self, seconds: float) -> None:
+        self.ahead += seconds
 
 
 def test_a_full_backfill_equals_the_simulators_history_despite_the_page_cap(
@@ -331,8 +352,9 @@ def test_a_millisecond_holding_a_full_page_is_counted_not_dropped_silently(
 def test_without_market_status_or_price_history_nothing_is_made_up(sim: Simulator, tmp_path: Path) -> None:
     sim.inject(Fault("status", status=500), endpoint=EXCHANGE_INFO)
     sim.inject(Fault("status", status=503), endpoint=KLINES)
+    later = Later()
     with Ledger(tmp_path / "ledger.db") as ledger:
-        sync = make_sync(sim, ledger, Published(), request_deadline=1.0)
+        sync = make_sync(sim, ledger, Published(), request_deadline=1.0, monotonic=later)
         first = sync.run_once()["main"]
         # Records are synced; no market means no price routes, so no cost basis rather than a wrong one.
         assert first.records["trade"] == len(sim.history(KEYS[0]).trades)
@@ -345,8 +367,62 @@ def test_without_market_status_or_price_history_nothing_is_made_up(sim: Simulato
         blind = second.cost_basis["USDT"].unpriced
         assert blind > 0  # TRY-quoted trades cannot be valued in USDT without USDTTRY's history
         sim.clear_faults()
-        third = sync.publish("main")  # the failed prices are tried again
+        assert sync.publish("main").cost_basis == second.cost_basis  # not asked again at once
+        later.skip(PRICES_RETRY_MAX)
+        third = sync.publish("main")  # the failed prices are tried again after the wait
         assert third.cost_basis["USDT"].unpriced < blind
+
+
+class Refusing:
+    """A loopback port that accepts every connection and closes it at once: graph-api unreachable."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+
+
+def test_an_unreachable_graph_api_is_one_warning_then_quiet_retries_with_backoff(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dead = Refusing()
+    later = Later()
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        # graph_api_url left at BTCTurk's while api_url is the simulator: the README's old recipe.
+        sync = make_sync(sim, ledger, Published(), graph=Client(dead.url, 0.5), monotonic=later,
+                         request_deadline=3.0)  # fmt: skip
+        sync.run_once()
+        first = dead.connections
+        assert first >= 1
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        message = warnings[0].getMessage()
+        assert message.startswith("price history unavailable at https://graph-api.btcturk.com: ")
+        assert f"api_url is {sim.url} but graph_api_url is BTCTurk's" in message
+        caplog.clear()
+        # Before the wait is over: no request at all.
+        sync.publish("main")
+        assert dead.connections == first
+        # Then one request per step of the backoff, each waiting longer, and nothing above debug.
+        waits = []
+        for _ in range(4):
+            before = sync._prices_retry_at
+            assert before is not None
+            waits.append(before - later())
+            later.skip(PRICES_RETRY_MAX)
+            sync.publish("main")
+            assert dead.connections == first + len(waits), "one attempt per step, no retry loop"
+        assert waits[0] < waits[1] < waits[2] <= PRICES_RETRY_MAX
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
 
 
 def test_plan_counts_one_read_per_account_and_endpoint_each_interval() -> None:

@@ -750,7 +750,8 @@ def test_over_tls_a_good_answer_is_read_and_a_trickle_is_cut_off(
     server = Scripted(answer)
     server.RequestHandlerClass = _tls_handler(context)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    client = Client(f"https://127.0.0.1:{server.server_address[1]}", timeout=0.5)
+    # Far below the trickle's 100 s (2,000 bytes, 50 ms apart), and ample for the first, whole answer.
+    client = Client(f"https://127.0.0.1:{server.server_address[1]}", timeout=2.0)
     try:
         assert [t.pair for t in client.ticker()] == ["BTCTRY", "USDTTRY"]
         error = failure(client.ticker)

@@ -11,7 +11,7 @@ from exporter.api.client import Client
 from exporter.api.market import parse_exchange_info
 from exporter.api.parsing import BadResponse
 from exporter.api.transactions import ActivityClient
-from exporter.config.activity_settings import ActivitySettings, parse_duration_ms, parse_since
+from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.simulator import Simulator
 
 
@@ -79,9 +79,9 @@ def test_candles_parse_exactly_and_refuse_nonsense() -> None:
 def test_since_takes_a_date_or_a_duration_and_settings_refuse_nonsense() -> None:
     assert parse_since("2026-01-01", 0) == 1_767_225_600_000
     assert parse_since("730d", 1_000 * 86_400_000) == 270 * 86_400_000
-    assert parse_duration_ms("90s") == 90_000 and parse_duration_ms("1w") == 7 * 86_400_000
+    assert parse_since("1y1d12h", 400 * 86_400_000) == (400 - 365 - 1.5) * 86_400_000
     for bad in ("2026-13-01", "forever", "12 d", ""):
-        with pytest.raises(ValueError, match="expected"):
+        with pytest.raises(ValueError, match="date"):
             parse_since(bad, 0)
     for field, value in (("page_cap", 1), ("cost_basis", "lofi"), ("interval", 0), ("overlap", -1),
                          ("rate_limit_share", 1.5), ("requests_per_turn", 0), ("since", "soon")):  # fmt: skip

@@ -122,7 +122,7 @@ def test_export_values_the_worked_example_from_the_price_cache(
 ) -> None:
     out = exported(capsys, "--storage.path", str(example_ledger), "--account", "alice")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [(r["type"], r["asset"], r["value"], r["realised"]) for r in rows] == [
+    assert [(r["type"], r["asset"], r["value"], r["realized"]) for r in rows] == [
         ("deposit", "TRY", "2000000", ""),
         ("buy", "BTC", "800944", ""),
         ("deposit", "BTC", "210000", ""),

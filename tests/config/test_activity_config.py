@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,8 @@ def test_every_problem_one_line_with_its_key_path(tmp_path: Path) -> None:
     ("raw", "expected"),
     [
         ([], "activity: expected a mapping of settings, got list"),
-        ({"since": 730}, "activity.since: expected a date (YYYY-MM-DD) or a duration (730d), got integer"),
-        ({"since": "2024-02-30"}, "activity.since: expected a date as YYYY-MM-DD, got '2024-02-30'"),
+        ({"since": True}, "activity.since: must be a UTC date like 2025-01-31 or a duration before now"),
+        ({"since": "2024-02-30"}, "activity.since: not a date on the calendar (YYYY-MM-DD)"),
         ({"interval": 1.5}, "activity.interval: expected a duration such as 5m, got 1.5"),
         ({"interval": "2d"}, "activity.interval: "),
     ],
@@ -101,6 +102,58 @@ def test_every_problem_one_line_with_its_key_path(tmp_path: Path) -> None:
 def test_bad_values(tmp_path: Path, raw: object, expected: str) -> None:
     (problem,) = problems(tmp_path, {"activity": raw})
     assert problem.startswith(expected), problem
+
+
+ACCOUNT_YAML = """accounts:
+  - name: main
+    public_key: pub
+    private_key: dGVzdC1zZWNyZXQta2V5LWZvci11bml0LXRlc3Rz
+"""
+
+
+def since_as_written(tmp_path: Path, text: str) -> Path:
+    """A config file with `since:` exactly as a user types it (unquoted), not as yaml.dump quotes it."""
+    path = tmp_path / "config.yml"
+    path.write_text(f"{ACCOUNT_YAML}activity:\n  since: {text}\n", encoding="utf-8")
+    return path
+
+
+# Every form the README and config.example.yaml show, and Prometheus durations they promise.
+@pytest.mark.parametrize("text", ["2025-01-31", "2024-01-31", "730d", "1y", "1d12h", "12h", "1w", "86400"])
+def test_since_loads_every_documented_form_as_written(tmp_path: Path, text: str) -> None:
+    assert load_config(str(since_as_written(tmp_path, text)), {}).activity.since == text
+
+
+def in_days(days: int) -> str:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # YAML alone would read this as a date and fail with a 46-line traceback.
+        ("2025-13-01", "activity.since: not a date on the calendar (YYYY-MM-DD), got '2025-13-01'"),
+        ("1.5d", "activity.since: fractions are not allowed (write 1s500ms, not 1.5s), got '1.5d'"),
+        ("1h1d", "activity.since: must be a UTC date like 2025-01-31 or a duration before now like 730d"),
+        # Bounds: a future start reads an empty window forever; before the exchange opened, a window
+        # reaching before 1970 is answered 400 forever.
+        (in_days(2), f"activity.since: '{in_days(2)}' is in the future (today is {in_days(0)})"),
+        ("2013-06-30", "activity.since: '2013-06-30' is before BTCTurk's first day (2013-07-01)"),
+        ("30000d", "activity.since: '30000d' before now reaches back to "),
+        ("20y", "activity.since: '20y' before now reaches back to "),
+    ],
+)
+def test_since_refused_in_one_line_with_its_key(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(str(since_as_written(tmp_path, text)), {})
+    (problem,) = info.value.problems
+    assert problem.startswith(expected), problem
+    assert "\n" not in problem
+
+
+def test_since_bounds_are_the_exchange_first_day_and_today(tmp_path: Path) -> None:
+    for text in ("2013-07-01", in_days(0)):
+        assert load_config(str(since_as_written(tmp_path, text)), {}).activity.since == text
 
 
 def test_summary_shows_the_settings_and_the_planned_use(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ def test_no_file_and_no_env_is_an_error_not_the_demo() -> None:
 def test_example_file_loads() -> None:
     config = load_config(str(EXAMPLE), {})
     assert [a.name for a in config.accounts] == ["main", "savings"]
-    assert config.warnings == ()
+    # Its keys are made up: said, so a copy left unedited is not a silent 401 forever.
+    assert [w.split(":")[0] for w in config.warnings] == ["accounts[0].public_key", "accounts[1].public_key"]
 
 
 def test_example_file_documents_every_key() -> None:
@@ -1008,3 +1009,50 @@ def test_example_comments_out_the_values_derived_from_poll_interval() -> None:
     for key, default in (("timeout", "10s"), ("max_staleness", "5m")):
         assert re.search(rf"^# {key}: {default}$", text, re.M), key
         assert not re.search(rf"^{key}:", text, re.M), key
+
+
+# --- the key's permissions, where the reader is told to make a key ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "README.md",
+        "config.example.yaml",
+        "docker-compose.yml",
+        "deploy/compose/live.yml",
+        "deploy/kubernetes/secret.example.yaml",
+    ],
+)
+def test_every_key_recipe_names_both_permissions_the_defaults_need(name: str) -> None:
+    """A key made as one of these says, with only "Total Funds", gave btcturk_activity_up 0."""
+    text = " ".join((EXAMPLE.parent / name).read_text(encoding="utf-8").split())
+    assert "Total Funds" in text and "Account" in text, name
+    assert "permission only" not in text and "only reads balances" not in text, name
+    # The names BTCTurk's API Access page shows (exporter/api/permissions.py).
+    assert re.search(r"\bTrade\b", text), f"{name} must say never to give the Trade permission"
+
+
+# The duration forms the README and config.example.yaml show, typed unquoted into a file as a user
+# would (a parser-level test would miss what YAML makes of them first).
+@pytest.mark.parametrize(
+    ("line", "attribute", "seconds"),
+    [
+        ("poll_interval: 30s", "poll_interval", 30.0),
+        ("poll_interval: 2m", "poll_interval", 120.0),
+        ("poll_interval: 1h30m", "poll_interval", 5400.0),
+        ("poll_interval: 1d", "poll_interval", 86400.0),
+        ("poll_interval: 90", "poll_interval", 90.0),
+        ("timeout: 500ms", "timeout", 0.5),
+        ("timeout: 1s500ms", "timeout", 1.5),
+        ("max_staleness: 1w", "max_staleness", 7 * 86400.0),
+    ],
+)
+def test_documented_duration_forms_load_as_typed(
+    tmp_path: Path, line: str, attribute: str, seconds: float
+) -> None:
+    key = line.split(":")[0]
+    # The example sets poll_interval itself: its line gives way, so that this one is the only one.
+    rows = [row for row in EXAMPLE.read_text(encoding="utf-8").splitlines() if not row.startswith(f"{key}:")]
+    text = "\n".join([*rows, line]) + "\n"
+    assert getattr(load(tmp_path, text), attribute) == pytest.approx(seconds)

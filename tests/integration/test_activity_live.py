@@ -127,6 +127,13 @@ def test_a_key_without_the_activity_permission(sim: Simulator, tmp_path: Path) -
             r for r in exporter.log_records() if "activity of account nokey is off" in str(r.get("msg"))
         ]
         assert len(warnings) == 1 and warnings[0]["level"] == "warn", warnings
+        # It names the permission as BTCTurk's key page does, and the start said what each key reads.
+        assert "the key lacks the Account permission" in warnings[0]["msg"]
+        said = [r for r in exporter.log_records() if r.get("account") == "nokey" and "reads" in r["msg"]]
+        assert [r["msg"] for r in said] == [
+            "reads balances with the key's Total Funds permission, and trades, deposits and withdrawals "
+            "with its Account permission"
+        ]
     finally:
         assert exporter.terminate() == 0
 

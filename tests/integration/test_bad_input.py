@@ -353,7 +353,8 @@ def test_world_readable_secret_file_starts_with_a_warning(sim: Simulator, tmp_pa
 
     checked = run_cli("--check-config", "--config.file", str(write(tmp_path, doc)))
     assert checked.returncode == 0, checked.stderr
-    assert warning in checked.stdout
+    # Once, in the summary: not again on stderr.
+    assert checked.stdout.count(warning) == 1 and checked.stderr == ""
 
     exporter = start_exporter(tmp_path, doc)
     try:
@@ -372,10 +373,35 @@ def test_world_readable_secret_file_starts_with_a_warning(sim: Simulator, tmp_pa
 
 def test_abbreviated_flags_are_refused(sim: Simulator, tmp_path: Path) -> None:
     path = write(tmp_path, valid(sim))
-    for abbreviation in ("--conf", "--config", "--web.listen", "--check"):
+    for abbreviation, meant in (
+        ("--conf", "--config.file"),
+        ("--config", "--config.file"),
+        ("--web.listen", "--web.listen-address"),
+        ("--check", "--check-config"),
+    ):
         result = run_cli(f"{abbreviation}={path}" if abbreviation != "--check" else abbreviation)
         assert result.returncode == 2, (abbreviation, result.stderr)
-        assert f"unrecognized arguments: {abbreviation}" in result.stderr
+        # One line, as for a mistyped variable or key: not eight lines of usage first.
+        assert result.stderr == f"{PROG}unknown flag {abbreviation}; did you mean {meant}?\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--conf", "config.yml"], "unknown flag --conf; did you mean --config.file?"),
+        (["--confg.file=config.yml"], "unknown flag --confg.file; did you mean --config.file?"),
+        (["--no-such-flag"], "unknown flag --no-such-flag; --help lists the flags"),
+        (["config.yml"], "unexpected argument 'config.yml' (every setting is a --flag; --help lists them)"),
+        (["--log.level=verbose"], "argument --log.level: invalid choice: 'verbose'"),
+        (["--config.file"], "argument --config.file: expected one argument"),
+    ],
+)
+def test_a_flag_mistake_is_one_line(args: list[str], expected: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{PROG}{expected}"), line
 
 
 def free_port() -> int:
@@ -469,7 +495,9 @@ def test_listen_address_taken(sim: Simulator, held_port: int, tmp_path: Path) ->
     ("address", "expected"),
     [
         ("nope", "expected HOST:PORT, got 'nope'"),
-        (":99999", "expected HOST:PORT, got ':99999'"),
+        (":99999", "the port must be 0 to 65535, got ':99999'"),
+        (":80000", "the port must be 0 to 65535, got ':80000'"),
+        (":" + "9" * 5000, "the port must be 0 to 65535, got ':9999"),
         ("127.0.0.1:", "expected HOST:PORT, got '127.0.0.1:'"),
         ("127.0.0.1:-1", "expected HOST:PORT, got '127.0.0.1:-1'"),
         (":²", "expected HOST:PORT, got ':²'"),
@@ -482,6 +510,8 @@ def test_listen_address_taken(sim: Simulator, held_port: int, tmp_path: Path) ->
     ids=[
         "word",
         "port-too-big",
+        "port-80000",
+        "port-of-5000-digits",
         "no-port",
         "negative-port",
         "superscript-port",
@@ -499,3 +529,20 @@ def test_malformed_listen_address(sim: Simulator, tmp_path: Path, address: str, 
         f"--web.listen-address: {expected}",
     )
     assert sim.stats() == before
+
+
+def test_one_account_is_one_account() -> None:
+    refused(
+        run_cli("--demo", "--demo.accounts", "1", "--demo.poll-interval", "100ms"),
+        "--demo.poll-interval: 1 account needs at least 625ms",
+    )
+
+
+def test_check_config_names_the_example_files_placeholder_keys() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    checked = run_cli("--check-config", "--config.file", str(example))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == ""
+    for index, key in enumerate(("example-public-key-main", "example-public-key-savings")):
+        line = f"  - accounts[{index}].public_key: {key!r} is a placeholder from config.example.yaml"
+        assert checked.stdout.count(line) == 1, checked.stdout

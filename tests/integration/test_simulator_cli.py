@@ -63,6 +63,9 @@ def test_command_line_runs_and_stops_on_sigterm() -> None:
         lines = [process.stdout.readline() for _ in range(2)]
         accounts = [dict(part.split("=", 1) for part in line.split()[2:]) for line in lines]
         assert url.startswith("http://127.0.0.1:")
+        assert process.stdout.readline().startswith("(throwaway test keys")
+        # Both hosts: api_url alone left the price history at graph-api.btcturk.com, failing forever.
+        assert process.stdout.readline() == f"point the exporter's api_url and graph_api_url both at {url}\n"
         assert accounts[0]["public_key"] != accounts[1]["public_key"]
         key = accounts[1]
         assert balances(url, key["public_key"], key["private_key"]).status_code == 200

@@ -57,11 +57,11 @@ def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
         "tax": "-270",
         "fee_currency": "TRY",
         "value": "1498230",
-        "realised": "230884.8",
+        "realized": "230884.8",
         "currency": "TRY",
     }
     usdt_buy = parsed[6]
-    assert (usdt_buy["asset"], usdt_buy["quote"], usdt_buy["value"], usdt_buy["realised"]) == (
+    assert (usdt_buy["asset"], usdt_buy["quote"], usdt_buy["value"], usdt_buy["realized"]) == (
         "BTC",
         "USDT",
         "105123.9",
@@ -75,9 +75,9 @@ def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
         "-0.0005",
     )
     assert withdrawal["fee_currency"] == "BTC"
-    assert (withdrawal["value"], withdrawal["realised"], withdrawal["price"]) == ("216000", "", "")
+    assert (withdrawal["value"], withdrawal["realized"], withdrawal["price"]) == ("216000", "", "")
     # A TRY-quoted buy realises nothing: its cell is empty, not 0.
-    assert parsed[1]["realised"] == ""
+    assert parsed[1]["realized"] == ""
 
 
 def test_json_keeps_every_amount_an_exact_string() -> None:
@@ -86,7 +86,7 @@ def test_json_keeps_every_amount_an_exact_string() -> None:
     data = json.loads(out.getvalue(), parse_float=lambda text: pytest.fail(f"float in export: {text}"))
     assert len(data) == 8
     assert list(data[0]) == list(COLUMNS)
-    assert data[4]["realised"] == "230884.8"
+    assert data[4]["realized"] == "230884.8"
     assert data[4]["timestamp_ms"] == t(5)
     assert data[4]["order_id"] is None
     assert data[0]["price"] is None
@@ -110,7 +110,7 @@ def test_unpriced_records_and_big_ids() -> None:
     write_json(out, rows("bob", basis))
     data = json.loads(out.getvalue())
     assert data[0]["id"] == str(2**64 + 1)
-    assert data[0]["value"] is None and data[0]["realised"] is None
+    assert data[0]["value"] is None and data[0]["realized"] is None
     assert data[1]["asset"] is None and data[1]["fee_currency"] is None
 
 
@@ -154,11 +154,11 @@ def test_rows_carry_the_valuation_currency() -> None:
 )
 def test_computed_amounts_drop_only_trailing_zeros(computed: D, shown: str) -> None:
     row = example_rows()[4]
-    changed = Row(**{**{k: getattr(row, k) for k in row.__slots__}, "value": computed, "realised": computed})
+    changed = Row(**{**{k: getattr(row, k) for k in row.__slots__}, "value": computed, "realized": computed})
     out = io.StringIO()
     write_json(out, [changed])
     (data,) = json.loads(out.getvalue())
-    assert (data["value"], data["realised"]) == (shown, shown)
+    assert (data["value"], data["realized"]) == (shown, shown)
     assert data["amount"] == "-0.6"
 
 
@@ -194,11 +194,11 @@ def test_from_api_answers_through_the_ledger_to_the_export(tmp_path: Path) -> No
     # 0.02 BTC deposited + 0.0125 bought - 0.001 withdrawn - 0.00512 sold.
     assert basis.positions["BTC"].quantity == D("0.02638")
     assert basis.unattributed == 1
-    # The sell's realised profit: 11,520 - 27.1872 of fees and tax, less average cost of 0.00512 BTC.
+    # The sell's realized profit: 11,520 - 27.1872 of fees and tax, less average cost of 0.00512 BTC.
     sell = parsed[-1]
     assert D(sell["value"]) == D("11492.8128")
     with localcontext(Context(prec=60)):
-        assert D(sell["realised"]) == D(sell["value"]) - average_cost_of_the_sale()
+        assert D(sell["realized"]) == D(sell["value"]) - average_cost_of_the_sale()
 
 
 def average_cost_of_the_sale() -> D:
