@@ -30,7 +30,8 @@ from exporter.ledger import export
 from exporter.ledger.costbasis import compute
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, LedgerError, ledger_path
 from exporter.logs import setup_logging
-from exporter.pricing.history import BRIDGES, PriceHistory
+from exporter.pricing.history import PriceHistory
+from exporter.pricing.routes import BRIDGES
 
 PROG = "btcturk-exporter"
 SUBCOMMANDS = ("ledger", "backfill")
