@@ -42,8 +42,9 @@ It routes (pricing.routes: the pair, the inverse pair or a bridge), so nothing h
 price again: every path values an asset at a moment by the same route.
 """
 
-# Sums and products of API amounts stay exact at this precision; only proportional splits of cost
-# (average cost, partial lots) and inverted prices round, at the 60th significant digit.
+# Sums and products of API amounts and prices stay exact at this precision; only proportional splits
+# of cost (average cost, partial lots) round, at the 60th significant digit. Prices arrive routed
+# (an inverted one already rounded, at the route rule's precision).
 CONTEXT = Context(prec=60)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -225,12 +226,12 @@ def order(records: Iterable[Trade | Transfer]) -> list[Trade | Transfer]:
     return sorted(records, key=_order_key)
 
 
-def unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> Decimal | None:
+def _unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> Decimal | None:
     """One unit of `asset` in `currency` at a time: 1 for the currency itself, else what price_at says."""
     return _ONE if asset == currency else price_at(asset, currency, when_ms)
 
 
-def trade_value(trade: Trade, quote_leg: Decimal, currency: str, price_at: PriceAt) -> Decimal | None:
+def _trade_value(trade: Trade, quote_leg: Decimal, currency: str, price_at: PriceAt) -> Decimal | None:
     """The one amount both legs of a trade are valued at (the first rule above); None if unpriced.
 
     `quote_leg` is what the quote side moved: paid on a buy (fees and tax included), received on a sale.
@@ -307,7 +308,7 @@ class Replay:
         self.trades[key] = self.trades.get(key, 0) + 1
         if self.last_trade_ms is None or trade.timestamp_ms > self.last_trade_ms:
             self.last_trade_ms = trade.timestamp_ms
-        value = trade_value(trade, quote_leg, self.currency, self.price_at)
+        value = _trade_value(trade, quote_leg, self.currency, self.price_at)
         if value is None:
             self.unpriced += 1
             return Valued(trade, None, None)
@@ -330,7 +331,7 @@ class Replay:
         if transfer.tax is not None:
             _add(self.taxes, asset, transfer.tax.copy_abs())
         quantity = transfer.quantity
-        rate = unit_price(self.price_at, asset, self.currency, transfer.timestamp_ms)
+        rate = _unit_price(self.price_at, asset, self.currency, transfer.timestamp_ms)
         value = None if rate is None else quantity * rate
         if transfer.balance_type == "deposit":
             _add(self.deposits, asset, quantity)
