@@ -35,6 +35,7 @@ from procstat import rss_kib  # noqa: E402  (benchmarks/ is the script's own fol
 from exporter.api.records import Trade, Transfer  # noqa: E402
 from exporter.backfill.timeline import AccountHistory, Plan, deltas  # noqa: E402
 from exporter.backfill.writer import Progress, backfill  # noqa: E402
+from exporter.pricing.routes import price_of_route, table_of  # noqa: E402
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -151,11 +152,14 @@ def main() -> None:
     until = T0 + args.days * DAY_MS
     calls = 0
 
+    table = table_of(closes)
+
     def price_at(asset: str, currency: str, when_ms: int) -> Decimal | None:
+        # Routed as the exporter's price history routes (the timeline and the replay route nothing).
         nonlocal calls
         calls += 1
-        series = closes.get((asset, currency))
-        return None if series is None else series[max(0, (when_ms - T0) // HOUR_MS)]
+        hour = max(0, (when_ms - T0) // HOUR_MS)
+        return price_of_route(table, asset, currency, lambda leg: closes[leg.base, leg.quote][hour])
 
     rss_inputs, _ = rss_kib()
     print(

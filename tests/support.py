@@ -10,8 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +22,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.api.signing import auth_headers, decode_private_key
+from exporter.ledger.costbasis import PriceAt
+from exporter.pricing.routes import price_of_route, table_of
 from exporter.simulator import BALANCES_PATH, Simulator
 
 
@@ -208,3 +211,19 @@ def assert_bearer_401(response: requests.Response) -> None:
     assert response.status_code == 401
     assert response.content == b""
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+# --- prices ----------------------------------------------------------------------------------------
+
+
+def routed(closes: Callable[[str, str, int], Decimal | None], pairs: Iterable[tuple[str, str]]) -> PriceAt:
+    """A price_at over listed (base, quote) pairs, routed as the exporter routes (pricing.routes).
+
+    `closes(base, quote, ms)` is a pair's price at a time, None where it has none.
+    """
+    table = table_of(pairs)
+
+    def price_at(asset: str, currency: str, ms: int) -> Decimal | None:
+        return price_of_route(table, asset, currency, lambda leg: closes(leg.base, leg.quote, ms))
+
+    return price_at

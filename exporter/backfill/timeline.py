@@ -9,10 +9,11 @@ amount leaves out a fee that was also taken): that asset's series begin after th
 a Notice says so.
 
 Cost basis, realized profit and net deposits are those `costbasis.compute` gives over the records up to
-each step (pricing through `unit_price`), so they join the live exporter's figures without a jump when
-it prices the same way. The cost basis and unrealized profit
-of an asset are only given at steps where the ledger accounts for the whole holding (its replayed
-quantity equals the walked one): a cost for part of what is held would be a wrong number shown as real.
+each step, priced by `price_at` (which routes, as pricing.routes says, for records and steps alike),
+so they join the live exporter's figures without a jump when it prices the same way. The cost basis
+and unrealized profit of an asset are only given at steps where the ledger accounts for the whole
+holding (its replayed quantity equals the walked one): a cost for part of what is held would be a
+wrong number shown as real.
 
 Trade amounts move holdings exactly as in costbasis: a buy receives the quantity and pays the gross
 plus fee and tax in the quote asset, a sale the reverse; a transfer moves its `amount`, its fee not
@@ -25,19 +26,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
-from functools import partial
 
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, CostMethod
 from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
 from exporter.ledger.counters import Counted, LedgerCounters
-from exporter.pricing.valuation import BRIDGES
 
 MAX_STEPS = 100_000  # a year at 5.3 minutes; kept bounded because every series keeps one value per step
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # sums and products never round
-_DIVISION = CONTEXT  # an inverted price, as costbasis inverts it, so a cost and a value agree
 _ZERO = Decimal(0)
-_ONE = Decimal(1)
 
 Record = Trade | Transfer
 Position = tuple[Decimal, Decimal, Decimal]
@@ -155,37 +152,6 @@ def deltas(record: Record) -> tuple[tuple[str, Decimal], ...]:
     return ((record.base, -quantity), (record.quote, gross - costs))
 
 
-def unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> Decimal | None:
-    """One unit of `asset` in `currency`: the pair, the inverse pair, or through a bridge (as live)."""
-    if asset == currency:
-        return _ONE
-    direct = _leg(price_at, asset, currency, when_ms)
-    if direct is not None:
-        return direct
-    for bridge in BRIDGES:
-        if bridge in (asset, currency):
-            continue
-        first = _leg(price_at, asset, bridge, when_ms)
-        if first is None:
-            continue
-        second = _leg(price_at, bridge, currency, when_ms)
-        if second is not None:
-            with localcontext(EXACT):
-                return first * second
-    return None
-
-
-def _leg(price_at: PriceAt, base: str, quote: str, when_ms: int) -> Decimal | None:
-    price = price_at(base, quote, when_ms)
-    if price is not None and price > 0:
-        return price
-    inverse = price_at(quote, base, when_ms)
-    if inverse is not None and inverse > 0:
-        with localcontext(_DIVISION):
-            return _ONE / inverse
-    return None
-
-
 def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timeline:
     """Rebuild one account's holdings, prices, positions and counters at each step of the plan."""
     account = history.account
@@ -230,9 +196,9 @@ def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timel
         notices.append(Notice(account, "empty", "no step falls inside the range; nothing is written"))
         return timeline
     _walk(timeline, history.balances, records)
-    # The replay values records through the same routes as the steps (bridges included), so a cost and
-    # the value it is set against never come from two different price sources.
-    _replay(timeline, records, partial(unit_price, price_at), plan.method)
+    # One price_at for records and steps: it routes (pricing.routes), so a cost and the value it is set
+    # against never come from two different price sources.
+    _replay(timeline, records, price_at, plan.method)
     _price(timeline, price_at)
     _check_costs(timeline)
     return timeline
@@ -337,7 +303,7 @@ def _price(timeline: Timeline, price_at: PriceAt) -> None:
     steps = timeline.steps
     for asset, first in sorted(timeline.balance_from.items()):
         for currency in timeline.currencies:
-            prices = [unit_price(price_at, asset, currency, steps[i]) for i in range(first, len(steps))]
+            prices = [price_at(asset, currency, steps[i]) for i in range(first, len(steps))]
             timeline.prices[asset, currency] = prices
             missing = sum(1 for i, p in enumerate(prices, first) if p is None and timeline.holdings[asset][i])
             if missing:

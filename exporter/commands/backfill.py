@@ -170,15 +170,14 @@ def _step_ms(text: str) -> int:
         raise CommandError(f"--step: {exc}") from None
 
 
-def _needs(run: Run, histories: Sequence[AccountHistory], plan: Plan) -> dict[tuple[str, str], set[int]]:
-    """Every hour (start, s) of every pair the steps and the records will be priced at."""
-    prices = run.sync.prices
+def _needs(histories: Sequence[AccountHistory], plan: Plan) -> dict[tuple[str, str], set[int]]:
+    """Every hour (start, s) at which each (asset, currency) of the steps and the records is priced."""
     needs: dict[tuple[str, str], set[int]] = {}
 
     def need(asset: str, hours: set[int]) -> None:
         for currency in plan.currencies:
-            for base, quote, _ in prices.route(asset, currency) or ():
-                needs.setdefault((base, quote), set()).update(hours)
+            if asset != currency:
+                needs.setdefault((asset, currency), set()).update(hours)
 
     for history in histories:
         steps = plan.steps(history.complete_since_ms, history.balances_ms + 1)
@@ -323,16 +322,16 @@ def _backfill(
         plan = Plan(start, end, step_ms, run.settings.currencies, run.settings.cost_basis)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    prices = run.sync.prices
-    for pair, hours in sorted(_needs(run, histories, plan).items()):
-        try:
-            prices.prefetch({pair: hours}, now_ms / 1000)
-        except ApiError as exc:
-            run.say(f"price history of {''.join(pair)}: {exc}; its values are left out")
-            continue
-        run.say(f"prices of {''.join(pair)} ready ({len(hours)} hours)")
 
-    price_before = step_price_at(prices, run.ledger, step_ms)
+    def report(pair: tuple[str, str], hours: int, error: ApiError | None) -> None:
+        if error is None:
+            run.say(f"prices of {''.join(pair)} ready ({hours} hours)")
+        else:
+            run.say(f"price history of {''.join(pair)}: {error}; its values are left out")
+
+    prices = run.sync.prices
+    prices.prefetch(_needs(histories, plan), now_ms / 1000, report)
+    price_before = step_price_at(prices, step_ms)
 
     def progress(step: Progress) -> None:
         run.say(str(step).removeprefix("backfill: "))

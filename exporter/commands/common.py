@@ -24,7 +24,8 @@ from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod
 from exporter.config.loader import Config, ConfigError, load_config
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, LedgerError, ledger_path
-from exporter.pricing.history import BRIDGES, PriceHistory
+from exporter.pricing.history import PriceHistory
+from exporter.pricing.routes import BRIDGES
 
 PROG = "btcturk-exporter"
 _TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z?)?")
@@ -197,15 +198,16 @@ def price_source(
     if sync.refresh_market() is None:
         raise CommandError(f"market status from {config.api_url} failed (see the log line above)")
     prices = sync.prices
+    # What to price, by (asset, currency) and hour: prefetch routes each as price_at will.
     needs: dict[tuple[str, str], set[int]] = {}
     for trades, transfers in histories.values():
-        for pair, hours in prices.needs(trades, transfers, currencies).items():
-            needs.setdefault(pair, set()).update(hours)
+        for want, hours in prices.needs(trades, transfers, currencies).items():
+            needs.setdefault(want, set()).update(hours)
     hours = {when // 3_600_000 * 3600 for when in moments}
-    for asset in assets:
+    for asset in assets if hours else ():
         for currency in currencies:
-            for base, quote, _ in prices.route(asset, currency) or ():
-                needs.setdefault((base, quote), set()).update(hours)
+            if asset.upper() != currency.upper():
+                needs.setdefault((asset.upper(), currency.upper()), set()).update(hours)
     try:
         prices.prefetch(needs, sync.client.rest.now_ms() / 1000)
     except ApiError as exc:

@@ -35,10 +35,15 @@ from exporter.config.activity_settings import COST_METHODS, CostMethod
 from exporter.ledger.lots import LOT_METHODS, Lot, LotBook, LotMethod, Taken
 
 PriceAt = Callable[[str, str, int], "Decimal | None"]
-"""`price_at(asset, currency, when_ms)`: one unit of `asset` in `currency` at that time, or None."""
+"""`price_at(asset, currency, when_ms)`: one unit of `asset` in `currency` at that time, or None.
 
-# Sums and products of API amounts stay exact at this precision; only proportional splits of cost
-# (average cost, partial lots) and inverted prices round, at the 60th significant digit.
+It routes (pricing.routes: the pair, the inverse pair or a bridge), so nothing here inverts or bridges a
+price again: every path values an asset at a moment by the same route.
+"""
+
+# Sums and products of API amounts and prices stay exact at this precision; only proportional splits
+# of cost (average cost, partial lots) round, at the 60th significant digit. Prices arrive routed
+# (an inverted one already rounded, at the route rule's precision).
 CONTEXT = Context(prec=60)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -215,6 +220,27 @@ def order(records: Iterable[Trade | Transfer]) -> list[Trade | Transfer]:
     return sorted(records, key=_order_key)
 
 
+def _unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> Decimal | None:
+    """One unit of `asset` in `currency` at a time: 1 for the currency itself, else what price_at says."""
+    return _ONE if asset == currency else price_at(asset, currency, when_ms)
+
+
+def _trade_value(trade: Trade, quote_leg: Decimal, currency: str, price_at: PriceAt) -> Decimal | None:
+    """The one amount both legs of a trade are valued at (the first rule above); None if unpriced.
+
+    `quote_leg` is what the quote side moved: paid on a buy (fees and tax included), received on a sale.
+    """
+    if trade.quote == currency:
+        return quote_leg
+    if trade.base == currency:
+        return trade.quantity
+    rate = price_at(trade.quote, currency, trade.timestamp_ms)
+    if rate is not None:
+        return quote_leg * rate
+    rate = price_at(trade.base, currency, trade.timestamp_ms)
+    return None if rate is None else trade.quantity * rate
+
+
 class Replay:
     """One account's history replayed record by record, for a caller that reads the state between them.
 
@@ -254,18 +280,6 @@ class Replay:
         h = self.holdings.get(asset)
         return None if h is None else (h.quantity, h.cost, h.realised)
 
-    def _rate(self, asset: str, when_ms: int) -> Decimal | None:
-        """One unit of `asset` in the valuation currency, directly or through the inverse pair."""
-        if asset == self.currency:
-            return _ONE
-        price = self.price_at(asset, self.currency, when_ms)
-        if price is not None and price > 0:
-            return price
-        inverse = self.price_at(self.currency, asset, when_ms)
-        if inverse is not None and inverse > 0:
-            return _ONE / inverse
-        return None
-
     def _holding(self, asset: str) -> _Holding:
         found = self.holdings.get(asset)
         if found is None:
@@ -288,7 +302,7 @@ class Replay:
         self.trades[key] = self.trades.get(key, 0) + 1
         if self.last_trade_ms is None or trade.timestamp_ms > self.last_trade_ms:
             self.last_trade_ms = trade.timestamp_ms
-        value = self._trade_value(trade, given, given_qty, got, got_qty, quote_leg)
+        value = _trade_value(trade, quote_leg, self.currency, self.price_at)
         if value is None:
             self.unpriced += 1
             return Valued(trade, None, None)
@@ -305,19 +319,6 @@ class Replay:
             return Valued(trade, value, None)
         return Valued(trade, value, realised, taken)
 
-    def _trade_value(
-        self, trade: Trade, given: str, given_qty: Decimal, got: str, got_qty: Decimal, quote_leg: Decimal
-    ) -> Decimal | None:
-        if given == self.currency:
-            return given_qty
-        if got == self.currency:
-            return got_qty
-        rate = self._rate(trade.quote, trade.timestamp_ms)
-        if rate is not None:
-            return quote_leg * rate
-        rate = self._rate(trade.base, trade.timestamp_ms)
-        return None if rate is None else trade.quantity * rate
-
     def _transfer(self, transfer: Transfer) -> Valued:
         asset = transfer.currency
         if asset is None:
@@ -328,7 +329,7 @@ class Replay:
         if transfer.tax is not None:
             _add(self.taxes, asset, transfer.tax.copy_abs())
         quantity = transfer.quantity
-        rate = self._rate(asset, transfer.timestamp_ms)
+        rate = _unit_price(self.price_at, asset, self.currency, transfer.timestamp_ms)
         value = None if rate is None else quantity * rate
         if transfer.balance_type == "deposit":
             _add(self.deposits, asset, quantity)

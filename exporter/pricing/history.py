@@ -1,103 +1,65 @@
-"""Past prices for valuing records: fetched from graph-api once, kept in the ledger's price cache.
+"""Past prices for valuing records, from candles fetched once and kept in the ledger (`candlecache`).
 
 A price at a time is the close of the hourly candle holding it (`/v1/klines/history`, resolution 60);
-where the hourly history has no candle, the close of that day's candle (`/v1/ohlcs`). Between two assets
-the route is the direct pair, the inverse pair, or two legs through TRY or USDT, as the exchange lists
-them. No price is ever made up: without candles `price_at` answers None and costbasis counts the record
-as unpriced.
-
-What has been fetched is kept per pair and resolution as one range of final candles
-(`prices:<resolution>:<pair>` in the ledger's state), so a past price is fetched once; the candle still
-open (this hour, this day) is fetched again once it has closed.
+where the hourly history has no candle, the close of that day's candle (`/v1/ohlcs`). Between two
+assets the route is the one `routes` gives live prices too, over the pairs the exchange lists: the
+first candidate route with a candle on every leg. No price is ever made up: without candles
+`price_at` answers None and costbasis counts the record as unpriced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from exporter.api.candles import Candle
+from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import DAILY, HOURLY
 from exporter.ledger.store import Ledger
+from exporter.pricing.candlecache import DAY, HOUR, CandleCache, Fetch, Pair
+from exporter.pricing.routes import Leg, PriceOf, Route, RouteTable, price_of_route, route_rate, table_of
 
-HOUR = 3600
-DAY = 86400
-STEP = {HOURLY: HOUR, DAILY: DAY}
-# Candles asked for in one request: far under the simulator's 5,000 and any sane server's limit.
-CHUNK = 500
-BRIDGES = ("TRY", "USDT")
-
-Leg = tuple[str, str, bool]  # (base, quote, inverted)
-Pair = tuple[str, str]
-# fetch(base, quote, resolution, from_s, to_s) -> candles starting in [from_s, to_s]
-Fetch = Callable[[str, str, str, int, int], Sequence[Candle]]
+Want = tuple[str, str]  # (asset, currency)
+# report(pair, hours, error): one pair's prefetch done, or failed with `error`
+Report = Callable[[Pair, int, "ApiError | None"], None]
 
 
 class PriceHistory:
-    """Routes, needs and cached closes for `price_at(asset, currency, when_ms)`; one thread at a time."""
+    """`price_at(asset, currency, when_ms)` over cached candles, and the prefetch that fills them."""
 
     def __init__(self, ledger: Ledger, fetch: Fetch) -> None:
-        self._ledger = ledger
-        self._fetch = fetch
+        self._candles = CandleCache(ledger, fetch)
         self._pairs: frozenset[Pair] = frozenset()
-        self._routes: dict[Pair, tuple[Leg, ...] | None] = {}
-        self._closes: dict[tuple[str, str, int], Decimal | None] = {}
+        self._table: RouteTable = table_of(())
 
     def set_pairs(self, pairs: Iterable[Pair]) -> bool:
-        """Use the exchange's pair list for routes; True when it changed."""
+        """Use the exchange's (base, quote) pair list for routes; True when it changed."""
         pairs = frozenset(pairs)
         if pairs == self._pairs:
             return False
-        self._pairs, self._routes = pairs, {}
+        self._pairs, self._table = pairs, table_of(pairs)
         return True
 
-    def _leg(self, a: str, b: str) -> Leg | None:
-        if (a, b) in self._pairs:
-            return (a, b, False)
-        if (b, a) in self._pairs:
-            return (b, a, True)
-        return None
-
-    def route(self, asset: str, currency: str) -> tuple[Leg, ...] | None:
-        """The legs that turn one `asset` into `currency`; () for the same asset, None without a route."""
-        key = (asset, currency)
-        if key in self._routes:
-            return self._routes[key]
-        found: tuple[Leg, ...] | None = None
-        if asset == currency:
-            found = ()
-        elif (leg := self._leg(asset, currency)) is not None:
-            found = (leg,)
-        else:
-            for bridge in BRIDGES:
-                if bridge in key:
-                    continue
-                first, second = self._leg(asset, bridge), self._leg(bridge, currency)
-                if first is not None and second is not None:
-                    found = (first, second)
-                    break
-        self._routes[key] = found
-        return found
+    def routes(self, asset: str, currency: str) -> tuple[Route, ...]:
+        """The candidate routes from `asset` to `currency`, in the order they are tried."""
+        return self._table.routes(asset.upper(), currency.upper())
 
     def needs(
         self, trades: Iterable[Trade], transfers: Iterable[Transfer], currencies: Iterable[str]
-    ) -> dict[Pair, set[int]]:
-        """The hours (start, Unix s) of each pair that costbasis will ask about for these records."""
-        out: dict[Pair, set[int]] = {}
+    ) -> dict[Want, set[int]]:
+        """The hours (start, Unix s) at which costbasis will ask for each (asset, currency)."""
+        out: dict[Want, set[int]] = {}
         currencies = [c.upper() for c in currencies]
 
         def need(asset: str, currency: str, when_ms: int) -> bool:
-            legs = self.route(asset, currency)
-            if legs is None:
+            if not self._table.routes(asset, currency):
                 return False
-            hour = when_ms // 1000 // HOUR * HOUR
-            for base, quote, _ in legs:
-                out.setdefault((base, quote), set()).add(hour)
+            out.setdefault((asset, currency), set()).add(when_ms // 1000 // HOUR * HOUR)
             return True
 
         for currency in currencies:
             for trade in trades:
+                # costbasis values a trade by its quote leg, else by its base quantity.
                 if currency not in (trade.base, trade.quote) and not need(
                     trade.quote, currency, trade.timestamp_ms
                 ):
@@ -107,90 +69,71 @@ class PriceHistory:
                     need(transfer.currency, currency, transfer.timestamp_ms)
         return out
 
-    def prefetch(self, needs: dict[Pair, set[int]], now_s: float) -> float | None:
-        """Fetch every needed candle not cached yet; return when a still-open candle closes (or None).
-
-        ApiError from the fetch passes through; what was fetched before it is kept.
-        """
-        pending: float | None = None
-        for (base, quote), hours in sorted(needs.items()):
-            if not hours:
-                continue
-            open_at = self._ensure(base, quote, HOURLY, min(hours), max(hours) + HOUR, now_s)
-            missing_days = {h // DAY * DAY for h in hours if self._close(base, quote, HOURLY, h) is None}
-            if missing_days:
-                daily = self._ensure(base, quote, DAILY, min(missing_days), max(missing_days) + DAY, now_s)
-                open_at = daily if open_at is None else open_at if daily is None else min(open_at, daily)
-            if open_at is not None:
-                pending = open_at if pending is None else min(pending, open_at)
-        return pending
-
-    def _coverage(self, pair: str, resolution: str) -> tuple[int, int] | None:
-        text = self._ledger.state(f"prices:{resolution}:{pair}")
-        if not text:
-            return None
-        low, _, high = text.partition(":")
-        return int(low), int(high)
-
-    def _ensure(
-        self, base: str, quote: str, resolution: str, low: int, high: int, now_s: float
+    def prefetch(
+        self, wants: Mapping[Want, set[int]], now_s: float, report: Report | None = None
     ) -> float | None:
-        """Make candles starting in [low, high) cached; return when the open candle closes, if needed."""
-        step = STEP[resolution]
-        final = int(now_s) // step * step  # candles starting before this have closed
-        pair = base + quote
-        covered = self._coverage(pair, resolution)
-        if covered is None:
-            covered = (low, low)
-        have_low, have_high = covered
-        # Downwards from the covered range, then upwards: the range stays one contiguous piece.
-        while low < have_low:
-            start = max(low, have_low - CHUNK * step)
-            self._get(base, quote, resolution, start, have_low)
-            have_low = start
-            self._save(pair, resolution, have_low, have_high)
-        while high > have_high:
-            stop = min(high, have_high + CHUNK * step)
-            self._get(base, quote, resolution, have_high, stop)
-            if stop > final:
-                # The open candle is cached as it is now, but not yet counted as final.
-                self._save(pair, resolution, have_low, max(have_high, final))
-                return float(final + step)
-            have_high = stop
-            self._save(pair, resolution, have_low, have_high)
-        return None
+        """Fetch the candles these hours are priced by; return when a still-open candle closes (or None).
 
-    def _save(self, pair: str, resolution: str, low: int, high: int) -> None:
-        self._ledger.set_state(f"prices:{resolution}:{pair}", f"{low}:{high}")
+        The preferred route's candles first; for the hours where a leg has none, the next candidate's,
+        as price_at falls through. ApiError from the fetch passes through, unless `report` takes it (the
+        pair's prices are then left out and the rest fetched); what was fetched before it is kept.
+        """
+        # The callers' sets, not copies: a year of hourly steps is some 17,000 hours per asset.
+        pending: Mapping[Want, set[int]] = {(a.upper(), c.upper()): h for (a, c), h in wants.items() if h}
+        opens: float | None = None
+        rank = 0
+        while pending:
+            needs: dict[Pair, set[int]] = {}
+            for (asset, currency), hours in pending.items():
+                for leg in _nth(self._table.routes(asset, currency), rank):
+                    needs.setdefault((leg.base, leg.quote), set()).update(hours)
+            if not needs:
+                break
+            for pair, hours in sorted(needs.items()):
+                try:
+                    open_at = self._candles.prefetch(pair, hours, now_s)
+                except ApiError as exc:
+                    if report is None:
+                        raise
+                    report(pair, len(hours), exc)
+                    continue
+                if report is not None:
+                    report(pair, len(hours), None)
+                if open_at is not None:
+                    opens = open_at if opens is None else min(opens, open_at)
+            pending = self._unpriced(pending, rank)
+            rank += 1
+        return opens
 
-    def _get(self, base: str, quote: str, resolution: str, start: int, stop: int) -> None:
-        candles = [c for c in self._fetch(base, quote, resolution, start, stop - 1) if start <= c[0] < stop]
-        self._ledger.prices.put(base + quote, resolution, candles)
-        step = STEP[resolution]
-        for when in range(start, stop, step):
-            self._closes.pop((base + quote, resolution, when), None)
-        for when, close in candles:
-            if when % step == 0:
-                self._closes[(base + quote, resolution, when)] = close
+    def _unpriced(self, pending: Mapping[Want, set[int]], rank: int) -> dict[Want, set[int]]:
+        """The hours whose candidate route of this rank has no price, by want."""
+        left = {}
+        for want, hours in pending.items():
+            candidates = self._table.routes(*want)
+            if rank + 1 >= len(candidates):
+                continue
+            route = candidates[rank]
+            missing = {h for h in hours if route_rate(route, self._closes(h, h // DAY * DAY)) is None}
+            if missing:
+                left[want] = missing
+        return left
 
-    def _close(self, base: str, quote: str, resolution: str, start: int) -> Decimal | None:
-        key = (base + quote, resolution, start)
-        if key not in self._closes:
-            self._closes[key] = self._ledger.prices.close_at(base + quote, resolution, start)
-        return self._closes[key]
+    def _closes(self, hour_s: int, day_s: int) -> PriceOf:
+        def price_of(leg: Leg) -> Decimal | None:
+            close = self._candles.close(leg.base, leg.quote, HOURLY, hour_s)
+            return close if close is not None else self._candles.close(leg.base, leg.quote, DAILY, day_s)
+
+        return price_of
+
+    def price_in(self, asset: str, currency: str, hour_s: int, day_s: int) -> Decimal | None:
+        """One `asset` in `currency` by the hourly candles starting at `hour_s`, else the daily at `day_s`."""
+        return price_of_route(self._table, asset.upper(), currency.upper(), self._closes(hour_s, day_s))
 
     def price_at(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
-        """One `asset` in `currency` at a time, from cached candles; None when no route or candle."""
-        legs = self.route(asset.upper(), currency.upper())
-        if legs is None:
-            return None
+        """One `asset` in `currency` by the candles holding the time; None when no route has candles."""
         seconds = when_ms // 1000
-        price = Decimal(1)
-        for base, quote, inverted in legs:
-            close = self._close(base, quote, HOURLY, seconds // HOUR * HOUR)
-            if close is None:
-                close = self._close(base, quote, DAILY, seconds // DAY * DAY)
-            if close is None or close <= 0:
-                return None
-            price = price / close if inverted else price * close
-        return price
+        return self.price_in(asset, currency, seconds // HOUR * HOUR, seconds // DAY * DAY)
+
+
+def _nth(candidates: tuple[Route, ...], rank: int) -> tuple[Leg, ...]:
+    return candidates[rank].legs if rank < len(candidates) else ()

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from exporter.api.transactions import DAILY, HOURLY
 from exporter.ledger.costbasis import PriceAt
-from exporter.ledger.store import Ledger
-from exporter.pricing.history import DAY, HOUR, PriceHistory
+from exporter.pricing.candlecache import DAY, HOUR
+from exporter.pricing.history import PriceHistory
 
 
 def closed_hours(when_ms: int) -> tuple[int, int]:
@@ -34,26 +33,15 @@ def step_hours(steps: Iterable[int]) -> set[int]:
     return hours
 
 
-def step_price_at(prices: PriceHistory, ledger: Ledger, step_ms: int) -> PriceAt:
-    """price_at for the backfill: steps (multiples of step_ms) as above, records as the live exporter."""
-    cache = ledger.prices
+def step_price_at(prices: PriceHistory, step_ms: int) -> PriceAt:
+    """price_at for the backfill: steps (multiples of step_ms) as above, records as the live exporter.
+
+    Both go through the same routes and fall-through rule as every other price (`routes`).
+    """
 
     def price_at(asset: str, currency: str, when_ms: int) -> Decimal | None:
         if when_ms % step_ms:
             return prices.price_at(asset, currency, when_ms)
-        legs = prices.route(asset.upper(), currency.upper())
-        if legs is None:
-            return None
-        hour, day = closed_hours(when_ms)
-        price = Decimal(1)
-        for base, quote, inverted in legs:
-            close = cache.close_at(base + quote, HOURLY, hour)
-            if close is None:
-                close = cache.close_at(base + quote, DAILY, day)
-            if close is None or close <= 0:
-                return None
-            # Divided in the default context, as PriceHistory.price_at does.
-            price = price / close if inverted else price * close
-        return price
+        return prices.price_in(asset, currency, *closed_hours(when_ms))
 
     return price_at

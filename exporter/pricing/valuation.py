@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 
 from exporter.api.parsing import Balance, Ticker
+from exporter.pricing.routes import EXACT, Leg, Route, RouteTable, first_priced, route_rate, route_table
 
 PRICE_FIELDS = ("last", "bid", "mid", "ask")
-# Tried in this order: USDT and TRY have the deepest books on BTCTurk, BTC is the fallback.
-BRIDGES = ("USDT", "TRY", "BTC")
 
-# Decimal128's precision; only 1/price ever rounds, everything else runs in _EXACT.
-DIVISION_PRECISION = 34
-
-# With MAX_PREC, products and sums of finite Decimals are never rounded, so values stay exact
-# whatever the number of digits in balances and prices. Division must never run in this context:
-# a non-terminating quotient would try to fill MAX_PREC digits.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
-_DIVISION = Context(prec=DIVISION_PRECISION, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
 _HALF = Decimal("0.5")
-_ONE = Decimal(1)
 _ZERO = Decimal(0)
 
 # A real sale of the asset along a leg: selling the pair's base fills at the bid; turning the quote
@@ -33,21 +22,6 @@ _SIDE = {
     "bid": ("bid", "ask"),
     "ask": ("ask", "bid"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """One conversion step through a pair; inverse means the pair is quoted the other way, so divide."""
-
-    pair: str
-    inverse: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """The legs that turn one unit of an asset into a currency; no legs means the asset is the currency."""
-
-    legs: tuple[Leg, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +54,7 @@ def _mid(ticker: Ticker) -> Decimal | None:
     # A one-sided book has no meaningful midpoint: half the ask is not a price anyone trades at.
     if ticker.bid == 0 or ticker.ask == 0:
         return None
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         # Multiplying by 0.5 rather than dividing by 2 keeps this in the never-rounding context.
         return (ticker.bid + ticker.ask) * _HALF
 
@@ -98,68 +72,6 @@ def price(ticker: Ticker, field: str) -> Decimal | None:
     """Return the price of selling the pair's base for its quote by `field`, or None for an empty side (0)."""
     _check_field(field)
     return _side_price(ticker, field, inverse=False)
-
-
-def _leg_rate(ticker: Ticker, inverse: bool, field: str) -> Decimal | None:
-    """Units of the leg's target per unit of its source: the price, or 1/price of the side used if inverse."""
-    side = _side_price(ticker, field, inverse)
-    if side is None or not inverse:
-        return side
-    with localcontext(_DIVISION):
-        return _ONE / side
-
-
-# --- routes: which pairs could convert an asset, in order of preference -------------------------------
-
-# (pair, base, quote) of every listed pair: routes depend on nothing else, so they are shared by every
-# ticker snapshot with the same listing, which is nearly all of them.
-PairKey = tuple[str, str, str]
-
-
-class RouteTable:
-    """Every candidate route between two symbols over one set of pairs, computed once and kept."""
-
-    def __init__(self, pairs: frozenset[PairKey]) -> None:
-        self._by_key = {(base, quote): pair for pair, base, quote in sorted(pairs)}
-        self._routes: dict[tuple[str, str], tuple[Route, ...]] = {}
-
-    def _legs(self, base: str, quote: str) -> list[Leg]:
-        """The steps from base to quote: the pair itself first, then the pair quoted the other way."""
-        legs = []
-        direct = self._by_key.get((base, quote))
-        if direct is not None:
-            legs.append(Leg(direct, inverse=False))
-        inverse = self._by_key.get((quote, base))
-        if inverse is not None:
-            legs.append(Leg(inverse, inverse=True))
-        return legs
-
-    def routes(self, asset: str, currency: str) -> tuple[Route, ...]:
-        """Candidates in order: same symbol, direct, inverse, then bridges in BRIDGES order."""
-        key = (asset, currency)
-        found = self._routes.get(key)
-        if found is None:
-            found = self._compute(asset, currency)
-            # Racing threads compute the same tuple; either may win.
-            self._routes[key] = found
-        return found
-
-    def _compute(self, asset: str, currency: str) -> tuple[Route, ...]:
-        if asset == currency:
-            return (Route(()),)
-        candidates = [Route((leg,)) for leg in self._legs(asset, currency)]
-        for bridge in BRIDGES:
-            if bridge in (asset, currency):
-                continue
-            for first in self._legs(asset, bridge):
-                candidates.extend(Route((first, second)) for second in self._legs(bridge, currency))
-        return tuple(candidates)
-
-
-@functools.lru_cache(maxsize=8)
-def route_table(pairs: frozenset[PairKey]) -> RouteTable:
-    """The route table for a set of pairs, shared while the listing stays the same."""
-    return RouteTable(pairs)
 
 
 # --- a market: one ticker snapshot, indexed once -----------------------------------------------------
@@ -196,17 +108,16 @@ class Market:
         pairs = frozenset((t.pair, t.base, t.quote) for t in kept.values())
         return cls(tuple(kept.values()), kept, route_table(pairs), tuple(duplicates))
 
-    def _rate_of(self, route: Route, field: str) -> Decimal | None:
-        result = _ONE
-        for leg in route.legs:
+    def _price_of(self, field: str) -> Callable[[Leg], Decimal | None]:
+        def price_of(leg: Leg) -> Decimal | None:
             ticker = self.by_pair.get(leg.pair)
             # A route from another snapshot may name a pair that has since been delisted.
-            unit = _leg_rate(ticker, leg.inverse, field) if ticker is not None else None
-            if unit is None:
-                return None
-            with localcontext(_EXACT):
-                result = result * unit
-        return result
+            return None if ticker is None else _side_price(ticker, field, leg.inverse)
+
+        return price_of
+
+    def _rate_of(self, route: Route, field: str) -> Decimal | None:
+        return route_rate(route, self._price_of(field))
 
     def quote(self, asset: str, currency: str, field: str) -> tuple[Route | None, Decimal | None]:
         """The first candidate route with a price on every leg, and that rate; (first route, None) if none."""
@@ -214,14 +125,7 @@ class Market:
         cached = self._rates.get(key)
         if cached is not None:
             return cached
-        candidates = self.table.routes(asset, currency)
-        found: tuple[Route | None, Decimal | None] = (candidates[0] if candidates else None, None)
-        for route in candidates:
-            # A route is only as good as its prices: a pair with an empty bid must not hide a bridge.
-            unit = self._rate_of(route, field)
-            if unit is not None:
-                found = (route, unit)
-                break
+        found = first_priced(self.table.routes(asset, currency), self._price_of(field))
         self._rates[key] = found
         return found
 
@@ -255,7 +159,7 @@ def index_tickers(tickers: Iterable[Ticker]) -> dict[tuple[str, str], Ticker]:
 
 
 def find_route(asset: str, currency: str, tickers: Market | Mapping[tuple[str, str], Ticker]) -> Route | None:
-    """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges in BRIDGES order."""
+    """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges (routes.BRIDGES)."""
     candidates = _as_market(tickers).table.routes(asset, currency)
     return candidates[0] if candidates else None
 
@@ -289,7 +193,7 @@ def value_balances(
                 if holding.balance != 0:
                     unpriced[currency] += 1
                 continue
-            with localcontext(_EXACT):
+            with localcontext(EXACT):
                 value = AssetValue(
                     asset=holding.asset,
                     currency=currency,

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from exporter.ledger.costbasis import compute
 from exporter.ledger.store import Ledger
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, Store
+from exporter.pricing.routes import DIVISION
 from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.simulator.ledger import Trade as SimTrade
 
@@ -311,11 +311,15 @@ def test_prices_are_fetched_once_and_answer_direct_inverse_and_bridged(
         expected = closes.price_at("BTC", hour + 3600 - 1e-6)
         assert expected is not None and abs(float(direct) / expected - 1) < 1e-6
         inverse = sync.prices.price_at("TRY", "BTC", sample.timestamp_ms)
-        assert inverse == Decimal(1) / direct
-        assert sync.prices.route("SOL", "USDT") is not None
+        assert inverse == DIVISION.divide(1, direct)
+        assert sync.prices.routes("SOL", "USDT")
         # Recomputing over the same records fetches no past price again: only candles still open then.
         now_hour = int(sim.now()) // 3600 * 3600
-        needs = sync.prices.needs(trades, ledger.transfers("main"), ("TRY", "USDT"))
+        wants = sync.prices.needs(trades, ledger.transfers("main"), ("TRY", "USDT"))
+        needs: dict[tuple[str, str], set[int]] = {}
+        for (asset, currency), hours in wants.items():
+            for leg in sync.prices.routes(asset, currency)[0].legs:  # the preferred route's pairs
+                needs.setdefault((leg.base, leg.quote), set()).update(hours)
         still_open = [pair for pair, hours in needs.items() if max(hours) >= now_hour - 3600]
         sync.health["main"].changed = True
         sync.publish("main")
@@ -415,7 +419,7 @@ def test_an_unreachable_graph_api_is_one_warning_then_quiet_retries_with_backoff
         # Then one request per step of the backoff, each waiting longer, and nothing above debug.
         waits = []
         for _ in range(4):
-            before = sync._prices_retry_at
+            before = sync.publisher._prices_retry_at
             assert before is not None
             waits.append(before - later())
             later.skip(PRICES_RETRY_MAX)

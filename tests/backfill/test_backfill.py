@@ -5,17 +5,16 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Sequence
-from decimal import Context
 from decimal import Decimal as D
-from functools import partial
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from support import routed
 
 from exporter.api.records import Trade, Transfer
-from exporter.backfill.timeline import MAX_STEPS, AccountHistory, Plan, Timeline, reconstruct, unit_price
+from exporter.backfill.timeline import MAX_STEPS, AccountHistory, Plan, Timeline, reconstruct
 from exporter.backfill.writer import FAMILIES, Progress, backfill
 from exporter.ledger.costbasis import compute
 from exporter.ledger.counters import COUNTED
@@ -35,13 +34,17 @@ def transfer(id_: int, ms: int, asset: str | None, amount: str, kind: str = "cry
     return Transfer(kind, id_, ms, balance_type, asset, D(amount))  # type: ignore[arg-type]
 
 
-def btc_try(asset: str, currency: str, ms: int) -> D | None:
+def btc_try_closes(base: str, quote: str, ms: int) -> D | None:
     """BTC at 50,000 TRY at T0, 1,000 more each hour; USDT at 34.5 TRY; nothing else."""
-    if (asset, currency) == ("BTC", "TRY"):
+    if (base, quote) == ("BTC", "TRY"):
         return D(50_000) + (ms - T0) // H * 1000
-    if (asset, currency) == ("USDT", "TRY"):
+    if (base, quote) == ("USDT", "TRY"):
         return D("34.5")
     return None
+
+
+# Routed as the exporter routes: TRY in USDT is the inverse of USDT/TRY, BTC in USDT goes through TRY.
+btc_try = routed(btc_try_closes, [("BTC", "TRY"), ("USDT", "TRY")])
 
 
 # One account over six hourly steps (T0 .. T0+5h):
@@ -243,19 +246,6 @@ def test_unpriced_assets_are_left_out_of_values_and_counted() -> None:
     assert any(n.code == "unpriced" and n.asset == "XYZ" for n in timeline.notices)
 
 
-def test_unit_price_uses_the_pair_the_inverse_or_a_bridge() -> None:
-    def price_at(asset: str, currency: str, ms: int) -> D | None:
-        return {("AVAX", "USDT"): D(40), ("USDT", "TRY"): D(35), ("TRY", "EUR"): D("0.025")}.get(
-            (asset, currency)
-        )
-
-    assert unit_price(price_at, "TRY", "TRY", T0) == 1
-    assert unit_price(price_at, "AVAX", "USDT", T0) == 40
-    assert unit_price(price_at, "TRY", "USDT", T0) == Context(prec=60).divide(1, 35)  # as costbasis inverts
-    assert unit_price(price_at, "AVAX", "TRY", T0) == 1400  # through USDT
-    assert unit_price(price_at, "AVAX", "EUR", T0) is None  # one bridge at most, as live
-
-
 def records_until(
     ms: int, trades: Sequence[Trade], transfers: Sequence[Transfer]
 ) -> tuple[list[Trade], list[Transfer]]:
@@ -273,12 +263,11 @@ def test_positions_at_each_step_are_what_compute_gives_over_the_records_so_far(m
     now = {"BTC": D("0.0015"), "TRY": D(0), "USDT": D(0)}
     walked = {"TRY": D(0), "BTC": D(0), "USDT": D(0)}
     plan = Plan(T0, T0 + 6 * H, H, ("TRY", "USDT"), method)  # type: ignore[arg-type]
-    bridged = partial(unit_price, btc_try)  # the replay prices records through the steps' routes
     timeline = reconstruct(history(now, trades), plan, btc_try)
     for i, ms in enumerate(timeline.steps):
         some_trades, some_transfers = records_until(ms, trades, TRANSFERS)
         for currency in ("TRY", "USDT"):
-            basis = compute(some_trades, some_transfers, currency, bridged, method)  # type: ignore[arg-type]
+            basis = compute(some_trades, some_transfers, currency, btc_try, method)  # type: ignore[arg-type]
             assert timeline.net_deposits[currency][i] == basis.net_deposits
             for asset in walked:
                 expected = basis.positions.get(asset)

@@ -74,7 +74,7 @@ def test_a_report_from_the_ledger_alone_sums_what_export_shows(
     bob = next(r for r in rows if r["account"] == "bob" and r["currency"] == "TRY")
     assert (bob["value_start"], bob["value_end"], bob["time_weighted_return"]) == ("0", "2000000", "0")
     code, exported, _ = run(capsys, "ledger", "export", storage, "--format=json")
-    realized = sum(D(r["realised"]) for r in json.loads(exported) if r["realised"] is not None)
+    realized = sum(D(r["realized"]) for r in json.loads(exported) if r["realized"] is not None)
     assert sum(D(r["realized_profit"]) for r in rows if r["currency"] == "TRY") == realized
 
 
@@ -97,7 +97,7 @@ def test_cost_basis_flag_overrides_the_method(
     assert btc["realized_profit"] == "186932"
     exported = json.loads(run(capsys, "ledger", "export", storage, "--format=json", "--cost-basis=hifo")[1])
     sale = next(r for r in exported if r["type"] == "sell")
-    assert sale["realised"] == "186932"
+    assert sale["realized"] == "186932"
 
 
 def test_holdings_at_a_moment_with_absent_values_where_no_price(

@@ -13,7 +13,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from support import require_binary
+from support import require_binary, routed
 
 from exporter.api.records import Trade, Transfer
 from exporter.backfill.timeline import AccountHistory, Plan, deltas
@@ -25,13 +25,16 @@ DUMP_LINE = re.compile(r"^\{(.*)\} (\S+) (\d+)$")
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def price_at(asset: str, currency: str, ms: int) -> D | None:
+def closes(base: str, quote: str, ms: int) -> D | None:
     hour = (ms - T0) // H
     return {
         ("BTC", "TRY"): D(2_000_000) + hour * 1500,
         ("USDT", "TRY"): D("34.25") + D(hour) / 100,
         ("ETH", "USDT"): D(2500) - hour,
-    }.get((asset, currency))
+    }.get((base, quote))
+
+
+price_at = routed(closes, [("BTC", "TRY"), ("USDT", "TRY"), ("ETH", "USDT")])  # as the exporter routes
 
 
 def histories() -> list[AccountHistory]:

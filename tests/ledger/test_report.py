@@ -113,7 +113,7 @@ def test_totals_equal_the_sums_of_ledger_export() -> None:
     basis = compute(trades, transfers, "TRY", Prices(PRICES), "average", keep_events=True)
     exported = export.rows("main", basis)
     rows = monthly()
-    assert sum(r["realized_profit"] for r in rows) == sum(r.realised or 0 for r in exported)  # type: ignore[misc]
+    assert sum(r["realized_profit"] for r in rows) == sum(r.realized or 0 for r in exported)  # type: ignore[misc]
     deposits = sum(r.value or 0 for r in exported if r.type == "deposit")
     withdrawals = sum(r.value or 0 for r in exported if r.type == "withdrawal")
     assert (sum(r["deposits"] for r in rows), sum(r["withdrawals"] for r in rows)) == (deposits, withdrawals)  # type: ignore[misc]

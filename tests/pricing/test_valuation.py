@@ -10,13 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.api.parsing import Balance, Ticker
+from exporter.pricing.routes import BRIDGES, Leg, Route
 from exporter.pricing.valuation import (
-    BRIDGES,
     PRICE_FIELDS,
     AssetValue,
-    Leg,
     Market,
-    Route,
     find_route,
     index_tickers,
     market_for,
@@ -117,9 +115,14 @@ def test_index_tickers_keys_by_base_and_quote() -> None:
 # --- find_route ------------------------------------------------------------------------------------------
 
 
+# The quote symbols of this file's pairs, to split a pair's name into base and quote.
+QUOTES = ("USDT", "TRY", "BTC", "XAU", "EUR", "AVAX", "AAA")
+
+
 def route(*legs: tuple[str, bool]) -> Route:
-    """Build a route from (pair, inverse) pairs."""
-    return Route(tuple(Leg(pair, inverse) for pair, inverse in legs))
+    """Build a route from (pair, inverse) pairs named base + quote."""
+    quote = {pair: next(q for q in QUOTES if pair.endswith(q)) for pair, _ in legs}
+    return Route(tuple(Leg(pair, pair[: -len(quote[pair])], quote[pair], inverse) for pair, inverse in legs))
 
 
 MARKET = index_tickers(

@@ -1,0 +1,105 @@
+"""Candle closes fetched from graph-api once and kept in the ledger's price cache.
+
+What has been fetched is kept per pair and resolution as one range of final candles
+(`prices:<resolution>:<pair>` in the ledger's state), so a past price is fetched once; the candle still
+open (this hour, this day) is fetched again once it has closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from exporter.api.candles import Candle
+from exporter.api.transactions import DAILY, HOURLY
+from exporter.ledger.store import Ledger
+
+HOUR = 3600
+DAY = 86400
+STEP = {HOURLY: HOUR, DAILY: DAY}
+# Candles asked for in one request: far under the simulator's 5,000 and any sane server's limit.
+CHUNK = 500
+
+Pair = tuple[str, str]
+# fetch(base, quote, resolution, from_s, to_s) -> candles starting in [from_s, to_s]
+Fetch = Callable[[str, str, str, int, int], Sequence[Candle]]
+
+
+class CandleCache:
+    """Fetches the candles a pair needs into the ledger, and answers their closes; one thread at a time."""
+
+    def __init__(self, ledger: Ledger, fetch: Fetch) -> None:
+        self._ledger = ledger
+        self._fetch = fetch
+        self._closes: dict[tuple[str, str, int], Decimal | None] = {}
+
+    def prefetch(self, pair: Pair, hours: set[int], now_s: float) -> float | None:
+        """Fetch the hourly candles of these hours not cached yet (the day's where an hour has none).
+
+        Return when a still-open candle closes, or None. ApiError from the fetch passes through; what was
+        fetched before it is kept.
+        """
+        if not hours:
+            return None
+        base, quote = pair
+        open_at = self._ensure(base, quote, HOURLY, min(hours), max(hours) + HOUR, now_s)
+        missing_days = {h // DAY * DAY for h in hours if self.close(base, quote, HOURLY, h) is None}
+        if missing_days:
+            daily = self._ensure(base, quote, DAILY, min(missing_days), max(missing_days) + DAY, now_s)
+            open_at = daily if open_at is None else open_at if daily is None else min(open_at, daily)
+        return open_at
+
+    def close(self, base: str, quote: str, resolution: str, start: int) -> Decimal | None:
+        """The cached close of the pair's candle starting at `start` (s), None when not cached."""
+        key = (base + quote, resolution, start)
+        if key not in self._closes:
+            self._closes[key] = self._ledger.prices.close_at(base + quote, resolution, start)
+        return self._closes[key]
+
+    def _coverage(self, pair: str, resolution: str) -> tuple[int, int] | None:
+        text = self._ledger.state(f"prices:{resolution}:{pair}")
+        if not text:
+            return None
+        low, _, high = text.partition(":")
+        return int(low), int(high)
+
+    def _ensure(
+        self, base: str, quote: str, resolution: str, low: int, high: int, now_s: float
+    ) -> float | None:
+        """Make candles starting in [low, high) cached; return when the open candle closes, if needed."""
+        step = STEP[resolution]
+        final = int(now_s) // step * step  # candles starting before this have closed
+        pair = base + quote
+        covered = self._coverage(pair, resolution)
+        if covered is None:
+            covered = (low, low)
+        have_low, have_high = covered
+        # Downwards from the covered range, then upwards: the range stays one contiguous piece.
+        while low < have_low:
+            start = max(low, have_low - CHUNK * step)
+            self._get(base, quote, resolution, start, have_low)
+            have_low = start
+            self._save(pair, resolution, have_low, have_high)
+        while high > have_high:
+            stop = min(high, have_high + CHUNK * step)
+            self._get(base, quote, resolution, have_high, stop)
+            if stop > final:
+                # The open candle is cached as it is now, but not yet counted as final.
+                self._save(pair, resolution, have_low, max(have_high, final))
+                return float(final + step)
+            have_high = stop
+            self._save(pair, resolution, have_low, have_high)
+        return None
+
+    def _save(self, pair: str, resolution: str, low: int, high: int) -> None:
+        self._ledger.set_state(f"prices:{resolution}:{pair}", f"{low}:{high}")
+
+    def _get(self, base: str, quote: str, resolution: str, start: int, stop: int) -> None:
+        candles = [c for c in self._fetch(base, quote, resolution, start, stop - 1) if start <= c[0] < stop]
+        self._ledger.prices.put(base + quote, resolution, candles)
+        step = STEP[resolution]
+        for when in range(start, stop, step):
+            self._closes.pop((base + quote, resolution, when), None)
+        for when, close in candles:
+            if when % step == 0:
+                self._closes[(base + quote, resolution, when)] = close
