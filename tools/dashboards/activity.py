@@ -170,6 +170,8 @@ def activity_panels() -> list[Item]:
         "rise since its first one; history the sync fetches later (a first backfill, an earlier "
         "activity.since) counts when it arrives."
     )
+    # past=False on the per-day panels: the backfill does not write the rise_1d rules (yet), so they
+    # hold live samples only, and a gap in them is an outage.
     return [
         timeseries_panel(
             "Fees and taxes paid per day",
@@ -180,6 +182,7 @@ def activity_panels() -> list[Item]:
             ],
             "short",
             minimum=0,
+            past=False,
         ),
         timeseries_panel(
             "Trades per day",
@@ -192,6 +195,7 @@ def activity_panels() -> list[Item]:
             ],
             "none",
             minimum=0,
+            past=False,
         ),
         timeseries_panel(
             "Deposits over time",
@@ -224,6 +228,7 @@ def sync_panels() -> list[Item]:
             [(f"btcturk_ledger_records{{{ACC}}}", "{{account}} {{kind}}")],
             "short",
             (12, 6),
+            past=False,
         ),
     ]
 
