@@ -27,6 +27,7 @@ from tools.dashboards.panels import (
     table_panel,
     thresholds,
     timeseries_panel,
+    value_texts,
 )
 
 PROFIT = "account_currency:btcturk_portfolio_profit:value_minus_net_deposits"
@@ -41,6 +42,35 @@ def summed_when_complete(metric: str) -> str:
     return (
         f"sum({metric}{{{CUR}}})\n"
         f"and on () count({metric}{{{CUR}}}) == count(btcturk_portfolio_value{{{CUR}}})"
+    )
+
+
+# btcturk_activity_state's states as the table shows them: (state, colour, text).
+STATE_TEXTS = (
+    ("on", "green", "on"),
+    ("syncing_history", "blue", "reading its history: counters, cost basis and profit appear when done"),
+    ("no_permission", "red", "off: the API key may not read transactions (add the permission)"),
+    ("off", "orange", "off: activity.enabled is false, or the exporter runs without a ledger"),
+)
+
+
+def state_table() -> Item:
+    """Why a panel below is empty for an account: its activity state, in words."""
+    return table_panel(
+        "Activity per account",
+        "Whether each account's trades and transfers are read (btcturk_activity_state): a panel "
+        "below is empty for an account that is off, refused by BTCTurk, or still reading its history.",
+        [(f"btcturk_activity_state{{{ACC}}} == 1", "")],
+        "none",
+        (24, 4),
+        hidden=("Time", "Value", "__name__", "job", "instance"),
+        renamed={"account": "Account", "state": "Activity"},
+    ).override_by_name(
+        "Activity",
+        property_values(
+            mappings=value_texts(*STATE_TEXTS),
+            custom_cellOptions=common_models.TableColorTextCellOptions(),
+        ),
     )
 
 
@@ -240,6 +270,7 @@ def activity() -> models.Dashboard:
         "ledger btcturk-exporter keeps.",
         [
             demo_marker(),
+            state_table(),
             row("Profit ($currency)"),
             *profit_stats(),
             row("Value against net deposits"),
