@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import ExporterProcess, start_exporter
+from support import ExporterProcess, Joined, joined_stack, start_exporter
 
 
 @pytest.fixture
@@ -22,3 +22,10 @@ def exporter_factory(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]
     yield factory
     for exporter in started:
         exporter.terminate()
+
+
+@pytest.fixture(scope="session")
+def joined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Joined]:
+    """A live exporter scraped by Prometheus, its past backfilled: one for every module that asks."""
+    with joined_stack(tmp_path_factory.mktemp("backfill-joins-live")) as stack:
+        yield stack

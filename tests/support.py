@@ -1,20 +1,25 @@
 """Helpers shared by the tests: external binaries (required in CI, optional locally), waiting with a deadline,
-parsed /metrics, exporter processes, and the simulator's signing test vector and clock."""
+parsed /metrics, exporter processes, a Prometheus server holding a backfilled past and live scrapes, the
+dashboards' panels and variables as Grafana resolves them, and the simulator's signing test vector and
+clock."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -24,7 +29,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.api.signing import auth_headers, decode_private_key
 from exporter.ledger.costbasis import PriceAt
 from exporter.pricing.routes import price_of_route, table_of
-from exporter.simulator import BALANCES_PATH, Simulator
+from exporter.simulator import BALANCES_PATH, Simulator, generate_keypair
+from tools.grafana_query import substitute
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def require_binary(name: str) -> str:
@@ -172,6 +180,190 @@ def start_exporter(
         exporter.terminate()
         raise
     return exporter
+
+
+# --- a real Prometheus holding a backfilled past and the live scrapes -----------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PrometheusServer:
+    """A `prometheus` process on a loopback port, restartable on the same data directory."""
+
+    binary: str
+    config: Path
+    data: Path
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
+                 "--storage.tsdb.retention.time=10y", f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+        def ready() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+            try:
+                return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(ready, 60, interval=0.2, what="prometheus to be ready")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def api(self, path: str, **params: str) -> Any:
+        """The `data` of an answer from /api/v1/<path>."""
+        answer = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        answer.raise_for_status()
+        return answer.json()["data"]
+
+    def query(self, path: str, **params: str) -> list[dict]:
+        """The `result` of /api/v1/<path> (path with its /api/v1 prefix)."""
+        return list(self.api(path.removeprefix("/api/v1/"), **params)["result"])
+
+
+@dataclass
+class Joined:
+    """A live exporter scraped by Prometheus, with the README's backfill loaded before its first scrape."""
+
+    prometheus: PrometheusServer
+    exporter: ExporterProcess
+    stderr: str  # the backfill command's
+    instance: str
+    first_live_s: float  # the first live scrape
+    backfill: Path  # the OpenMetrics file loaded
+    scrape_s: float
+    restarted_s: float  # Prometheus back up with the blocks: live scrapes without a break from here
+
+
+BACKFILL_KEYS = generate_keypair(seed=73)
+BACKFILL_JOB = "btcturk"
+# Longer than the 30-day picker, so it shows backfilled data only, and the 1-year one ends in it;
+# a year of history would take the simulator, the sync and promtool minutes rather than seconds.
+BACKFILL_HISTORY_DAYS = 40
+
+
+@contextmanager
+def joined_stack(work: Path) -> Iterator[Joined]:
+    """Simulator, exporter, Prometheus (scraping every second, evaluating rules.yml), then the backfill."""
+    promtool, binary = require_binary("promtool"), require_binary("prometheus")
+    with Simulator("127.0.0.1", 0, seed=5) as sim:
+        sim.add_account(*BACKFILL_KEYS, history_days=BACKFILL_HISTORY_DAYS, seed=6)
+        config = {
+            "api_url": sim.url,
+            "graph_api_url": sim.url,
+            "value_currencies": ["TRY", "USDT"],
+            "accounts": [{"name": "main", "public_key": BACKFILL_KEYS[0], "private_key": BACKFILL_KEYS[1]}],
+        }
+        exporter = start_exporter(work, {**config, "poll_interval": "2s"}, f"--storage.path={work / 'data'}")
+        try:
+            instance = f"127.0.0.1:{exporter.port}"
+            prom_config = work / "prometheus.yml"
+            prom_config.write_text(
+                yaml.safe_dump(
+                    {
+                        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                        "rule_files": [str(ROOT / "prometheus" / "rules.yml")],
+                        "scrape_configs": [
+                            {"job_name": BACKFILL_JOB, "static_configs": [{"targets": [instance]}]}
+                        ],
+                    }
+                ),
+                encoding="utf-8",
+            )
+            prometheus = PrometheusServer(
+                binary, prom_config, work / "tsdb", free_port(), work / "prometheus.log"
+            )
+            prometheus.start()
+            try:
+                yield _backfill_into(prometheus, exporter, promtool, work, instance)
+            finally:
+                prometheus.stop()
+        finally:
+            exporter.terminate(15)
+
+
+def _backfill_into(
+    prometheus: PrometheusServer, exporter: ExporterProcess, promtool: str, work: Path, instance: str
+) -> Joined:
+    def scraped_balances() -> list[dict]:
+        return prometheus.query("/api/v1/query", query='btcturk_balance{account="main"}')
+
+    wait_for(scraped_balances, 60, interval=0.5, what="Prometheus to scrape the exporter's balances")
+    out = work / "backfill.om"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
+    # The README's recipe, with this test's paths: the config and ledger of the running exporter.
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "backfill", f"--config.file={work / 'config.yml'}",
+         f"--storage.path={work / 'data'}", f"--prometheus.url={prometheus.url}", f"--out={out}"],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = prometheus.query(
+        "/api/v1/query",
+        query=f'min_over_time(timestamp(btcturk_exporter_build_info{{job="{BACKFILL_JOB}"}})[1h:1s])',
+    )
+    first_live_s = float(first[0]["value"][1])
+    prometheus.stop()
+    made = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=1458h", str(out),
+         str(prometheus.data)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    prometheus.start()
+    return Joined(prometheus, exporter, result.stderr, instance, first_live_s, out, 1.0, time.time())
+
+
+# --- the dashboards as Grafana reads them ---------------------------------------------------------
+
+
+def dashboard_panels(board: dict) -> Iterator[dict]:
+    """Every panel of a dashboard's JSON, those inside collapsed rows included."""
+    for item in board["panels"]:
+        if item["type"] == "row":
+            yield from item.get("panels", [])
+        else:
+            yield item
+
+
+def dashboard_variables(api: Callable[..., Any], board: dict, timeout: float) -> dict[str, str]:
+    """Each variable as Grafana sets it by default: All (its allValue) or the first value offered.
+
+    `api(path, **params)` answers Prometheus's /api/v1/<path> with the answer's data.
+    """
+    values: dict[str, str] = {}
+    for var in board["templating"]["list"]:
+        if var["type"] == "datasource":
+            continue
+        query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+        match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", substitute(query, values))
+        assert match, f"{var['name']}: unsupported variable query {query!r}"
+        selector, label = match.groups()
+
+        def offered(selector: str = selector, label: str = label) -> list[str]:
+            return sorted(api(f"label/{label}/values", **{"match[]": selector}))
+
+        options = wait_for(offered, timeout, interval=0.5, what=f"values of ${var['name']}")
+        values[var["name"]] = var["allValue"] if var.get("includeAll") else options[0]
+    return values
 
 
 # The signing test vector from btcturk-api-notes.md.

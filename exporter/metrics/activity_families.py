@@ -123,6 +123,17 @@ ACTIVITY_UP = Family(
     "succeeded, 0 otherwise.",
     ("account",),
 )
+ACTIVITY_STATE = Family(
+    "btcturk_activity_state",
+    "gauge",
+    "1 for the state the account's activity is in, 0 for the others: off (activity.enabled is false, "
+    "or the exporter runs without a ledger), no_permission (the key is refused the transaction "
+    "endpoints, 401), syncing_history (its history is not read up to now yet, so its counters, cost "
+    "basis and profit are not served), on.",
+    ("account", "state"),
+)
+# The states of btcturk_activity_state, in the order they are decided: the first that holds.
+ACTIVITY_STATES = ("off", "no_permission", "syncing_history", "on")
 ACTIVITY_LAST_SYNC = Family(
     "btcturk_activity_last_sync_timestamp_seconds",
     "gauge",
@@ -163,6 +174,7 @@ MARKET_TRADING = Family(
 
 HEALTH_FAMILIES: tuple[Family, ...] = (
     ACTIVITY_UP,
+    ACTIVITY_STATE,
     ACTIVITY_LAST_SYNC,
     ACTIVITY_SYNC_FAILURES,
     LEDGER_RECORDS,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
+from exporter.activity.state import ActivitySnapshot
 from exporter.activity.store import ActivityView
 from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance
@@ -90,6 +91,24 @@ def _counters(view: ActivityView) -> Iterator[tuple[Family, Row]]:
                 yield family, ((account, *key), format_value(total))
 
 
+def _state(view: ActivityView, snapshot: ActivitySnapshot | None) -> str:
+    """Which of ACTIVITY_STATES the account is in: why its activity panels may be empty."""
+    if not view.enabled:
+        return "off"
+    if snapshot is not None and not snapshot.permitted:
+        return "no_permission"
+    if snapshot is None or not all(snapshot.backfill_complete.values()):
+        return "syncing_history"
+    return "on"
+
+
+def _states(view: ActivityView) -> Iterator[tuple[Family, Row]]:
+    for account in view.accounts:
+        state = _state(view, view.snapshots.get(account))
+        for each in m.ACTIVITY_STATES:
+            yield m.ACTIVITY_STATE, ((account, each), "1" if each == state else "0")
+
+
 def _health(view: ActivityView) -> Iterator[tuple[Family, Row]]:
     for account in view.accounts:
         snapshot = view.snapshots.get(account)
@@ -128,11 +147,17 @@ def render_activity(
     currencies: Sequence[str],
     price: str,
 ) -> str:
-    """Every activity family's text; nothing at all when activity is disabled."""
+    """Every activity family's text; when activity is disabled, only btcturk_activity_state saying so."""
     if not view.enabled:
-        return ""
+        return _family(m.ACTIVITY_STATE, (sample for _, sample in _states(view)))
     grouped: dict[str, list[Row]] = {f.name: [] for f in m.LIVE_FAMILIES}
-    for source in (_profit(view, balances, index, currencies, price), _counters(view), _health(view)):
+    sources = (
+        _profit(view, balances, index, currencies, price),
+        _counters(view),
+        _health(view),
+        _states(view),
+    )
+    for source in sources:
         for family, sample in source:
             grouped[family.name].append(sample)
     for family, sample in _market(view):

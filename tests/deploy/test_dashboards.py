@@ -17,7 +17,7 @@ import promql_ast
 import pytest
 import yaml
 
-from exporter.metrics.activity_families import LIVE_FAMILIES
+from exporter.metrics.activity_families import ACTIVITY_STATES, LIVE_FAMILIES
 from tools import gen_dashboards, grafana_query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -336,7 +336,7 @@ def test_activity_has_the_promised_panels() -> None:
     board = DASHBOARDS["btcturk-activity.json"]
     by_title = {p["title"]: p for p in panels(board)}
     exprs = " ".join(t["expr"] for _, t in targets(board))
-    (table,) = [p for p in panels(board) if p["type"] == "table"]
+    table = by_title["Assets: cost and profit ($currency)"]
     columns = set(table["transformations"][-1]["options"]["renameByName"].values())
     assert {"Holding", "Cost basis", "Value", "Unrealized profit", "Realized profit"} <= columns
     value_vs_deposits = " ".join(
@@ -349,6 +349,18 @@ def test_activity_has_the_promised_panels() -> None:
     assert "btcturk_deposits_total" in exprs and "btcturk_withdrawals_total" in exprs
     assert "account_currency:btcturk_portfolio_profit:" in exprs
     assert variable(board, "currency") is not None
+
+
+def test_the_activity_dashboard_says_why_an_account_has_no_activity() -> None:
+    """Every state btcturk_activity_state can be in has words on the dashboard, not "No data"."""
+    board = DASHBOARDS["btcturk-activity.json"]
+    (state,) = [p for p in panels(board) if p["title"] == "Activity per account"]
+    assert "btcturk_activity_state{" in state["targets"][0]["expr"]
+    (override,) = [o for o in state["fieldConfig"]["overrides"] if o["matcher"]["options"] == "Activity"]
+    (mappings,) = [p["value"] for p in override["properties"] if p["id"] == "mappings"]
+    texts = {value: shown["text"] for m in mappings for value, shown in m["options"].items()}
+    assert set(texts) == set(ACTIVITY_STATES)
+    assert texts["off"].startswith("off:") and texts["no_permission"].startswith("off:")
 
 
 def recorded_rules() -> dict[str, str]:

@@ -122,6 +122,7 @@ def test_a_key_without_the_activity_permission(sim: Simulator, tmp_path: Path) -
         assert sample(m, "btcturk_up", account="nokey") == 1
         assert samples(m, "btcturk_balance")
         assert sample(m, "btcturk_activity_up", account="nokey") == 0
+        assert sample(m, "btcturk_activity_state", account="nokey", state="no_permission") == 1
         wait_for(lambda: sim.count("/api/v1/users/transactions/fiat", 401) >= 1, what="every endpoint tried")
         warnings = [
             r for r in exporter.log_records() if "activity of account nokey is off" in str(r.get("msg"))
@@ -148,6 +149,9 @@ def test_activity_disabled_makes_no_activity_call_and_no_ledger(sim: Simulator, 
         assert activity_calls(sim) == 0
         assert not storage.exists()
         assert samples(m, "btcturk_activity_up") == {}
+        # Only the state, saying why the activity dashboard is empty.
+        assert sample(m, "btcturk_activity_state", account="main", state="off") == 1
+        assert sample(m, "btcturk_activity_state", account="main", state="on") == 0
         assert sample(m, "btcturk_up", account="main") == 1
     finally:
         assert exporter.terminate() == 0

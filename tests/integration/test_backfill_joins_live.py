@@ -1,6 +1,7 @@
 """The README's backfill recipe against a live exporter scraped by a real Prometheus: one series, not two.
 
-A real exporter polls the simulator and a real Prometheus scrapes it under the bundled job name. The
+A real exporter polls the simulator and a real Prometheus scrapes it under the bundled job name (the
+`joined` fixture, tests/conftest.py, shared with test_backfill_dashboards_live.py). The
 backfill command then reads the live series' `job` and `instance`, and where their samples begin, from
 that Prometheus (`--prometheus.url`); promtool turns its file into blocks; Prometheus restarts on the same
 data directory. A range query over past and present then returns, per asset, one series whose labels
@@ -10,144 +11,11 @@ are the live ones, with the backfilled samples before the first live one and non
 from __future__ import annotations
 
 import math
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
-import requests
-from support import ExporterProcess, require_binary, start_exporter, wait_for
-
-from exporter.simulator import Simulator, generate_keypair
+from support import BACKFILL_JOB as JOB
+from support import Joined, wait_for
 
 HOUR = 3600
-KEYS = generate_keypair(seed=73)
-JOB = "btcturk"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Prometheus:
-    binary: str
-    config: Path
-    data: Path
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.data}",
-                 "--storage.tsdb.retention.time=10y", f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
-            try:
-                return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(ready, 60, interval=0.2, what="prometheus to be ready")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-
-    def query(self, path: str, **params: str) -> list[dict]:
-        answer = requests.get(f"{self.url}{path}", params=params, timeout=10)
-        answer.raise_for_status()
-        return list(answer.json()["data"]["result"])
-
-
-@dataclass
-class Joined:
-    prometheus: Prometheus
-    exporter: ExporterProcess
-    stderr: str
-    instance: str
-    first_live_s: float
-
-
-@pytest.fixture(scope="module")
-def joined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Joined]:
-    promtool, binary = require_binary("promtool"), require_binary("prometheus")
-    work = tmp_path_factory.mktemp("backfill-joins-live")
-    with Simulator("127.0.0.1", 0, seed=5) as sim:
-        sim.add_account(*KEYS, history_days=4, seed=6)
-        config = {
-            "api_url": sim.url,
-            "graph_api_url": sim.url,
-            "value_currencies": ["TRY"],
-            "accounts": [{"name": "main", "public_key": KEYS[0], "private_key": KEYS[1]}],
-        }
-        storage = work / "data"
-        exporter = start_exporter(work, {**config, "poll_interval": "2s"}, f"--storage.path={storage}")
-        try:
-            instance = f"127.0.0.1:{exporter.port}"
-            prom_config = work / "prometheus.yml"
-            prom_config.write_text(
-                f"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: {JOB}\n"
-                f"    static_configs:\n      - targets: ['{instance}']\n",
-                encoding="utf-8",
-            )
-            prometheus = Prometheus(binary, prom_config, work / "tsdb", free_port(), work / "prometheus.log")
-            prometheus.start()
-            try:
-                yield _backfill_into(prometheus, exporter, promtool, work, instance)
-            finally:
-                prometheus.stop()
-        finally:
-            exporter.terminate(15)
-
-
-def _backfill_into(
-    prometheus: Prometheus, exporter: ExporterProcess, promtool: str, work: Path, instance: str
-) -> Joined:
-    def scraped_balances() -> list[dict]:
-        return prometheus.query("/api/v1/query", query='btcturk_balance{account="main"}')
-
-    wait_for(scraped_balances, 60, interval=0.5, what="Prometheus to scrape the exporter's balances")
-    out = work / "backfill.om"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
-    # The README's recipe, with this test's paths: the config and ledger of the running exporter.
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", "backfill", f"--config.file={work / 'config.yml'}",
-         f"--storage.path={work / 'data'}", f"--prometheus.url={prometheus.url}", f"--out={out}"],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    first = prometheus.query(
-        "/api/v1/query",
-        query=f'min_over_time(timestamp(btcturk_exporter_build_info{{job="{JOB}"}})[1h:1s])',
-    )
-    # The first live sample, to the scrape: what the backfill must stop before.
-    first_live_s = float(first[0]["value"][1])
-    prometheus.stop()
-    made = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=1458h", str(out),
-         str(prometheus.data)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stdout + made.stderr
-    prometheus.start()
-    return Joined(prometheus, exporter, result.stderr, instance, first_live_s)
 
 
 def test_the_backfill_reads_job_and_instance_from_prometheus(joined: Joined) -> None:

@@ -28,7 +28,6 @@ Waiting is always polling a condition against a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import subprocess
 import sys
@@ -42,9 +41,16 @@ import promql_ast
 import pytest
 import requests
 import yaml
-from support import ExporterProcess, require_binary, start_exporter, wait_for
+from support import (
+    ExporterProcess,
+    dashboard_panels,
+    dashboard_variables,
+    require_binary,
+    start_exporter,
+    wait_for,
+)
 
-from tools.grafana_query import GrafanaRequest, grafana_request, substitute
+from tools.grafana_query import GrafanaRequest, grafana_request
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,30 +207,11 @@ def until_all_return_data(prometheus: Prometheus, queries: dict[str, str], deadl
 
 
 def panels(board: Json) -> Iterator[Json]:
-    for item in board["panels"]:
-        if item["type"] == "row":
-            yield from item.get("panels", [])
-        else:
-            yield item
+    return dashboard_panels(board)
 
 
 def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
-    """Each variable as Grafana sets it by default: All (its allValue) or the first value offered."""
-    values: dict[str, str] = {}
-    for var in board["templating"]["list"]:
-        if var["type"] == "datasource":
-            continue
-        query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-        match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", substitute(query, values))
-        assert match, f"{var['name']}: unsupported variable query {query!r}"
-        selector, label = match.groups()
-
-        def offered(selector: str = selector, label: str = label) -> list[str]:
-            return sorted(prometheus.api(f"label/{label}/values", **{"match[]": selector}))
-
-        options = wait_for(offered, DATA_DEADLINE, interval=0.5, what=f"values of ${var['name']}")
-        values[var["name"]] = var["allValue"] if var.get("includeAll") else options[0]
-    return values
+    return dashboard_variables(prometheus.api, board, DATA_DEADLINE)
 
 
 def returns_data(prometheus: Prometheus, request: GrafanaRequest) -> bool:

@@ -191,10 +191,40 @@ def test_a_refused_key_is_down_and_an_unsynced_account_too() -> None:
     assert samples(m, "btcturk_activity_last_sync_timestamp_seconds") == {}
 
 
-def test_disabled_renders_nothing() -> None:
-    s = ActivityStore(["main"], False, None)
+def states(m: dict) -> dict[str, str]:
+    """The state btcturk_activity_state marks 1, per account; every account has exactly one."""
+    found: dict[str, list[str]] = {}
+    for labels, value in samples(m, "btcturk_activity_state").items():
+        label = dict(labels)
+        found.setdefault(label["account"], [])
+        if value == 1:
+            found[label["account"]].append(label["state"])
+        else:
+            assert value == 0, labels
+    assert all(len(marked) == 1 for marked in found.values()), found
+    return {account: marked[0] for account, marked in found.items()}
+
+
+def test_disabled_renders_only_the_state_that_says_so() -> None:
+    s = ActivityStore(["main", "other"], False, None)
     s.publish_market(market())
-    assert render_activity(s.view(), {}, None, ("TRY",), "last") == ""
+    text = render_activity(s.view(), {}, None, ("TRY",), "last")
+    m = parse_metrics(text)
+    assert states(m) == {"main": "off", "other": "off"}
+    assert {name for name, _ in m} == {"btcturk_activity_state"}
+    assert "# HELP btcturk_activity_state " in text
+
+
+def test_the_state_says_why_an_accounts_activity_is_empty() -> None:
+    s = ActivityStore(["main", "refused", "new"], True, None)
+    s.publish_snapshot(snapshot(HALF, account="refused", up=False, permitted=False, last_sync_s=None))
+    s.publish_snapshot(snapshot())
+    assert states(render(s.view())) == {"main": "on", "refused": "no_permission", "new": "syncing_history"}
+    s.publish_snapshot(snapshot(HALF, account="new"))
+    assert states(render(s.view()))["new"] == "syncing_history"
+    s.publish_snapshot(snapshot(account="new"))
+    s.publish_snapshot(snapshot(account="refused"))  # the permission restored
+    assert set(states(render(s.view())).values()) == {"on"}
 
 
 def test_the_renderer_joins_the_activity_families_and_follows_changes() -> None:

@@ -27,6 +27,7 @@ from tools.dashboards.panels import (
     table_panel,
     thresholds,
     timeseries_panel,
+    value_texts,
 )
 
 PROFIT = "account_currency:btcturk_portfolio_profit:value_minus_net_deposits"
@@ -41,6 +42,35 @@ def summed_when_complete(metric: str) -> str:
     return (
         f"sum({metric}{{{CUR}}})\n"
         f"and on () count({metric}{{{CUR}}}) == count(btcturk_portfolio_value{{{CUR}}})"
+    )
+
+
+# btcturk_activity_state's states as the table shows them: (state, colour, text).
+STATE_TEXTS = (
+    ("on", "green", "on"),
+    ("syncing_history", "blue", "reading its history: counters, cost basis and profit appear when done"),
+    ("no_permission", "red", "off: the API key may not read transactions (add the permission)"),
+    ("off", "orange", "off: activity.enabled is false, or the exporter runs without a ledger"),
+)
+
+
+def state_table() -> Item:
+    """Why a panel below is empty for an account: its activity state, in words."""
+    return table_panel(
+        "Activity per account",
+        "Whether each account's trades and transfers are read (btcturk_activity_state): a panel "
+        "below is empty for an account that is off, refused by BTCTurk, or still reading its history.",
+        [(f"btcturk_activity_state{{{ACC}}} == 1", "")],
+        "none",
+        (24, 4),
+        hidden=("Time", "Value", "__name__", "job", "instance"),
+        renamed={"account": "Account", "state": "Activity"},
+    ).override_by_name(
+        "Activity",
+        property_values(
+            mappings=value_texts(*STATE_TEXTS),
+            custom_cellOptions=common_models.TableColorTextCellOptions(),
+        ),
     )
 
 
@@ -170,6 +200,8 @@ def activity_panels() -> list[Item]:
         "rise since its first one; history the sync fetches later (a first backfill, an earlier "
         "activity.since) counts when it arrives."
     )
+    # past=False on the per-day panels: the backfill does not write the rise_1d rules (yet), so they
+    # hold live samples only, and a gap in them is an outage.
     return [
         timeseries_panel(
             "Fees and taxes paid per day",
@@ -180,6 +212,7 @@ def activity_panels() -> list[Item]:
             ],
             "short",
             minimum=0,
+            past=False,
         ),
         timeseries_panel(
             "Trades per day",
@@ -192,6 +225,7 @@ def activity_panels() -> list[Item]:
             ],
             "none",
             minimum=0,
+            past=False,
         ),
         timeseries_panel(
             "Deposits over time",
@@ -224,6 +258,7 @@ def sync_panels() -> list[Item]:
             [(f"btcturk_ledger_records{{{ACC}}}", "{{account}} {{kind}}")],
             "short",
             (12, 6),
+            past=False,
         ),
     ]
 
@@ -235,6 +270,7 @@ def activity() -> models.Dashboard:
         "ledger btcturk-exporter keeps.",
         [
             demo_marker(),
+            state_table(),
             row("Profit ($currency)"),
             *profit_stats(),
             row("Value against net deposits"),

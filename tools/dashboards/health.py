@@ -67,12 +67,14 @@ def polling_panels() -> list[Item]:
                 (f"time() - btcturk_ticker_last_success_timestamp_seconds{{{SEL}}}", "ticker"),
             ],
             "s",
+            past=False,
         ),
         timeseries_panel(
             "Poll duration",
             "Duration of each account's last balance poll, retries included.",
             [(f"btcturk_poll_duration_seconds{{{ACC}}}", "{{account}}")],
             "s",
+            past=False,
         ),
     ]
 
@@ -87,6 +89,7 @@ def api_panels() -> list[Item]:
             [(f"sum by (code) (rate({requests}))", "{{code}}")],
             "reqps",
             stack=True,
+            past=False,
         ),
         timeseries_panel(
             "API requests by endpoint",
@@ -94,6 +97,7 @@ def api_panels() -> list[Item]:
             [(f"sum by (endpoint) (rate({requests}))", "{{endpoint}}")],
             "reqps",
             stack=True,
+            past=False,
         ),
         timeseries_panel(
             "Poll failures by reason",
@@ -107,12 +111,14 @@ def api_panels() -> list[Item]:
             ],
             "short",
             stack=True,
+            past=False,
         ),
         timeseries_panel(
             "Clock offset",
             "BTCTurk API server clock minus the exporter's clock, as last measured.",
             [(f"btcturk_clock_offset_seconds{{{SEL}}}", "{{instance}}")],
             "s",
+            past=False,
         ),
     ]
 
@@ -134,6 +140,7 @@ def exporter_panels() -> list[Item]:
             [(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}")],
             "percentunit",
             (8, 6),
+            past=False,
         ),
         timeseries_panel(
             "Exporter memory",
@@ -141,6 +148,7 @@ def exporter_panels() -> list[Item]:
             [(f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}")],
             "bytes",
             (8, 6),
+            past=False,
         ),
         timeseries_panel(
             "Scrape duration",
@@ -148,6 +156,7 @@ def exporter_panels() -> list[Item]:
             [(f"scrape_duration_seconds{{{SEL}}}", "{{instance}}")],
             "s",
             (12, 6),
+            past=False,
         ),
         timeseries_panel(
             "Samples per scrape",
@@ -155,6 +164,7 @@ def exporter_panels() -> list[Item]:
             [(f"scrape_samples_scraped{{{SEL}}}", "{{instance}}")],
             "short",
             (12, 6),
+            past=False,
         ),
     ]
 

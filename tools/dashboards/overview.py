@@ -125,6 +125,7 @@ def value_panels() -> list[Item]:
             "percentunit",
             minimum=0,
             maximum=1,
+            past=False,
         ),
         change_bars(
             "Change per asset over the selected range ($currency)",

@@ -42,6 +42,15 @@ CUR = ACC + ', currency=~"$currency"'
 # leave every graph empty on a fresh install for up to one step (10m at 7d with ~1000 pixels).
 MAX_DATA_POINTS = 10000
 
+# Time-series panels of backfilled series connect two points up to this far apart (Grafana's
+# "Connect null values: threshold", in ms; it connects a gap shorter than this). The backfill writes
+# a sample an hour, Prometheus sees one for 5 minutes, and Grafana's step is finer than that at every
+# picker up to 1y: without this a backfilled month draws as dots, most points being empty. Just over
+# the backfill's 1h step, so a live outage longer than that still breaks the line; the queries stay
+# as they are, so every point drawn is a sample and the alert rules are untouched. Panels of series
+# the backfill does not write (past=False) keep every gap. docs/backfill.md states the rule.
+SPAN_NULLS_MS = 65 * 60 * 1000
+
 Query = tuple[str, str]  # (PromQL, legend; "" for Grafana's automatic legend)
 Size = tuple[int, int]  # (width, height)
 Step = tuple[float | None, str]  # (from this value up, colour); None is the base
@@ -154,15 +163,20 @@ def timeseries_panel(
     stack: bool = False,
     minimum: float | None = None,
     maximum: float | None = None,
+    past: bool = True,
 ) -> timeseries.Panel:
-    """Lines over the range; stacked (filled, legend on the right) when the series add up to a whole."""
+    """Lines over the range; stacked (filled, legend on the right) when the series add up to a whole.
+
+    `past`: the panel reads series the backfill writes, so points up to SPAN_NULLS_MS apart are joined;
+    False for live-only series, where a gap is an outage and must show.
+    """
     panel = (
         _common(timeseries.Panel(), title, description, specs, unit, size)
         .draw_style(common_models.GraphDrawStyle.LINE)
         .line_width(1)
         .fill_opacity(60 if stack else 10)
         .show_points(common_models.VisibilityMode.NEVER)
-        .span_nulls(False)
+        .span_nulls(SPAN_NULLS_MS if past else False)
         .stacking(
             common.StackingConfig()
             .mode(common_models.StackingMode.NORMAL if stack else common_models.StackingMode.NONE)
