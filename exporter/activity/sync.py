@@ -22,16 +22,16 @@ from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
 from exporter.api import budget, retries
 from exporter.api.candles import Candle
-from exporter.api.client import ApiError
+from exporter.api.client import ApiError, OddityHook
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gate, Gates
-from exporter.api.records import ENDPOINTS
+from exporter.api.records import BAD_RECORD, CHANGED_RECORD, ENDPOINTS, Skipped
 from exporter.api.retries import Stopped
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient, Record
 from exporter.config.activity import plan
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.config.loader import Account
-from exporter.ledger.store import KINDS, Kind, Ledger
+from exporter.ledger.store import KINDS, Kind, Ledger, LedgerError
 from exporter.pricing.history import PriceHistory
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ RequestCounter = Callable[[str, str, str], None]
 
 # The budgets whose first attempts wait for the planned share (the graph-api's two paths share one).
 PLANNED = (*ENDPOINTS.values(), KLINES)
+# How often every page of the ledger file is read back from disk (a damaged one is rebuilt).
+LEDGER_CHECK_INTERVAL = 30.0
+# Distinct bad or changed records remembered so each is counted and logged once (a hostile answer
+# could repeat new ones forever: past this many, each is counted again on every re-read).
+MAX_NOTED = 10_000
 
 
 def _planned(
@@ -67,6 +72,7 @@ class ActivitySync:
         on_market: Callable[[MarketStatus], None] | None = None,
         on_request: RequestCounter | None = None,
         on_clock_offset: Callable[[float], None] | None = None,
+        on_oddity: OddityHook | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -83,6 +89,13 @@ class ActivitySync:
         self.on_request = on_request
         # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
         self.on_clock_offset = on_clock_offset
+        # Bad and changed records in transaction answers, counted as btcturk_api_oddities_total.
+        self.on_oddity = on_oddity
+        self._noted: set[tuple[str, str, object]] = set()
+        # The ledger failure last logged (one line per outage, not one per write), and rebuilds seen.
+        self._ledger_lock = threading.Lock()
+        self._ledger_problem: str | None = None
+        self._rebuilds = ledger.rebuilds
         self._clock = clock
         self._monotonic = monotonic
         self._rng = rng or random.Random()
@@ -153,12 +166,19 @@ class ActivitySync:
                 self._sleep(max(0.0, started + self.settings.interval - self._monotonic()))
 
     def _publish_loop(self) -> None:
-        next_market = self._monotonic()
+        next_market = next_check = self._monotonic()
         while True:
             if self._monotonic() >= next_market:
                 self.refresh_market()
                 next_market = self._monotonic() + self.settings.market_interval
+            if self._monotonic() >= next_check:
+                self.ledger.check()
+                next_check = self._monotonic() + LEDGER_CHECK_INTERVAL
             self._wake.clear()
+            # Every account's counts and health first: fetching the prices a cost basis needs may take
+            # minutes of graph-api budget, and must never hold back what is already known.
+            for account in self.accounts:
+                self.publish(account.name, revalue_due=False)
             for account in self.accounts:
                 self.publish(account.name)
             if self._stop.is_set():
@@ -201,6 +221,7 @@ class ActivitySync:
         if not health.due(self._monotonic()):
             return None
         path = ENDPOINTS[kind]
+        self._notice_rebuild()
         try:
             try:
                 progress = self._read(account, kind)
@@ -229,6 +250,11 @@ class ActivitySync:
             else:
                 log.warning("activity sync of account %s: %s", account.name, exc)
             return None
+        except LedgerError as exc:
+            health.failed(kind, path, "ledger")
+            self._ledger_failed(exc)
+            return None
+        self._ledger_ok()
         if progress.truncated:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
@@ -242,20 +268,90 @@ class ActivitySync:
         path = ENDPOINTS[kind]
         hook = self._hook(account.name)
         who = f"activity {account.name}"
+        left_out: dict[int, int] = {}  # id(answer) -> its bad items, for the page-cap check
 
         def fetch(start_ms: int, end_ms: int) -> Sequence[Record]:
-            def attempt(left: float) -> Sequence[Record]:
-                return self.client.records(account, kind, start_ms, end_ms, hook, time.monotonic() + left)
+            skipped: list[Skipped] = []
 
-            return self._call(path, who, attempt, path)
+            def attempt(left: float) -> Sequence[Record]:
+                end = time.monotonic() + left
+                return self.client.records(account, kind, start_ms, end_ms, hook, end, skipped)
+
+            records = self._call(path, who, attempt, path)
+            for bad in skipped:
+                self._bad_record(account.name, path, bad)
+            left_out.clear()
+            left_out[id(records)] = len(skipped)
+            return records
+
+        def size(records: Sequence[Record]) -> int:
+            return len(records) + left_out.get(id(records), 0)
+
+        def changed(record: Record) -> None:
+            self._changed_record(account.name, path, record)
 
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
-            self._spans.get(key, MAX_WINDOW_MS),
+            self._spans.get(key, MAX_WINDOW_MS), changed, size,
         )  # fmt: skip
         self._spans[key] = progress.span_ms
         return progress
+
+    # --- what the ledger and the answers say -----------------------------------------------------
+
+    def _note(self, key: tuple[str, str, object]) -> bool:
+        """True the first time a bad or changed record is seen (count it and say it once)."""
+        with self._ledger_lock:
+            if key in self._noted:
+                return False
+            if len(self._noted) < MAX_NOTED:
+                self._noted.add(key)
+            return True
+
+    def _bad_record(self, account: str, path: str, bad: Skipped) -> None:
+        # By id when it has one: the same record re-read every turn is one oddity, not one a minute.
+        if not self._note((account, path, bad.id if bad.id is not None else bad.reason)):
+            return
+        if self.on_oddity is not None:
+            self.on_oddity(path, BAD_RECORD)
+        which = "an item without a readable id" if bad.id is None else f"record {bad.id}"
+        log.warning("activity of account %s: %s skipped, the rest kept: %s", account, which, bad.reason)
+
+    def _changed_record(self, account: str, path: str, record: Record) -> None:
+        if not self._note((account, "changed " + path, record.id)):
+            return
+        if self.on_oddity is not None:
+            self.on_oddity(path, CHANGED_RECORD)
+        log.warning(
+            "activity of account %s: %s served record %d again with other fields; the first version"
+            " is kept (a record id never changes)",
+            account,
+            path,
+            record.id,
+        )
+
+    def _ledger_failed(self, exc: LedgerError) -> None:
+        with self._ledger_lock:
+            first = self._ledger_problem != str(exc)
+            self._ledger_problem = str(exc)
+        if first:
+            log.error("activity sync cannot write the ledger: %s; activity is down until it can", exc)
+
+    def _ledger_ok(self) -> None:
+        with self._ledger_lock:
+            was, self._ledger_problem = self._ledger_problem, None
+        if was is not None:
+            log.info("the ledger %s is writable again; activity sync resumed", self.ledger.path)
+
+    def _notice_rebuild(self) -> None:
+        """After the ledger was rebuilt, no account counts as backfilled until it is read again."""
+        with self._ledger_lock:
+            rebuilds, self._rebuilds = self._rebuilds, self.ledger.rebuilds
+        if rebuilds != self._rebuilds:
+            for health in self.health.values():
+                health.restart()
+            self._counts.clear()
 
     # --- market, prices, snapshots ---------------------------------------------------------------
 
@@ -287,14 +383,29 @@ class ActivitySync:
 
         return self._call(path, "price history", attempt, KLINES)
 
-    def publish(self, name: str) -> ActivitySnapshot:
-        """Recompute the account's cost basis if its records or prices changed, and publish a snapshot."""
+    def publish(self, name: str, *, revalue_due: bool = True) -> ActivitySnapshot | None:
+        """Recompute the account's cost basis if its records or prices changed (unless `revalue_due` is
+        False), and publish a snapshot; None when the ledger could not be read."""
         health = self.health[name]
+        self._notice_rebuild()
+        try:
+            return self._publish(health, revalue_due)
+        except LedgerError as exc:  # the endpoint threads' writes mark the account down
+            self._ledger_failed(exc)
+            return None
+
+    def _publish(self, health: AccountHealth, revalue_due: bool) -> ActivitySnapshot:
+        name = health.name
         now = self._clock()
         reopen = health.prices_open_until is not None and now >= health.prices_open_until
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
-        if self.market is not None and health.backfilled() and (health.take_changed() or reopen):
+        if (
+            revalue_due
+            and self.market is not None
+            and health.backfilled()
+            and (health.take_changed() or reopen)
+        ):
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
         if name not in self._counts:
@@ -314,7 +425,8 @@ class ActivitySync:
             for kind in KINDS:
                 while (progress := self.sync_endpoint(account, kind)) is not None and not progress.done:
                     pass
-        return {a.name: self.publish(a.name) for a in self.accounts}
+        published = {a.name: self.publish(a.name) for a in self.accounts}
+        return {name: snapshot for name, snapshot in published.items() if snapshot is not None}
 
 
 __all__ = ["ActivitySnapshot", "ActivitySync", "plan"]

@@ -25,7 +25,7 @@ from exporter.poll.snapshot import AccountSnapshot
 from exporter.pricing.valuation import Market, value_balances
 
 # Failure reasons every account's endpoints start at zero with, so rate() and increase() see the first.
-SYNC_REASONS = (*REASONS, "truncated")
+SYNC_REASONS = (*REASONS, "truncated", "ledger")
 _CONTEXT = Context(prec=17)
 _FLOAT_MAX = Decimal(sys.float_info.max)
 _ZERO = Decimal(0)
