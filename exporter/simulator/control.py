@@ -31,7 +31,8 @@ def control(sim: Simulator, method: str, path: str, body: bytes) -> Response:
         if path == "/_sim/items" and method == "POST":
             spec = json.loads(body or b"{}")
             items = [dict(item) for item in spec.get("items", [])]
-            sim.serve_items(str(spec["endpoint"]), items, [int(i) for i in spec.get("hidden", [])])
+            hidden = [int(i) for i in spec.get("hidden", [])]
+            sim.serve_items(str(spec["endpoint"]), items, hidden, reverse=bool(spec.get("reverse", False)))
             return ok
         if path == "/_sim/items" and method == "DELETE":
             sim.clear_items()

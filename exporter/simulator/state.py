@@ -93,12 +93,18 @@ class SimulatorState:
             self.accounts[public_key] = account
 
     def serve_items(
-        self, path: str, items: Iterable[Mapping[str, Any]] = (), hidden: Iterable[int] = ()
+        self,
+        path: str,
+        items: Iterable[Mapping[str, Any]] = (),
+        hidden: Iterable[int] = (),
+        *,
+        reverse: bool = False,
     ) -> None:
         """Make a transaction endpoint hostile: raw `items` in every answer (an item with a recorded id
-        replaces that record), the recorded ids in `hidden` left out; replaces the endpoint's last call."""
+        replaces that record), the recorded ids in `hidden` left out, with `reverse` oldest first;
+        replaces the endpoint's last call."""
         with self.lock:
-            self.served[normalize_path(path)] = Served([dict(i) for i in items], set(hidden))
+            self.served[normalize_path(path)] = Served([dict(i) for i in items], set(hidden), reverse)
 
     def clear_items(self) -> None:
         """Serve every transaction endpoint as recorded again."""

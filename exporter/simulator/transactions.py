@@ -103,16 +103,19 @@ def _newest(records: Sequence[Trade | Transfer], cap: int) -> list[dict[str, Any
 @dataclass
 class Served:
     """TEST-ONLY hostile answers of one endpoint: raw `items` served in every answer (an item whose
-    `id` is a recorded one's replaces it), and the recorded ids in `hidden` left out."""
+    `id` is a recorded one's replaces it), the recorded ids in `hidden` left out, and with `reverse`
+    the items oldest first."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     hidden: set[int] = field(default_factory=set)
+    reverse: bool = False
 
     def apply(self, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The answer's items as this hostile server would send them."""
         extra = {item.get("id"): item for item in self.items}
         out = [extra.pop(item["id"], item) for item in data if item["id"] not in self.hidden]
-        return out + list(extra.values())
+        out += extra.values()
+        return out[::-1] if self.reverse else out
 
 
 def answer(

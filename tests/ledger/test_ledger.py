@@ -186,6 +186,27 @@ def test_a_version_1_file_migrates_keeping_its_records(tmp_path: Path) -> None:
     assert {"prices", "trades_by_time", "transfers_by_time"} <= names
 
 
+def test_version_3_keeps_one_of_a_transfer_stored_under_both_endpoints(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for step in MIGRATIONS[:2]:
+        step(raw)
+    raw.execute("PRAGMA user_version = 2")
+    for kind, currency in (("fiat", "TRY"), ("crypto", "TRY"), ("crypto", "BTC")):
+        ident = "9" if currency == "TRY" else "10"
+        raw.execute(
+            "INSERT INTO transfers VALUES ('a', ?, ?, 1764530400000, 'deposit', ?, '30104.00',"
+            " NULL, NULL, NULL)",
+            [kind, ident, currency],
+        )
+    raw.close()
+    with Ledger(path) as ledger:
+        assert ledger.version == VERSION
+        moves = ledger.transfers("a")
+        assert [(t.id, t.kind, t.currency) for t in moves] == [(9, "crypto", "TRY"), (10, "crypto", "BTC")]
+        assert str(moves[0].amount) == "30104.00"
+
+
 def test_a_failed_migration_leaves_the_file_at_its_old_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
