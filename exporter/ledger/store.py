@@ -5,8 +5,8 @@ Amounts are stored as decimal strings and ids as text, so nothing passes through
 stored by their configured name only: the file holds no keys or other secrets.
 
 The ledger is a copy of what the exchange already keeps. Deleting it (with its `-wal` and `-shm`
-companions, while the exporter is stopped) is always safe: the next start reads the history again
-from `activity.since`.
+companions) is always safe: the history is read again from `activity.since`, at the next start or at
+once by a running exporter, which notices (db.LedgerDb); so is a damaged file, which is moved aside.
 """
 
 from __future__ import annotations
