@@ -24,7 +24,7 @@ from exporter.api.records import RECORD_ODDITIES
 from exporter.api.transactions import ActivityClient
 from exporter.config.loader import Config, ConfigError
 from exporter.ledger import counters as ledger_counters
-from exporter.ledger.store import Ledger, LedgerError
+from exporter.ledger.store import KINDS, Ledger, LedgerError
 from exporter.metrics.process import live_registry as process_registry
 from exporter.metrics.renderer import TICKER_FAILURE, Renderer, Settings
 from exporter.poll.poller import Poller
@@ -130,9 +130,15 @@ def _record_live_since(store: Store, ledger: Ledger) -> None:
     store.on_publish(listener)
 
 
-def _count(ledger: Ledger) -> Callable[[str], ledger_counters.Totals]:
-    def count(account: str) -> ledger_counters.Totals:
-        return ledger_counters.count([*ledger.trades(account), *ledger.transfers(account)])
+def _count(ledger: Ledger) -> Callable[[str], ledger_counters.Totals | None]:
+    def count(account: str) -> ledger_counters.Totals | None:
+        # Only a whole history, read from one file: a file rebuilt under the count (or not yet read
+        # back to `since`) would make every counter fall, which Prometheus takes for a reset.
+        rebuilds = ledger.rebuilds
+        if not all(ledger.cursor(account, kind).backfill_complete for kind in KINDS):
+            return None
+        totals = ledger_counters.count([*ledger.trades(account), *ledger.transfers(account)])
+        return totals if ledger.rebuilds == rebuilds else None
 
     return count
 

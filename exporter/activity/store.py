@@ -17,8 +17,9 @@ from exporter.api.market import MarketStatus
 from exporter.ledger.counters import Totals
 from exporter.ledger.store import Kind
 
-# Counts one account's ledger: family name -> label values after `account` -> total.
-CountLedger = Callable[[str], Totals]
+# Counts one account's ledger: family name -> label values after `account` -> total; None when the
+# ledger cannot vouch for a total now (being rebuilt): the last totals stay.
+CountLedger = Callable[[str], Totals | None]
 
 
 @dataclass(frozen=True)

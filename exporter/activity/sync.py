@@ -332,6 +332,8 @@ class ActivitySync:
         )
 
     def _ledger_failed(self, exc: LedgerError) -> None:
+        if self._stop.is_set():
+            return  # the ledger is closed at shutdown: not an outage
         with self._ledger_lock:
             first = self._ledger_problem != str(exc)
             self._ledger_problem = str(exc)

@@ -33,7 +33,12 @@ def read_turn(
     version stays); `size` tells how many items an answer had (bad ones left out included).
     """
     path = ENDPOINTS[kind]
+    # The file the cursor is read from: progress is only ever recorded into that one.
+    rebuilds = ledger.rebuilds
     cursor = ledger.cursor(account, kind)
+    if ledger.rebuilds != rebuilds:  # that read found the file gone or damaged: read the new one
+        rebuilds = ledger.rebuilds
+        cursor = ledger.cursor(account, kind)
     limit: int | None = None
     if not cursor.backfill_complete:
         start = cursor.backfilled_to_ms
@@ -71,7 +76,7 @@ def read_turn(
 
     def reached(end_ms: int) -> None:
         complete = cursor.backfill_complete or end_ms >= now_ms
-        ledger.set_cursor(account, kind, Cursor(newest, end_ms, complete))
+        ledger.set_cursor(account, kind, Cursor(newest, end_ms, complete), rebuilds)
 
     return read_range(
         fetch,

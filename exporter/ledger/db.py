@@ -75,6 +75,7 @@ class LedgerDb:
         self.rebuilds = 0
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
+        self._closed = False
         if read_only:
             self._db = read_copy(path)
         else:
@@ -92,6 +93,9 @@ class LedgerDb:
 
     def _connection(self) -> sqlite3.Connection:
         """The open connection; reopened when the file was deleted or replaced, or a rebuild failed."""
+        if self._closed:
+            # Never reopened: a thread still at work after close() must not make a new file.
+            raise LedgerError(f"ledger {self.path}: closed")
         if self.read_only:
             assert self._db is not None
             return self._db
@@ -129,6 +133,7 @@ class LedgerDb:
     def close(self) -> None:
         """Close the file; one found damaged at the end is moved aside, so no start meets it."""
         with self._lock:
+            self._closed = True
             if self._db is None:
                 return
             if not self.read_only and _identity(self.path) == self._identity:
@@ -164,6 +169,8 @@ class LedgerDb:
         if found is None:
             return True
         with self._lock:
+            if self._closed:
+                return False
             self._rebuild(found)
         return False
 
@@ -179,10 +186,15 @@ class LedgerDb:
                 raise self._rebuild(reason(exc)) from None
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate write transaction: committed at the end of the block, rolled back on error."""
+    def write(self, rebuilds: int | None = None) -> Iterator[sqlite3.Connection]:
+        """One immediate write transaction: committed at the end of the block, rolled back on error.
+
+        With `rebuilds`, only into the file that count of rebuilds opened (LedgerError otherwise).
+        """
         with self._lock:
             db = self._connection()
+            if rebuilds is not None and rebuilds != self.rebuilds:
+                raise LedgerError(f"ledger {self.path}: rebuilt since this write was planned")
             try:
                 db.execute("BEGIN IMMEDIATE")
                 yield db

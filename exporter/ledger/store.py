@@ -284,9 +284,9 @@ class Ledger:
         """Where the sync of one account's endpoint stands (SyncState.cursor)."""
         return self.sync.cursor(account, endpoint)
 
-    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor) -> None:
+    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor, rebuilds: int | None = None) -> None:
         """Record how far the sync of one account's endpoint has got (SyncState.set_cursor)."""
-        self.sync.set_cursor(account, endpoint, cursor)
+        self.sync.set_cursor(account, endpoint, cursor, rebuilds)
 
     def state(self, key: str) -> str | None:
         """A value from the state table, None when never set (SyncState.state)."""
