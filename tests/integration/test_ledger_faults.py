@@ -24,7 +24,7 @@ from support import ExporterProcess, parse_metrics, sample, samples, start_expor
 from exporter.api.records import EXCHANGE_FIRST_DAY_MS
 from exporter.ledger.schema import MIGRATIONS
 from exporter.ledger.store import VERSION, Ledger
-from exporter.simulator import Simulator, generate_keypair
+from exporter.simulator import Fault, Simulator, generate_keypair
 
 MAIN = generate_keypair(seed=71)
 TRADES = "/api/v1/users/transactions/trade"
@@ -402,3 +402,20 @@ def test_ledger_export_reads_a_read_only_or_old_ledger_without_touching_it(tmp_p
     assert sorted(p.name for p in storage.iterdir()) == ["ledger.db"]
     with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_slow_price_history_never_holds_back_the_counters(sim: Simulator, tmp_path: Path) -> None:
+    slow = 30.0  # each past-price request answers after this long
+    for path in ("/v1/klines/history", "/v1/ohlcs"):
+        sim.inject(Fault("latency", seconds=slow), endpoint=path)
+    exporter = start_exporter(tmp_path, config(sim))
+    try:
+        m = exporter.wait_metrics(
+            lambda m: samples(m, "btcturk_trades_total"), timeout=slow * 2 / 3, what="the counters"
+        )
+        # Published while the cost basis still waits for its prices.
+        assert samples(m, "btcturk_asset_cost_basis") == {}
+        assert sum(samples(m, "btcturk_trades_total").values()) == len(sim.history(MAIN[0]).trades)
+    finally:
+        sim.clear_faults()
+        assert exporter.terminate(timeout=slow) == 0
