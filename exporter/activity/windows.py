@@ -25,7 +25,7 @@ class Progress:
     """What one turn of reading did."""
 
     requests: int = 0
-    stored: int = 0  # records new or changed in the ledger
+    stored: int = 0  # records new in the ledger (a stored id never changes)
     reached_ms: int | None = None  # everything up to here has been read
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
