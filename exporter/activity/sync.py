@@ -47,6 +47,9 @@ LEDGER_CHECK_INTERVAL = 30.0
 # Distinct bad or changed records remembered so each is counted and logged once (a hostile answer
 # could repeat new ones forever: past this many, each is counted again on every re-read).
 MAX_NOTED = 10_000
+# Warning lines per account and endpoint about bad or changed records: a changed answer format makes
+# every record bad, and a line each would bury the log; past this, they are counted only.
+MAX_RECORD_WARNINGS = 10
 
 
 def _planned(
@@ -92,6 +95,7 @@ class ActivitySync:
         # Bad and changed records in transaction answers, counted as btcturk_api_oddities_total.
         self.on_oddity = on_oddity
         self._noted: set[tuple[str, str, object]] = set()
+        self._warned: dict[tuple[str, str], int] = {}
         # The ledger failure last logged (one line per outage, not one per write), and rebuilds seen.
         self._ledger_lock = threading.Lock()
         self._ledger_problem: str | None = None
@@ -316,20 +320,35 @@ class ActivitySync:
         if self.on_oddity is not None:
             self.on_oddity(path, BAD_RECORD)
         which = "an item without a readable id" if bad.id is None else f"record {bad.id}"
-        log.warning("activity of account %s: %s skipped, the rest kept: %s", account, which, bad.reason)
+        self._warn(account, path, "activity of account %s: %s skipped, the rest kept: %s", which, bad.reason)
 
     def _changed_record(self, account: str, path: str, record: Record) -> None:
         if not self._note((account, "changed " + path, record.id)):
             return
         if self.on_oddity is not None:
             self.on_oddity(path, CHANGED_RECORD)
-        log.warning(
+        self._warn(
+            account,
+            path,
             "activity of account %s: %s served record %d again with other fields; the first version"
             " is kept (a record id never changes)",
-            account,
             path,
             record.id,
         )
+
+    def _warn(self, account: str, path: str, message: str, *args: object) -> None:
+        with self._ledger_lock:
+            n = self._warned[account, path] = self._warned.get((account, path), 0) + 1
+        if n < MAX_RECORD_WARNINGS:
+            log.warning(message, account, *args)
+        elif n == MAX_RECORD_WARNINGS:
+            log.warning(
+                message + " (further bad or changed records of %s are counted in btcturk_api_oddities_total,"
+                " not logged)",
+                account,
+                *args,
+                path,
+            )
 
     def _ledger_failed(self, exc: LedgerError) -> None:
         if self._stop.is_set():
