@@ -21,10 +21,12 @@ from exporter.activity.store import ActivityStore
 from exporter.activity.sync import ActivitySync
 from exporter.api.client import ODDITIES, Client
 from exporter.api.errors import REASONS
+from exporter.api.records import KINDS, RECORD_ODDITIES
 from exporter.api.transactions import ActivityClient
 from exporter.config.loader import Config, ConfigError
 from exporter.ledger import counters as ledger_counters
 from exporter.ledger.cursors import LIVE_SINCE
+from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.metrics.process import live_registry as process_registry
 from exporter.metrics.renderer import Renderer
@@ -108,24 +110,36 @@ class Pipeline:
 
 
 def _record_live_since(store: Store, ledger: Ledger) -> None:
-    """Record in the ledger when live polling began (the first successful balance poll), once ever."""
+    """Record in the ledger when live polling began (the first successful balance poll), once per file."""
     done = threading.Event()
+    recorded_in = [ledger.rebuilds]
 
     def listener() -> None:
-        if done.is_set():
+        if done.is_set() and recorded_in[0] == ledger.rebuilds:
             return
         view = store.view()
         first = [h.last_success for h in view.health.values() if h.last_success is not None]
         if first:
-            ledger.set_state(LIVE_SINCE, str(round(min(first) * 1000)), keep_existing=True)
+            rebuilds = ledger.rebuilds
+            try:
+                ledger.set_state(LIVE_SINCE, str(round(min(first) * 1000)), keep_existing=True)
+            except LedgerError:
+                return  # the activity sync says what is wrong with the ledger, once; tried again next poll
+            recorded_in[0] = rebuilds
             done.set()  # after the write: a failed one is tried again on the next publish
 
     store.on_publish(listener)
 
 
-def _count(ledger: Ledger) -> Callable[[str], ledger_counters.Totals]:
-    def count(account: str) -> ledger_counters.Totals:
-        return ledger_counters.count([*ledger.trades(account), *ledger.transfers(account)])
+def _count(ledger: Ledger) -> Callable[[str], ledger_counters.Totals | None]:
+    def count(account: str) -> ledger_counters.Totals | None:
+        # Only a whole history, read from one file: a file rebuilt under the count (or not yet read
+        # back to `since`) would make every counter fall, which Prometheus takes for a reset.
+        rebuilds = ledger.rebuilds
+        if not all(ledger.cursor(account, kind).backfill_complete for kind in KINDS):
+            return None
+        totals = ledger_counters.count([*ledger.trades(account), *ledger.transfers(account)])
+        return totals if ledger.rebuilds == rebuilds else None
 
     return count
 
@@ -137,9 +151,10 @@ def build_pipeline(
 
     `ledger` is the process's one open ledger (it outlives reloads); None runs without activity.
     """
-    store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], ODDITIES)
-    settings = replace(Settings.from_config(config), demo=demo)
     enabled = config.activity.enabled and ledger is not None
+    oddities = (*ODDITIES, *(RECORD_ODDITIES if enabled else ()))
+    store = Store([a.name for a in config.accounts], REASONS, [(SHARED, TICKER_FAILURE)], oddities)
+    settings = replace(Settings.from_config(config), demo=demo)
     activity_store = ActivityStore(
         [a.name for a in config.accounts], enabled, _count(ledger) if ledger is not None else None
     )
@@ -162,6 +177,7 @@ def build_pipeline(
             on_market=activity_store.publish_market,
             on_request=store.count_request,
             on_clock_offset=store.set_clock_offset,
+            on_oddity=store.count_oddity,
         )
     return Pipeline(config, store, renderer, poller, sync, activity_store)
 

@@ -14,15 +14,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from exporter.activity.calls import Calls
+from exporter.activity.ledger_watch import LedgerWatch
+from exporter.activity.oddities import RecordOddities
 from exporter.activity.state import SyncHealth
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
 from exporter.api import permissions
 from exporter.api.account import Account
 from exporter.api.errors import ApiError
-from exporter.api.records import ENDPOINTS, Kind
+from exporter.api.records import ENDPOINTS, Kind, Skipped
 from exporter.api.transactions import ActivityClient, Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
+from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.loops import Loops
 
@@ -43,6 +46,9 @@ class EndpointSync:
         *,
         on_stored: Callable[[str], None],
         on_clock_offset: Callable[[float], None] | None,
+        oddities: RecordOddities,
+        watch: LedgerWatch,
+        on_rebuild: Callable[[], None],
         clock: Callable[[], float],
         monotonic: Callable[[], float],
     ) -> None:
@@ -56,6 +62,9 @@ class EndpointSync:
         self.on_stored = on_stored
         # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
         self.on_clock_offset = on_clock_offset
+        self.oddities = oddities
+        self.watch = watch
+        self.on_rebuild = on_rebuild
         self._clock = clock
         self._monotonic = monotonic
         self._spans: dict[tuple[str, Kind], int] = {}
@@ -79,6 +88,7 @@ class EndpointSync:
         if not health.due(self._monotonic()):
             return None
         path = ENDPOINTS[kind]
+        self.watch.notice_rebuild(self.health, self.on_rebuild)
         try:
             try:
                 progress = self._read(account, kind)
@@ -108,6 +118,11 @@ class EndpointSync:
             else:
                 log.warning("activity sync of account %s: %s", account.name, exc)
             return None
+        except LedgerError as exc:
+            health.failed(kind, path, "ledger")
+            self.watch.failed(exc)
+            return None
+        self.watch.ok()
         if progress.truncated:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
@@ -122,16 +137,32 @@ class EndpointSync:
         hook = self.calls.hook(account.name)
         who = f"activity {account.name}"
 
-        def fetch(start_ms: int, end_ms: int) -> Sequence[Record]:
-            def attempt(left: float) -> Sequence[Record]:
-                return self.client.records(account, kind, start_ms, end_ms, hook, time.monotonic() + left)
+        left_out: dict[int, int] = {}  # id(answer) -> its bad items, for the page-cap check
 
-            return self.calls.call(path, who, attempt, path)
+        def fetch(start_ms: int, end_ms: int) -> Sequence[Record]:
+            skipped: list[Skipped] = []
+
+            def attempt(left: float) -> Sequence[Record]:
+                end = time.monotonic() + left
+                return self.client.records(account, kind, start_ms, end_ms, hook, end, skipped)
+
+            records = self.calls.call(path, who, attempt, path)
+            for bad in skipped:
+                self.oddities.bad(account.name, path, bad)
+            left_out.clear()
+            left_out[id(records)] = len(skipped)
+            return records
+
+        def size(records: Sequence[Record]) -> int:
+            return len(records) + left_out.get(id(records), 0)
+
+        def changed(record: Record) -> None:
+            self.oddities.changed(account.name, path, record)
 
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
-            self._spans.get(key, MAX_WINDOW_MS),
+            self._spans.get(key, MAX_WINDOW_MS), changed, size,
         )  # fmt: skip
         self._spans[key] = progress.span_ms
         return progress

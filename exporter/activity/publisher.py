@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from exporter.activity.calls import Calls
+from exporter.activity.ledger_watch import LedgerWatch
 from exporter.activity.revalue import revalue
 from exporter.activity.state import ActivitySnapshot, SyncHealth
 from exporter.api.account import Account
@@ -22,6 +23,7 @@ from exporter.api.records import KINDS, Kind
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
 from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
 from exporter.config.loader import DEFAULT_API_URL
+from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.loops import Loops
 from exporter.pricing.history import PriceHistory
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 # After a failed price-history request, revaluation waits this long, doubling per failure up to the
 # cap, and tries once (no retry loop): an unreachable graph-api is one warning, then quiet retries.
 PRICES_RETRY_BASE = 30.0
+# How often every page of the ledger file is read back from disk (a damaged one is rebuilt).
+LEDGER_CHECK_INTERVAL = 30.0
 PRICES_RETRY_MAX = 1800.0
 
 
@@ -50,6 +54,7 @@ class Publisher:
         on_market: Callable[[MarketStatus], None] | None,
         clock: Callable[[], float],
         monotonic: Callable[[], float],
+        watch: LedgerWatch,
     ) -> None:
         """`health` is shared with the sync (a reload may put a carried-over account's in it)."""
         self.settings = settings
@@ -62,6 +67,7 @@ class Publisher:
         self.on_market = on_market
         self._clock = clock
         self._monotonic = monotonic
+        self.watch = watch
         self.prices = PriceHistory(ledger, self._candles)
         self.market: MarketStatus | None = None
         self._counts: dict[str, dict[Kind, int]] = {}
@@ -71,12 +77,19 @@ class Publisher:
 
     def loop(self, loops: Loops, wake: threading.Event) -> None:
         """Poll the market on its interval and publish every account each time `wake` is set."""
-        next_market = self._monotonic()
+        next_market = next_check = self._monotonic()
         while True:
             if self._monotonic() >= next_market:
                 self.refresh_market()
                 next_market = self._monotonic() + self.settings.market_interval
+            if self._monotonic() >= next_check:
+                self.ledger.check()
+                next_check = self._monotonic() + LEDGER_CHECK_INTERVAL
             wake.clear()
+            # Every account's counts and health first: fetching the prices a cost basis needs may take
+            # minutes of graph-api budget, and must never hold back what is already known.
+            for account in self.accounts:
+                self.publish(account.name, revalue_due=False)
             for account in self.accounts:
                 self.publish(account.name)
             loops.check()
@@ -156,16 +169,30 @@ class Publisher:
         """The account's records changed: count them again before its next snapshot."""
         self._counts.pop(name, None)
 
-    def publish(self, name: str) -> ActivitySnapshot:
-        """Recompute the account's cost basis if its records or prices changed, and publish a snapshot."""
+    def forget_all_counts(self) -> None:
+        """The ledger was rebuilt: count every account's records again."""
+        self._counts.clear()
+
+    def publish(self, name: str, *, revalue_due: bool = True) -> ActivitySnapshot | None:
+        """Recompute the account's cost basis if its records or prices changed (unless `revalue_due` is
+        False), and publish a snapshot; None when the ledger could not be read."""
         health = self.health[name]
+        self.watch.notice_rebuild(self.health, self.forget_all_counts)
+        try:
+            return self._publish(health, revalue_due)
+        except LedgerError as exc:  # the endpoint threads' writes mark the account down
+            self.watch.failed(exc)
+            return None
+
+    def _publish(self, health: SyncHealth, revalue_due: bool) -> ActivitySnapshot:
+        name = health.name
         now = self._clock()
         reopen = health.prices_open_until is not None and now >= health.prices_open_until
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
         # While the price history is unavailable, the cost basis waits for its next try.
         waiting = self._prices_retry_at is not None and self._monotonic() < self._prices_retry_at
-        due = not waiting and (health.take_changed() or reopen)
+        due = revalue_due and not waiting and (health.take_changed() or reopen)
         if self.market is not None and health.backfilled() and due:
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)

@@ -76,6 +76,12 @@ class SyncHealth:
         with self._lock:
             return all(self._complete.get(kind, False) for kind in KINDS)
 
+    def restart(self) -> None:
+        """The ledger was rebuilt: no endpoint counts as backfilled until it is read again."""
+        with self._lock:
+            self._complete.clear()
+            self.changed = True
+
     def take_changed(self) -> bool:
         """Whether records or prices changed since the last call (which clears it)."""
         with self._lock:

@@ -17,8 +17,9 @@ from exporter.api.market import MarketStatus
 from exporter.api.records import Kind
 from exporter.ledger.counters import Totals
 
-# Counts one account's ledger: family name -> label values after `account` -> total.
-CountLedger = Callable[[str], Totals]
+# Counts one account's ledger: family name -> label values after `account` -> total; None when the
+# ledger cannot vouch for a total now (being rebuilt): the last totals stay.
+CountLedger = Callable[[str], Totals | None]
 
 
 @dataclass(frozen=True)

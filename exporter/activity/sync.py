@@ -15,11 +15,14 @@ from collections.abc import Callable, Sequence
 
 from exporter.activity.calls import Calls, RequestCounter
 from exporter.activity.endpoints import EndpointSync
+from exporter.activity.ledger_watch import LedgerWatch
+from exporter.activity.oddities import RecordOddities
 from exporter.activity.publisher import Publisher
 from exporter.activity.state import ActivitySnapshot, SyncHealth
 from exporter.activity.windows import Progress
 from exporter.api import budget
 from exporter.api.account import Account
+from exporter.api.client import OddityHook
 from exporter.api.market import MarketStatus
 from exporter.api.ratelimit import Gates
 from exporter.api.records import KINDS, Kind
@@ -45,6 +48,7 @@ class ActivitySync:
         on_market: Callable[[MarketStatus], None] | None = None,
         on_request: RequestCounter | None = None,
         on_clock_offset: Callable[[float], None] | None = None,
+        on_oddity: OddityHook | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         budgets: Sequence[budget.Budget] = budget.BUDGETS,
@@ -64,14 +68,16 @@ class ActivitySync:
             attempt_time=client.rest.total_timeout, on_request=on_request, monotonic=monotonic,
             budgets=budgets,
         )  # fmt: skip
+        watch = LedgerWatch(ledger, lambda: self._loops.stopping)
         self.publisher = Publisher(
             settings, self.accounts, client, ledger, calls, self.health,
-            on_snapshot=on_snapshot, on_market=on_market, clock=clock, monotonic=monotonic,
+            on_snapshot=on_snapshot, on_market=on_market, clock=clock, monotonic=monotonic, watch=watch,
         )  # fmt: skip
         self.endpoints = EndpointSync(
             settings, self.accounts, client, ledger, calls, self.health,
-            on_stored=self.publisher.forget_counts, on_clock_offset=on_clock_offset, clock=clock,
-            monotonic=monotonic,
+            on_stored=self.publisher.forget_counts, on_clock_offset=on_clock_offset,
+            oddities=RecordOddities(on_oddity), watch=watch, on_rebuild=self.publisher.forget_all_counts,
+            clock=clock, monotonic=monotonic,
         )  # fmt: skip
 
     @property
@@ -112,7 +118,7 @@ class ActivitySync:
         """Poll exchangeinfo once (Publisher.refresh_market)."""
         return self.publisher.refresh_market()
 
-    def publish(self, name: str) -> ActivitySnapshot:
+    def publish(self, name: str) -> ActivitySnapshot | None:
         """Revalue the account if needed and publish its snapshot (Publisher.publish)."""
         return self.publisher.publish(name)
 
@@ -125,4 +131,5 @@ class ActivitySync:
             for kind in KINDS:
                 while (progress := self.sync_endpoint(account, kind)) is not None and not progress.done:
                     pass
-        return {a.name: self.publish(a.name) for a in self.accounts}
+        published = {a.name: self.publish(a.name) for a in self.accounts}
+        return {name: snapshot for name, snapshot in published.items() if snapshot is not None}

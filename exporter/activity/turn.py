@@ -25,10 +25,21 @@ def read_turn(
     now_ms: int,
     fetch: Callable[[int, int], Sequence[Record]],
     span_ms: int = MAX_WINDOW_MS,
+    on_changed: Callable[[Record], None] | None = None,
+    size: Callable[[Sequence[Record]], int] = len,
 ) -> Progress:
-    """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request."""
+    """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request.
+
+    `on_changed` hears of each record whose id was stored already with other fields (the first
+    version stays); `size` tells how many items an answer had (bad ones left out included).
+    """
     path = ENDPOINTS[kind]
+    # The file the cursor is read from: progress is only ever recorded into that one.
+    rebuilds = ledger.rebuilds
     cursor = ledger.cursor(account, kind)
+    if ledger.rebuilds != rebuilds:  # that read found the file gone or damaged: read the new one
+        rebuilds = ledger.rebuilds
+        cursor = ledger.cursor(account, kind)
     limit: int | None = None
     if not cursor.backfill_complete:
         start = cursor.backfilled_to_ms
@@ -51,13 +62,22 @@ def read_turn(
         if records:
             stamp = max(r.timestamp_ms for r in records)
             newest = stamp if newest is None else max(newest, stamp)
+        trades: list[Trade] = []
+        transfers: list[Transfer] = []
         if kind == "trade":
-            return ledger.upsert_trades(account, [r for r in records if isinstance(r, Trade)])
-        return ledger.upsert_transfers(account, [r for r in records if isinstance(r, Transfer)])
+            stored = ledger.upsert_trades(account, [r for r in records if isinstance(r, Trade)], trades)
+        else:
+            batch = [r for r in records if isinstance(r, Transfer)]
+            stored = ledger.upsert_transfers(account, batch, transfers)
+        if on_changed is not None:
+            changed: list[Record] = [*trades, *transfers]
+            for record in changed:
+                on_changed(record)
+        return stored
 
     def reached(end_ms: int) -> None:
         complete = cursor.backfill_complete or end_ms >= now_ms
-        ledger.set_cursor(account, kind, Cursor(newest, end_ms, complete))
+        ledger.set_cursor(account, kind, Cursor(newest, end_ms, complete), rebuilds)
 
     return read_range(
         fetch,
@@ -69,4 +89,5 @@ def read_turn(
         max_requests=limit,
         on_window=reached,
         what=f"{path} of account {account}",
+        size=size,
     )

@@ -25,7 +25,7 @@ class Progress:
     """What one turn of reading did."""
 
     requests: int = 0
-    stored: int = 0  # records new or changed in the ledger
+    stored: int = 0  # records new in the ledger (a stored id never changes)
     reached_ms: int | None = None  # everything up to here has been read
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
@@ -43,11 +43,13 @@ def read_range(
     max_requests: int | None = None,
     on_window: Callable[[int], None] | None = None,
     what: str = "",
+    size: Callable[[Sequence[R]], int] = len,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
     Stops after `max_requests` (the caller resumes from `reached_ms`); `on_window(end)` is called once
-    each window's records are stored, so a cursor can record progress as it is made.
+    each window's records are stored, so a cursor can record progress as it is made. `size(records)`
+    is how many items the answer had, against the cap (more than `len` when bad items were left out).
     """
     progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)))
     position = start_ms
@@ -58,7 +60,8 @@ def read_range(
         stop = min(position + span, end_ms)
         records = fetch(position, stop)
         progress.requests += 1
-        if len(records) >= cap:
+        served = size(records)
+        if served >= cap:
             if stop - position > 1:
                 span = max(1, (stop - position) // 2)
                 continue
@@ -68,7 +71,7 @@ def read_range(
                 "%s: %d records in the window %d-%d ms, the page cap; some may be missing "
                 "(raise the page cap setting if the API answers more)",
                 what or "activity",
-                len(records),
+                served,
                 position,
                 stop,
             )
@@ -76,7 +79,7 @@ def read_range(
         if on_window is not None:
             on_window(stop)
         position = progress.reached_ms = stop
-        if len(records) < cap // 2:
+        if served < cap // 2:
             span = min(MAX_WINDOW_MS, span * 2)
     progress.done = position >= end_ms
     progress.span_ms = span

@@ -8,10 +8,10 @@ or JSON numbers, dot or comma decimals, unknown fields ignored).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from exporter.api.parsing import BadResponse, decode_json, parse_decimal, unwrap
 
@@ -31,6 +31,22 @@ ENDPOINTS: dict[Kind, str] = {"trade": TRADES, "crypto": CRYPTO, "fiat": FIAT}
 # Ids and times are whole numbers; a bound keeps a hostile 10,000-digit integer out of SQLite and str().
 _MAX_ID = 10**30
 _MAX_TIME_MS = 253_402_300_800_000  # the end of year 9999
+# BTCTurk opened for trading in July 2013 (CoinDesk and Cointelegraph, July 2013: "BTCTurk launched
+# earlier this month"); the vendor's notes give no earlier date. No record of the exchange is older, so
+# one that is (a 1970 stamp, a zero) is bad data, refused, never priced or counted; and no `since`
+# reaches before it (a window reaching before 1970 is answered with HTTP 400 on every try).
+EXCHANGE_FIRST_DAY = "2013-07-01"
+EXCHANGE_FIRST_DAY_MS = 1_372_636_800_000  # 2013-07-01T00:00:00Z
+
+# Oddities counted in btcturk_api_oddities_total{endpoint, kind} for the transaction endpoints:
+# `bad_record`, an item that cannot be parsed (skipped, the rest of the answer kept);
+# `changed_record`, an id served again with other fields (the first version is kept: ids are immutable).
+BAD_RECORD = "bad_record"
+CHANGED_RECORD = "changed_record"
+# Every (endpoint, kind) above, for series that start at zero.
+RECORD_ODDITIES = tuple(
+    (path, kind) for path in (TRADES, CRYPTO, FIAT) for kind in (BAD_RECORD, CHANGED_RECORD)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,30 +100,81 @@ def loads(text: str | bytes) -> Any:
     return decode_json(text)
 
 
-def parse_trades(payload: object) -> tuple[Trade, ...]:
-    """Parse a /api/v1/users/transactions/trade answer (envelope included)."""
-    items = _items(payload, TRADES)
-    return tuple(_trade(item, f"{TRADES} data[{index}]") for index, item in enumerate(items))
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An item of an answer that could not be parsed: its id when it has a readable one, and why."""
+
+    id: int | None
+    reason: str
 
 
-def parse_transfers(payload: object, kind: TransferKind) -> tuple[Transfer, ...]:
-    """Parse a /crypto or /fiat transaction answer; `kind` names which endpoint answered."""
+def parse_trades(payload: object, skipped: list[Skipped] | None = None) -> tuple[Trade, ...]:
+    """Parse a /api/v1/users/transactions/trade answer (envelope included).
+
+    With `skipped`, a bad item is appended there and left out; without, it fails the whole answer.
+    """
+    items = _items(payload, TRADES, skipped)
+    return _each(items, skipped, lambda item, where: _trade(item, where), TRADES)
+
+
+def parse_transfers(
+    payload: object, kind: TransferKind, skipped: list[Skipped] | None = None
+) -> tuple[Transfer, ...]:
+    """Parse a /crypto or /fiat transaction answer; `kind` names which endpoint answered.
+
+    With `skipped`, a bad item is appended there and left out; without, it fails the whole answer.
+    """
     endpoint = ENDPOINTS[kind]
-    items = _items(payload, endpoint)
-    return tuple(_transfer(item, kind, f"{endpoint} data[{index}]") for index, item in enumerate(items))
+    items = _items(payload, endpoint, skipped)
+    return _each(items, skipped, lambda item, where: _transfer(item, kind, where), endpoint)
 
 
-def _items(payload: object, endpoint: str) -> list[Mapping[str, Any]]:
+R = TypeVar("R")
+
+
+def _each(
+    items: list[tuple[int, Mapping[str, Any]]],
+    skipped: list[Skipped] | None,
+    parse: Callable[[Mapping[str, Any], str], R],
+    endpoint: str,
+) -> tuple[R, ...]:
+    out: list[R] = []
+    for index, item in items:
+        where = f"{endpoint} data[{index}]"
+        try:
+            out.append(parse(item, where))
+        except BadResponse as exc:
+            if skipped is None:
+                raise
+            skipped.append(Skipped(_id_of(item), str(exc)))
+    return tuple(out)
+
+
+def _id_of(item: Mapping[str, Any]) -> int | None:
+    try:
+        return _whole(item, "id", "")
+    except BadResponse:
+        return None
+
+
+def _items(
+    payload: object, endpoint: str, skipped: list[Skipped] | None
+) -> list[tuple[int, Mapping[str, Any]]]:
     try:
         data = unwrap(payload)
     except BadResponse as exc:
         raise BadResponse(f"{endpoint}: {exc}") from None
     if not isinstance(data, list):
         raise BadResponse(f"{endpoint} data: expected a list")
+    items = []
     for index, item in enumerate(data):
-        if not isinstance(item, Mapping):
+        if isinstance(item, Mapping):
+            items.append((index, item))
+        elif skipped is None:
             raise BadResponse(f"{endpoint} data[{index}]: expected an object")
-    return data
+        else:
+            skipped.append(Skipped(None, f"{endpoint} data[{index}]: expected an object"))
+    return items
 
 
 def _trade(item: Mapping[str, Any], where: str) -> Trade:
@@ -193,6 +260,10 @@ def _time(item: Mapping[str, Any], where: str) -> int:
     stamp = _whole(item, "timestamp", where)
     if not 0 < stamp < _MAX_TIME_MS:
         raise BadResponse(f"{where}.timestamp: expected Unix milliseconds")
+    if stamp < EXCHANGE_FIRST_DAY_MS:
+        raise BadResponse(
+            f"{where}.timestamp: {stamp} is before the exchange's first day ({EXCHANGE_FIRST_DAY})"
+        )
     return stamp
 
 

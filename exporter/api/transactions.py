@@ -14,7 +14,7 @@ from exporter.api.account import Account
 from exporter.api.candles import Candle, parse_klines, parse_ohlcs
 from exporter.api.client import Client, RequestHook
 from exporter.api.market import EXCHANGE_INFO, MarketStatus, parse_exchange_info
-from exporter.api.records import ENDPOINTS, Kind, Trade, Transfer, parse_trades, parse_transfers
+from exporter.api.records import ENDPOINTS, Kind, Skipped, Trade, Transfer, parse_trades, parse_transfers
 
 KLINES = "/v1/klines/history"
 OHLCS = "/v1/ohlcs"
@@ -24,19 +24,23 @@ DAILY = "1D"
 Record = Trade | Transfer
 
 
-def _trades(payload: Any) -> Sequence[Record]:
-    return parse_trades(payload)
+def _trades(payload: Any, skipped: list[Skipped] | None) -> Sequence[Record]:
+    return parse_trades(payload, skipped)
 
 
-def _crypto(payload: Any) -> Sequence[Record]:
-    return parse_transfers(payload, "crypto")
+def _crypto(payload: Any, skipped: list[Skipped] | None) -> Sequence[Record]:
+    return parse_transfers(payload, "crypto", skipped)
 
 
-def _fiat(payload: Any) -> Sequence[Record]:
-    return parse_transfers(payload, "fiat")
+def _fiat(payload: Any, skipped: list[Skipped] | None) -> Sequence[Record]:
+    return parse_transfers(payload, "fiat", skipped)
 
 
-_PARSERS: dict[Kind, Callable[[Any], Sequence[Record]]] = {"trade": _trades, "crypto": _crypto, "fiat": _fiat}
+_PARSERS: dict[Kind, Callable[[Any, list[Skipped] | None], Sequence[Record]]] = {
+    "trade": _trades,
+    "crypto": _crypto,
+    "fiat": _fiat,
+}
 
 
 class ActivityClient:
@@ -59,11 +63,23 @@ class ActivityClient:
         end_ms: int,
         hook: RequestHook | None = None,
         deadline: float | None = None,
+        skipped: list[Skipped] | None = None,
     ) -> Sequence[Record]:
-        """One account's trades or transfers with timestamps in [start_ms, end_ms] (one signed GET)."""
+        """One account's trades or transfers with timestamps in [start_ms, end_ms] (one signed GET).
+
+        With `skipped`, items that cannot be parsed are left out and listed there (records.parse_*).
+        """
         query = urlencode({"startDate": start_ms, "endDate": end_ms})
+
+        def parse(payload: Any) -> Sequence[Record]:
+            found: list[Skipped] = []
+            records = _PARSERS[kind](payload, None if skipped is None else found)
+            if skipped is not None:  # only an answer that parsed: a retried attempt adds nothing twice
+                skipped.extend(found)
+            return records
+
         return self.rest.get_json(
-            ENDPOINTS[kind], _PARSERS[kind], query=query, account=account, hook=hook, deadline=deadline
+            ENDPOINTS[kind], parse, query=query, account=account, hook=hook, deadline=deadline
         )
 
     def market(

@@ -89,7 +89,11 @@ def settings_of(config: Config | None, args: argparse.Namespace) -> ActivitySett
 
 
 def open_existing(storage: str) -> Ledger:
-    """The ledger of a storage directory; CommandError when there is none yet or it cannot be read."""
+    """The ledger of a storage directory, read-only; CommandError when there is none or it cannot be read.
+
+    Read as it is: never migrated or written (what the export caches goes to an in-memory copy), so a
+    read-only file, or one an older release left, is read without being changed.
+    """
     path = ledger_path(storage)
     if not path.is_file():
         raise CommandError(
@@ -97,7 +101,7 @@ def open_existing(storage: str) -> Ledger:
             f" --storage.path {storage}` to sync"
         )
     try:
-        return Ledger(path)
+        return Ledger.read_only(path)
     except LedgerError as exc:
         raise CommandError(str(exc)) from None
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
+from exporter.api.records import EXCHANGE_FIRST_DAY, EXCHANGE_FIRST_DAY_MS
 from exporter.describe import shown
 from exporter.durations import DurationError, parse_duration_ms
 
@@ -20,11 +21,6 @@ DEFAULT_GRAPH_API_URL = "https://graph-api.btcturk.com"
 DEFAULT_PAGE_CAP = 50
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# BTCTurk opened for trading in July 2013 (CoinDesk and Cointelegraph, July 2013: "BTCTurk launched
-# earlier this month"); the vendor's notes give no earlier date. No account has history before it,
-# and a window reaching before 1970 is answered with HTTP 400 on every try.
-EXCHANGE_FIRST_DAY = "2013-07-01"
-EXCHANGE_FIRST_DAY_MS = int(datetime(2013, 7, 1, tzinfo=timezone.utc).timestamp() * 1000)
 # Far beyond any since; only keeps parse_duration_ms's arithmetic bounded.
 _SINCE_MAX_MS = 10**15
 SINCE_FORMS = "a UTC date like 2025-01-31 or a duration before now like 730d, 1y or 1d12h"

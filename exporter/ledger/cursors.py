@@ -42,9 +42,10 @@ class SyncState:
             ).fetchone()
         return Cursor() if row is None else Cursor(row[0], row[1], bool(row[2]))
 
-    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor) -> None:
-        """Record how far the sync of one account's endpoint has got."""
-        with self._db.write() as db:
+    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor, rebuilds: int | None = None) -> None:
+        """Record how far the sync of one account's endpoint has got; with `rebuilds`, only into the
+        file it was read from (a cursor must never claim history a rebuilt file does not hold)."""
+        with self._db.write(rebuilds) as db:
             db.execute(
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?)",
                 [account, endpoint, cursor.newest_ms, cursor.backfilled_to_ms, int(cursor.backfill_complete)],

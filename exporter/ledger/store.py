@@ -5,15 +5,18 @@ Amounts are stored as decimal strings and ids as text, so nothing passes through
 stored by their configured name only: the file holds no keys or other secrets.
 
 The ledger is a copy of what the exchange already keeps. Deleting it (with its `-wal` and `-shm`
-companions, while the exporter is stopped) is always safe: the next start reads the history again
-from `activity.since`.
+companions) is always safe: the history is read again from `activity.since`, at the next start or at
+once by a running exporter, which notices (db.LedgerDb); so is a damaged file, which is moved aside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from exporter.api.records import Kind, Trade, Transfer
 from exporter.ledger.cursors import Cursor, SyncState
@@ -35,21 +38,12 @@ __all__ = [
 DEFAULT_STORAGE_DIR = "data"
 FILENAME = "ledger.db"
 
-_UPSERT_TRADES = """INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (account, id) DO UPDATE SET order_id = excluded.order_id,
-        timestamp_ms = excluded.timestamp_ms, base = excluded.base, quote = excluded.quote,
-        side = excluded.side, price = excluded.price, amount = excluded.amount,
-        fee = excluded.fee, tax = excluded.tax
-    WHERE (order_id, timestamp_ms, base, quote, side, price, amount, fee, tax)
-        IS NOT (excluded.order_id, excluded.timestamp_ms, excluded.base, excluded.quote,
-        excluded.side, excluded.price, excluded.amount, excluded.fee, excluded.tax)"""
-_UPSERT_TRANSFERS = """INSERT INTO transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (account, kind, id) DO UPDATE SET timestamp_ms = excluded.timestamp_ms,
-        balance_type = excluded.balance_type, currency = excluded.currency,
-        amount = excluded.amount, fee = excluded.fee, tax = excluded.tax, funds = excluded.funds
-    WHERE (timestamp_ms, balance_type, currency, amount, fee, tax, funds)
-        IS NOT (excluded.timestamp_ms, excluded.balance_type, excluded.currency,
-        excluded.amount, excluded.fee, excluded.tax, excluded.funds)"""
+_INSERT_TRADE = "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_TRANSFER = "INSERT INTO transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_TRADE_COLUMNS = "id, order_id, timestamp_ms, base, quote, side, price, amount, fee, tax"
+_TRANSFER_COLUMNS = "kind, id, timestamp_ms, balance_type, currency, amount, fee, tax, funds"
+# Ids looked up per statement when checking what is stored already (far under SQLite's variable limit).
+_LOOKUP = 500
 
 
 def ledger_path(storage_dir: str | Path = DEFAULT_STORAGE_DIR) -> Path:
@@ -92,12 +86,60 @@ def _transfer_row(account: str, t: Transfer) -> tuple[object, ...]:
     )
 
 
-class Ledger:
-    """One open ledger file; safe to share between threads (one connection behind a lock)."""
+def _trade(r: Sequence[Any], symbols: dict[str, str]) -> Trade:
+    return Trade(
+        int(r[0]),
+        None if r[1] is None else int(r[1]),
+        r[2],
+        symbols.setdefault(r[3], r[3]),
+        symbols.setdefault(r[4], r[4]),
+        "buy" if r[5] == "buy" else "sell",
+        Decimal(r[6]),
+        Decimal(r[7]),
+        Decimal(r[8]),
+        Decimal(r[9]),
+    )
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0) -> None:
+
+def _transfer(r: Sequence[Any]) -> Transfer:
+    return Transfer(
+        kind=r[0],
+        id=int(r[1]),
+        timestamp_ms=r[2],
+        balance_type=r[3],
+        currency=r[4],
+        amount=Decimal(r[5]),
+        fee=None if r[6] is None else Decimal(r[6]),
+        tax=None if r[7] is None else Decimal(r[7]),
+        funds=None if r[8] is None else Decimal(r[8]),
+    )
+
+
+def _stored(
+    db: sqlite3.Connection, table: str, columns: str, account: str, ids: list[str]
+) -> list[Sequence[Any]]:
+    rows: list[Sequence[Any]] = []
+    for at in range(0, len(ids), _LOOKUP):
+        chunk = ids[at : at + _LOOKUP]
+        marks = ", ".join("?" * len(chunk))
+        rows += db.execute(
+            f"SELECT {columns} FROM {table} WHERE account = ? AND id IN ({marks})", [account, *chunk]
+        ).fetchall()
+    return rows
+
+
+class Ledger:
+    """One open ledger file; safe to share between threads (one connection behind a lock).
+
+    A record's id is immutable: the first version stored is kept, and one served again with other
+    fields is left out (and reported, so the caller can count it); a transfer is one record by its id,
+    whichever endpoint answered it. So no total counted over the ledger can go down.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 5.0, *, read_only: bool = False) -> None:
+        """Open (creating and migrating when needed) the file; `read_only`: an in-memory copy of it."""
         self.path = Path(path)
-        self._db = LedgerDb(self.path, busy_timeout_s)
+        self._db = LedgerDb(self.path, busy_timeout_s, read_only=read_only)
         self.prices = PriceCache(self._db)
         self.sync = SyncState(self._db)
 
@@ -106,9 +148,23 @@ class Ledger:
         """Open (creating when needed) `ledger.db` in `storage_dir`."""
         return cls(ledger_path(storage_dir))
 
+    @classmethod
+    def read_only(cls, path: str | Path) -> Ledger:
+        """Read a ledger file without writing or migrating it (writes go to an in-memory copy)."""
+        return cls(path, read_only=True)
+
     def close(self) -> None:
         """Close the file; the ledger is unusable afterwards."""
         self._db.close()
+
+    def check(self) -> bool:
+        """Check every page on disk; a damaged file is moved aside and rebuilt (False)."""
+        return self._db.check()
+
+    @property
+    def rebuilds(self) -> int:
+        """How many times the file was rebuilt (damaged, deleted or replaced) since it was opened."""
+        return self._db.rebuilds
 
     def __enter__(self) -> Ledger:
         return self
@@ -124,19 +180,47 @@ class Ledger:
 
     # --- records -----------------------------------------------------------------------------------
 
-    def upsert_trades(self, account: str, trades: Iterable[Trade]) -> int:
-        """Store trades by (account, id); return how many were new or changed. Repeating is harmless."""
-        with self._db.write() as db:
-            before = db.total_changes
-            db.executemany(_UPSERT_TRADES, (_trade_row(account, t) for t in trades))
-            return db.total_changes - before
+    def upsert_trades(self, account: str, trades: Iterable[Trade], changed: list[Trade] | None = None) -> int:
+        """Store new trades by (account, id); return how many were new. Repeating is harmless.
 
-    def upsert_transfers(self, account: str, transfers: Iterable[Transfer]) -> int:
-        """Store transfers by (account, kind, id); return how many were new or changed."""
+        A stored id keeps its first version; one here with other fields is appended to `changed`.
+        """
+        batch = list(trades)
         with self._db.write() as db:
-            before = db.total_changes
-            db.executemany(_UPSERT_TRANSFERS, (_transfer_row(account, t) for t in transfers))
-            return db.total_changes - before
+            symbols: dict[str, str] = {}
+            rows = _stored(db, "trades", _TRADE_COLUMNS, account, sorted({str(t.id) for t in batch}))
+            known = {t.id: t for t in (_trade(r, symbols) for r in rows)}
+            new = []
+            for t in batch:
+                first = known.setdefault(t.id, t)
+                if first is t:
+                    new.append(_trade_row(account, t))
+                elif first != t and changed is not None:
+                    changed.append(t)
+            db.executemany(_INSERT_TRADE, new)
+            return len(new)
+
+    def upsert_transfers(
+        self, account: str, transfers: Iterable[Transfer], changed: list[Transfer] | None = None
+    ) -> int:
+        """Store new transfers by (account, id), whichever endpoint (kind) answered; how many were new.
+
+        A stored id keeps its first version; one here with other fields (the kind aside: the same
+        deposit from /crypto and /fiat is one record) is appended to `changed`.
+        """
+        batch = list(transfers)
+        with self._db.write() as db:
+            rows = _stored(db, "transfers", _TRANSFER_COLUMNS, account, sorted({str(t.id) for t in batch}))
+            known = {t.id: t for t in map(_transfer, rows)}
+            new = []
+            for t in batch:
+                first = known.setdefault(t.id, t)
+                if first is t:
+                    new.append(_transfer_row(account, t))
+                elif replace(first, kind=t.kind) != t and changed is not None:
+                    changed.append(t)
+            db.executemany(_INSERT_TRANSFER, new)
+            return len(new)
 
     def trades(self, account: str, since_ms: int | None = None, until_ms: int | None = None) -> list[Trade]:
         """One account's trades, oldest first (ties in id order), optionally within [since, until)."""
@@ -145,27 +229,9 @@ class Ledger:
             # Sorted here, not in SQL: reading the table in key order and sorting in Python is faster
             # than following the time index row by row, and ids are text here, so SQL's order of
             # them is not numeric order.
-            rows = db.execute(
-                "SELECT id, order_id, timestamp_ms, base, quote, side, price, amount, fee, tax FROM trades"
-                f" WHERE {where}",
-                args,
-            ).fetchall()
+            rows = db.execute(f"SELECT {_TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
         symbols: dict[str, str] = {}  # one str object per symbol, not one per row
-        trades = [
-            Trade(
-                int(r[0]),
-                None if r[1] is None else int(r[1]),
-                r[2],
-                symbols.setdefault(r[3], r[3]),
-                symbols.setdefault(r[4], r[4]),
-                "buy" if r[5] == "buy" else "sell",
-                Decimal(r[6]),
-                Decimal(r[7]),
-                Decimal(r[8]),
-                Decimal(r[9]),
-            )
-            for r in rows
-        ]
+        trades = [_trade(r, symbols) for r in rows]
         trades.sort(key=_time_and_id)
         return trades
 
@@ -175,25 +241,8 @@ class Ledger:
         """One account's crypto and fiat transfers, oldest first, optionally within [since, until)."""
         where, args = _window(account, since_ms, until_ms)
         with self._db.read() as db:
-            rows = db.execute(
-                "SELECT kind, id, timestamp_ms, balance_type, currency, amount, fee, tax, funds"
-                f" FROM transfers WHERE {where}",
-                args,
-            ).fetchall()
-        transfers = [
-            Transfer(
-                kind=r[0],
-                id=int(r[1]),
-                timestamp_ms=r[2],
-                balance_type=r[3],
-                currency=r[4],
-                amount=Decimal(r[5]),
-                fee=None if r[6] is None else Decimal(r[6]),
-                tax=None if r[7] is None else Decimal(r[7]),
-                funds=None if r[8] is None else Decimal(r[8]),
-            )
-            for r in rows
-        ]
+            rows = db.execute(f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE {where}", args).fetchall()
+        transfers = [_transfer(r) for r in rows]
         transfers.sort(key=lambda t: (t.timestamp_ms, t.kind, t.id))
         return transfers
 
@@ -233,9 +282,9 @@ class Ledger:
         """Where the sync of one account's endpoint stands (SyncState.cursor)."""
         return self.sync.cursor(account, endpoint)
 
-    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor) -> None:
+    def set_cursor(self, account: str, endpoint: Kind, cursor: Cursor, rebuilds: int | None = None) -> None:
         """Record how far the sync of one account's endpoint has got (SyncState.set_cursor)."""
-        self.sync.set_cursor(account, endpoint, cursor)
+        self.sync.set_cursor(account, endpoint, cursor, rebuilds)
 
     def state(self, key: str) -> str | None:
         """A value from the state table, None when never set (SyncState.state)."""

@@ -24,7 +24,7 @@ from exporter.poll.snapshot import AccountSnapshot
 from exporter.pricing.valuation import Market, value_balances
 
 # Failure reasons every account's endpoints start at zero with, so rate() and increase() see the first.
-SYNC_REASONS = (*REASONS, "truncated")
+SYNC_REASONS = (*REASONS, "truncated", "ledger")
 _ZERO = Decimal(0)
 
 Row = tuple[tuple[str, ...], str]  # one sample of a known family: label values in its order, value text

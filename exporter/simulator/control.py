@@ -28,6 +28,15 @@ def control(sim: Simulator, method: str, path: str, body: bytes) -> Response:
         if path == "/_sim/faults" and method == "DELETE":
             sim.clear_faults()
             return ok
+        if path == "/_sim/items" and method == "POST":
+            spec = json.loads(body or b"{}")
+            items = [dict(item) for item in spec.get("items", [])]
+            hidden = [int(i) for i in spec.get("hidden", [])]
+            sim.serve_items(str(spec["endpoint"]), items, hidden, reverse=bool(spec.get("reverse", False)))
+            return ok
+        if path == "/_sim/items" and method == "DELETE":
+            sim.clear_items()
+            return ok
         if path == "/_sim/stats" and method == "GET":
             return json_response(200, {"requests": sim.stats()})
         if path == "/_sim/config" and method == "POST":

@@ -162,7 +162,9 @@ def _transactions(sim: Simulator, path: str, query: str, headers: Headers) -> Re
         if account is None or not account.can_read_activity:
             return unauthorized(sim.legacy_401)
         try:
-            data = transactions.answer(path, account.history, parse_qs(query), now_ms, sim.activity_cap)
+            data = transactions.answer(
+                path, account.history, parse_qs(query), now_ms, sim.activity_cap, sim.served.get(path)
+            )
         except transactions.BadQuery as exc:
             return json_response(400, failure(str(exc), 400))
     return json_response(200, _wrapped(sim, data))

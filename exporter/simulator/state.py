@@ -6,8 +6,9 @@ import dataclasses
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from exporter.api.signing import decode_private_key
 from exporter.simulator import activity, backfill
@@ -16,9 +17,10 @@ from exporter.simulator.activity import Ids
 from exporter.simulator.amounts import ZERO, to_decimal
 from exporter.simulator.ledger import History
 from exporter.simulator.market import Market
+from exporter.simulator.paths import normalize_path
 from exporter.simulator.pricepath import PricePath
 from exporter.simulator.quirks import Quirks
-from exporter.simulator.transactions import DEFAULT_CAP
+from exporter.simulator.transactions import DEFAULT_CAP, Served
 
 
 class SimulatorState:
@@ -37,6 +39,8 @@ class SimulatorState:
         self.legacy_401 = False
         # Items per transaction answer; more matching items than this and the oldest are dropped.
         self.activity_cap = DEFAULT_CAP
+        # TEST-ONLY hostile transaction answers, by endpoint path (serve_items).
+        self.served: dict[str, Served] = {}
         # currency -> (withdrawal disabled, deposit disabled); None leaves the field out of exchangeinfo.
         self.operation_blocks: dict[str, tuple[bool, bool]] | None = {}
         # exchangeinfo is served from a cache this many seconds old at most, as the live CDN does.
@@ -87,6 +91,25 @@ class SimulatorState:
                     account, self.market, self.prices, rng, self.now_ms(), history_days, self.ids
                 )
             self.accounts[public_key] = account
+
+    def serve_items(
+        self,
+        path: str,
+        items: Iterable[Mapping[str, Any]] = (),
+        hidden: Iterable[int] = (),
+        *,
+        reverse: bool = False,
+    ) -> None:
+        """Make a transaction endpoint hostile: raw `items` in every answer (an item with a recorded id
+        replaces that record), the recorded ids in `hidden` left out, with `reverse` oldest first;
+        replaces the endpoint's last call."""
+        with self.lock:
+            self.served[normalize_path(path)] = Served([dict(i) for i in items], set(hidden), reverse)
+
+    def clear_items(self) -> None:
+        """Serve every transaction endpoint as recorded again."""
+        with self.lock:
+            self.served.clear()
 
     def set_assets(self, public_key: str, assets: Iterable[SimAsset]) -> None:
         """Replace every asset of an account (outside its history: a test's fiat)."""

@@ -3,11 +3,15 @@
 Without dates an answer covers the last 30 days only; items come newest first; an answer holds at
 most `cap` items, and when more match, the oldest beyond the cap are dropped (the client has to ask
 again with an earlier window).
+
+A test can make the answers hostile (`Served`): raw items served on an endpoint whatever the window
+(one with a recorded id stands in for that record), and recorded ids left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.simulator.ledger import History, Trade, Transfer
@@ -96,10 +100,35 @@ def _newest(records: Sequence[Trade | Transfer], cap: int) -> list[dict[str, Any
     return [r.to_json() for r in ordered[:cap]]
 
 
+@dataclass
+class Served:
+    """TEST-ONLY hostile answers of one endpoint: raw `items` served in every answer (an item whose
+    `id` is a recorded one's replaces it), the recorded ids in `hidden` left out, and with `reverse`
+    the items oldest first."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    hidden: set[int] = field(default_factory=set)
+    reverse: bool = False
+
+    def apply(self, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answer's items as this hostile server would send them."""
+        extra = {item.get("id"): item for item in self.items}
+        out = [extra.pop(item["id"], item) for item in data if item["id"] not in self.hidden]
+        out += extra.values()
+        return out[::-1] if self.reverse else out
+
+
 def answer(
-    path: str, history: History, params: Mapping[str, Sequence[str]], now_ms: int, cap: int
+    path: str,
+    history: History,
+    params: Mapping[str, Sequence[str]],
+    now_ms: int,
+    cap: int,
+    served: Served | None = None,
 ) -> list[dict[str, Any]]:
     """The `data` of one transaction endpoint."""
     if path == TRADES_PATH:
-        return trades(history, params, now_ms, cap)
-    return transfers(history, path == FIAT_PATH, params, now_ms, cap)
+        data = trades(history, params, now_ms, cap)
+    else:
+        data = transfers(history, path == FIAT_PATH, params, now_ms, cap)
+    return data if served is None else served.apply(data)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from support import wait_for
 
+from exporter.activity.oddities import MAX_RECORD_WARNINGS
 from exporter.activity.publisher import PRICES_RETRY_MAX
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.sync import ActivitySync
@@ -441,3 +442,25 @@ def test_connect_shares_the_rest_client_and_points_graph_at_its_own_host(sim: Si
     rest = Client(sim.url, 3.0)
     client = ActivityClient.connect(rest, sim.url + "/")
     assert client.rest is rest and client.graph.api_url == sim.url and client.graph.total_timeout == 3.0
+
+
+def test_bad_records_are_counted_once_each_and_logged_up_to_a_bound(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.activity_cap = 1000
+    trade = sim.history(KEYS[0]).trades[0].to_json()
+    sim.serve_items(TRADES, [{**trade, "id": 100 + n, "price": "?"} for n in range(MAX_RECORD_WARNINGS + 5)])
+    oddities: list[tuple[str, str]] = []
+    published = Published()
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        sync = make_sync(sim, ledger, published, page_cap=1000)
+        sync.on_oddity = lambda endpoint, kind: oddities.append((endpoint, kind))
+        with caplog.at_level(logging.WARNING, logger="exporter.activity.sync"):
+            sync.run_once()
+            sync.sync_endpoint(ACCOUNT, "trade")  # read again: nothing new to count or say
+        assert oddities == [(TRADES, "bad_record")] * (MAX_RECORD_WARNINGS + 5)
+        lines = [r.getMessage() for r in caplog.records if "skipped, the rest kept" in r.getMessage()]
+        assert len(lines) == MAX_RECORD_WARNINGS
+        assert "counted in btcturk_api_oddities_total, not logged" in lines[-1]
+        assert {t.id for t in ledger.trades("main")} == {t.id for t in sim.history(KEYS[0]).trades}
+        assert published.snapshots["main"].up

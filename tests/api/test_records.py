@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from exporter.api.parsing import BadResponse
-from exporter.api.records import Trade, Transfer, loads, parse_trades, parse_transfers
+from exporter.api.records import (
+    EXCHANGE_FIRST_DAY_MS,
+    Skipped,
+    Trade,
+    Transfer,
+    loads,
+    parse_trades,
+    parse_transfers,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "activity"
 
@@ -140,6 +148,8 @@ def trade_payload(**changes: object) -> dict[str, Any]:
         ({"id": True}, "data[1].id: expected a whole number"),
         ({"id": -1}, "data[1].id: out of range"),
         ({"timestamp": 0}, "data[1].timestamp: expected Unix milliseconds"),
+        ({"timestamp": 86_400_000}, "data[1].timestamp: 86400000 is before the exchange's first day"),
+        ({"timestamp": EXCHANGE_FIRST_DAY_MS - 1}, "before the exchange's first day (2013-07-01)"),
         ({"numeratorSymbol": ""}, "data[1].numeratorSymbol: expected an asset symbol"),
         ({"numeratorSymbol": "BT\nC"}, "data[1].numeratorSymbol: not a printable symbol"),
         ({"denominatorSymbol": "\ud800"}, "data[1].denominatorSymbol: not a printable symbol"),
@@ -217,3 +227,32 @@ def test_bad_transfer_fields(changes: dict[str, object], message: str) -> None:
 def test_floats_from_a_plain_json_parser_are_accepted_by_their_shortest_text() -> None:
     payload = trade_payload(price=2240000.5)
     assert parse_trades(payload)[1].price == Decimal("2240000.5")
+
+
+def test_with_a_skipped_list_a_bad_item_is_left_out_and_the_rest_kept() -> None:
+    payload = trade_payload(price="abc")
+    payload["data"].append("not an object")
+    skipped: list[Skipped] = []
+    trades = parse_trades(payload, skipped)
+    items = payload["data"]
+    assert [t.id for t in trades] == [int(i["id"]) for n, i in enumerate(items[:-1]) if n != 1]
+    reasons = {s.id: s.reason for s in skipped}
+    assert reasons.keys() == {int(items[1]["id"]), None}
+    assert "data[1].price: not a decimal number" in reasons[int(items[1]["id"])]
+    assert f"data[{len(items) - 1}]: expected an object" in str(reasons[None])
+    # Without the list, the first bad item fails the answer (as every other caller expects).
+    with pytest.raises(BadResponse, match=r"expected an object"):
+        parse_trades(payload)
+    transfers: list[Skipped] = []
+    assert (
+        parse_transfers(
+            {"success": True, "data": [{"id": 5, "amount": "x", "timestamp": 1}]}, "fiat", transfers
+        )
+        == ()
+    )
+    assert transfers[0].id == 5
+
+
+def test_the_first_day_itself_is_accepted() -> None:
+    trades = parse_trades(trade_payload(timestamp=EXCHANGE_FIRST_DAY_MS))
+    assert trades[1].timestamp_ms == EXCHANGE_FIRST_DAY_MS

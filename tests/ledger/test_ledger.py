@@ -63,14 +63,20 @@ def test_ids_are_text_and_amounts_decimal_strings_in_the_file(ledger: Ledger) ->
     )
 
 
-def test_upsert_is_idempotent_and_updates_changed_records(ledger: Ledger) -> None:
+def test_upsert_is_idempotent_and_keeps_the_first_version_of_an_id(ledger: Ledger) -> None:
     trades = trades_fixture()
     assert ledger.upsert_trades("alice", trades) == 3
     assert ledger.upsert_trades("alice", trades) == 0
-    corrected = Trade(**{**_fields(trades[0]), "fee": Decimal("-23.05")})
-    assert ledger.upsert_trades("alice", [corrected]) == 1
+    changed: list[Trade] = []
+    other = Trade(**{**_fields(trades[0]), "fee": Decimal("-23.05")})
+    assert ledger.upsert_trades("alice", [other, *trades], changed) == 0
+    assert changed == [other]
     assert ledger.counts() == {("alice", "trade"): 3}
-    assert next(t for t in ledger.trades("alice") if t.id == corrected.id).fee == Decimal("-23.05")
+    assert next(t for t in ledger.trades("alice") if t.id == other.id).fee == trades[0].fee
+    # The same value written otherwise (1.50 for 1.5) is the same record, not a changed one.
+    same = Trade(**{**_fields(trades[0]), "price": trades[0].price.quantize(Decimal("0.0000001"))})
+    changed.clear()
+    assert ledger.upsert_trades("alice", [same], changed) == 0 and changed == []
     # The same id under another account is another record.
     assert ledger.upsert_trades("bob", trades[:1]) == 1
     assert ledger.counts() == {("alice", "trade"): 3, ("bob", "trade"): 1}
@@ -88,12 +94,16 @@ def test_transfers_round_trip_with_absent_fields_and_kinds(ledger: Ledger) -> No
     assert stored == sorted(transfers, key=lambda t: t.timestamp_ms)
     bare = next(t for t in stored if t.id == 551003)
     assert bare.currency is None and bare.fee is None and bare.funds is None
-    # The same id from /crypto and /fiat are two records.
-    twin = Transfer(
+    # The same id from /crypto and /fiat is one record: the first stays, a different one is reported.
+    first = next(t for t in stored if t.id == 2391834)
+    twin = Transfer(**{**{k: getattr(first, k) for k in Transfer.__slots__}, "kind": "fiat"})
+    changed: list[Transfer] = []
+    assert ledger.upsert_transfers("alice", [twin], changed) == 0 and changed == []
+    other = Transfer(
         kind="fiat", id=2391834, timestamp_ms=1, balance_type="deposit", currency="TRY", amount=Decimal(1)
     )
-    assert ledger.upsert_transfers("alice", [twin]) == 1
-    assert ledger.counts() == {("alice", "crypto"): 2, ("alice", "fiat"): 3}
+    assert ledger.upsert_transfers("alice", [other], changed) == 0 and changed == [other]
+    assert ledger.transfers("alice") == stored
 
 
 def test_time_window_and_newest_per_endpoint(ledger: Ledger) -> None:
@@ -176,6 +186,27 @@ def test_a_version_1_file_migrates_keeping_its_records(tmp_path: Path) -> None:
     assert {"prices", "trades_by_time", "transfers_by_time"} <= names
 
 
+def test_version_3_keeps_one_of_a_transfer_stored_under_both_endpoints(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for step in MIGRATIONS[:2]:
+        step(raw)
+    raw.execute("PRAGMA user_version = 2")
+    for kind, currency in (("fiat", "TRY"), ("crypto", "TRY"), ("crypto", "BTC")):
+        ident = "9" if currency == "TRY" else "10"
+        raw.execute(
+            "INSERT INTO transfers VALUES ('a', ?, ?, 1764530400000, 'deposit', ?, '30104.00',"
+            " NULL, NULL, NULL)",
+            [kind, ident, currency],
+        )
+    raw.close()
+    with Ledger(path) as ledger:
+        assert ledger.version == VERSION
+        moves = ledger.transfers("a")
+        assert [(t.id, t.kind, t.currency) for t in moves] == [(9, "crypto", "TRY"), (10, "crypto", "BTC")]
+        assert str(moves[0].amount) == "30104.00"
+
+
 def test_a_failed_migration_leaves_the_file_at_its_old_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,19 +221,31 @@ def test_a_failed_migration_leaves_the_file_at_its_old_version(
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_a_newer_schema_is_moved_aside_by_the_writer_and_refused_by_readers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "ledger.db"
     sqlite3.connect(path).execute(f"PRAGMA user_version = {VERSION + 1}")
     with pytest.raises(LedgerError, match=f"schema version {VERSION + 1} is newer"):
-        Ledger(path)
+        Ledger.read_only(path)
+    with Ledger(path) as ledger:
+        assert ledger.version == VERSION
+    (aside,) = tmp_path.glob("ledger.db.damaged-*")
+    assert sqlite3.connect(aside).execute("PRAGMA user_version").fetchone()[0] == VERSION + 1
+    (line,) = [r.getMessage() for r in caplog.records if "moved aside" in r.getMessage()]
+    assert str(path) in line and aside.name in line and "is newer" in line
 
 
-def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_database_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(LedgerError) as info:
-        Ledger(path)
-    assert str(info.value) == f"ledger {path}: cannot open: file is not a database"
+        Ledger.read_only(path)
+    assert str(info.value) == f"ledger {path}: not a readable ledger (file is not a database)"
+    with Ledger(path) as ledger:
+        assert ledger.counts() == {}
+    (aside,) = tmp_path.glob("ledger.db.damaged-*")
+    assert aside.read_bytes() == b"this is not sqlite" * 100
 
 
 @pytest.mark.parametrize("layout", ["parent_is_a_file", "ledger_is_a_directory"])

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+import requests
 from support import VECTOR_PRIVATE, VECTOR_PUBLIC, VECTOR_STAMP, FakeClock, signed_get
 
 from exporter.simulator import SimAsset, Simulator, demo_assets
@@ -132,3 +133,20 @@ def test_a_trade_the_account_cannot_afford_is_not_made(sim: Simulator) -> None:
     assert bought is not None and bought.amount == Decimal("0.000001")
     try_left = next(a for a in sim.assets(VECTOR_PUBLIC) if a.asset == "TRY").free
     assert try_left == Decimal(10) - bought.amount * bought.price + bought.fee + bought.tax
+
+
+def test_served_items_stand_in_for_hide_and_reorder_records(sim: Simulator, clock: FakeClock) -> None:
+    run(sim, clock, 200)
+    path = "/api/v1/users/transactions/trade"
+    recorded = signed_get(sim, path=path).json()["data"]
+    assert len(recorded) >= 3
+    changed = {**recorded[0], "fee": "-0.1"}
+    extra = {**recorded[0], "id": 1, "timestamp": 86_400_000}  # served whatever the window
+    body = {"endpoint": path, "items": [changed, extra], "hidden": [recorded[1]["id"]]}
+    assert requests.post(sim.url + "/_sim/items", json=body, timeout=5).status_code == 200
+    served = signed_get(sim, path=path).json()["data"]
+    assert served == [changed, *recorded[2:], extra]
+    sim.serve_items(path, reverse=True)
+    assert signed_get(sim, path=path).json()["data"] == recorded[::-1]
+    assert requests.delete(sim.url + "/_sim/items", timeout=5).status_code == 200
+    assert signed_get(sim, path=path).json()["data"] == recorded
