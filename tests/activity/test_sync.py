@@ -454,8 +454,8 @@ def test_bad_records_are_counted_once_each_and_logged_up_to_a_bound(
     published = Published()
     with Ledger(tmp_path / "ledger.db") as ledger:
         sync = make_sync(sim, ledger, published, page_cap=1000)
-        sync.on_oddity = lambda endpoint, kind: oddities.append((endpoint, kind))
-        with caplog.at_level(logging.WARNING, logger="exporter.activity.sync"):
+        sync.endpoints.oddities.on_oddity = lambda endpoint, kind: oddities.append((endpoint, kind))
+        with caplog.at_level(logging.WARNING, logger="exporter.activity.oddities"):
             sync.run_once()
             sync.sync_endpoint(ACCOUNT, "trade")  # read again: nothing new to count or say
         assert oddities == [(TRADES, "bad_record")] * (MAX_RECORD_WARNINGS + 5)
