@@ -13,16 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 from exporter.activity.calls import Calls
 from exporter.activity.ledger_watch import LedgerWatch
+from exporter.activity.price_fetch import PriceFetch
 from exporter.activity.revalue import revalue
 from exporter.activity.state import ActivitySnapshot, SyncHealth
 from exporter.api.account import Account
-from exporter.api.candles import Candle
 from exporter.api.errors import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.records import KINDS, Kind
-from exporter.api.transactions import KLINES, OHLCS, ActivityClient
-from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
-from exporter.config.loader import DEFAULT_API_URL
+from exporter.api.transactions import ActivityClient
+from exporter.config.activity_settings import ActivitySettings
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.loops import Loops
@@ -30,12 +29,8 @@ from exporter.pricing.history import PriceHistory
 
 log = logging.getLogger(__name__)
 
-# After a failed price-history request, revaluation waits this long, doubling per failure up to the
-# cap, and tries once (no retry loop): an unreachable graph-api is one warning, then quiet retries.
-PRICES_RETRY_BASE = 30.0
 # How often every page of the ledger file is read back from disk (a damaged one is rebuilt).
 LEDGER_CHECK_INTERVAL = 30.0
-PRICES_RETRY_MAX = 1800.0
 
 
 class Publisher:
@@ -68,12 +63,10 @@ class Publisher:
         self._clock = clock
         self._monotonic = monotonic
         self.watch = watch
-        self.prices = PriceHistory(ledger, self._candles)
+        self.fetch = PriceFetch(settings, client, calls, monotonic)
+        self.prices = PriceHistory(ledger, self.fetch.candles)
         self.market: MarketStatus | None = None
         self._counts: dict[str, dict[Kind, int]] = {}
-        self._price_failures = 0
-        self._prices_retry_at: float | None = None  # a monotonic time; None while prices answer
-        self._prices_down: ApiError | None = None  # the failure that started the backoff
 
     def loop(self, loops: Loops, wake: threading.Event) -> None:
         """Poll the market on its interval and publish every account each time `wake` is set."""
@@ -93,7 +86,7 @@ class Publisher:
             for account in self.accounts:
                 self.publish(account.name)
             loops.check()
-            wake_at = min(next_market, self._prices_retry_at or next_market)  # the prices' next try too
+            wake_at = min(next_market, self.fetch.retry_at or next_market)  # the prices' next try too
             wake.wait(max(0.0, wake_at - self._monotonic()))
             loops.check()
 
@@ -115,55 +108,6 @@ class Publisher:
         if self.on_market is not None:
             self.on_market(market)
         return market
-
-    def _candles(self, base: str, quote: str, resolution: str, from_s: int, to_s: int) -> Sequence[Candle]:
-        path = OHLCS if resolution == "1D" else KLINES
-
-        def attempt(left: float) -> Sequence[Candle]:
-            end = time.monotonic() + left
-            return self.client.candles(base, quote, resolution, from_s, to_s, self.calls.hook(""), end)
-
-        if self._prices_down is not None and self._monotonic() < (self._prices_retry_at or 0.0):
-            raise self._prices_down  # not asked again before its backoff step is over
-        # While it is down, one attempt per backoff step: not a retry loop logging every attempt.
-        within = self.calls.attempt_time if self._price_failures else None
-        try:
-            candles = self.calls.call(path, "price history", attempt, KLINES, within)
-        except ApiError as exc:
-            # Unreachable or failing (transient): the backoff. A refusal of one pair (4xx, a bad
-            # answer) says nothing of the others, and is reported as before.
-            if exc.transient:
-                self._prices_failed(exc)
-            raise
-        if self._price_failures:
-            log.info("price history answers again at %s", self.settings.graph_api_url)
-        self._price_failures, self._prices_retry_at, self._prices_down = 0, None, None
-        return candles
-
-    def _prices_failed(self, exc: ApiError) -> None:
-        self._price_failures += 1
-        self._prices_down = exc
-        wait = min(PRICES_RETRY_MAX, PRICES_RETRY_BASE * 2.0 ** (self._price_failures - 1))
-        self._prices_retry_at = self._monotonic() + wait
-        if self._price_failures > 1:
-            log.debug("price history still unavailable (%d failures), next try in %.0fs: %s", *(
-                self._price_failures, wait, exc))  # fmt: skip
-            return
-        url = self.settings.graph_api_url
-        hint = ""
-        if url == DEFAULT_GRAPH_API_URL and self.client.rest.api_url != DEFAULT_API_URL:
-            hint = (
-                f"; api_url is {self.client.rest.api_url} but graph_api_url is BTCTurk's: against the "
-                "simulator, set graph_api_url (or BTCTURK_GRAPH_API_URL) to it too"
-            )
-        log.warning(
-            "price history unavailable at %s: %s; cost basis and profit wait for it, tried again quietly "
-            "with backoff up to every %.0fm%s",
-            url,
-            exc,
-            PRICES_RETRY_MAX / 60,
-            hint,
-        )
 
     def forget_counts(self, name: str) -> None:
         """The account's records changed: count them again before its next snapshot."""
@@ -191,8 +135,7 @@ class Publisher:
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
         # While the price history is unavailable, the cost basis waits for its next try.
-        waiting = self._prices_retry_at is not None and self._monotonic() < self._prices_retry_at
-        due = revalue_due and not waiting and (health.take_changed() or reopen)
+        due = revalue_due and not self.fetch.waiting() and (health.take_changed() or reopen)
         if self.market is not None and health.backfilled() and due:
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)

@@ -15,7 +15,7 @@ import pytest
 from support import wait_for
 
 from exporter.activity.oddities import MAX_RECORD_WARNINGS
-from exporter.activity.publisher import PRICES_RETRY_MAX
+from exporter.activity.price_fetch import PRICES_RETRY_MAX
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.sync import ActivitySync
 from exporter.api.account import Account, Secret
@@ -420,7 +420,7 @@ def test_an_unreachable_graph_api_is_one_warning_then_quiet_retries_with_backoff
         # Then one request per step of the backoff, each waiting longer, and nothing above debug.
         waits = []
         for _ in range(4):
-            before = sync.publisher._prices_retry_at
+            before = sync.publisher.fetch.retry_at
             assert before is not None
             waits.append(before - later())
             later.skip(PRICES_RETRY_MAX)

@@ -1,0 +1,93 @@
+"""Past prices from graph-api for the activity sync: while it is unreachable, one try per backoff step.
+
+An unreachable graph-api is one warning line, then quiet tries with backoff, and the cost basis waits
+for its next try: not a retry loop logging every attempt, nor a recomputation with holes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from exporter.activity.calls import Calls
+from exporter.api.candles import Candle
+from exporter.api.errors import ApiError
+from exporter.api.transactions import KLINES, OHLCS, ActivityClient
+from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
+from exporter.config.loader import DEFAULT_API_URL
+
+log = logging.getLogger(__name__)
+
+# After a failed price-history request, revaluation waits this long, doubling per failure up to the
+# cap, and tries once (no retry loop): an unreachable graph-api is one warning, then quiet retries.
+PRICES_RETRY_BASE = 30.0
+PRICES_RETRY_MAX = 1800.0
+
+
+class PriceFetch:
+    """Fetches candles through the sync's calls, backing off while graph-api is unavailable."""
+
+    def __init__(
+        self, settings: ActivitySettings, client: ActivityClient, calls: Calls, monotonic: Callable[[], float]
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.calls = calls
+        self._monotonic = monotonic
+        self._failures = 0
+        self.retry_at: float | None = None  # a monotonic time; None while prices answer
+        self._down: ApiError | None = None  # the failure that started the backoff
+
+    def waiting(self) -> bool:
+        """Whether the price history is unavailable and its next try is still to come."""
+        return self.retry_at is not None and self._monotonic() < self.retry_at
+
+    def candles(self, base: str, quote: str, resolution: str, from_s: int, to_s: int) -> Sequence[Candle]:
+        path = OHLCS if resolution == "1D" else KLINES
+
+        def attempt(left: float) -> Sequence[Candle]:
+            end = time.monotonic() + left
+            return self.client.candles(base, quote, resolution, from_s, to_s, self.calls.hook(""), end)
+
+        if self._down is not None and self._monotonic() < (self.retry_at or 0.0):
+            raise self._down  # not asked again before its backoff step is over
+        # While it is down, one attempt per backoff step: not a retry loop logging every attempt.
+        within = self.calls.attempt_time if self._failures else None
+        try:
+            candles = self.calls.call(path, "price history", attempt, KLINES, within)
+        except ApiError as exc:
+            # Unreachable or failing (transient): the backoff. A refusal of one pair (4xx, a bad
+            # answer) says nothing of the others, and is reported as before.
+            if exc.transient:
+                self._failed(exc)
+            raise
+        if self._failures:
+            log.info("price history answers again at %s", self.settings.graph_api_url)
+        self._failures, self.retry_at, self._down = 0, None, None
+        return candles
+
+    def _failed(self, exc: ApiError) -> None:
+        self._failures += 1
+        self._down = exc
+        wait = min(PRICES_RETRY_MAX, PRICES_RETRY_BASE * 2.0 ** (self._failures - 1))
+        self.retry_at = self._monotonic() + wait
+        if self._failures > 1:
+            log.debug("price history still unavailable (%d failures), next try in %.0fs: %s", *(
+                self._failures, wait, exc))  # fmt: skip
+            return
+        url = self.settings.graph_api_url
+        hint = ""
+        if url == DEFAULT_GRAPH_API_URL and self.client.rest.api_url != DEFAULT_API_URL:
+            hint = (
+                f"; api_url is {self.client.rest.api_url} but graph_api_url is BTCTurk's: against the "
+                "simulator, set graph_api_url (or BTCTURK_GRAPH_API_URL) to it too"
+            )
+        log.warning(
+            "price history unavailable at %s: %s; cost basis and profit wait for it, tried again quietly "
+            "with backoff up to every %.0fm%s",
+            url,
+            exc,
+            PRICES_RETRY_MAX / 60,
+            hint,
+        )
