@@ -3,6 +3,8 @@
 The first run backfills from `since`, oldest first, `requests_per_turn` requests at a time; once it has
 reached the present, each turn re-reads from a little before the newest record (late arrivals) to now.
 The cursor in the ledger records progress window by window, so a restart resumes where it stopped.
+`since` moved earlier than where an endpoint's history was read from is read first, from the new since
+up to there. Cursors are in the server's time, and one ahead of the server (a clock jump) is pulled back.
 """
 
 from __future__ import annotations
@@ -29,20 +31,24 @@ def read_turn(
     """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request."""
     path = ENDPOINTS[kind]
     cursor = ledger.cursor(account, kind)
+    since_ms = parse_since(settings.since, now_ms)
+    begun = _begun(ledger, account, kind)
+    if cursor.backfilled_to_ms is not None and begun is not None and since_ms < begun:
+        return _read_older(settings, ledger, account, kind, since_ms, begun, fetch, span_ms)
     limit: int | None = None
     if not cursor.backfill_complete:
         start = cursor.backfilled_to_ms
         if start is None:
-            start = parse_since(settings.since, now_ms)
-            # Where the history begins, for reading it back in chunks (the earliest of the endpoints).
-            origin = ledger.state(origin_key(account))
-            if origin is None or int(origin) > start:
-                ledger.set_state(origin_key(account), str(start))
+            start = since_ms
+            ledger.set_state(begun_key(account, kind), str(start))
+            _extend_origin(ledger, account, start)
         limit = settings.requests_per_turn
     else:
-        read_to = cursor.backfilled_to_ms if cursor.backfilled_to_ms is not None else now_ms
-        latest = cursor.newest_ms if cursor.newest_ms is not None else read_to
-        start = max(min(latest, read_to) - int(settings.overlap * 1000), read_to - MAX_WINDOW_MS)
+        # The cursors are in the server's time: one ahead of it (its clock jumped forward, then back)
+        # is pulled back to the server's now, or nothing after the jump back would be read for a day.
+        read_to = min(cursor.backfilled_to_ms if cursor.backfilled_to_ms is not None else now_ms, now_ms)
+        latest = min(cursor.newest_ms if cursor.newest_ms is not None else read_to, read_to)
+        start = max(latest - int(settings.overlap * 1000), read_to - MAX_WINDOW_MS)
     start = min(start, now_ms)
     newest = cursor.newest_ms
 
@@ -51,9 +57,7 @@ def read_turn(
         if records:
             stamp = max(r.timestamp_ms for r in records)
             newest = stamp if newest is None else max(newest, stamp)
-        if kind == "trade":
-            return ledger.upsert_trades(account, [r for r in records if isinstance(r, Trade)])
-        return ledger.upsert_transfers(account, [r for r in records if isinstance(r, Transfer)])
+        return _upsert(ledger, account, kind, records)
 
     def reached(end_ms: int) -> None:
         complete = cursor.backfill_complete or end_ms >= now_ms
@@ -70,3 +74,78 @@ def read_turn(
         on_window=reached,
         what=f"{path} of account {account}",
     )
+
+
+def begun_key(account: str, kind: Kind) -> str:
+    """The state key of where the history of `account`'s `kind` endpoint has been read from (Unix ms)."""
+    return f"activity:begun:{account}:{kind}"
+
+
+def _older_key(account: str, kind: Kind) -> str:
+    # "<from_ms>:<reached_ms>": how far a read of older history (since moved earlier) has got.
+    return f"activity:older:{account}:{kind}"
+
+
+def _begun(ledger: Ledger, account: str, kind: Kind) -> int | None:
+    # Ledgers written before the key existed began at the account's origin (every endpoint alike).
+    text = ledger.state(begun_key(account, kind)) or ledger.state(origin_key(account))
+    return None if text is None else int(text)
+
+
+def _extend_origin(ledger: Ledger, account: str, start_ms: int) -> None:
+    # Where the history begins, for reading it back in chunks (the earliest of the endpoints).
+    origin = ledger.state(origin_key(account))
+    if origin is None or int(origin) > start_ms:
+        ledger.set_state(origin_key(account), str(start_ms))
+
+
+def _upsert(ledger: Ledger, account: str, kind: Kind, records: Sequence[Record]) -> int:
+    if kind == "trade":
+        return ledger.upsert_trades(account, [r for r in records if isinstance(r, Trade)])
+    return ledger.upsert_transfers(account, [r for r in records if isinstance(r, Transfer)])
+
+
+def _read_older(
+    settings: ActivitySettings,
+    ledger: Ledger,
+    account: str,
+    kind: Kind,
+    since_ms: int,
+    begun_ms: int,
+    fetch: Callable[[int, int], Sequence[Record]],
+    span_ms: int,
+) -> Progress:
+    """`since` was moved earlier than where the history was read from: read [since, begun] first.
+
+    The turn is never `done` while older history is missing, so the endpoint's backfill is not
+    complete (no cost basis over part of it) and the loop goes on at once, like a first backfill.
+    """
+    key = _older_key(account, kind)
+    start = since_ms
+    resume = ledger.state(key)
+    if resume:
+        first, _, reached = resume.partition(":")
+        # A duration `since` moves forward with the clock: an earlier start of the same read still holds.
+        if int(first) <= since_ms and int(reached) <= begun_ms:
+            since_ms, start = int(first), int(reached)
+    origin = since_ms
+
+    def reached_to(end_ms: int) -> None:
+        ledger.set_state(key, f"{origin}:{end_ms}")
+
+    progress = read_range(
+        fetch,
+        lambda records: _upsert(ledger, account, kind, records),
+        start,
+        begun_ms,
+        cap=settings.page_cap,
+        span_ms=span_ms,
+        max_requests=settings.requests_per_turn,
+        on_window=reached_to,
+        what=f"{ENDPOINTS[kind]} of account {account}",
+    )
+    if progress.done:
+        ledger.set_state(begun_key(account, kind), str(origin))
+        _extend_origin(ledger, account, origin)
+    progress.done = False
+    return progress

@@ -1,0 +1,125 @@
+"""The activity sync against a misbehaving exchange: real exporter processes and the simulator on loopback.
+
+Each test ends with the ledger equal to the simulator's record of the account: `since` moved earlier
+after the first backfill, and the exchange's clock jumping a day ahead and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ExporterProcess, sample, samples, start_exporter, wait_for
+
+from exporter.ledger.store import Ledger
+from exporter.simulator import Simulator, generate_keypair
+from exporter.simulator import activity as sim_activity
+
+MAIN = generate_keypair(seed=71)
+DAY_S = 86_400
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        simulator.add_account(*MAIN, history_days=40, seed=5)
+        yield simulator
+
+
+def config(sim: Simulator, **activity: Any) -> dict[str, Any]:
+    return {
+        "api_url": sim.url,
+        "graph_api_url": sim.url,
+        "poll_interval": "1s",
+        "activity": {"since": "41d", "interval": "1s", **activity},
+        "accounts": [{"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]}],
+    }
+
+
+def simulated(sim: Simulator, since_ms: int = 0) -> dict[str, set[int]]:
+    """The ids of the simulator's records of the account, per endpoint, from `since_ms` on."""
+    with sim.lock:
+        history = sim.history(MAIN[0])
+        return {
+            "trade": {t.id for t in history.trades if t.timestamp >= since_ms},
+            "crypto": {t.id for t in history.crypto() if t.timestamp >= since_ms},
+            "fiat": {t.id for t in history.fiat() if t.timestamp >= since_ms},
+        }
+
+
+def stored(storage: Path) -> dict[str, set[int]]:
+    """The ids in the exporter's ledger, per endpoint."""
+    with Ledger.open(storage) as ledger:
+        transfers = ledger.transfers("main")
+        return {
+            "trade": {t.id for t in ledger.trades("main")},
+            "crypto": {t.id for t in transfers if t.kind == "crypto"},
+            "fiat": {t.id for t in transfers if t.kind == "fiat"},
+        }
+
+
+def backfilled(exporter: ExporterProcess) -> dict:
+    return exporter.wait_metrics(
+        lambda m: samples(m, "btcturk_trades_total"), timeout=60, what="the first backfill"
+    )
+
+
+def buy(sim: Simulator, n: int) -> set[int]:
+    """`n` small BTC buys at the simulator's now; their trade ids."""
+    ids = set()
+    with sim.lock:
+        account = sim.accounts[MAIN[0]]
+        pair = sim.market.pairs["BTCTRY"]
+        for _ in range(n):
+            record = sim_activity.trade(account, pair, "buy", Decimal("0.0001"), sim.now_ms(), sim.ids)
+            assert record is not None
+            ids.add(record.id)
+    return ids
+
+
+def test_moving_since_earlier_fetches_the_older_history(sim: Simulator, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    exporter = start_exporter(tmp_path, config(sim, since="10d"), f"--storage.path={storage}")
+    try:
+        backfilled(exporter)
+    finally:
+        assert exporter.terminate() == 0
+    first = stored(storage)
+    everything = simulated(sim)
+    assert first["trade"] < everything["trade"], "the 10 days are only part of the 40"
+    exporter = start_exporter(tmp_path, config(sim, since="41d"), f"--storage.path={storage}")
+    try:
+        wait_for(lambda: stored(storage) == simulated(sim), timeout=60, what="the older history fetched")
+        m = exporter.wait_metrics(
+            lambda m: (
+                sample(m, "btcturk_ledger_records", account="main", kind="trade") == len(everything["trade"])
+            ),
+            what="the older records counted",
+        )
+        assert sample(m, "btcturk_activity_up", account="main") == 1
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_a_clock_jump_of_a_day_and_back_loses_no_trade(sim: Simulator, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    exporter = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
+    try:
+        backfilled(exporter)
+        sim.clock_skew = DAY_S
+        ahead = buy(sim, 4)
+        wait_for(lambda: ahead <= stored(storage)["trade"], timeout=30, what="the trades a day ahead")
+        sim.clock_skew = 0
+        # Read at least once after the jump back, so a cursor left a day ahead would have shown.
+        reads = sim.count("/api/v1/users/transactions/trade", 200)
+        sim.wait_for_requests("/api/v1/users/transactions/trade", reads + 3, timeout=30, status=200)
+        later = buy(sim, 16)
+        wait_for(lambda: later <= stored(storage)["trade"], timeout=30, what="the trades after the jump back")
+        assert stored(storage) == simulated(sim)
+        m = exporter.metrics()
+        assert sample(m, "btcturk_activity_up", account="main") == 1
+    finally:
+        assert exporter.terminate() == 0
