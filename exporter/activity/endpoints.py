@@ -17,15 +17,20 @@ from exporter.activity.calls import Calls
 from exporter.activity.state import SyncHealth
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
+from exporter.api import retries
 from exporter.api.account import Account
 from exporter.api.errors import ApiError
 from exporter.api.records import ENDPOINTS, Kind
 from exporter.api.transactions import ActivityClient, Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.ledger.store import Ledger
+from exporter.logs import BoundedLog
 from exporter.loops import Loops
 
 log = logging.getLogger(__name__)
+
+# A failure repeating on every turn (a backfill retried with backoff) is logged once per this long.
+WARN_EVERY_S = 60.0
 
 
 class EndpointSync:
@@ -58,19 +63,40 @@ class EndpointSync:
         self._clock = clock
         self._monotonic = monotonic
         self._spans: dict[tuple[str, Kind], int] = {}
+        self._done: dict[tuple[str, Kind], bool] = {}
+        # Between failed turns of a backfill: from about a second up to the interval (at most a minute).
+        self._turn_policy = retries.Policy(0.0, backoff_max=min(settings.interval, 60.0), backoff_base=1.0)
+        self._warnings = BoundedLog(log, WARN_EVERY_S)
 
     def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:
         """Take every account's turn on `kind`'s endpoint, again and again; `wake` the publisher after each
-        round. The next round starts at once while a backfill has more to read, else after the interval."""
+        round. The next round starts at once while a backfill has more to read, after a backoff when a
+        backfill's turn failed, else after the interval."""
+        failures: dict[str, int] = {}
         while True:
             started = self._monotonic()
             more = False
+            retry_in = self.settings.interval
             for account in self.accounts:
                 progress = self.sync_endpoint(account, kind)
                 more = more or (progress is not None and not progress.done)
+                if (
+                    progress is None
+                    and self.health[account.name].permitted
+                    and self._backfilling(account, kind)
+                ):
+                    # A failed turn of a backfill is tried again soon, not a whole interval later.
+                    failures[account.name] = failures.get(account.name, 0) + 1
+                    retry_in = min(retry_in, retries.backoff(failures[account.name], self._turn_policy))
+                else:
+                    failures.pop(account.name, None)
             wake.set()
             if not more:
-                loops.sleep(max(0.0, started + self.settings.interval - self._monotonic()))
+                loops.sleep(max(0.0, min(started + self.settings.interval - self._monotonic(), retry_in)))
+
+    def _backfilling(self, account: Account, kind: Kind) -> bool:
+        # Until a turn has reached the present (a first backfill, older history after since moved).
+        return not self._done.get((account.name, kind), False)
 
     def sync_endpoint(self, account: Account, kind: Kind) -> Progress | None:
         """One turn of one account's endpoint: backfill or re-read the recent window. None: skipped."""
@@ -104,11 +130,18 @@ class EndpointSync:
                         self.settings.permission_recheck,
                     )
             else:
-                log.warning("activity sync of account %s: %s", account.name, exc)
+                self._warnings.log(
+                    logging.WARNING,
+                    f"{account.name} {path}",
+                    "activity sync of account %s: %s",
+                    account.name,
+                    exc,
+                )
             return None
         if progress.truncated:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
+        self._done[(account.name, kind)] = progress.done
         if progress.stored:
             self.on_stored(account.name)
         if health.succeeded(kind, self._clock(), progress.done, progress.stored):
@@ -129,7 +162,7 @@ class EndpointSync:
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
-            self._spans.get(key, MAX_WINDOW_MS),
+            self._spans.get(key, MAX_WINDOW_MS), self._warnings,
         )  # fmt: skip
         self._spans[key] = progress.span_ms
         return progress

@@ -17,6 +17,7 @@ from exporter.api.transactions import Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
 from exporter.ledger.cursors import origin_key
 from exporter.ledger.store import Cursor, Ledger
+from exporter.logs import BoundedLog
 
 
 def read_turn(
@@ -27,14 +28,17 @@ def read_turn(
     now_ms: int,
     fetch: Callable[[int, int], Sequence[Record]],
     span_ms: int = MAX_WINDOW_MS,
+    errors: BoundedLog | None = None,
 ) -> Progress:
-    """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request."""
+    """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request.
+
+    `errors` bounds the rate of the lines about truncated pages."""
     path = ENDPOINTS[kind]
     cursor = ledger.cursor(account, kind)
     since_ms = parse_since(settings.since, now_ms)
     begun = _begun(ledger, account, kind)
     if cursor.backfilled_to_ms is not None and begun is not None and since_ms < begun:
-        return _read_older(settings, ledger, account, kind, since_ms, begun, fetch, span_ms)
+        return _read_older(settings, ledger, account, kind, since_ms, begun, fetch, span_ms, errors)
     limit: int | None = None
     if not cursor.backfill_complete:
         start = cursor.backfilled_to_ms
@@ -73,6 +77,7 @@ def read_turn(
         max_requests=limit,
         on_window=reached,
         what=f"{path} of account {account}",
+        errors=errors,
     )
 
 
@@ -114,6 +119,7 @@ def _read_older(
     begun_ms: int,
     fetch: Callable[[int, int], Sequence[Record]],
     span_ms: int,
+    errors: BoundedLog | None,
 ) -> Progress:
     """`since` was moved earlier than where the history was read from: read [since, begun] first.
 
@@ -143,6 +149,7 @@ def _read_older(
         max_requests=settings.requests_per_turn,
         on_window=reached_to,
         what=f"{ENDPOINTS[kind]} of account {account}",
+        errors=errors,
     )
     if progress.done:
         ledger.set_state(begun_key(account, kind), str(origin))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from exporter.config.activity_settings import MAX_WINDOW_MS
+from exporter.logs import BoundedLog
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,15 @@ def read_range(
     max_requests: int | None = None,
     on_window: Callable[[int], None] | None = None,
     what: str = "",
+    errors: BoundedLog | None = None,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
     Stops after `max_requests` (the caller resumes from `reached_ms`); `on_window(end)` is called once
-    each window's records are stored, so a cursor can record progress as it is made.
+    each window's records are stored, so a cursor can record progress as it is made. `errors` bounds the
+    rate of the truncation lines (always-full pages would log one per millisecond window).
     """
+    errors = errors or BoundedLog(log, 0.0)
     progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)))
     position = start_ms
     span = progress.span_ms
@@ -64,7 +68,9 @@ def read_range(
                 continue
             # Nothing left to split: the records are kept, and the loss is said out loud.
             progress.truncated += 1
-            log.error(
+            errors.log(
+                logging.ERROR,
+                what,
                 "%s: %d records in the window %d-%d ms, the page cap; some may be missing "
                 "(raise the page cap setting if the API answers more)",
                 what or "activity",

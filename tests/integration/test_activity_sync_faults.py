@@ -1,7 +1,8 @@
 """The activity sync against a misbehaving exchange: real exporter processes and the simulator on loopback.
 
 Each test ends with the ledger equal to the simulator's record of the account: `since` moved earlier
-after the first backfill, and the exchange's clock jumping a day ahead and back.
+after the first backfill, the exchange's clock jumping a day ahead and back, and failed turns of a
+first backfill.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from support import ExporterProcess, sample, samples, start_exporter, wait_for
 from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
 from exporter.simulator import activity as sim_activity
+from exporter.simulator.faults import Fault
 
 MAIN = generate_keypair(seed=71)
 DAY_S = 86_400
+TRADES = "/api/v1/users/transactions/trade"
 
 
 @pytest.fixture
@@ -121,5 +124,40 @@ def test_a_clock_jump_of_a_day_and_back_loses_no_trade(sim: Simulator, tmp_path:
         assert stored(storage) == simulated(sim)
         m = exporter.metrics()
         assert sample(m, "btcturk_activity_up", account="main") == 1
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_a_failed_turn_of_the_first_backfill_is_retried_soon_and_logged_once(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # Three garbled answers (not worth a retry of the request itself) early in the first backfill.
+    sim.inject(Fault("body", body=b"<html>maintenance</html>"), endpoint=TRADES, times=3)
+    storage = tmp_path / "storage"
+    interval = 30
+    exporter = start_exporter(tmp_path, config(sim, interval=f"{interval}s"), f"--storage.path={storage}")
+    try:
+        # Each failed turn used to wait a whole interval: three of them, 3 x 30 s.
+        wait_for(
+            lambda: stored(storage) == simulated(sim), timeout=interval, what="the backfill, despite 3 faults"
+        )
+        exporter.wait_metrics(
+            lambda m: (
+                sample(
+                    m,
+                    "btcturk_activity_sync_failures_total",
+                    account="main",
+                    endpoint=TRADES,
+                    reason="bad_response",
+                )
+                == 3
+            ),
+            what="the three failures counted",
+        )
+        exporter.wait_metrics(
+            lambda m: sample(m, "btcturk_activity_up", account="main") == 1, what="up again"
+        )
+        warnings = [r for r in exporter.log_records() if "activity sync of account main" in str(r.get("msg"))]
+        assert len(warnings) == 1, warnings
     finally:
         assert exporter.terminate() == 0
