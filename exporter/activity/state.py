@@ -27,6 +27,8 @@ class ActivitySnapshot:
     backfill_complete: Mapping[Kind, bool]
     cost_basis: Mapping[str, CostBasis] = field(default_factory=lambda: _EMPTY)  # per valuation currency
     last_trade_ms: int | None = None
+    # Per kind, how much of the history is read (0..1), once a turn has said; 1 after the backfill.
+    backfill_progress: Mapping[Kind, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class SyncHealth:
@@ -41,6 +43,7 @@ class SyncHealth:
         self._ok: dict[Kind, bool] = {}
         self._synced: dict[Kind, float] = {}
         self._complete: dict[Kind, bool] = {}
+        self._share: dict[Kind, float] = {}
         self.changed = True  # records or prices changed since the cost basis was computed
         self.prices_open_until: float | None = None  # a still-open candle closes at this Unix time
         self.cost_basis: Mapping[str, CostBasis] = _EMPTY
@@ -70,6 +73,11 @@ class SyncHealth:
             if stored:
                 self.changed = True
             return restored
+
+    def progressed(self, kind: Kind, share: float) -> None:
+        """Record how much of `kind`'s history is read (0..1)."""
+        with self._lock:
+            self._share[kind] = share
 
     def backfilled(self) -> bool:
         """Whether every endpoint's history has been read up to the present at least once."""
@@ -105,4 +113,5 @@ class SyncHealth:
                 backfill_complete=MappingProxyType({k: self._complete.get(k, False) for k in KINDS}),
                 cost_basis=self.cost_basis,
                 last_trade_ms=self.last_trade_ms,
+                backfill_progress=MappingProxyType(dict(self._share)),
             )

@@ -67,7 +67,7 @@ def read_turn(
         complete = cursor.backfill_complete or end_ms >= now_ms
         ledger.set_cursor(account, kind, Cursor(newest, end_ms, complete))
 
-    return read_range(
+    progress = read_range(
         fetch,
         store,
         start,
@@ -79,6 +79,9 @@ def read_turn(
         what=f"{path} of account {account}",
         errors=errors,
     )
+    if not cursor.backfill_complete:
+        progress.begun_ms, progress.goal_ms = _begun(ledger, account, kind), now_ms
+    return progress
 
 
 def begun_key(account: str, kind: Kind) -> str:
@@ -151,6 +154,7 @@ def _read_older(
         what=f"{ENDPOINTS[kind]} of account {account}",
         errors=errors,
     )
+    progress.begun_ms, progress.goal_ms = origin, begun_ms
     if progress.done:
         ledger.set_state(begun_key(account, kind), str(origin))
         _extend_origin(ledger, account, origin)

@@ -31,6 +31,16 @@ class Progress:
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
     span_ms: int = MAX_WINDOW_MS  # the window length to start the next turn with
+    # While a backfill runs: the range it covers, [begun_ms, goal_ms] (None once it reached the present).
+    begun_ms: int | None = None
+    goal_ms: int | None = None
+
+    def share(self) -> float:
+        """How much of the backfill's range is read, 0..1 (1 when there is no backfill)."""
+        if self.begun_ms is None or self.goal_ms is None or self.done or self.goal_ms <= self.begun_ms:
+            return 1.0
+        reached = self.begun_ms if self.reached_ms is None else self.reached_ms
+        return min(1.0, max(0.0, (reached - self.begun_ms) / (self.goal_ms - self.begun_ms)))
 
 
 def read_range(

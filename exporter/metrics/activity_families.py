@@ -129,6 +129,14 @@ ACTIVITY_LAST_SYNC = Family(
     "Unix time by which every transaction endpoint of the account was last read successfully.",
     ("account",),
 )
+ACTIVITY_BACKFILL_PROGRESS = Family(
+    "btcturk_activity_backfill_progress_ratio",
+    "gauge",
+    "How much of the account's history the endpoint has read, 0 to 1: the share of the time from "
+    "activity.since to now read by the first backfill (or of older history after since moved "
+    "earlier); 1 once it has reached the present.",
+    ("account", "endpoint"),
+)
 ACTIVITY_SYNC_FAILURES = Family(
     "btcturk_activity_sync_failures",  # samples: btcturk_activity_sync_failures_total
     "counter",
@@ -164,6 +172,7 @@ MARKET_TRADING = Family(
 HEALTH_FAMILIES: tuple[Family, ...] = (
     ACTIVITY_UP,
     ACTIVITY_LAST_SYNC,
+    ACTIVITY_BACKFILL_PROGRESS,
     ACTIVITY_SYNC_FAILURES,
     LEDGER_RECORDS,
 )

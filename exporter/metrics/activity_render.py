@@ -98,6 +98,8 @@ def _health(view: ActivityView) -> Iterator[tuple[Family, Row]]:
             continue
         if snapshot.last_sync_s is not None:
             yield m.ACTIVITY_LAST_SYNC, ((account,), format_float(snapshot.last_sync_s))
+        for kind, share in sorted(snapshot.backfill_progress.items()):
+            yield m.ACTIVITY_BACKFILL_PROGRESS, ((account, ENDPOINTS[kind]), format_float(share))
         failures = {(e, r): 0 for e in ENDPOINTS.values() for r in SYNC_REASONS}
         failures.update(snapshot.failures)
         for (endpoint, reason), n in sorted(failures.items()):

@@ -2,7 +2,7 @@
 
 Each test ends with the ledger equal to the simulator's record of the account: `since` moved earlier
 after the first backfill, the exchange's clock jumping a day ahead and back, and failed turns of a
-first backfill.
+first backfill, and the progress a first backfill shows.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from exporter.simulator.faults import Fault
 MAIN = generate_keypair(seed=71)
 DAY_S = 86_400
 TRADES = "/api/v1/users/transactions/trade"
+ENDPOINT_PATHS = (TRADES, "/api/v1/users/transactions/crypto", "/api/v1/users/transactions/fiat")
+PROGRESS = "btcturk_activity_backfill_progress_ratio"
 
 
 @pytest.fixture
@@ -159,5 +161,32 @@ def test_a_failed_turn_of_the_first_backfill_is_retried_soon_and_logged_once(
         )
         warnings = [r for r in exporter.log_records() if "activity sync of account main" in str(r.get("msg"))]
         assert len(warnings) == 1, warnings
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_a_first_backfill_shows_its_progress_in_the_log_and_as_a_gauge(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # 400 days are 14 windows of 30; slow answers let a scrape see the backfill half way.
+    sim.inject(Fault("latency", seconds=0.3), endpoint=TRADES, times=14)
+    storage = tmp_path / "storage"
+    exporter = start_exporter(tmp_path, config(sim, since="400d"), f"--storage.path={storage}")
+    try:
+        m = exporter.wait_metrics(
+            lambda m: 0 < (sample(m, PROGRESS, account="main", endpoint=TRADES) or 0) < 1,
+            what="the trade history part read",
+        )
+        assert sample(m, "btcturk_activity_up", account="main") in (0, 1)
+        m = exporter.wait_metrics(
+            lambda m: all(sample(m, PROGRESS, account="main", endpoint=e) == 1 for e in ENDPOINT_PATHS),
+            timeout=60,
+            what="every history read",
+        )
+        assert stored(storage) == simulated(sim)
+        lines = [str(r.get("msg")) for r in exporter.log_records()]
+        for endpoint in ENDPOINT_PATHS:
+            assert sum(f"reading the history of {endpoint} from" in line for line in lines) == 1, lines
+            assert sum(f"the history of {endpoint} is read:" in line for line in lines) == 1, lines
     finally:
         assert exporter.terminate() == 0
