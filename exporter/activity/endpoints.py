@@ -90,6 +90,7 @@ class EndpointSync:
         self._turn_policy = retries.Policy(0.0, backoff_max=min(settings.interval, 60.0), backoff_base=1.0)
         self._warnings = BoundedLog(log, WARN_EVERY_S)
         self._backfills: dict[tuple[str, Kind], _Backfill] = {}
+        self._longest: dict[str, int] = {}  # per endpoint path: the longest answer seen
 
     def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:
         """Take every account's turn on `kind`'s endpoint, again and again; `wake` the publisher after each
@@ -218,7 +219,9 @@ class EndpointSync:
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
-            self._spans.get(key, MAX_WINDOW_MS), self._warnings,
+            self._spans.get(key, MAX_WINDOW_MS), self._warnings, self._longest.get(path, 0),
         )  # fmt: skip
         self._spans[key] = progress.span_ms
+        # The API's cap is the same for every account: what one account's answers taught holds for all.
+        self._longest[path] = max(self._longest.get(path, 0), progress.longest)
         return progress

@@ -29,16 +29,17 @@ def read_turn(
     fetch: Callable[[int, int], Sequence[Record]],
     span_ms: int = MAX_WINDOW_MS,
     errors: BoundedLog | None = None,
+    longest: int = 0,
 ) -> Progress:
     """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request.
 
-    `errors` bounds the rate of the lines about truncated pages."""
+    `errors` bounds the rate of the lines about truncated pages; `longest` is the longest answer seen."""
     path = ENDPOINTS[kind]
     cursor = ledger.cursor(account, kind)
     since_ms = parse_since(settings.since, now_ms)
     begun = _begun(ledger, account, kind)
     if cursor.backfilled_to_ms is not None and begun is not None and since_ms < begun:
-        return _read_older(settings, ledger, account, kind, since_ms, begun, fetch, span_ms, errors)
+        return _read_older(settings, ledger, account, kind, since_ms, begun, fetch, span_ms, errors, longest)
     limit: int | None = None
     if not cursor.backfill_complete:
         start = cursor.backfilled_to_ms
@@ -78,6 +79,7 @@ def read_turn(
         on_window=reached,
         what=f"{path} of account {account}",
         errors=errors,
+        longest=longest,
     )
     if not cursor.backfill_complete:
         progress.begun_ms, progress.goal_ms = _begun(ledger, account, kind), now_ms
@@ -123,6 +125,7 @@ def _read_older(
     fetch: Callable[[int, int], Sequence[Record]],
     span_ms: int,
     errors: BoundedLog | None,
+    longest: int,
 ) -> Progress:
     """`since` was moved earlier than where the history was read from: read [since, begun] first.
 
@@ -153,6 +156,7 @@ def _read_older(
         on_window=reached_to,
         what=f"{ENDPOINTS[kind]} of account {account}",
         errors=errors,
+        longest=longest,
     )
     progress.begun_ms, progress.goal_ms = origin, begun_ms
     if progress.done:

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
+# An API whose cap is below the configured one answers pages of its own cap again and again: an
+# answer as long as the longest seen is taken as possibly cut too, once that is at least this long
+# (no API pages fewer; below it, windows with equal counts would be split for nothing).
+LEARN_FROM = 10
+
 
 @dataclass
 class Progress:
@@ -31,6 +36,7 @@ class Progress:
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
     span_ms: int = MAX_WINDOW_MS  # the window length to start the next turn with
+    longest: int = 0  # the longest answer seen, this turn and before
     # While a backfill runs: the range it covers, [begun_ms, goal_ms] (None once it reached the present).
     begun_ms: int | None = None
     goal_ms: int | None = None
@@ -55,15 +61,17 @@ def read_range(
     on_window: Callable[[int], None] | None = None,
     what: str = "",
     errors: BoundedLog | None = None,
+    longest: int = 0,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
     Stops after `max_requests` (the caller resumes from `reached_ms`); `on_window(end)` is called once
     each window's records are stored, so a cursor can record progress as it is made. `errors` bounds the
-    rate of the truncation lines (always-full pages would log one per millisecond window).
+    rate of the truncation lines (always-full pages would log one per millisecond window). `longest`
+    is the longest answer seen before (Progress.longest hands it on): see LEARN_FROM.
     """
     errors = errors or BoundedLog(log, 0.0)
-    progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)))
+    progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)), longest=longest)
     position = start_ms
     span = progress.span_ms
     while position < end_ms:
@@ -72,7 +80,9 @@ def read_range(
         stop = min(position + span, end_ms)
         records = fetch(position, stop)
         progress.requests += 1
-        if len(records) >= cap:
+        progress.longest = max(progress.longest, len(records))
+        full = min(cap, progress.longest) if progress.longest >= LEARN_FROM else cap
+        if len(records) >= full:
             if stop - position > 1:
                 span = max(1, (stop - position) // 2)
                 continue
@@ -81,8 +91,8 @@ def read_range(
             errors.log(
                 logging.ERROR,
                 what,
-                "%s: %d records in the window %d-%d ms, the page cap; some may be missing "
-                "(raise the page cap setting if the API answers more)",
+                "%s: %d records in the window %d-%d ms, a full page (the page cap); some may be missing "
+                "(raise activity.page_cap if the API answers more)",
                 what or "activity",
                 len(records),
                 position,
@@ -92,7 +102,7 @@ def read_range(
         if on_window is not None:
             on_window(stop)
         position = progress.reached_ms = stop
-        if len(records) < cap // 2:
+        if len(records) < full // 2:
             span = min(MAX_WINDOW_MS, span * 2)
     progress.done = position >= end_ms
     progress.span_ms = span

@@ -190,3 +190,20 @@ def test_a_first_backfill_shows_its_progress_in_the_log_and_as_a_gauge(
             assert sum(f"the history of {endpoint} is read:" in line for line in lines) == 1, lines
     finally:
         assert exporter.terminate() == 0
+
+
+@pytest.mark.parametrize("page_cap", [None, 30])
+def test_an_api_cap_below_the_configured_one_loses_no_record(
+    sim: Simulator, tmp_path: Path, page_cap: int | None
+) -> None:
+    # The API pages 30 records; the exporter is told 50 (the default), or the truth.
+    sim.activity_cap = 30
+    assert len(simulated(sim)["trade"]) > 4 * 30, "30-day windows hold more than a page"
+    storage = tmp_path / "storage"
+    settings = {} if page_cap is None else {"page_cap": page_cap}
+    exporter = start_exporter(tmp_path, config(sim, **settings), f"--storage.path={storage}")
+    try:
+        backfilled(exporter)
+        assert stored(storage) == simulated(sim)
+    finally:
+        assert exporter.terminate() == 0
