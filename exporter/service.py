@@ -162,6 +162,7 @@ def build_pipeline(
             on_market=activity_store.publish_market,
             on_request=store.count_request,
             on_clock_offset=store.set_clock_offset,
+            balances=lambda name: store.view().snapshots.get(name),
         )
     return Pipeline(config, store, renderer, poller, sync, activity_store)
 

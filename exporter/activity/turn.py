@@ -37,6 +37,9 @@ def read_turn(
     path = ENDPOINTS[kind]
     cursor = ledger.cursor(account, kind)
     since_ms = parse_since(settings.since, now_ms)
+    reread = ledger.state(_reread_key(account, kind))
+    if reread:
+        since_ms = min(since_ms, int(reread))
     begun = _begun(ledger, account, kind)
     if cursor.backfilled_to_ms is not None and begun is not None and since_ms < begun:
         return _read_older(settings, ledger, account, kind, since_ms, begun, fetch, span_ms, errors, longest)
@@ -89,6 +92,25 @@ def read_turn(
 def begun_key(account: str, kind: Kind) -> str:
     """The state key of where the history of `account`'s `kind` endpoint has been read from (Unix ms)."""
     return f"activity:begun:{account}:{kind}"
+
+
+def _reread_key(account: str, kind: Kind) -> str:
+    # Unix ms to read the history again from (set by the reconciliation), "" when none is asked for.
+    return f"activity:reread:{account}:{kind}"
+
+
+def request_reread(ledger: Ledger, account: str, kind: Kind, from_ms: int) -> None:
+    """Read the endpoint's history from `from_ms` up to where it has been read, again, by the next turns.
+
+    The same path as older history after since moved earlier: resumable, the backfill incomplete
+    meanwhile (no cost basis, no reconciliation over a history being re-read).
+    """
+    cursor = ledger.cursor(account, kind)
+    if cursor.backfilled_to_ms is None:
+        return
+    ledger.set_state(_reread_key(account, kind), str(from_ms))
+    ledger.set_state(_older_key(account, kind), "")
+    ledger.set_state(begun_key(account, kind), str(cursor.backfilled_to_ms))
 
 
 def _older_key(account: str, kind: Kind) -> str:
@@ -160,6 +182,7 @@ def _read_older(
     )
     progress.begun_ms, progress.goal_ms = origin, begun_ms
     if progress.done:
+        ledger.set_state(_reread_key(account, kind), "")
         ledger.set_state(begun_key(account, kind), str(origin))
         _extend_origin(ledger, account, origin)
     progress.done = False

@@ -137,6 +137,14 @@ ACTIVITY_BACKFILL_PROGRESS = Family(
     "earlier); 1 once it has reached the present.",
     ("account", "endpoint"),
 )
+LEDGER_RECONCILED = Family(
+    "btcturk_ledger_reconciled",
+    "gauge",
+    "1 for the state of the asset's ledger holding against its polled balance, 0 for the others: "
+    "match (the records add up to the balance), mismatch (records missing or wrong; the history is "
+    "read again) or incomplete (less than held: possibly held since before activity.since).",
+    ("account", "asset", "state"),
+)
 ACTIVITY_SYNC_FAILURES = Family(
     "btcturk_activity_sync_failures",  # samples: btcturk_activity_sync_failures_total
     "counter",
@@ -173,6 +181,7 @@ HEALTH_FAMILIES: tuple[Family, ...] = (
     ACTIVITY_UP,
     ACTIVITY_LAST_SYNC,
     ACTIVITY_BACKFILL_PROGRESS,
+    LEDGER_RECONCILED,
     ACTIVITY_SYNC_FAILURES,
     LEDGER_RECORDS,
 )

@@ -163,6 +163,8 @@ def _transactions(sim: Simulator, path: str, query: str, headers: Headers) -> Re
             return unauthorized(sim.legacy_401)
         try:
             data = transactions.answer(path, account.history, parse_qs(query), now_ms, sim.activity_cap)
+            if sim.activity_halved:
+                data = data[: len(data) // 2]
         except transactions.BadQuery as exc:
             return json_response(400, failure(str(exc), 400))
     return json_response(200, _wrapped(sim, data))

@@ -37,6 +37,8 @@ class SimulatorState:
         self.legacy_401 = False
         # Items per transaction answer; more matching items than this and the oldest are dropped.
         self.activity_cap = DEFAULT_CAP
+        # A fault: transaction answers hold only the newer half of what they should (no sign of it).
+        self.activity_halved = False
         # currency -> (withdrawal disabled, deposit disabled); None leaves the field out of exchangeinfo.
         self.operation_blocks: dict[str, tuple[bool, bool]] | None = {}
         # exchangeinfo is served from a cache this many seconds old at most, as the live CDN does.

@@ -207,3 +207,53 @@ def test_an_api_cap_below_the_configured_one_loses_no_record(
         assert stored(storage) == simulated(sim)
     finally:
         assert exporter.terminate() == 0
+
+
+def reconciled(m: dict, state: str) -> set[str]:
+    """The assets whose ledger holding is in `state`."""
+    return {
+        dict(k)["asset"]
+        for k, v in samples(m, "btcturk_ledger_reconciled").items()
+        if dict(k)["state"] == state and v == 1
+    }
+
+
+def test_answers_cut_in_half_during_the_backfill_are_found_by_the_balances_and_read_again(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.activity_halved = True  # every answer holds only the newer half of its records, and looks whole
+    storage = tmp_path / "storage"
+    exporter = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
+    try:
+        backfilled(exporter)
+        assert stored(storage) != simulated(sim)
+        sim.activity_halved = False  # the API recovers; the windows already read look finished
+        wait_for(lambda: stored(storage) == simulated(sim), timeout=60, what="the missing records read again")
+        m = exporter.wait_metrics(
+            lambda m: (
+                reconciled(m, "match") and not reconciled(m, "mismatch") and not reconciled(m, "incomplete")
+            ),
+            timeout=30,
+            what="every asset reconciled",
+        )
+        held = {a.asset for a in sim.assets(MAIN[0]) if a.balance}
+        assert held <= reconciled(m, "match")
+        warnings = [
+            r for r in exporter.log_records() if "does not add up to its balances" in str(r.get("msg"))
+        ]
+        assert len(warnings) == 1, warnings
+    finally:
+        assert exporter.terminate() == 0
+
+
+def test_a_history_cut_by_since_is_incomplete_not_a_mismatch(sim: Simulator, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    exporter = start_exporter(tmp_path, config(sim, since="10d"), f"--storage.path={storage}")
+    try:
+        backfilled(exporter)
+        m = exporter.wait_metrics(lambda m: reconciled(m, "incomplete"), timeout=30, what="a reconciliation")
+        assert not reconciled(m, "mismatch")
+        wait_for(lambda: "possibly held since before activity.since" in exporter.log_text(), what="the note")
+        assert "does not add up to its balances" not in exporter.log_text()
+    finally:
+        assert exporter.terminate() == 0
