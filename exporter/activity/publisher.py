@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from exporter.activity.calls import Calls
@@ -66,6 +67,7 @@ class Publisher:
         self.market: MarketStatus | None = None
         self._counts: dict[str, dict[Kind, int]] = {}
         self.balances = balances
+        self._polls: dict[str, deque[AccountSnapshot]] = {}
         self._checked: dict[str, float] = {}  # per account: taken_at of the balance poll last compared
         self._last: dict[str, dict[str, State]] = {}  # per account: the last comparison's states
         self._reread: set[str] = set()  # accounts re-read for the difference they show (once each)
@@ -115,15 +117,24 @@ class Publisher:
     def reconcile(self, name: str) -> None:
         """Compare the ledger with the latest balance poll it has been read past; a difference two
         polls agree on is published, warned about once (a mismatch) and the history read again."""
-        snapshot = self.balances(name) if self.balances is not None else None
-        if snapshot is None or self._checked.get(name) == snapshot.taken_at:
+        latest = self.balances(name) if self.balances is not None else None
+        if latest is None:
             return
-        # The poll's moment in the server's time, which the records and cursors are in.
-        at_ms = round(snapshot.taken_at * 1000) + self.client.rest.now_ms() - round(self._clock() * 1000)
-        for kind in KINDS:
-            cursor = self.ledger.cursor(name, kind)
-            if cursor.backfilled_to_ms is None or cursor.backfilled_to_ms < at_ms:
-                return  # records up to the poll may still be unread
+        # The latest poll is usually newer than the last read of the endpoints: the polls seen at the
+        # last few wakes (an endpoint round apart) are kept, and the newest the ledger is read past used.
+        polls = self._polls.setdefault(name, deque(maxlen=4))
+        if not polls or polls[-1].taken_at != latest.taken_at:
+            polls.append(latest)
+        offset_ms = self.client.rest.now_ms() - round(self._clock() * 1000)  # to the server's time
+        read = [self.ledger.cursor(name, kind).backfilled_to_ms for kind in KINDS]
+        if any(r is None for r in read):
+            return
+        read_to = min(r for r in read if r is not None)
+        ready = [p for p in polls if round(p.taken_at * 1000) + offset_ms <= read_to]
+        if not ready or self._checked.get(name) == ready[-1].taken_at:
+            return  # records up to the poll may still be unread, or this poll is compared already
+        snapshot = ready[-1]
+        at_ms = round(snapshot.taken_at * 1000) + offset_ms
         self._checked[name] = snapshot.taken_at
         current = compare(self.ledger.trades(name), self.ledger.transfers(name), snapshot.balances, at_ms)
         agreed = confirmed(self._last.get(name), current)
