@@ -6,7 +6,9 @@ import json
 import logging
 import math
 import sys
+import threading
 import time
+from collections.abc import Callable
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 FORMATS = ("logfmt", "json")
@@ -76,3 +78,36 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     root.setLevel(LEVELS[level])
     # urllib3 logs every retry and connection at debug with full URLs; keep it to warnings.
     logging.getLogger("urllib3").setLevel(max(LEVELS[level], logging.WARNING))
+
+
+class BoundedLog:
+    """At most one line per key every `every` seconds; the next line says how many were held back.
+
+    For failures that can repeat many times a second (a backfill meeting the same fault on every
+    window): the first is logged at once, the rest at a rate a reader can follow.
+    """
+
+    def __init__(
+        self, logger: logging.Logger, every: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._logger = logger
+        self._every = every
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def log(self, level: int, key: str, msg: str, *args: object) -> None:
+        """Log `msg % args` unless a line of `key` was logged less than `every` seconds ago."""
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(key)
+            if last is not None and now - last < self._every:
+                self._held[key] = self._held.get(key, 0) + 1
+                return
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            msg += " (and %d more like it in the last %gs)"
+            args = (*args, held, self._every)
+        self._logger.log(level, msg, *args)

@@ -178,6 +178,7 @@ def build_pipeline(
             on_request=store.count_request,
             on_clock_offset=store.set_clock_offset,
             on_oddity=store.count_oddity,
+            balances=lambda name: store.view().snapshots.get(name),
         )
     return Pipeline(config, store, renderer, poller, sync, activity_store)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from exporter.logs import JsonFormatter, LogfmtFormatter
+from exporter.logs import BoundedLog, JsonFormatter, LogfmtFormatter
 
 
 def record(**fields: object) -> logging.LogRecord:
@@ -71,3 +71,20 @@ def test_other_values_are_their_text_in_both(value: object, text: str) -> None:
 def test_strings_stay_strings() -> None:
     assert 'field="a b"' in LogfmtFormatter().format(record(field="a b"))
     assert as_json(field="true")["field"] == "true"
+
+
+def test_a_bounded_log_holds_back_repeats_and_says_how_many(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    bounded = BoundedLog(logging.getLogger("bounded"), 60.0, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="bounded"):
+        for second in range(0, 130, 10):  # a line every 10 s for 2 minutes
+            now[0] = second
+            bounded.log(logging.WARNING, "a", "failed %s", "read")
+        bounded.log(logging.WARNING, "b", "another key")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "failed read",
+        "failed read (and 5 more like it in the last 60s)",
+        "failed read (and 5 more like it in the last 60s)",
+        "another key",
+    ]

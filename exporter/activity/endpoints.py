@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from exporter.activity.calls import Calls
 from exporter.activity.ledger_watch import LedgerWatch
@@ -19,7 +21,7 @@ from exporter.activity.oddities import RecordOddities
 from exporter.activity.state import SyncHealth
 from exporter.activity.turn import read_turn
 from exporter.activity.windows import Progress
-from exporter.api import permissions
+from exporter.api import permissions, retries
 from exporter.api.account import Account
 from exporter.api.errors import ApiError
 from exporter.api.records import ENDPOINTS, Kind, Skipped
@@ -27,9 +29,33 @@ from exporter.api.transactions import ActivityClient, Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
+from exporter.logs import BoundedLog
 from exporter.loops import Loops
 
 log = logging.getLogger(__name__)
+
+# A failure repeating on every turn (a backfill retried with backoff) is logged once per this long.
+WARN_EVERY_S = 60.0
+# A backfill's progress is logged at most this often (its start and end always).
+PROGRESS_EVERY_S = 10.0
+
+
+@dataclass
+class _Backfill:
+    """A backfill under way, for its progress lines."""
+
+    started: float  # monotonic
+    told: float  # monotonic time of the last progress line
+    records: int = 0
+    requests: int = 0
+
+
+def _windows(progress: Progress) -> tuple[int, int]:
+    """30-day windows of the backfill's range read so far, and in all."""
+    begun, goal = progress.begun_ms or 0, progress.goal_ms or 0
+    reached = begun if progress.reached_ms is None else progress.reached_ms
+    total = max(1, -(-(goal - begun) // MAX_WINDOW_MS))
+    return min(total, max(0, (reached - begun) // MAX_WINDOW_MS)), total
 
 
 class EndpointSync:
@@ -68,19 +94,42 @@ class EndpointSync:
         self._clock = clock
         self._monotonic = monotonic
         self._spans: dict[tuple[str, Kind], int] = {}
+        self._done: dict[tuple[str, Kind], bool] = {}
+        # Between failed turns of a backfill: from about a second up to the interval (at most a minute).
+        self._turn_policy = retries.Policy(0.0, backoff_max=min(settings.interval, 60.0), backoff_base=1.0)
+        self._warnings = BoundedLog(log, WARN_EVERY_S)
+        self._backfills: dict[tuple[str, Kind], _Backfill] = {}
+        self._longest: dict[str, int] = {}  # per endpoint path: the longest answer seen
 
     def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:
         """Take every account's turn on `kind`'s endpoint, again and again; `wake` the publisher after each
-        round. The next round starts at once while a backfill has more to read, else after the interval."""
+        round. The next round starts at once while a backfill has more to read, after a backoff when a
+        backfill's turn failed, else after the interval."""
+        failures: dict[str, int] = {}
         while True:
             started = self._monotonic()
             more = False
+            retry_in = self.settings.interval
             for account in self.accounts:
                 progress = self.sync_endpoint(account, kind)
                 more = more or (progress is not None and not progress.done)
+                if (
+                    progress is None
+                    and self.health[account.name].permitted
+                    and self._backfilling(account, kind)
+                ):
+                    # A failed turn of a backfill is tried again soon, not a whole interval later.
+                    failures[account.name] = failures.get(account.name, 0) + 1
+                    retry_in = min(retry_in, retries.backoff(failures[account.name], self._turn_policy))
+                else:
+                    failures.pop(account.name, None)
             wake.set()
             if not more:
-                loops.sleep(max(0.0, started + self.settings.interval - self._monotonic()))
+                loops.sleep(max(0.0, min(started + self.settings.interval - self._monotonic(), retry_in)))
+
+    def _backfilling(self, account: Account, kind: Kind) -> bool:
+        # Until a turn has reached the present (a first backfill, older history after since moved).
+        return not self._done.get((account.name, kind), False)
 
     def sync_endpoint(self, account: Account, kind: Kind) -> Progress | None:
         """One turn of one account's endpoint: backfill or re-read the recent window. None: skipped."""
@@ -116,7 +165,13 @@ class EndpointSync:
                         self.settings.permission_recheck,
                     )
             else:
-                log.warning("activity sync of account %s: %s", account.name, exc)
+                self._warnings.log(
+                    logging.WARNING,
+                    f"{account.name} {path}",
+                    "activity sync of account %s: %s",
+                    account.name,
+                    exc,
+                )
             return None
         except LedgerError as exc:
             health.failed(kind, path, "ledger")
@@ -126,11 +181,45 @@ class EndpointSync:
         if progress.truncated:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
+        self._done[(account.name, kind)] = progress.done
+        self._tell(account.name, kind, progress)
         if progress.stored:
             self.on_stored(account.name)
         if health.succeeded(kind, self._clock(), progress.done, progress.stored):
             log.info("activity of account %s is readable again", account.name)
         return progress
+
+    def _tell(self, name: str, kind: Kind, progress: Progress) -> None:
+        """Publish how much of the history is read; log a backfill's start, progress and end."""
+        self.health[name].progressed(kind, progress.share())
+        key, now, path = (name, kind), self._monotonic(), ENDPOINTS[kind]
+        state = self._backfills.get(key)
+        if state is None:
+            if progress.begun_ms is None:
+                return
+            begun = datetime.fromtimestamp(progress.begun_ms / 1000, timezone.utc).isoformat(
+                timespec="seconds"
+            )
+            log.info(
+                "activity of account %s: reading the history of %s from %s (%d windows of 30 days)",
+                name, path, begun, _windows(progress)[1],
+            )  # fmt: skip
+            state = self._backfills[key] = _Backfill(now, now)
+        state.records += progress.stored
+        state.requests += progress.requests
+        if progress.begun_ms is None or progress.done:
+            del self._backfills[key]
+            log.info(
+                "activity of account %s: the history of %s is read: %d records in %d requests, %.0fs",
+                name, path, state.records, state.requests, now - state.started,
+            )  # fmt: skip
+        elif now - state.told >= PROGRESS_EVERY_S:
+            state.told = now
+            done, total = _windows(progress)
+            log.info(
+                "activity of account %s: history of %s %d of %d windows read (%.0f%%), %d records so far",
+                name, path, done, total, 100 * progress.share(), state.records,
+            )  # fmt: skip
 
     def _read(self, account: Account, kind: Kind) -> Progress:
         path = ENDPOINTS[kind]
@@ -162,7 +251,9 @@ class EndpointSync:
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
-            self._spans.get(key, MAX_WINDOW_MS), changed, size,
+            self._spans.get(key, MAX_WINDOW_MS), changed, size, self._warnings, self._longest.get(path, 0),
         )  # fmt: skip
         self._spans[key] = progress.span_ms
+        # The API's cap is the same for every account: what one account's answers taught holds for all.
+        self._longest[path] = max(self._longest.get(path, 0), progress.longest)
         return progress

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from exporter.activity.reconcile import State
 from exporter.api.records import KINDS, Kind
 from exporter.ledger.costbasis import CostBasis
 
@@ -27,6 +28,10 @@ class ActivitySnapshot:
     backfill_complete: Mapping[Kind, bool]
     cost_basis: Mapping[str, CostBasis] = field(default_factory=lambda: _EMPTY)  # per valuation currency
     last_trade_ms: int | None = None
+    # Per kind, how much of the history is read (0..1), once a turn has said; 1 after the backfill.
+    backfill_progress: Mapping[Kind, float] = field(default_factory=lambda: MappingProxyType({}))
+    # Per asset, the ledger against the balances (activity/reconcile.py), once two checks agreed.
+    reconciled: Mapping[str, State] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class SyncHealth:
@@ -41,6 +46,8 @@ class SyncHealth:
         self._ok: dict[Kind, bool] = {}
         self._synced: dict[Kind, float] = {}
         self._complete: dict[Kind, bool] = {}
+        self._share: dict[Kind, float] = {}
+        self._reconciled: dict[str, State] = {}
         self.changed = True  # records or prices changed since the cost basis was computed
         self.prices_open_until: float | None = None  # a still-open candle closes at this Unix time
         self.cost_basis: Mapping[str, CostBasis] = _EMPTY
@@ -70,6 +77,16 @@ class SyncHealth:
             if stored:
                 self.changed = True
             return restored
+
+    def progressed(self, kind: Kind, share: float) -> None:
+        """Record how much of `kind`'s history is read (0..1)."""
+        with self._lock:
+            self._share[kind] = share
+
+    def reconciled(self, states: Mapping[str, State]) -> None:
+        """Record the assets' reconciliation states (assets not in `states` keep theirs)."""
+        with self._lock:
+            self._reconciled.update(states)
 
     def backfilled(self) -> bool:
         """Whether every endpoint's history has been read up to the present at least once."""
@@ -111,4 +128,6 @@ class SyncHealth:
                 backfill_complete=MappingProxyType({k: self._complete.get(k, False) for k in KINDS}),
                 cost_basis=self.cost_basis,
                 last_trade_ms=self.last_trade_ms,
+                backfill_progress=MappingProxyType(dict(self._share)),
+                reconciled=MappingProxyType(dict(self._reconciled)),
             )

@@ -30,6 +30,7 @@ from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import ActivitySettings
 from exporter.ledger.store import Ledger
 from exporter.loops import Loops, run_guarded
+from exporter.poll.snapshot import AccountSnapshot
 from exporter.pricing.history import PriceHistory
 
 
@@ -52,8 +53,10 @@ class ActivitySync:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         budgets: Sequence[budget.Budget] = budget.BUDGETS,
+        balances: Callable[[str], AccountSnapshot | None] | None = None,
     ) -> None:
-        """`gates` are the process's shared gates (the Poller's); `budgets` those of the planned share."""
+        """`gates` are the process's shared gates (the Poller's); `budgets` those of the planned share;
+        `balances(account)` the latest balance poll, which the ledger is reconciled with."""
         self.settings = settings
         self.accounts = tuple(accounts)
         self.client = client
@@ -72,6 +75,7 @@ class ActivitySync:
         self.publisher = Publisher(
             settings, self.accounts, client, ledger, calls, self.health,
             on_snapshot=on_snapshot, on_market=on_market, clock=clock, monotonic=monotonic, watch=watch,
+            balances=balances,
         )  # fmt: skip
         self.endpoints = EndpointSync(
             settings, self.accounts, client, ledger, calls, self.health,

@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from exporter.config.activity_settings import MAX_WINDOW_MS
+from exporter.logs import BoundedLog
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+# An API whose cap is below the configured one answers pages of its own cap again and again: an
+# answer as long as the longest seen is taken as possibly cut too, once that is at least this long
+# (no API pages fewer; below it, windows with equal counts would be split for nothing).
+LEARN_FROM = 10
 
 
 @dataclass
@@ -30,6 +36,17 @@ class Progress:
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
     span_ms: int = MAX_WINDOW_MS  # the window length to start the next turn with
+    longest: int = 0  # the longest answer seen, this turn and before
+    # While a backfill runs: the range it covers, [begun_ms, goal_ms] (None once it reached the present).
+    begun_ms: int | None = None
+    goal_ms: int | None = None
+
+    def share(self) -> float:
+        """How much of the backfill's range is read, 0..1 (1 when there is no backfill)."""
+        if self.begun_ms is None or self.goal_ms is None or self.done or self.goal_ms <= self.begun_ms:
+            return 1.0
+        reached = self.begun_ms if self.reached_ms is None else self.reached_ms
+        return min(1.0, max(0.0, (reached - self.begun_ms) / (self.goal_ms - self.begun_ms)))
 
 
 def read_range(
@@ -44,14 +61,19 @@ def read_range(
     on_window: Callable[[int], None] | None = None,
     what: str = "",
     size: Callable[[Sequence[R]], int] = len,
+    errors: BoundedLog | None = None,
+    longest: int = 0,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
     Stops after `max_requests` (the caller resumes from `reached_ms`); `on_window(end)` is called once
     each window's records are stored, so a cursor can record progress as it is made. `size(records)`
     is how many items the answer had, against the cap (more than `len` when bad items were left out).
+    `errors` bounds the rate of the truncation lines (always-full pages would log one per millisecond
+    window). `longest` is the longest answer seen before (Progress.longest hands it on): see LEARN_FROM.
     """
-    progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)))
+    errors = errors or BoundedLog(log, 0.0)
+    progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)), longest=longest)
     position = start_ms
     span = progress.span_ms
     while position < end_ms:
@@ -61,15 +83,19 @@ def read_range(
         records = fetch(position, stop)
         progress.requests += 1
         served = size(records)
-        if served >= cap:
+        progress.longest = max(progress.longest, served)
+        full = min(cap, progress.longest) if progress.longest >= LEARN_FROM else cap
+        if served >= full:
             if stop - position > 1:
                 span = max(1, (stop - position) // 2)
                 continue
             # Nothing left to split: the records are kept, and the loss is said out loud.
             progress.truncated += 1
-            log.error(
-                "%s: %d records in the window %d-%d ms, the page cap; some may be missing "
-                "(raise the page cap setting if the API answers more)",
+            errors.log(
+                logging.ERROR,
+                what,
+                "%s: %d records in the window %d-%d ms, a full page (the page cap); some may be missing "
+                "(raise activity.page_cap if the API answers more)",
                 what or "activity",
                 served,
                 position,
@@ -79,7 +105,7 @@ def read_range(
         if on_window is not None:
             on_window(stop)
         position = progress.reached_ms = stop
-        if served < cap // 2:
+        if served < full // 2:
             span = min(MAX_WINDOW_MS, span * 2)
     progress.done = position >= end_ms
     progress.span_ms = span

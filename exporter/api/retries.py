@@ -58,6 +58,22 @@ class stop_before(stop_base):
         return self.clock() + retry_state.upcoming_sleep > self.latest
 
 
+def _backoff(policy: Policy) -> tenacity.wait.wait_base:
+    # Equal jitter: half the exponential step for sure, the other half at random.
+    half = {"multiplier": policy.backoff_base / 2, "max": policy.backoff_max / 2}
+    return tenacity.wait_exponential(**half) + tenacity.wait_random_exponential(**half)
+
+
+def backoff(failures: int, policy: Policy) -> float:
+    """The wait after `failures` failures in a row, by the same jittered backoff as between attempts.
+
+    For loops that retry a whole turn (a backfill's next window after a failed one), not one request.
+    """
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    state.attempt_number = max(1, failures)
+    return _backoff(policy)(state)
+
+
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.transient
 
@@ -106,9 +122,7 @@ def call(
                 gate.pause(capped_pause(exc.retry_after))
             raise
 
-    # Equal jitter: half the exponential step for sure, the other half at random.
-    half = {"multiplier": policy.backoff_base / 2, "max": policy.backoff_max / 2}
-    backoff = tenacity.wait_exponential(**half) + tenacity.wait_random_exponential(**half)
+    backoff = _backoff(policy)
 
     def wait(state: tenacity.RetryCallState) -> float:
         return max(backoff(state), gate.paused())

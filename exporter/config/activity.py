@@ -13,7 +13,10 @@ from exporter.config.activity_settings import COST_METHODS, SINCE_FORMS, Activit
 from exporter.describe import shown, type_name, unknown_key
 from exporter.durations import DurationError, format_duration, parse_duration_ms
 
-ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis")
+ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis", "page_cap")
+# An answer longer than this is no page size any API serves; a typo more likely (the real cap is
+# undocumented, the simulator's 100).
+MAX_PAGE_CAP = 10_000
 # A day between syncs is already more than anyone would want to wait for a trade to show.
 MAX_INTERVAL_S = 86_400.0
 
@@ -44,6 +47,14 @@ def _interval(raw: object, problems: list[str]) -> float | None:
         return None
 
 
+def _page_cap(raw: object, problems: list[str]) -> int | None:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 2 <= raw <= MAX_PAGE_CAP:
+        got = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else type_name(raw)
+        problems.append(f"activity.page_cap: expected a whole number from 2 to {MAX_PAGE_CAP}, got {got}")
+        return None
+    return raw
+
+
 def parse_activity(
     raw: object, currencies: tuple[str, ...], share: float, graph_api_url: str, problems: list[str]
 ) -> ActivitySettings | None:
@@ -62,14 +73,17 @@ def parse_activity(
         problems.append(f"activity.enabled: expected true or false, got {type_name(enabled)}")
     since = _since(data["since"], problems) if "since" in data else base.since
     interval = _interval(data["interval"], problems) if "interval" in data else base.interval
+    page_cap = _page_cap(data["page_cap"], problems) if "page_cap" in data else base.page_cap
     method = data.get("cost_basis", base.cost_basis)
     if method not in COST_METHODS:
         got = shown(method) if isinstance(method, str) else type_name(method)
         problems.append(f"activity.cost_basis: must be one of {', '.join(COST_METHODS)}, got {got}")
     if len(problems) > before:
         return None
-    assert since is not None and interval is not None
-    return replace(base, enabled=enabled, since=since, interval=interval, cost_basis=method)
+    assert since is not None and interval is not None and page_cap is not None
+    return replace(
+        base, enabled=enabled, since=since, interval=interval, cost_basis=method, page_cap=page_cap
+    )
 
 
 def plan(accounts: int, settings: ActivitySettings) -> Sequence[budget.Use]:
@@ -95,6 +109,7 @@ def summary_lines(settings: ActivitySettings, accounts: int) -> list[str]:
         f"  since: {settings.since}",
         f"  interval: {format_duration(settings.interval)}",
         f"  cost_basis: {settings.cost_basis}",
+        f"  page_cap: {settings.page_cap} (an answer this long, or the longest seen, is read again)",
         f"  graph_api_url: {settings.graph_api_url}",
         "  planned API use once backfilled (the first backfill reads faster, within the same plan):",
     ]

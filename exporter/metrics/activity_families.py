@@ -140,6 +140,22 @@ ACTIVITY_LAST_SYNC = Family(
     "Unix time by which every transaction endpoint of the account was last read successfully.",
     ("account",),
 )
+ACTIVITY_BACKFILL_PROGRESS = Family(
+    "btcturk_activity_backfill_progress_ratio",
+    "gauge",
+    "How much of the account's history the endpoint has read, 0 to 1: the share of the time from "
+    "activity.since to now read by the first backfill (or of older history after since moved "
+    "earlier); 1 once it has reached the present.",
+    ("account", "endpoint"),
+)
+LEDGER_RECONCILED = Family(
+    "btcturk_ledger_reconciled",
+    "gauge",
+    "1 for the state of the asset's ledger holding against its polled balance, 0 for the others: "
+    "match (the records add up to the balance), mismatch (records missing or wrong; the history is "
+    "read again) or incomplete (less than held: possibly held since before activity.since).",
+    ("account", "asset", "state"),
+)
 ACTIVITY_SYNC_FAILURES = Family(
     "btcturk_activity_sync_failures",  # samples: btcturk_activity_sync_failures_total
     "counter",
@@ -176,6 +192,8 @@ HEALTH_FAMILIES: tuple[Family, ...] = (
     ACTIVITY_UP,
     ACTIVITY_STATE,
     ACTIVITY_LAST_SYNC,
+    ACTIVITY_BACKFILL_PROGRESS,
+    LEDGER_RECONCILED,
     ACTIVITY_SYNC_FAILURES,
     LEDGER_RECORDS,
 )

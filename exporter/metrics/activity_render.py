@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
+from exporter.activity.reconcile import STATES
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.store import ActivityView
 from exporter.api.errors import REASONS
@@ -117,6 +118,11 @@ def _health(view: ActivityView) -> Iterator[tuple[Family, Row]]:
             continue
         if snapshot.last_sync_s is not None:
             yield m.ACTIVITY_LAST_SYNC, ((account,), format_float(snapshot.last_sync_s))
+        for kind, share in sorted(snapshot.backfill_progress.items()):
+            yield m.ACTIVITY_BACKFILL_PROGRESS, ((account, ENDPOINTS[kind]), format_float(share))
+        for asset, state in sorted(snapshot.reconciled.items()):
+            for each in STATES:
+                yield m.LEDGER_RECONCILED, ((account, asset, each), "1" if each == state else "0")
         failures = {(e, r): 0 for e in ENDPOINTS.values() for r in SYNC_REASONS}
         failures.update(snapshot.failures)
         for (endpoint, reason), n in sorted(failures.items()):

@@ -52,7 +52,7 @@ def control(sim: Simulator, method: str, path: str, body: bytes) -> Response:
 
 
 def _configure(sim: Simulator, spec: Mapping[str, Any]) -> None:
-    unknown = set(spec) - {"clock_skew", "comma_decimals", "legacy_401", "activity_cap"}
+    unknown = set(spec) - {"clock_skew", "comma_decimals", "legacy_401", "activity_cap", "activity_halved"}
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
     if "clock_skew" in spec:
@@ -61,6 +61,8 @@ def _configure(sim: Simulator, spec: Mapping[str, Any]) -> None:
         sim.comma_decimals = bool(spec["comma_decimals"])
     if "legacy_401" in spec:
         sim.legacy_401 = bool(spec["legacy_401"])
+    if "activity_halved" in spec:
+        sim.activity_halved = bool(spec["activity_halved"])
     if "activity_cap" in spec:
         cap = int(spec["activity_cap"])
         if cap < 1:

@@ -165,6 +165,8 @@ def _transactions(sim: Simulator, path: str, query: str, headers: Headers) -> Re
             data = transactions.answer(
                 path, account.history, parse_qs(query), now_ms, sim.activity_cap, sim.served.get(path)
             )
+            if sim.activity_halved:
+                data = data[: len(data) // 2]
         except transactions.BadQuery as exc:
             return json_response(400, failure(str(exc), 400))
     return json_response(200, _wrapped(sim, data))

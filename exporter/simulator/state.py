@@ -41,6 +41,8 @@ class SimulatorState:
         self.activity_cap = DEFAULT_CAP
         # TEST-ONLY hostile transaction answers, by endpoint path (serve_items).
         self.served: dict[str, Served] = {}
+        # A fault: transaction answers hold only the newer half of what they should (no sign of it).
+        self.activity_halved = False
         # currency -> (withdrawal disabled, deposit disabled); None leaves the field out of exchangeinfo.
         self.operation_blocks: dict[str, tuple[bool, bool]] | None = {}
         # exchangeinfo is served from a cache this many seconds old at most, as the live CDN does.

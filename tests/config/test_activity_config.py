@@ -97,6 +97,9 @@ def test_every_problem_one_line_with_its_key_path(tmp_path: Path) -> None:
         ({"since": "2024-02-30"}, "activity.since: not a date on the calendar (YYYY-MM-DD)"),
         ({"interval": 1.5}, "activity.interval: expected a duration such as 5m, got 1.5"),
         ({"interval": "2d"}, "activity.interval: "),
+        ({"page_cap": 1}, "activity.page_cap: expected a whole number from 2 to 10000, got 1"),
+        ({"page_cap": "30"}, "activity.page_cap: expected a whole number from 2 to 10000, got string"),
+        ({"page_cap": True}, "activity.page_cap: expected a whole number from 2 to 10000, got "),
     ],
 )
 def test_bad_values(tmp_path: Path, raw: object, expected: str) -> None:
@@ -157,8 +160,8 @@ def test_since_bounds_are_the_exchange_first_day_and_today(tmp_path: Path) -> No
 
 
 def test_summary_shows_the_settings_and_the_planned_use(tmp_path: Path) -> None:
-    text = summarize(load_config(write(tmp_path, {"activity": {"interval": "1m"}}), {}))
-    assert "activity: enabled" in text
+    text = summarize(load_config(write(tmp_path, {"activity": {"interval": "1m", "page_cap": 30}}), {}))
+    assert "activity: enabled" in text and "  page_cap: 30 (" in text
     assert "  since: 730d" in text and "  cost_basis: average" in text and "  interval: 1m" in text
     assert "transactions/trade: 1 account every 1m = 1 calls/min of 120" in text
     assert "transactions/crypto: 1 account every 1m = 1 calls/min of 90" in text

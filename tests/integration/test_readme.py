@@ -82,6 +82,8 @@ def backfilled() -> ActivitySnapshot:
         done,
         MappingProxyType({"TRY": basis}),
         1_000,
+        MappingProxyType({"trade": 1.0, "crypto": 1.0, "fiat": 1.0}),
+        MappingProxyType({"BTC": "match"}),
     )
 
 

@@ -164,6 +164,20 @@ def test_an_answer_at_the_cap_drops_the_oldest(sim: Simulator, cap: None) -> Non
     assert capped == every[:7]
 
 
+def test_halved_answers_keep_the_newer_half_and_are_set_through_the_control_api(
+    sim: Simulator, cap: None
+) -> None:
+    sim.activity_cap = 10_000
+    every = get(sim, TRADES_PATH)
+    answer = requests.post(sim.url + "/_sim/config", json={"activity_halved": True}, timeout=TIMEOUT)
+    assert answer.status_code == 200
+    try:
+        assert get(sim, TRADES_PATH) == every[: len(every) // 2]
+    finally:
+        sim.activity_halved = False
+    assert get(sim, TRADES_PATH) == every
+
+
 def test_key_without_activity_permission_gets_401_while_balances_work(sim: Simulator) -> None:
     public, private = generate_keypair(9)
     sim.add_account(public, private, can_read_activity=False)
