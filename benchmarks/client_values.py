@@ -117,7 +117,7 @@ def bench_valuation(runs: int, before: str | None) -> None:
     def per_account() -> None:
         tickers = market()
         for balances in books:
-            valuation.value_balances(balances, valuation.index_tickers(tickers), currencies, "bid")
+            valuation.value_balances(balances, valuation.Market.of(tickers), currencies, "bid")
 
     print(row("today, snapshot indexed once (market_for)", time_it(shared, runs)))
     print(row("today, ticker re-indexed for every account", time_it(per_account, runs)))

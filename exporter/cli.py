@@ -15,7 +15,8 @@ from exporter import __version__
 from exporter.api.permissions import what_it_reads
 from exporter.commands.dispatch import SUBCOMMANDS
 from exporter.commands.dispatch import run as run_command
-from exporter.config.loader import Config, ConfigError, check_demo, load_config, parse_duration, summarize
+from exporter.config.accounts import check_demo
+from exporter.config.loader import Config, ConfigError, load_config, parse_duration, summarize
 from exporter.demo import Demo, start_demo
 from exporter.describe import FlagParser
 from exporter.ledger.schema import LedgerError

@@ -37,11 +37,8 @@ from exporter.api.parsing import (
     parse_ticker_answer,
 )
 from exporter.api.signing import decode_private_key
+from exporter.config.accounts import ACCOUNT_KEYS, ENV_API_URL, ENV_PRIVATE_KEY, ENV_PUBLIC_KEY
 from exporter.config.loader import (
-    ACCOUNT_KEYS,
-    ENV_API_URL,
-    ENV_PRIVATE_KEY,
-    ENV_PUBLIC_KEY,
     TOP_LEVEL_KEYS,
     Config,
     ConfigError,

@@ -16,8 +16,8 @@ from exporter.activity.windows import Progress, read_range
 from exporter.api.records import ENDPOINTS, Kind, Trade, Transfer
 from exporter.api.transactions import Record
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings, parse_since
-from exporter.ledger.cursors import origin_key
-from exporter.ledger.store import Cursor, Ledger
+from exporter.ledger.cursors import Cursor, origin_key
+from exporter.ledger.store import Ledger
 from exporter.logs import BoundedLog
 
 

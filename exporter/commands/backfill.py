@@ -44,7 +44,8 @@ from exporter.config.loader import Config
 from exporter.describe import FlagParser
 from exporter.durations import DurationError, parse_duration_ms
 from exporter.ledger.cursors import LIVE_SINCE
-from exporter.ledger.store import Ledger, LedgerError
+from exporter.ledger.schema import LedgerError
+from exporter.ledger.store import Ledger
 from exporter.pricing.steps import step_hours, step_price_at
 
 HOUR_S = 3600

@@ -23,7 +23,8 @@ from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod
 from exporter.config.loader import Config, ConfigError, load_config
-from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, LedgerError, ledger_path
+from exporter.ledger.schema import LedgerError
+from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, ledger_path
 from exporter.pricing.history import PriceHistory
 from exporter.pricing.routes import BRIDGES
 

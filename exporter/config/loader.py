@@ -11,18 +11,15 @@ import yaml
 
 from exporter.api import budget
 from exporter.api.account import MASK, Account
-
-# The account checks live in accounts.py; imported here too, where the rest of the code takes them from.
-from exporter.config.accounts import ACCOUNT_KEYS as ACCOUNT_KEYS
-from exporter.config.accounts import ENV_ACCOUNT_NAME as ENV_ACCOUNT_NAME
-from exporter.config.accounts import ENV_API_URL as ENV_API_URL
-from exporter.config.accounts import ENV_GRAPH_API_URL as ENV_GRAPH_API_URL
-from exporter.config.accounts import ENV_PRIVATE_KEY as ENV_PRIVATE_KEY
-from exporter.config.accounts import ENV_PUBLIC_KEY as ENV_PUBLIC_KEY
-from exporter.config.accounts import check_demo as check_demo
-from exporter.config.accounts import check_environment as check_environment
+from exporter.config.accounts import (
+    ENV_ACCOUNT_NAME,
+    ENV_API_URL,
+    ENV_GRAPH_API_URL,
+    ENV_PRIVATE_KEY,
+    ENV_PUBLIC_KEY,
+    env_value,
+)
 from exporter.config.accounts import env_account as _env_account
-from exporter.config.accounts import env_value
 from exporter.config.accounts import environment_problems as _environment_problems
 from exporter.config.accounts import file_account as _file_account
 from exporter.config.activity import parse_activity, summary_lines

@@ -59,6 +59,22 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
+def _damage_on_disk(path: Path, busy_timeout_s: float) -> str | None:
+    """What is wrong with the file's pages on disk; None when they are sound or no verdict was had."""
+    # Not the shared connection: its page cache would answer from memory what is wrong on disk.
+    uri = path.resolve().as_uri()
+    try:
+        probe = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout_s)
+        try:
+            return check_pages(probe)
+        finally:
+            probe.close()
+    except sqlite3.Error as exc:
+        if not damaged(exc):
+            return None  # busy, gone (the next write notices): not a verdict on the pages
+        return reason(exc)
+
+
 class LedgerDb:
     """One open ledger file; safe to share between threads (one connection behind a lock).
 
@@ -154,18 +170,7 @@ class LedgerDb:
         """Read every page from disk on a connection of its own; a damaged file is rebuilt (False)."""
         if self.read_only:
             return True
-        # Not the shared connection: its page cache would answer from memory what is wrong on disk.
-        uri = self.path.resolve().as_uri()
-        try:
-            probe = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self._busy_timeout_s)
-            try:
-                found = check_pages(probe)
-            finally:
-                probe.close()
-        except sqlite3.Error as exc:
-            if not damaged(exc):
-                return True  # busy, gone (the next write notices): not a verdict on the pages
-            found = reason(exc)
+        found = _damage_on_disk(self.path, self._busy_timeout_s)
         if found is None:
             return True
         with self._lock:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
 from exporter.api.parsing import Balance, Ticker
-from exporter.pricing.routes import EXACT, Leg, Route, RouteTable, first_priced, route_rate, route_table
+from exporter.pricing.routes import EXACT, Leg, Route, RouteTable, first_priced, route_table
 
 PRICE_FIELDS = ("last", "bid", "mid", "ask")
 
@@ -108,7 +108,9 @@ class Market:
         pairs = frozenset((t.pair, t.base, t.quote) for t in kept.values())
         return cls(tuple(kept.values()), kept, route_table(pairs), tuple(duplicates))
 
-    def _price_of(self, field: str) -> Callable[[Leg], Decimal | None]:
+    def price_of(self, field: str) -> Callable[[Leg], Decimal | None]:
+        """Each leg's price by `field` in its direction; None for an empty side or a pair not listed."""
+
         def price_of(leg: Leg) -> Decimal | None:
             ticker = self.by_pair.get(leg.pair)
             # A route from another snapshot may name a pair that has since been delisted.
@@ -116,16 +118,13 @@ class Market:
 
         return price_of
 
-    def _rate_of(self, route: Route, field: str) -> Decimal | None:
-        return route_rate(route, self._price_of(field))
-
     def quote(self, asset: str, currency: str, field: str) -> tuple[Route | None, Decimal | None]:
         """The first candidate route with a price on every leg, and that rate; (first route, None) if none."""
         key = (asset, currency, field)
         cached = self._rates.get(key)
         if cached is not None:
             return cached
-        found = first_priced(self.table.routes(asset, currency), self._price_of(field))
+        found = first_priced(self.table.routes(asset, currency), self.price_of(field))
         self._rates[key] = found
         return found
 
@@ -148,26 +147,6 @@ def market_for(tickers: tuple[Ticker, ...]) -> Market:
 
 def _as_market(tickers: Market | Mapping[tuple[str, str], Ticker]) -> Market:
     return tickers if isinstance(tickers, Market) else Market.of(tickers.values())
-
-
-def index_tickers(tickers: Iterable[Ticker]) -> dict[tuple[str, str], Ticker]:
-    """Key tickers by (base, quote); the first of a duplicate is kept, as Market keeps it."""
-    indexed: dict[tuple[str, str], Ticker] = {}
-    for ticker in tickers:
-        indexed.setdefault((ticker.base, ticker.quote), ticker)
-    return indexed
-
-
-def find_route(asset: str, currency: str, tickers: Market | Mapping[tuple[str, str], Ticker]) -> Route | None:
-    """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges (routes.BRIDGES)."""
-    candidates = _as_market(tickers).table.routes(asset, currency)
-    return candidates[0] if candidates else None
-
-
-def rate(route: Route, tickers: Market | Mapping[tuple[str, str], Ticker], field: str) -> Decimal | None:
-    """Return the value of one unit along the route, or None if any leg has no price."""
-    _check_field(field)
-    return _as_market(tickers)._rate_of(route, field)
 
 
 def value_balances(

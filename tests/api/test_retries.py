@@ -9,7 +9,8 @@ from support import wait_for
 from exporter.api.budget import Budget
 from exporter.api.errors import ApiError
 from exporter.api.ratelimit import Gate
-from exporter.api.retries import Policy, Stopped, call
+from exporter.api.retries import Policy, call
+from exporter.loops import Stopped
 
 ENDPOINT = "/api/v1/users/balances"
 POLICY = Policy(attempt_time=0.2, backoff_max=0.2, backoff_base=0.05)

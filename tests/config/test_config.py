@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from exporter.api.account import Account, Secret
+from exporter.config.accounts import check_demo
 from exporter.config.loader import (
     BALANCE_CALLS_PER_MINUTE,
     TOP_LEVEL_KEYS,
     Config,
     ConfigError,
-    check_demo,
     load_config,
     parse_duration,
     summarize,

@@ -22,8 +22,8 @@ import pytest
 from support import ExporterProcess, parse_metrics, sample, samples, start_exporter, wait_for
 
 from exporter.api.records import EXCHANGE_FIRST_DAY_MS
-from exporter.ledger.schema import MIGRATIONS
-from exporter.ledger.store import VERSION, Ledger
+from exporter.ledger.schema import MIGRATIONS, VERSION
+from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
 
 MAIN = generate_keypair(seed=71)

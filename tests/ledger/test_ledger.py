@@ -5,13 +5,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from exporter.api.records import Trade, Transfer, loads, parse_trades, parse_transfers
-from exporter.ledger.store import MIGRATIONS, VERSION, Cursor, Ledger, LedgerError, ledger_path
+from exporter.ledger.cursors import Cursor
+from exporter.ledger.schema import MIGRATIONS, VERSION, LedgerError
+from exporter.ledger.store import Ledger, ledger_path
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "activity"
 
@@ -26,6 +29,12 @@ def transfers_fixture() -> tuple[Transfer, ...]:
     return crypto + fiat
 
 
+def user_version(path: Path) -> int:
+    """The schema version stored in the file, read on a connection of its own."""
+    with closing(sqlite3.connect(path)) as raw:
+        return int(raw.execute("PRAGMA user_version").fetchone()[0])
+
+
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
     with Ledger.open(tmp_path / "data") as opened:
@@ -35,7 +44,7 @@ def ledger(tmp_path: Path) -> Ledger:
 def test_file_lives_in_the_storage_directory_in_wal_mode(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "store") as ledger:
         assert ledger.path == tmp_path / "store" / "ledger.db"
-        assert ledger.version == VERSION
+        assert user_version(ledger.path) == VERSION
     assert ledger_path() == Path("data") / "ledger.db"
     raw = sqlite3.connect(tmp_path / "store" / "ledger.db")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -178,7 +187,7 @@ def test_a_version_1_file_migrates_keeping_its_records(tmp_path: Path) -> None:
     )
     raw.close()
     with Ledger(path) as ledger:
-        assert ledger.version == VERSION > 1
+        assert user_version(ledger.path) == VERSION > 1
         (trade,) = ledger.trades("alice")
         assert trade.id == 9223372036854775809 and trade.amount == Decimal("-0.00512000")
         ledger.prices.put("BTCTRY", "1D", [(0, Decimal(1))])  # a table version 2 added
@@ -201,7 +210,7 @@ def test_version_3_keeps_one_of_a_transfer_stored_under_both_endpoints(tmp_path:
         )
     raw.close()
     with Ledger(path) as ledger:
-        assert ledger.version == VERSION
+        assert user_version(ledger.path) == VERSION
         moves = ledger.transfers("a")
         assert [(t.id, t.kind, t.currency) for t in moves] == [(9, "crypto", "TRY"), (10, "crypto", "BTC")]
         assert str(moves[0].amount) == "30104.00"
@@ -229,7 +238,7 @@ def test_a_newer_schema_is_moved_aside_by_the_writer_and_refused_by_readers(
     with pytest.raises(LedgerError, match=f"schema version {VERSION + 1} is newer"):
         Ledger.read_only(path)
     with Ledger(path) as ledger:
-        assert ledger.version == VERSION
+        assert user_version(ledger.path) == VERSION
     (aside,) = tmp_path.glob("ledger.db.damaged-*")
     assert sqlite3.connect(aside).execute("PRAGMA user_version").fetchone()[0] == VERSION + 1
     (line,) = [r.getMessage() for r in caplog.records if "moved aside" in r.getMessage()]

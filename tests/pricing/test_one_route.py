@@ -23,7 +23,8 @@ from exporter.ledger import export
 from exporter.ledger.costbasis import compute
 from exporter.ledger.store import Ledger
 from exporter.metrics.exposition import format_value
-from exporter.metrics.renderer import Renderer, Settings
+from exporter.metrics.renderer import Renderer
+from exporter.metrics.series import Settings
 from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot, Store
 from exporter.pricing.history import PriceHistory
 from exporter.pricing.routes import DIVISION

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, localcontext
 
 import pytest
@@ -10,17 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.api.parsing import Balance, Ticker
-from exporter.pricing.routes import BRIDGES, Leg, Route
+from exporter.pricing.routes import BRIDGES, Leg, Route, route_rate
 from exporter.pricing.valuation import (
     PRICE_FIELDS,
     AssetValue,
     Market,
-    find_route,
-    index_tickers,
     market_for,
     pairs_for_valuation,
     price,
-    rate,
     value_balances,
 )
 
@@ -101,6 +98,25 @@ def test_price_zero_means_no_market(last: str, bid: str, ask: str, field: str) -
 def test_price_unknown_field() -> None:
     with pytest.raises(ValueError, match="close"):
         price(tk("BTC", "TRY"), "close")
+
+
+def index_tickers(tickers: Iterable[Ticker]) -> dict[tuple[str, str], Ticker]:
+    """Key tickers by (base, quote); the first of a duplicate is kept, as Market keeps it."""
+    indexed: dict[tuple[str, str], Ticker] = {}
+    for ticker in tickers:
+        indexed.setdefault((ticker.base, ticker.quote), ticker)
+    return indexed
+
+
+def find_route(asset: str, currency: str, tickers: Mapping[tuple[str, str], Ticker]) -> Route | None:
+    """The preferred route by the pairs alone: same symbol, direct, inverse, then bridges (routes.BRIDGES)."""
+    candidates = Market.of(tickers.values()).table.routes(asset, currency)
+    return candidates[0] if candidates else None
+
+
+def rate(route: Route, tickers: Mapping[tuple[str, str], Ticker], field: str) -> Decimal | None:
+    """The value of one unit along the route, or None if any leg has no price."""
+    return route_rate(route, Market.of(tickers.values()).price_of(field))
 
 
 # --- index_tickers ---------------------------------------------------------------------------------------
