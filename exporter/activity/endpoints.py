@@ -12,9 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from exporter.activity.backfill_progress import BackfillProgress
 from exporter.activity.calls import Calls
 from exporter.activity.ledger_watch import LedgerWatch
 from exporter.activity.oddities import RecordOddities
@@ -36,26 +35,6 @@ log = logging.getLogger(__name__)
 
 # A failure repeating on every turn (a backfill retried with backoff) is logged once per this long.
 WARN_EVERY_S = 60.0
-# A backfill's progress is logged at most this often (its start and end always).
-PROGRESS_EVERY_S = 10.0
-
-
-@dataclass
-class _Backfill:
-    """A backfill under way, for its progress lines."""
-
-    started: float  # monotonic
-    told: float  # monotonic time of the last progress line
-    records: int = 0
-    requests: int = 0
-
-
-def _windows(progress: Progress) -> tuple[int, int]:
-    """30-day windows of the backfill's range read so far, and in all."""
-    begun, goal = progress.begun_ms or 0, progress.goal_ms or 0
-    reached = begun if progress.reached_ms is None else progress.reached_ms
-    total = max(1, -(-(goal - begun) // MAX_WINDOW_MS))
-    return min(total, max(0, (reached - begun) // MAX_WINDOW_MS)), total
 
 
 class EndpointSync:
@@ -98,7 +77,7 @@ class EndpointSync:
         # Between failed turns of a backfill: from about a second up to the interval (at most a minute).
         self._turn_policy = retries.Policy(0.0, backoff_max=min(settings.interval, 60.0), backoff_base=1.0)
         self._warnings = BoundedLog(log, WARN_EVERY_S)
-        self._backfills: dict[tuple[str, Kind], _Backfill] = {}
+        self._progress = BackfillProgress(health, monotonic)
         self._longest: dict[str, int] = {}  # per endpoint path: the longest answer seen
 
     def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:
@@ -152,26 +131,8 @@ class EndpointSync:
                 progress = self._read(account, kind)
         except ApiError as exc:
             health.failed(kind, path, exc.reason)
-            if exc.reason == "auth":
-                recheck = self._monotonic() + self.settings.permission_recheck
-                if health.refuse(recheck):
-                    log.warning(
-                        "activity of account %s is off: %s answers 401 (the key lacks the %s "
-                        "permission, or is bound to another IP); balances are unaffected; "
-                        "trying again every %gs",
-                        account.name,
-                        path,
-                        permissions.BY_PATH.get(path, permissions.ACCOUNT),
-                        self.settings.permission_recheck,
-                    )
-            else:
-                self._warnings.log(
-                    logging.WARNING,
-                    f"{account.name} {path}",
-                    "activity sync of account %s: %s",
-                    account.name,
-                    exc,
-                )
+            every = self.settings.permission_recheck
+            _tell_failure(exc, account.name, path, health, self._monotonic() + every, every, self._warnings)
             return None
         except LedgerError as exc:
             health.failed(kind, path, "ledger")
@@ -182,44 +143,12 @@ class EndpointSync:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
         self._done[(account.name, kind)] = progress.done
-        self._tell(account.name, kind, progress)
+        self._progress.tell(account.name, kind, progress)
         if progress.stored:
             self.on_stored(account.name)
         if health.succeeded(kind, self._clock(), progress.done, progress.stored):
             log.info("activity of account %s is readable again", account.name)
         return progress
-
-    def _tell(self, name: str, kind: Kind, progress: Progress) -> None:
-        """Publish how much of the history is read; log a backfill's start, progress and end."""
-        self.health[name].progressed(kind, progress.share())
-        key, now, path = (name, kind), self._monotonic(), ENDPOINTS[kind]
-        state = self._backfills.get(key)
-        if state is None:
-            if progress.begun_ms is None:
-                return
-            begun = datetime.fromtimestamp(progress.begun_ms / 1000, timezone.utc).isoformat(
-                timespec="seconds"
-            )
-            log.info(
-                "activity of account %s: reading the history of %s from %s (%d windows of 30 days)",
-                name, path, begun, _windows(progress)[1],
-            )  # fmt: skip
-            state = self._backfills[key] = _Backfill(now, now)
-        state.records += progress.stored
-        state.requests += progress.requests
-        if progress.begun_ms is None or progress.done:
-            del self._backfills[key]
-            log.info(
-                "activity of account %s: the history of %s is read: %d records in %d requests, %.0fs",
-                name, path, state.records, state.requests, now - state.started,
-            )  # fmt: skip
-        elif now - state.told >= PROGRESS_EVERY_S:
-            state.told = now
-            done, total = _windows(progress)
-            log.info(
-                "activity of account %s: history of %s %d of %d windows read (%.0f%%), %d records so far",
-                name, path, done, total, 100 * progress.share(), state.records,
-            )  # fmt: skip
 
     def _read(self, account: Account, kind: Kind) -> Progress:
         path = ENDPOINTS[kind]
@@ -257,3 +186,26 @@ class EndpointSync:
         # The API's cap is the same for every account: what one account's answers taught holds for all.
         self._longest[path] = max(self._longest.get(path, 0), progress.longest)
         return progress
+
+
+def _tell_failure(
+    exc: ApiError,
+    account: str,
+    path: str,
+    health: SyncHealth,
+    recheck: float,
+    every_s: float,
+    warnings: BoundedLog,
+) -> None:
+    """One line for a failed turn: a 401 turns the account's activity off until `recheck` (said once)."""
+    if exc.reason != "auth":
+        warnings.log(logging.WARNING, f"{account} {path}", "activity sync of account %s: %s", account, exc)
+    elif health.refuse(recheck):
+        log.warning(
+            "activity of account %s is off: %s answers 401 (the key lacks the %s permission, or is bound "
+            "to another IP); balances are unaffected; trying again every %gs",
+            account,
+            path,
+            permissions.BY_PATH.get(path, permissions.ACCOUNT),
+            every_s,
+        )

@@ -9,23 +9,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from exporter.activity.calls import Calls
 from exporter.activity.ledger_watch import LedgerWatch
 from exporter.activity.price_fetch import PriceFetch
-from exporter.activity.reconcile import State, compare, confirmed
+from exporter.activity.reconciler import Reconciler
 from exporter.activity.revalue import revalue
 from exporter.activity.state import ActivitySnapshot, SyncHealth
-from exporter.activity.turn import request_reread
 from exporter.api.account import Account
 from exporter.api.errors import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.records import KINDS, Kind
 from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import ActivitySettings
-from exporter.ledger.cursors import origin_key
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.loops import Loops
@@ -74,11 +71,7 @@ class Publisher:
         self.prices = PriceHistory(ledger, self.fetch.candles)
         self.market: MarketStatus | None = None
         self._counts: dict[str, dict[Kind, int]] = {}
-        self.balances = balances
-        self._polls: dict[str, deque[AccountSnapshot]] = {}
-        self._checked: dict[str, float] = {}  # per account: taken_at of the balance poll last compared
-        self._last: dict[str, dict[str, State]] = {}  # per account: the last comparison's states
-        self._reread: set[str] = set()  # accounts re-read for the difference they show (once each)
+        self.reconciler = Reconciler(ledger, client, health, balances, clock)
 
     def loop(self, loops: Loops, wake: threading.Event) -> None:
         """Poll the market on its interval and publish every account each time `wake` is set."""
@@ -121,58 +114,6 @@ class Publisher:
             self.on_market(market)
         return market
 
-    def reconcile(self, name: str) -> None:
-        """Compare the ledger with the latest balance poll it has been read past; a difference two
-        polls agree on is published, warned about once (a mismatch) and the history read again."""
-        latest = self.balances(name) if self.balances is not None else None
-        if latest is None:
-            return
-        # The latest poll is usually newer than the last read of the endpoints: the polls seen at the
-        # last few wakes (an endpoint round apart) are kept, and the newest the ledger is read past used.
-        polls = self._polls.setdefault(name, deque(maxlen=4))
-        if not polls or polls[-1].taken_at != latest.taken_at:
-            polls.append(latest)
-        offset_ms = self.client.rest.now_ms() - round(self._clock() * 1000)  # to the server's time
-        read = [self.ledger.cursor(name, kind).backfilled_to_ms for kind in KINDS]
-        if any(r is None for r in read):
-            return
-        read_to = min(r for r in read if r is not None)
-        ready = [p for p in polls if round(p.taken_at * 1000) + offset_ms <= read_to]
-        if not ready or self._checked.get(name) == ready[-1].taken_at:
-            return  # records up to the poll may still be unread, or this poll is compared already
-        snapshot = ready[-1]
-        at_ms = round(snapshot.taken_at * 1000) + offset_ms
-        self._checked[name] = snapshot.taken_at
-        current = compare(self.ledger.trades(name), self.ledger.transfers(name), snapshot.balances, at_ms)
-        agreed = confirmed(self._last.get(name), current)
-        self._last[name] = current
-        health = self.health[name]
-        health.reconciled(agreed)
-        off = sorted(asset for asset, state in agreed.items() if state != "match")
-        if not off:
-            if agreed and all(s == "match" for s in current.values()):
-                self._reread.discard(name)
-            return
-        if name in self._reread:
-            return
-        self._reread.add(name)
-        origin = self.ledger.state(origin_key(name))
-        wrong = [asset for asset in off if agreed[asset] == "mismatch"]
-        if wrong:
-            log.warning(
-                "the ledger of account %s does not add up to its balances (%s): reading its history again",
-                name, ", ".join(wrong),
-            )  # fmt: skip
-        else:
-            log.info(
-                "the ledger of account %s holds less than its balances (%s), possibly held since before "
-                "activity.since; reading its history again once",
-                name, ", ".join(off),
-            )  # fmt: skip
-        if origin is not None:
-            for kind in KINDS:
-                request_reread(self.ledger, name, kind, int(origin))
-
     def forget_counts(self, name: str) -> None:
         """The account's records changed: count them again before its next snapshot."""
         self._counts.pop(name, None)
@@ -204,7 +145,7 @@ class Publisher:
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
         if health.backfilled():
-            self.reconcile(name)
+            self.reconciler.check(name)
         if name not in self._counts:
             # Counting 100,000 rows costs milliseconds: only after the records changed.
             counts = self.ledger.counts()
