@@ -1,8 +1,9 @@
 """Account activity in the running exporter: real processes against the simulator on loopback.
 
 The ledger in --storage.path, counters served at the ledger's totals once backfilled, a key without
-the activity permission, `activity.enabled: false` making no activity call and no file, an unwritable
-storage path refused at start, live_since_ms recorded once, and the ledger kept across a reload.
+the activity permission, `activity.enabled: false` making no activity call and no file, an unusable
+storage path said once while balances are served, live_since_ms recorded once, and the ledger
+kept across a reload.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from support import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
 
 from exporter.ledger.counters import count
@@ -166,25 +166,27 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_an_unusable_storage_path_stops_the_start_with_one_line(sim: Simulator, tmp_path: Path) -> None:
+def test_an_unusable_storage_path_keeps_balances_and_is_one_line(sim: Simulator, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory", encoding="utf-8")
-    path = tmp_path / "config.yml"
-
-    path.write_text(yaml.safe_dump(config(sim)), encoding="utf-8")
-    result = run(f"--config.file={path}", f"--storage.path={blocker}/ledger")
-    assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if line.startswith("btcturk-exporter:")]
-    assert len(lines) == 1, result.stderr
-    assert f"{blocker}/ledger" in lines[0]
-    assert activity_calls(sim) == 0
-    # With activity off, the same path does not matter: the exporter runs and never opens it.
+    # Balances never depend on the ledger: they are served, activity is off, and the log says why.
+    exporter = start_exporter(tmp_path, config(sim), f"--storage.path={blocker}/ledger")
+    try:
+        metrics = exporter.wait_metrics(lambda m: sample(m, "btcturk_up", account="main") == 1)
+        assert sample(metrics, "btcturk_activity_state", account="main", state="off") == 1
+        lines = [r for r in exporter.log_records() if f"{blocker}/ledger" in str(r.get("msg", ""))]
+        assert len(lines) == 1, exporter.log_text()
+        assert "balances are served" in lines[0]["msg"]
+        assert activity_calls(sim) == 0
+    finally:
+        assert exporter.terminate() == 0
+    # With activity off, the same path does not matter: the exporter runs, never opens it, says nothing.
     off = config(sim)
     off["activity"]["enabled"] = False
-    path.write_text(yaml.safe_dump(off), encoding="utf-8")
     exporter = start_exporter(tmp_path, off, f"--storage.path={blocker}/ledger")
     try:
         exporter.wait_metrics(lambda m: sample(m, "btcturk_up", account="main") == 1)
+        assert not [r for r in exporter.log_records() if f"{blocker}/ledger" in str(r.get("msg", ""))]
     finally:
         assert exporter.terminate() == 0
 
