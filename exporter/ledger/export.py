@@ -40,6 +40,7 @@ COLUMNS = (
     "value",
     "realized",
     "currency",
+    "shortfall",
 )
 # Decimal places a computed value is shown to, by valuation currency: TRY and USDT are priced in
 # kuruş and cents; any other valuation currency (a crypto asset) to the 8 places BTCTurk gives
@@ -72,6 +73,9 @@ class Row:
     value: Decimal | None
     realized: Decimal | None
     currency: str
+    # What the record gave away beyond the ledger's holding (history missing before the first record),
+    # in units of the asset given: a sale's or withdrawal's `asset`, a buy's `quote`.
+    shortfall: Decimal | None = None
 
     @property
     def time(self) -> str:
@@ -102,6 +106,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 value=event.value,
                 realized=event.realised,
                 currency=basis.currency,
+                shortfall=event.shortfall,
             )
         else:
             row = Row(
@@ -121,6 +126,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 value=event.value,
                 realized=None,
                 currency=basis.currency,
+                shortfall=event.shortfall,
             )
         result.append(row)
     return result

@@ -59,6 +59,7 @@ def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
         "value": "1498230",
         "realized": "230884.8",
         "currency": "TRY",
+        "shortfall": "",
     }
     usdt_buy = parsed[6]
     assert (usdt_buy["asset"], usdt_buy["quote"], usdt_buy["value"], usdt_buy["realized"]) == (
@@ -238,3 +239,15 @@ def test_other_valuation_currencies_show_eight_places() -> None:
     out = io.StringIO()
     write_json(out, [btc])
     assert json.loads(out.getvalue())[0]["value"] == "0.33333333"
+
+
+def test_a_withdrawal_beyond_the_holding_shows_its_shortfall() -> None:
+    """0.3 BTC deposited, 0.5 withdrawn (0.2 came in before the ledger's first record)."""
+    deposit = transfer(1, "crypto", "BTC", "0.3")
+    withdrawal = transfer(2, "crypto", "BTC", "-0.5")
+    prices = Prices({("BTC", "TRY", t(1)): D("2000000"), ("BTC", "TRY", t(2)): D("2000000")})
+    basis = compute([], [deposit, withdrawal], "TRY", prices, keep_events=True)
+    out = io.StringIO()
+    write_csv(out, rows("alice", basis))
+    parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["type"], r["shortfall"]) for r in parsed] == [("deposit", ""), ("withdrawal", "0.2")]
