@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 
 from exporter.activity.state import SyncHealth
 from exporter.api.errors import ApiError
@@ -19,6 +20,7 @@ from exporter.ledger.store import Ledger
 from exporter.pricing.history import PriceHistory
 
 log = logging.getLogger(__name__)
+_ZERO = Decimal(0)
 
 
 def chunks(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[int | None, int | None]]:
@@ -67,8 +69,31 @@ def revalue(
 
     health.cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
     health.last_trade_ms = max(last_trade, default=None)
+    if not failed:  # without the prices, unpriced deposits are left out and sales look short
+        _log_new_shortfalls(health)
     if failed:
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
         if not failed[0].transient:  # an unreachable host is the sync's one warning, not one a pass
             log.warning("price history for account %s: %s", health.name, failed[0])
+
+
+def _log_new_shortfalls(health: SyncHealth) -> None:
+    """One warning per asset the first time its records give away more than they show held."""
+    short: dict[str, tuple[Decimal, int]] = {}
+    for basis in health.cost_basis.values():
+        for asset, position in basis.positions.items():
+            # The largest over the currencies: a record unpriced in one is left out of its replay.
+            if position.shortfall_quantity > short.get(asset, (_ZERO, 0))[0]:
+                short[asset] = (position.shortfall_quantity, position.shortfalls)
+    for asset in sorted(short.keys() - health.shortfalls_logged):
+        quantity, count = short[asset]
+        health.shortfalls_logged.add(asset)
+        log.warning(
+            "account %s: %s %s given away beyond the ledger's holding by %d record(s), history before "
+            "the first record is missing (btcturk_asset_shortfall)",
+            health.name,
+            format(quantity, "f"),
+            asset,
+            count,
+        )

@@ -52,6 +52,7 @@ class SyncHealth:
         self.prices_open_until: float | None = None  # a still-open candle closes at this Unix time
         self.cost_basis: Mapping[str, CostBasis] = _EMPTY
         self.last_trade_ms: int | None = None
+        self.shortfalls_logged: set[str] = set()  # assets whose shortfall had its one warning
 
     def due(self, now: float) -> bool:
         """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""

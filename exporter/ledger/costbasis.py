@@ -70,13 +70,15 @@ class Valued:
 
     `realised` is set when the record gave away an asset other than the valuation currency (a sale, or
     a buy paid in another asset); `value` is None when the record could not be valued. Under a lot
-    method, `lots` are the parts of lots the record gave away (a sale's, a withdrawal's).
+    method, `lots` are the parts of lots the record gave away (a sale's, a withdrawal's). `shortfall`
+    is the quantity it gave away beyond what the ledger showed held (a sale's base, a buy's quote).
     """
 
     record: Trade | Transfer
     value: Decimal | None
     realised: Decimal | None
     lots: tuple[Taken, ...] = ()
+    shortfall: Decimal | None = None  # what it gave beyond the holding, in the asset given; None: none
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class _Holding:
         "lots",
         "quantity",
         "realised",
+        "short",
         "shortfall_quantity",
         "shortfalls",
         "taken",
@@ -126,6 +129,7 @@ class _Holding:
         self.unmatched = _ZERO
         self.lots: LotBook | None = None  # made by the first receipt under a lot method
         self.taken: list[Taken] = []  # what the last give() took from lots
+        self.short: Decimal | None = None  # what the last give() lacked, None when it was all held
 
     def receive(self, quantity: Decimal, cost: Decimal, lots: LotMethod | None, when_ms: int) -> None:
         self.quantity += quantity
@@ -139,9 +143,11 @@ class _Holding:
         """Remove `quantity`; realise `proceeds` (None: a withdrawal) minus the cost removed."""
         held = self.quantity
         self.taken = []
+        self.short = None
         if quantity > held:
+            self.short = quantity - held
             self.shortfalls += 1
-            self.shortfall_quantity += quantity - held
+            self.shortfall_quantity += self.short
             if proceeds is not None and proceeds > 0:  # a loss is all realised, none of it unmatched
                 covered = proceeds * held / quantity if held > 0 else _ZERO
                 self.unmatched += proceeds - covered
@@ -308,7 +314,7 @@ class Replay:
             return Valued(trade, None, None)
         giver = self._holding(given)
         realised = giver.give(given_qty, value, self.lots)
-        taken = tuple(giver.taken)
+        taken, short = tuple(giver.taken), giver.short
         if got_qty >= 0:
             self._holding(got).receive(got_qty, value, self.lots, trade.timestamp_ms)
         else:
@@ -316,8 +322,8 @@ class Replay:
             # disposed at its own value, so the whole loss lands on the asset sold.
             self._holding(got).give(-got_qty, -value, self.lots)
         if given == self.currency:
-            return Valued(trade, value, None)
-        return Valued(trade, value, realised, taken)
+            return Valued(trade, value, None, shortfall=short)
+        return Valued(trade, value, realised, taken, short)
 
     def _transfer(self, transfer: Transfer) -> Valued:
         asset = transfer.currency
@@ -347,7 +353,8 @@ class Replay:
             else:
                 self.net_deposits -= value
             if asset != self.currency:
-                return Valued(transfer, value, None, tuple(holding.taken))
+                return Valued(transfer, value, None, tuple(holding.taken), holding.short)
+            return Valued(transfer, value, None, shortfall=holding.short)
         return Valued(transfer, value, None)
 
     def result(self, events: tuple[Valued, ...] = ()) -> CostBasis:

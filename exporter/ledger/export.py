@@ -1,7 +1,9 @@
 """`ledger export`: one row per trade or transfer with its value and realized profit, as CSV or JSON.
 
 Pure over records: the rows come from a cost-basis replay (`compute(..., keep_events=True)`) and are
-written to a text stream. Amounts are written as exact decimal strings, in JSON too, never as floats.
+written to a text stream. Amounts are written as decimal strings, in JSON too, never as floats: the
+API's own amounts exactly, the computed `value` and `realized` rounded for display to the valuation
+currency's places (the ledger and the replay keep them exact).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Literal, TextIO
 
 from exporter.api.records import Trade
@@ -38,7 +40,15 @@ COLUMNS = (
     "value",
     "realized",
     "currency",
+    "shortfall",
 )
+# Decimal places a computed value is shown to, by valuation currency: TRY and USDT are priced in
+# kuruş and cents; any other valuation currency (a crypto asset) to the 8 places BTCTurk gives
+# crypto amounts. A proportional split of cost keeps 60 significant digits, which is exact for the
+# ledger but no figure a person reads.
+_DISPLAY_PLACES = {"TRY": 2, "USDT": 2}
+_OTHER_PLACES = 8
+_WIDE = Context(prec=200)
 # A spreadsheet runs a cell starting with one of these as a formula; text cells get a leading quote.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,6 +73,9 @@ class Row:
     value: Decimal | None
     realized: Decimal | None
     currency: str
+    # What the record gave away beyond the ledger's holding (history missing before the first record),
+    # in units of the asset given: a sale's or withdrawal's `asset`, a buy's `quote`.
+    shortfall: Decimal | None = None
 
     @property
     def time(self) -> str:
@@ -93,6 +106,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 value=event.value,
                 realized=event.realised,
                 currency=basis.currency,
+                shortfall=event.shortfall,
             )
         else:
             row = Row(
@@ -112,6 +126,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 value=event.value,
                 realized=None,
                 currency=basis.currency,
+                shortfall=event.shortfall,
             )
         result.append(row)
     return result
@@ -124,10 +139,23 @@ def _values(row: Row) -> dict[str, str | None]:
         if value is None:
             out[name] = None
         elif isinstance(value, Decimal):
-            out[name] = _computed(value) if name in ("value", "realized") else format(value, "f")
+            shown = _rounded(value, row.currency) if name in ("value", "realized") else None
+            out[name] = _computed(shown) if shown is not None else format(value, "f")
         else:
             out[name] = str(value)
     return out
+
+
+def display_places(currency: str) -> int:
+    """The decimal places `value` and `realized` are shown to in `currency` (2 for TRY and USDT)."""
+    return _DISPLAY_PLACES.get(currency, _OTHER_PLACES)
+
+
+def _rounded(amount: Decimal, currency: str) -> Decimal:
+    # Half-even, so rounding many rows biases no sum; quantize's own context is widened because
+    # a 2-place TRY figure of 30 integer digits would overflow the default 28.
+    exponent = Decimal(1).scaleb(-display_places(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
 def _computed(amount: Decimal) -> str:

@@ -75,6 +75,7 @@ def _profit(
                 key = (account, asset, currency)
                 yield m.ASSET_COST_BASIS, (key, format_value(position.cost))
                 yield m.ASSET_REALIZED_PROFIT, (key, format_value(position.realised))
+                yield m.ASSET_SHORTFALL, (key, format_value(position.shortfall_quantity))
                 if (value := live.get(asset)) is not None:
                     yield m.ASSET_UNREALIZED_PROFIT, (key, format_value(value - position.cost))
             yield m.NET_DEPOSITS, ((account, currency), format_value(basis.net_deposits))

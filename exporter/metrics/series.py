@@ -228,10 +228,10 @@ def asset_names(accounts: Iterable[AccountSnapshot]) -> dict[str, str]:
 def ticker_chunks(
     settings: Settings, prices: PriceSnapshot, index: PriceIndex, assets: frozenset[str]
 ) -> dict[str, Chunk]:
-    """The ticker families: every pair, or only those valuing `assets` unless export_all_pairs."""
+    """The ticker families: every pair, or only those that could value `assets` unless export_all_pairs."""
     tickers: Iterable[Ticker] = prices.tickers
     if not settings.export_all_pairs:
-        wanted = pairs_for_valuation(assets, settings.value_currencies, index, settings.value_price)
+        wanted = pairs_for_valuation(assets, settings.value_currencies, index)
         tickers = [t for t in prices.tickers if t.pair in wanted]
     return chunks(TICKER_FAMILIES, _ticker_samples(tickers))
 

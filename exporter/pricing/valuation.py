@@ -197,24 +197,18 @@ def pairs_for_valuation(
     assets: Iterable[str],
     currencies: Sequence[str],
     tickers: Market | Mapping[tuple[str, str], Ticker],
-    field: str | None = None,
 ) -> frozenset[str]:
-    """Names of the pairs each asset's route into each currency uses.
+    """Names of the pairs on every candidate route from each asset into each currency.
 
-    With `field`, the route that priced the asset; where none did (or without `field`), the preferred
-    route by pairs alone, so the ticker that explains a missing value is still exported.
+    Every candidate, not only the one that priced the asset: which route prices it depends on the
+    book (an empty bid falls through to a bridge), and a pair that could value a held asset keeps its
+    ticker series while its book is empty, so a price panel does not go blank.
     """
     market = _as_market(tickers)
     used: set[str] = set()
     wanted = tuple(dict.fromkeys(currencies))
     for asset in assets:
         for currency in wanted:
-            route: Route | None
-            if field is not None:
-                route = market.quote(asset, currency, field)[0]
-            else:
-                candidates = market.table.routes(asset, currency)
-                route = candidates[0] if candidates else None
-            if route is not None:
+            for route in market.table.routes(asset, currency):
                 used.update(leg.pair for leg in route.legs)
     return frozenset(used)

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -464,3 +465,32 @@ def test_bad_records_are_counted_once_each_and_logged_up_to_a_bound(
         assert "counted in btcturk_api_oddities_total, not logged" in lines[-1]
         assert {t.id for t in ledger.trades("main")} == {t.id for t in sim.history(KEYS[0]).trades}
         assert published.snapshots["main"].up
+
+
+def test_a_history_cut_short_by_since_warns_once_per_short_asset(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sales of coins bought before activity.since: each short asset is one warning, the first time only."""
+    caplog.set_level(logging.WARNING, logger="exporter.activity.revalue")
+    published = Published()
+
+    def short_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "beyond the ledger's holding" in r.getMessage()]
+
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        sync = make_sync(sim, ledger, published, since="10d")
+        snapshot = sync.run_once()["main"]
+        largest: dict[str, Decimal] = {}
+        for basis in snapshot.cost_basis.values():
+            for asset, position in basis.positions.items():
+                if position.shortfall_quantity > largest.get(asset, Decimal(0)):
+                    largest[asset] = position.shortfall_quantity
+        assert largest, "the simulator's history should sell coins bought before since"
+        lines = short_lines()
+        assert len(lines) == len(largest)
+        for line, (asset, quantity) in zip(lines, sorted(largest.items()), strict=True):
+            assert line.startswith(f"account main: {format(quantity, 'f')} {asset} given away beyond")
+        caplog.clear()
+        sync.publisher.health["main"].changed = True  # a revaluation with the same shortfalls
+        assert sync.publish("main") is not None
+        assert short_lines() == []

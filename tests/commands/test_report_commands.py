@@ -74,8 +74,11 @@ def test_a_report_from_the_ledger_alone_sums_what_export_shows(
     bob = next(r for r in rows if r["account"] == "bob" and r["currency"] == "TRY")
     assert (bob["value_start"], bob["value_end"], bob["time_weighted_return"]) == ("0", "2000000", "0")
     code, exported, _ = run(capsys, "ledger", "export", storage, "--format=json")
-    realized = sum(D(r["realized"]) for r in json.loads(exported) if r["realized"] is not None)
-    assert sum(D(r["realized_profit"]) for r in rows if r["currency"] == "TRY") == realized
+    shown = [D(r["realized"]) for r in json.loads(exported) if r["realized"] is not None]
+    # The export shows each row to the kuruş (the report keeps the ledger's exact figure), so the two
+    # sums differ by at most half a kuruş a row.
+    exact = sum(D(r["realized_profit"]) for r in rows if r["currency"] == "TRY")
+    assert abs(exact - sum(shown)) <= D("0.005") * len(shown)
 
 
 def test_cost_basis_flag_overrides_the_method(

@@ -107,3 +107,34 @@ def test_ticker_outage_leaves_balances_and_up_alone(sim: Simulator, exporter: Ex
     assert sample(m, "btcturk_balance", account="main", asset="BTC") is not None
     sim.clear_faults()
     exporter.wait_metrics(lambda m: samples(m, "btcturk_portfolio_value"), what="prices to return")
+
+
+def test_a_pair_whose_bids_empty_stays_on_metrics_with_value_price_bid(
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    """BTCTRY's bids all go: BTC is valued through USDT, and BTCTRY's last, bid, ask and volume stay."""
+    with Simulator() as sim:
+        sim.add_account(*KEYS, [SimAsset("BTC", "Bitcoin", D("0.5"), D("0"))])
+        for pair in ("BTCTRY", "BTCUSDT", "USDTTRY"):
+            sim.set_price(pair, PRICES[pair], PRICES[pair], PRICES[pair])
+        exporter = exporter_factory(
+            {
+                "api_url": sim.url,
+                "poll_interval": "1s",
+                "timeout": "500ms",
+                "value_price": "bid",
+                "accounts": [{"name": "main", "public_key": KEYS[0], "private_key": KEYS[1]}],
+            }
+        )
+        btc = {"pair": "BTCTRY", "base": "BTC", "quote": "TRY"}
+        exporter.wait_metrics(lambda m: sample(m, "btcturk_ticker_bid", **btc) == 3500000, what="the bid")
+        sim.set_price("BTCTRY", PRICES["BTCTRY"], D(0), PRICES["BTCTRY"])
+        m = exporter.wait_metrics(
+            lambda m: sample(m, "btcturk_ticker_bid", **btc) == 0, what="BTCTRY's empty bid"
+        )
+        for family in ("btcturk_ticker_last", "btcturk_ticker_ask", "btcturk_ticker_volume"):
+            assert sample(m, family, **btc) is not None, family
+        assert sample(m, "btcturk_ticker_last", **btc) == 3500000
+        through_usdt = float(D("0.5") * PRICES["BTCUSDT"] * PRICES["USDTTRY"])
+        got = sample(m, "btcturk_balance_value", account="main", asset="BTC", currency="TRY")
+        assert got == pytest.approx(through_usdt, rel=1e-12)

@@ -59,13 +59,14 @@ def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
         "value": "1498230",
         "realized": "230884.8",
         "currency": "TRY",
+        "shortfall": "",
     }
     usdt_buy = parsed[6]
     assert (usdt_buy["asset"], usdt_buy["quote"], usdt_buy["value"], usdt_buy["realized"]) == (
         "BTC",
         "USDT",
         "105123.9",
-        "2883.0379752",
+        "2883.04",  # 2,883.0379752 in the ledger, shown to the kuruş
     )
     withdrawal = parsed[7]
     assert (withdrawal["kind"], withdrawal["asset"], withdrawal["amount"], withdrawal["fee"]) == (
@@ -196,9 +197,12 @@ def test_from_api_answers_through_the_ledger_to_the_export(tmp_path: Path) -> No
     assert basis.unattributed == 1
     # The sell's realized profit: 11,520 - 27.1872 of fees and tax, less average cost of 0.00512 BTC.
     sell = parsed[-1]
-    assert D(sell["value"]) == D("11492.8128")
+    assert D(sell["value"]) == D("11492.81")  # 11,492.8128, shown to the kuruş
+    assert basis.events[-1].value == D("11492.8128")
     with localcontext(Context(prec=60)):
-        assert D(sell["realized"]) == D(sell["value"]) - average_cost_of_the_sale()
+        exact = D("11492.8128") - average_cost_of_the_sale()
+        assert basis.events[-1].realised == exact
+        assert D(sell["realized"]) == exact.quantize(D("0.01"))
 
 
 def average_cost_of_the_sale() -> D:
@@ -209,3 +213,41 @@ def average_cost_of_the_sale() -> D:
         held, cost = D("0.0325"), deposit + bought
         cost_after_withdrawal = cost - cost * D("0.001") / held
         return cost_after_withdrawal * D("0.00512") / (held - D("0.001"))
+
+
+def test_a_sale_after_buys_at_uneven_prices_shows_kurus_not_sixty_digits() -> None:
+    """Average cost 1000/3 TRY a BTC: the replay keeps 60 digits, the export shows what a person reads."""
+    buys = [
+        trade(1, ("BTC", "TRY"), "buy", "1", "100", "0", "0"),
+        trade(2, ("BTC", "TRY"), "buy", "1", "200", "0", "0"),
+        trade(3, ("BTC", "TRY"), "buy", "1", "700", "0", "0"),
+    ]
+    sale = trade(4, ("BTC", "TRY"), "sell", "-1", "500", "0", "0")
+    basis = compute([*buys, sale], [], "TRY", Prices({}), keep_events=True)
+    exact = basis.events[-1].realised
+    assert exact is not None and len(format(exact, "f").split(".")[1]) > 50  # the ledger's figure is exact
+    out = io.StringIO()
+    write_csv(out, rows("alice", basis))
+    parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert parsed[-1]["realized"] == "166.67"
+    assert parsed[-1]["value"] == "500"
+
+
+def test_other_valuation_currencies_show_eight_places() -> None:
+    row = example_rows()[4]
+    btc = Row(**{**{k: getattr(row, k) for k in row.__slots__}, "value": D(1) / D(3), "currency": "BTC"})
+    out = io.StringIO()
+    write_json(out, [btc])
+    assert json.loads(out.getvalue())[0]["value"] == "0.33333333"
+
+
+def test_a_withdrawal_beyond_the_holding_shows_its_shortfall() -> None:
+    """0.3 BTC deposited, 0.5 withdrawn (0.2 came in before the ledger's first record)."""
+    deposit = transfer(1, "crypto", "BTC", "0.3")
+    withdrawal = transfer(2, "crypto", "BTC", "-0.5")
+    prices = Prices({("BTC", "TRY", t(1)): D("2000000"), ("BTC", "TRY", t(2)): D("2000000")})
+    basis = compute([], [deposit, withdrawal], "TRY", prices, keep_events=True)
+    out = io.StringIO()
+    write_csv(out, rows("alice", basis))
+    parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [(r["type"], r["shortfall"]) for r in parsed] == [("deposit", ""), ("withdrawal", "0.2")]

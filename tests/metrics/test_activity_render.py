@@ -7,13 +7,14 @@ import gzip
 from decimal import Decimal
 from types import MappingProxyType
 
+from costbasis_example import Prices, trade, transfer
 from support import parse_metrics, sample, samples
 
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.store import ActivityStore, ActivityView
 from exporter.api.market import MarketStatus
 from exporter.api.parsing import Balance, Ticker
-from exporter.ledger.costbasis import CostBasis, Position
+from exporter.ledger.costbasis import CostBasis, Position, compute
 from exporter.ledger.counters import Totals
 from exporter.metrics.activity_render import render_activity
 from exporter.metrics.renderer import Renderer
@@ -260,3 +261,19 @@ def test_unrealised_profit_values_the_ledgers_holding_not_the_polled_balance() -
     assert "btcturk_asset_unrealized_profit" not in render_activity(
         s.view(), {}, market_for(TICKERS), ("TRY",), "last"
     )
+
+
+def test_a_sale_beyond_the_ledgers_holding_shows_its_shortfall() -> None:
+    """1 BTC bought, 1.5 sold (the rest bought before the ledger's first record): 0.5 BTC short."""
+    buy = trade(1, ("BTC", "TRY"), "buy", "1", "1000000", "0", "0")
+    sale = trade(2, ("BTC", "TRY"), "sell", "-1.5", "1200000", "0", "0")
+    short = compute([buy, sale], [transfer(0, "fiat", "TRY", "1000000")], "TRY", Prices({}))
+    covered = compute([buy], [transfer(0, "fiat", "TRY", "1000000")], "TRY", Prices({}))
+    s = store()
+    s.publish_snapshot(snapshot(cost_basis=MappingProxyType({"TRY": short})))
+    m = render(s.view())
+    assert sample(m, "btcturk_asset_shortfall", account="main", asset="BTC", currency="TRY") == 0.5
+    assert sample(m, "btcturk_asset_shortfall", account="main", asset="TRY", currency="TRY") == 0
+    s.publish_snapshot(snapshot(cost_basis=MappingProxyType({"TRY": covered})))
+    m = render(s.view())
+    assert sample(m, "btcturk_asset_shortfall", account="main", asset="BTC", currency="TRY") == 0

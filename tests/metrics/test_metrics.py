@@ -119,6 +119,27 @@ def test_balances_values_and_tickers(store: Store, renderer: Renderer) -> None:
     assert sample(m, "btcturk_ticker_last", pair="BTCTRY", base="BTC", quote="TRY") == 3_500_000
 
 
+@pytest.mark.parametrize("side", ["bid", "ask"])
+def test_a_pair_whose_book_side_empties_keeps_its_ticker_series(
+    store: Store, clock: Clock, side: str
+) -> None:
+    """value_price: bid and BTCTRY's bids all gone: BTC is valued through USDT, BTCTRY stays on /metrics."""
+    settings = Settings(30.0, 300.0, ("TRY",), side, export_all_pairs=False)
+    renderer = Renderer(settings, store.view, monotonic=clock)
+    renderer.attach(store)
+    store.publish_balances(snap("main", (balance("BTC", "1"),), NOW), 0.1)
+    empty = {"bid": "0"} if side == "bid" else {"ask": "0"}
+    one_sided = ticker("BTCTRY", "BTC", "TRY", "3500000", **empty)
+    store.publish_prices(quotes((one_sided, *TICKERS[1:]), NOW))
+    m = scrape(renderer)
+    # Valued through the bridge, as the route rule says.
+    assert sample(m, "btcturk_balance_value", account="main", asset="BTC", currency="TRY") == 87500 * 40
+    for family in ("last", "bid", "ask", "volume"):
+        assert sample(m, f"btcturk_ticker_{family}", pair="BTCTRY", base="BTC", quote="TRY") is not None
+    assert sample(m, "btcturk_ticker_last", pair="BTCTRY", base="BTC", quote="TRY") == 3_500_000
+    assert sample(m, f"btcturk_ticker_{side}", pair="BTCTRY", base="BTC", quote="TRY") == 0
+
+
 def test_export_all_pairs(store: Store, clock: Clock) -> None:
     settings = Settings(30.0, 300.0, ("TRY",), "last", export_all_pairs=True)
     store.publish_prices(quotes(TICKERS, NOW))

@@ -577,7 +577,8 @@ def test_unpriced_direct_pair_falls_through_to_a_bridge(field: str) -> None:
     result = value_balances([bal("AVAX", "5")], tickers, ["TRY"], field)
     assert result.unpriced == (("TRY", 0),)
     assert result.totals == (("TRY", D(400)),)
-    assert pairs_for_valuation(["AVAX"], ["TRY"], tickers, field) == frozenset({"AVAXUSDT", "USDTTRY"})
+    # The empty direct pair keeps its ticker series: it is a route that could value AVAX.
+    assert pairs_for_valuation(["AVAX"], ["TRY"], tickers) == frozenset({"AVAXTRY", "AVAXUSDT", "USDTTRY"})
 
 
 def test_zero_bid_direct_pair_falls_through_to_the_inverse_pair() -> None:
@@ -608,7 +609,7 @@ def test_asset_with_no_priced_route_is_unpriced_and_keeps_its_preferred_pairs() 
     result = value_balances([bal("DEAD", "5")], tickers, ["TRY"], "last")
     assert (result.values, result.unpriced) == ((), (("TRY", 1),))
     # The ticker that explains the missing value is still exported.
-    assert pairs_for_valuation(["DEAD"], ["TRY"], tickers, "last") == frozenset({"DEADTRY"})
+    assert pairs_for_valuation(["DEAD"], ["TRY"], tickers) == frozenset({"DEADTRY", "DEADUSDT", "USDTTRY"})
 
 
 # --- Market: one snapshot indexed once ---------------------------------------------------------------
