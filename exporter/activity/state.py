@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 
 from exporter.activity.reconcile import State
@@ -32,6 +33,8 @@ class ActivitySnapshot:
     backfill_progress: Mapping[Kind, float] = field(default_factory=lambda: MappingProxyType({}))
     # Per asset, the ledger against the balances (activity/reconcile.py), once two checks agreed.
     reconciled: Mapping[str, State] = field(default_factory=lambda: MappingProxyType({}))
+    # unit value (issue 17): per valuation currency, the units outstanding; None when unknown.
+    units: Mapping[str, Decimal | None] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class SyncHealth:
@@ -52,6 +55,7 @@ class SyncHealth:
         self.prices_open_until: float | None = None  # a still-open candle closes at this Unix time
         self.cost_basis: Mapping[str, CostBasis] = _EMPTY
         self.last_trade_ms: int | None = None
+        self.units: Mapping[str, Decimal | None] = MappingProxyType({})  # unit value (issue 17)
 
     def due(self, now: float) -> bool:
         """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""
@@ -130,4 +134,5 @@ class SyncHealth:
                 last_trade_ms=self.last_trade_ms,
                 backfill_progress=MappingProxyType(dict(self._share)),
                 reconciled=MappingProxyType(dict(self._reconciled)),
+                units=self.units,
             )

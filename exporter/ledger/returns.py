@@ -91,26 +91,44 @@ class UnitStep:
     units: Decimal | None
 
 
-def unit_steps(records: Iterable[Trade | Transfer], currency: str, price_at: PriceAt) -> list[UnitStep]:
-    """One step per external flow of a history, from its first record: units start at 0, so the
-    unit value is 1 at the first flow. Trades issue nothing; once a flow or the value held just
-    before it has no price, the units (and so the unit value) stay unknown from then on."""
-    currency = currency.upper()
-    units = Units(_ZERO)
-    quantities = Quantities()
-    steps: list[UnitStep] = []
-    for record in order(records):
+class UnitTrack:
+    """The units of one account and currency over its whole history, fed record by record in
+    costbasis.order(): units start at 0, so the unit value is 1 at the first flow. Trades issue
+    nothing; once a flow or the value held just before it has no price, the units stay unknown."""
+
+    __slots__ = ("_units", "currency", "price_at", "quantities")
+
+    def __init__(self, currency: str, price_at: PriceAt) -> None:
+        self.currency = currency.upper()
+        self.price_at = price_at
+        self.quantities = Quantities()
+        self._units = Units(_ZERO)
+
+    @property
+    def units(self) -> Decimal | None:
+        """The units outstanding now; None when unknown."""
+        return self._units.units if self._units.known else None
+
+    def apply(self, record: Trade | Transfer) -> UnitStep | None:
+        """Move the units one record moves; the step when it is an external flow."""
+        step = None
         if isinstance(record, Transfer) and record.currency is not None:
             when = record.timestamp_ms
-            held_before = worth(quantities.held, currency, when, price_at)
-            price = rate(record.currency, currency, when, price_at)
+            held_before = worth(self.quantities.held, self.currency, when, self.price_at)
+            price = rate(record.currency, self.currency, when, self.price_at)
             with localcontext(CONTEXT):
-                amount = None if price is None else record.quantity.copy_abs() * price
+                amount = None if price is None else record.quantity * price
             deposit = record.balance_type == "deposit"
-            units.flow(held_before, None if amount is None else amount if deposit else -amount)
-            steps.append(UnitStep(when, units.units if units.known else None))
-        quantities.apply(record)
-    return steps
+            self._units.flow(held_before, None if amount is None else amount if deposit else -amount)
+            step = UnitStep(when, self.units)
+        self.quantities.apply(record)
+        return step
+
+
+def unit_steps(records: Iterable[Trade | Transfer], currency: str, price_at: PriceAt) -> list[UnitStep]:
+    """One step per external flow of a whole history, from its first record (UnitTrack)."""
+    track = UnitTrack(currency, price_at)
+    return [step for record in order(records) if (step := track.apply(record)) is not None]
 
 
 def units_at(steps: Sequence[UnitStep], at_ms: int) -> Decimal | None:

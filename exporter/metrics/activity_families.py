@@ -198,4 +198,20 @@ HEALTH_FAMILIES: tuple[Family, ...] = (
     LEDGER_RECORDS,
 )
 MARKET_FAMILIES: tuple[Family, ...] = (ASSET_WITHDRAWALS_ENABLED, ASSET_DEPOSITS_ENABLED, MARKET_TRADING)
-LIVE_FAMILIES: tuple[Family, ...] = (*ACTIVITY_FAMILIES, LAST_TRADE, *HEALTH_FAMILIES, *MARKET_FAMILIES)
+# --- unit value (issue 17) ---
+PORTFOLIO_UNIT_VALUE = Family(
+    "btcturk_portfolio_unit_value",
+    "gauge",
+    "The value of one unit of the portfolio, as a fund reports it: 1 at the first deposit, units "
+    "issued and redeemed by deposits and withdrawals at the unit value of their moment; "
+    "unit_value / unit_value offset 30d - 1 is the time-weighted return.",
+    ("account", "currency"),
+)
+# --- end unit value ---
+LIVE_FAMILIES: tuple[Family, ...] = (
+    *ACTIVITY_FAMILIES,
+    LAST_TRADE,
+    *HEALTH_FAMILIES,
+    *MARKET_FAMILIES,
+    PORTFOLIO_UNIT_VALUE,
+)

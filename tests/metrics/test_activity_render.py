@@ -260,3 +260,36 @@ def test_unrealised_profit_values_the_ledgers_holding_not_the_polled_balance() -
     assert "btcturk_asset_unrealized_profit" not in render_activity(
         s.view(), {}, market_for(TICKERS), ("TRY",), "last"
     )
+
+
+# --- unit value (issue 17) ---
+
+
+def test_the_unit_value_is_the_live_portfolio_value_over_the_ledgers_units() -> None:
+    s = store()
+    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000"), "USDT": None})))
+    m = render(s.view())
+    # 0.5 BTC at 2100000 TRY (btcturk_portfolio_value) over 700000 units
+    assert sample(m, "btcturk_portfolio_unit_value", account="main", currency="TRY") == 1.5
+    assert "# HELP btcturk_portfolio_unit_value " in render_activity(
+        s.view(), {"main": fresh_balances()}, market_for(TICKERS), ("TRY",), "last"
+    )
+    values = render_activity(
+        s.view(), {"main": fresh_balances()}, market_for(TICKERS), ("TRY", "USDT"), "last"
+    )
+    assert 'currency="USDT"' not in "".join(
+        line for line in values.splitlines() if line.startswith("btcturk_portfolio_unit_value")
+    ), "unknown units, and USDT has no price: absent"
+    assert samples(render(s.view(), with_prices=False), "btcturk_portfolio_unit_value") == {}
+
+
+def test_no_unit_value_while_a_holding_is_unpriced() -> None:
+    s = store()
+    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000")})))
+    held = (
+        Balance("BTC", "Bitcoin", D("0.5"), D("0.5"), D(0), D(0), D(0)),
+        Balance("XYZ", "Xyz", D("3"), D("3"), D(0), D(0), D(0)),
+    )
+    polled = AccountSnapshot("main", held, 1_700_000_200.0)
+    m = parse_metrics(render_activity(s.view(), {"main": polled}, market_for(TICKERS), ("TRY",), "last"))
+    assert samples(m, "btcturk_portfolio_unit_value") == {}, "XYZ has no price: the value is not known"
