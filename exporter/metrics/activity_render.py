@@ -92,13 +92,18 @@ def _unit_values(
     price: str,
 ) -> Iterator[tuple[Family, Row]]:
     """The live portfolio value (btcturk_portfolio_value's) over the ledger's units outstanding;
-    absent while the units are unknown or any holding is unpriced, so the value itself is."""
+    absent while the units are unknown, any holding is unpriced (so the value itself is) or does not
+    reconcile with the ledger."""
     if index is None:
         return
     for account in view.accounts:
         snapshot = view.snapshots.get(account)
         polled = balances.get(account)
         if snapshot is None or polled is None or not snapshot.units:
+            continue
+        # Units count only what the ledger saw: a holding it does not add up to (history before
+        # activity.since, a missing record) would be value without units, a made-up return.
+        if any(b.balance != 0 and snapshot.reconciled.get(b.asset) != "match" for b in polled.balances):
             continue
         valuation = value_balances(polled.balances, index, currencies, price)
         unpriced = dict(valuation.unpriced)

@@ -220,7 +220,7 @@ def test_the_unit_value_is_the_portfolio_value_over_the_ledgers_units(tmp_path: 
     held = [SimAsset(a, a, 0, 0) for a in ("TRY", "BTC", "ETH", "USDT")]
     with Simulator() as priced:
         priced.add_account(*PRICED, assets=held, history_days=20, seed=3)
-        doc = config(priced)
+        doc = config(priced, interval="1s")  # re-read often: the balances reconcile after two reads
         doc["accounts"] = [{"name": "main", "public_key": PRICED[0], "private_key": PRICED[1]}]
         exporter = start_exporter(tmp_path, doc, f"--storage.path={storage}")
         try:

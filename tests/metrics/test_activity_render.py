@@ -263,11 +263,12 @@ def test_unrealised_profit_values_the_ledgers_holding_not_the_polled_balance() -
 
 
 # --- unit value (issue 17) ---
+MATCH = MappingProxyType({"BTC": "match", "XYZ": "match"})
 
 
 def test_the_unit_value_is_the_live_portfolio_value_over_the_ledgers_units() -> None:
     s = store()
-    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000"), "USDT": None})))
+    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000"), "USDT": None}), reconciled=MATCH))
     m = render(s.view())
     # 0.5 BTC at 2100000 TRY (btcturk_portfolio_value) over 700000 units
     assert sample(m, "btcturk_portfolio_unit_value", account="main", currency="TRY") == 1.5
@@ -285,7 +286,7 @@ def test_the_unit_value_is_the_live_portfolio_value_over_the_ledgers_units() -> 
 
 def test_no_unit_value_while_a_holding_is_unpriced() -> None:
     s = store()
-    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000")})))
+    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000")}), reconciled=MATCH))
     held = (
         Balance("BTC", "Bitcoin", D("0.5"), D("0.5"), D(0), D(0), D(0)),
         Balance("XYZ", "Xyz", D("3"), D("3"), D(0), D(0), D(0)),
@@ -293,3 +294,12 @@ def test_no_unit_value_while_a_holding_is_unpriced() -> None:
     polled = AccountSnapshot("main", held, 1_700_000_200.0)
     m = parse_metrics(render_activity(s.view(), {"main": polled}, market_for(TICKERS), ("TRY",), "last"))
     assert samples(m, "btcturk_portfolio_unit_value") == {}, "XYZ has no price: the value is not known"
+
+
+def test_no_unit_value_while_a_holding_does_not_reconcile_with_the_ledger() -> None:
+    s = store()
+    units = MappingProxyType({"TRY": D("700000")})
+    s.publish_snapshot(snapshot(units=units, reconciled=MappingProxyType({"BTC": "incomplete"})))
+    assert samples(render(s.view()), "btcturk_portfolio_unit_value") == {}, "held since before the ledger"
+    s.publish_snapshot(snapshot(units=units))
+    assert samples(render(s.view()), "btcturk_portfolio_unit_value") == {}, "not reconciled yet"
