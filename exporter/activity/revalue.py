@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
+from types import MappingProxyType
 
 from exporter.activity.state import SyncHealth
 from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
-from exporter.ledger.costbasis import compute_chunks
+from exporter.ledger.costbasis import compute_chunks, order
 from exporter.ledger.cursors import origin_key
+from exporter.ledger.returns import UnitTrack
 from exporter.ledger.store import Ledger
-from exporter.pricing.history import PriceHistory
+from exporter.pricing.candlecache import HOUR
+from exporter.pricing.history import PriceHistory, Want
 
 log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
@@ -50,6 +53,8 @@ def revalue(
     health.prices_open_until = None
     failed: list[ApiError] = []
     last_trade: list[int] = []
+    tracks = [UnitTrack(currency, prices.price_at) for currency in settings.currencies]
+    assets: set[str] = set()
 
     def records() -> Iterator[tuple[list[Trade], list[Transfer]]]:
         for since, until in chunks(ledger, health.name, now_ms):
@@ -59,18 +64,24 @@ def revalue(
                 last_trade.append(trades[-1].timestamp_ms)
             if not failed:
                 try:
-                    opens = prices.prefetch(prices.needs(trades, transfers, settings.currencies), now)
+                    wants = prices.needs(trades, transfers, settings.currencies)
+                    _flow_needs(wants, trades, transfers, assets, settings.currencies)
+                    opens = prices.prefetch(wants, now)
                 except ApiError as exc:
                     failed.append(exc)
                 else:
                     if opens is not None:
                         health.prices_open_until = min(opens, health.prices_open_until or opens)
+            for record in order([*trades, *transfers]):
+                for track in tracks:
+                    track.apply(record)
             yield trades, transfers
 
     health.cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
     health.last_trade_ms = max(last_trade, default=None)
     if not failed:  # without the prices, unpriced deposits are left out and sales look short
         _log_new_shortfalls(health)
+    health.units = MappingProxyType({track.currency: track.units for track in tracks})
     if failed:
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
@@ -97,3 +108,21 @@ def _log_new_shortfalls(health: SyncHealth) -> None:
             asset,
             count,
         )
+
+
+def _flow_needs(
+    wants: dict[Want, set[int]],
+    trades: list[Trade],
+    transfers: list[Transfer],
+    assets: set[str],
+    currencies: tuple[str, ...],
+) -> None:
+    """Add the hours the unit value asks for: at each flow, every asset the history has touched so
+    far (a superset of what is held then), in each currency; `assets` grows with the chunk."""
+    assets.update(a for t in trades for a in (t.base, t.quote))
+    assets.update(t.currency for t in transfers if t.currency is not None)
+    hours = {t.timestamp_ms // 1000 // HOUR * HOUR for t in transfers if t.currency is not None}
+    for asset in assets if hours else ():
+        for currency in currencies:
+            if asset.upper() != currency.upper():
+                wants.setdefault((asset.upper(), currency.upper()), set()).update(hours)

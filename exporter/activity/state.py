@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 
 from exporter.activity.reconcile import State
@@ -32,6 +33,8 @@ class ActivitySnapshot:
     backfill_progress: Mapping[Kind, float] = field(default_factory=lambda: MappingProxyType({}))
     # Per asset, the ledger against the balances (activity/reconcile.py), once two checks agreed.
     reconciled: Mapping[str, State] = field(default_factory=lambda: MappingProxyType({}))
+    # unit value (issue 17): per valuation currency, the units outstanding; None when unknown.
+    units: Mapping[str, Decimal | None] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class SyncHealth:
@@ -53,6 +56,7 @@ class SyncHealth:
         self.cost_basis: Mapping[str, CostBasis] = _EMPTY
         self.last_trade_ms: int | None = None
         self.shortfalls_logged: set[str] = set()  # assets whose shortfall had its one warning
+        self.units: Mapping[str, Decimal | None] = MappingProxyType({})  # per currency, for the unit value
 
     def due(self, now: float) -> bool:
         """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""
@@ -131,4 +135,5 @@ class SyncHealth:
                 last_trade_ms=self.last_trade_ms,
                 backfill_progress=MappingProxyType(dict(self._share)),
                 reconciled=MappingProxyType(dict(self._reconciled)),
+                units=self.units,
             )

@@ -31,6 +31,7 @@ from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, CostMethod
 from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
 from exporter.ledger.counters import Counted, LedgerCounters
+from exporter.ledger.returns import UnitTrack
 
 MAX_STEPS = 100_000  # a year at 5.3 minutes; kept bounded because every series keeps one value per step
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # sums and products never round
@@ -115,6 +116,9 @@ class Timeline:
     positions: dict[tuple[str, str], list[Position | None]] = field(default_factory=dict)
     net_deposits: dict[str, list[Decimal]] = field(default_factory=dict)
     counters: dict[Counted, dict[tuple[str, ...], list[Decimal | int]]] = field(default_factory=dict)
+    # unit value (issue 17): per currency, the units outstanding at each step; None where unknown or
+    # where the ledger's quantities do not add up to the walked holdings (value with no units behind it).
+    units: dict[str, list[Decimal | None]] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
 
     @property
@@ -270,6 +274,8 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
         counted: {key: [] for key in keys} for counted, keys in counters.totals.items()
     }
     previous: dict[tuple[str, str], Position | None] = dict.fromkeys(positions)
+    tracks = [UnitTrack(c, price_at) for c in timeline.currencies]
+    units: dict[str, list[Decimal | None]] = {c: [] for c in timeline.currencies}
     position = 0
     # The counters sum under the replay's context too.
     with localcontext(CONTEXT):
@@ -280,6 +286,15 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
                 for replay in replays.values():
                     replay.apply(record)
                 counters.add(record)
+                for track in tracks:
+                    track.apply(record)
+            agree = (
+                _agrees(timeline, tracks[0].quantities.held, len(units[tracks[0].currency]))
+                if tracks
+                else False
+            )
+            for track in tracks:
+                units[track.currency].append(track.units if agree else None)
             for currency, replay in replays.items():
                 net[currency].append(replay.net_deposits)
                 for asset in assets:
@@ -296,6 +311,15 @@ def _replay(timeline: Timeline, records: Sequence[Record], price_at: PriceAt, me
     timeline.positions = positions
     timeline.net_deposits = net
     timeline.counters = series
+    timeline.units = units
+
+
+def _agrees(timeline: Timeline, held: Mapping[str, Decimal], index: int) -> bool:
+    """Whether the ledger's quantities are the walked holdings at a step (the units count them all)."""
+    return all(
+        index >= timeline.consistent_from[asset] and held.get(asset, _ZERO) == values[index]
+        for asset, values in timeline.holdings.items()
+    )
 
 
 def _price(timeline: Timeline, price_at: PriceAt) -> None:

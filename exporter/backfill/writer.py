@@ -17,6 +17,7 @@ from typing import TextIO
 from exporter.backfill.openmetrics import OpenMetricsWriter
 from exporter.backfill.timeline import EXACT, AccountHistory, Notice, Plan, Timeline, reconstruct
 from exporter.ledger.costbasis import PriceAt
+from exporter.ledger.returns import unit_value
 from exporter.metrics.activity_families import (
     ACTIVITY_FAMILIES,
     ASSET_COST_BASIS,
@@ -24,6 +25,7 @@ from exporter.metrics.activity_families import (
     ASSET_UNREALIZED_PROFIT,
     COUNTER_FAMILY,
     NET_DEPOSITS,
+    PORTFOLIO_UNIT_VALUE,
     Family,
 )
 from exporter.metrics.exposition import Number
@@ -56,6 +58,7 @@ FAMILIES: tuple[Family, ...] = (
     UNPRICED_ASSETS,
     *ACTIVITY_FAMILIES,
     PORTFOLIO_PROFIT,
+    PORTFOLIO_UNIT_VALUE,
 )
 
 _COUNTED = {family.name: counted for counted, family in COUNTER_FAMILY.items()}
@@ -183,6 +186,9 @@ def series_of(family: Family, t: Timeline) -> Iterator[Series]:
         for currency, net in t.net_deposits.items():
             if currency in t.currencies:
                 yield (account, currency), _profit(t, currency, net)
+    elif family is PORTFOLIO_UNIT_VALUE:
+        for currency, units in t.units.items():
+            yield (account, currency), _unit_values(t, currency, units)
     else:
         counted = _COUNTED[family.name]
         for key, counts in t.counters.get(counted, {}).items():
@@ -238,3 +244,16 @@ def _costs(t: Timeline, asset: str, currency: str, cost: bool) -> Iterator[tuple
         price = t.price(asset, currency, i)
         if price is not None:
             yield t.steps[i], EXACT.subtract(EXACT.multiply(position[0], price), position[1])
+
+
+def _unit_values(
+    t: Timeline, currency: str, units: Sequence[Decimal | None]
+) -> Iterator[tuple[int, Decimal]]:
+    """The portfolio value over the units outstanding, at the steps where every holding is priced
+    and the units are known (as live: absent otherwise)."""
+    first = t.portfolio_from
+    values = zip(_portfolio(t, currency, False), _portfolio(t, currency, True), strict=True)
+    for ((when, value), (_, unpriced)), held_units in zip(values, units[first:], strict=True):
+        found = unit_value(Decimal(value), held_units) if unpriced == 0 else None
+        if found is not None:
+            yield when, found

@@ -185,6 +185,7 @@ def _needs(histories: Sequence[AccountHistory], plan: Plan) -> dict[tuple[str, s
         hours_of_steps = step_hours(steps)
         records: list[Trade | Transfer] = [*history.trades, *history.transfers]
         assets = set(history.balances)
+        flows: set[int] = set()  # the unit value values every holding at each flow
         for record in records:
             hour = {_hour(record.timestamp_ms)}
             if isinstance(record, Trade):
@@ -194,8 +195,9 @@ def _needs(histories: Sequence[AccountHistory], plan: Plan) -> dict[tuple[str, s
             elif record.currency is not None:
                 assets.add(record.currency)
                 need(record.currency, hour)
+                flows |= hour
         for asset in assets:
-            need(asset, hours_of_steps)
+            need(asset, hours_of_steps | flows)
     return needs
 
 

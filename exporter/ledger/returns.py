@@ -8,13 +8,22 @@ in or taken out never counts as gain or loss.
 
 Unknown stays unknown: a value or flow without a price, or value that appears with no units behind
 it (records before the ledger's first one), ends the period's return as None.
+
+The same units, over a whole history from its first record (`unit_steps`), give the unit value at
+any moment as the portfolio's value divided by the units then outstanding: the
+btcturk_portfolio_unit_value gauge, whose ratio between two moments is the time-weighted return.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from exporter.ledger.costbasis import CONTEXT
+from exporter.api.records import Trade, Transfer
+from exporter.ledger.costbasis import CONTEXT, PriceAt, order
+from exporter.ledger.holdings import rate, worth
+from exporter.ledger.quantities import Quantities
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -69,3 +78,72 @@ class Units:
             else:
                 unit_value = self.unit_value  # all redeemed: the return is where the last one left
             return (unit_value - _ONE).quantize(PLACES)
+
+
+# --- unit value: the units outstanding after each flow of a whole history (issue 17) -----------
+
+
+@dataclass(frozen=True)
+class UnitStep:
+    """The units outstanding from `timestamp_ms` on; None once a flow could not be valued."""
+
+    timestamp_ms: int
+    units: Decimal | None
+
+
+class UnitTrack:
+    """The units of one account and currency over its whole history, fed record by record in
+    costbasis.order(): units start at 0, so the unit value is 1 at the first flow. Trades issue
+    nothing; once a flow or the value held just before it has no price, the units stay unknown."""
+
+    __slots__ = ("_units", "currency", "price_at", "quantities")
+
+    def __init__(self, currency: str, price_at: PriceAt) -> None:
+        self.currency = currency.upper()
+        self.price_at = price_at
+        self.quantities = Quantities()
+        self._units = Units(_ZERO)
+
+    @property
+    def units(self) -> Decimal | None:
+        """The units outstanding now; None when unknown."""
+        return self._units.units if self._units.known else None
+
+    def apply(self, record: Trade | Transfer) -> UnitStep | None:
+        """Move the units one record moves; the step when it is an external flow."""
+        step = None
+        if isinstance(record, Transfer) and record.currency is not None:
+            when = record.timestamp_ms
+            held_before = worth(self.quantities.held, self.currency, when, self.price_at)
+            price = rate(record.currency, self.currency, when, self.price_at)
+            with localcontext(CONTEXT):
+                amount = None if price is None else record.quantity * price
+            deposit = record.balance_type == "deposit"
+            self._units.flow(held_before, None if amount is None else amount if deposit else -amount)
+            step = UnitStep(when, self.units)
+        self.quantities.apply(record)
+        return step
+
+
+def unit_steps(records: Iterable[Trade | Transfer], currency: str, price_at: PriceAt) -> list[UnitStep]:
+    """One step per external flow of a whole history, from its first record (UnitTrack)."""
+    track = UnitTrack(currency, price_at)
+    return [step for record in order(records) if (step := track.apply(record)) is not None]
+
+
+def units_at(steps: Sequence[UnitStep], at_ms: int) -> Decimal | None:
+    """The units outstanding at `at_ms` (flows at or before it counted); None before the first flow."""
+    found: Decimal | None = None
+    for step in steps:
+        if step.timestamp_ms > at_ms:
+            break
+        found = step.units
+    return found
+
+
+def unit_value(value: Decimal | None, units: Decimal | None) -> Decimal | None:
+    """Portfolio value / units outstanding; None when either is unknown or no unit is outstanding."""
+    if value is None or units is None or units <= 0:
+        return None
+    with localcontext(CONTEXT):
+        return value / units

@@ -207,10 +207,19 @@ HEALTH_FAMILIES: tuple[Family, ...] = (
     LEDGER_RECORDS,
 )
 MARKET_FAMILIES: tuple[Family, ...] = (ASSET_WITHDRAWALS_ENABLED, ASSET_DEPOSITS_ENABLED, MARKET_TRADING)
+PORTFOLIO_UNIT_VALUE = Family(
+    "btcturk_portfolio_unit_value",
+    "gauge",
+    "The value of one unit of the portfolio, as a fund reports it: 1 at the first deposit, units "
+    "issued and redeemed by deposits and withdrawals at the unit value of their moment; "
+    "unit_value / unit_value offset 30d - 1 is the time-weighted return.",
+    ("account", "currency"),
+)
 LIVE_FAMILIES: tuple[Family, ...] = (
     *ACTIVITY_FAMILIES,
     ASSET_SHORTFALL,
     LAST_TRADE,
     *HEALTH_FAMILIES,
     *MARKET_FAMILIES,
+    PORTFOLIO_UNIT_VALUE,
 )

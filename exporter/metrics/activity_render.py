@@ -18,6 +18,7 @@ from exporter.api.errors import REASONS
 from exporter.api.parsing import Balance
 from exporter.api.records import ENDPOINTS
 from exporter.ledger.costbasis import CostBasis
+from exporter.ledger.returns import unit_value
 from exporter.metrics import activity_families as m
 from exporter.metrics.activity_families import Family
 from exporter.metrics.exposition import format_float, format_value, header, labels
@@ -81,6 +82,36 @@ def _profit(
             yield m.NET_DEPOSITS, ((account, currency), format_value(basis.net_deposits))
         if snapshot.last_trade_ms is not None:
             yield m.LAST_TRADE, ((account,), format_float(snapshot.last_trade_ms / 1000))
+
+
+def _unit_values(
+    view: ActivityView,
+    balances: Mapping[str, AccountSnapshot],
+    index: Market | None,
+    currencies: Sequence[str],
+    price: str,
+) -> Iterator[tuple[Family, Row]]:
+    """The live portfolio value (btcturk_portfolio_value's) over the ledger's units outstanding;
+    absent while the units are unknown, any holding is unpriced (so the value itself is) or does not
+    reconcile with the ledger."""
+    if index is None:
+        return
+    for account in view.accounts:
+        snapshot = view.snapshots.get(account)
+        polled = balances.get(account)
+        if snapshot is None or polled is None or not snapshot.units:
+            continue
+        # Units count only what the ledger saw: a holding it does not add up to (history before
+        # activity.since, a missing record) would be value without units, a made-up return.
+        if any(b.balance != 0 and snapshot.reconciled.get(b.asset) != "match" for b in polled.balances):
+            continue
+        valuation = value_balances(polled.balances, index, currencies, price)
+        unpriced = dict(valuation.unpriced)
+        for currency, total in valuation.totals:
+            if unpriced.get(currency, 0) == 0:
+                uv = unit_value(total, snapshot.units.get(currency))
+                if uv is not None:
+                    yield m.PORTFOLIO_UNIT_VALUE, ((account, currency), format_value(uv))
 
 
 def _counters(view: ActivityView) -> Iterator[tuple[Family, Row]]:
@@ -163,6 +194,7 @@ def render_activity(
         _counters(view),
         _health(view),
         _states(view),
+        _unit_values(view, balances, index, currencies, price),
     )
     for source in sources:
         for family, sample in source:

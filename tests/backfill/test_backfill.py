@@ -402,3 +402,33 @@ def test_an_empty_range_writes_an_empty_valid_file() -> None:
     out = io.StringIO()
     summary = backfill(out, [history(balances_ms=T0 - 1)], PLAN, btc_try)
     assert out.getvalue() == "# EOF\n" and summary.samples == 0
+
+
+# --- unit value (issue 17) ---
+
+
+def test_the_unit_value_by_hand_at_every_step() -> None:
+    """1,000 TRY in at T0+10ms buys 1,000 units; the withdrawal of 0.002 BTC at T0+4h+1ms (BTC at
+    54,000: 1,055.268 held, a unit worth 1.055268) redeems 108 TRY of them; trades issue none."""
+    text = written([history()])
+    s = T0 // 1000
+    units_after = D(1000) * D("947.268") / D("1055.268")
+    expected = {
+        s + 3600: 1.0,
+        s + 7200: 1.0141,  # 0.01 BTC x 52,000 + 494.1 TRY
+        s + 10800: 1.049268,
+        s + 14400: 1.055268,
+        s + 18000: float(D("951.268") / units_after),  # 0.004 x 55,000 + 731.268 over the units left
+    }
+    found = dict(points(text, "btcturk_portfolio_unit_value", account="main", currency="TRY"))
+    assert found == pytest.approx(expected, rel=1e-12), "no unit before the first deposit: T0 absent"
+    # USDT/TRY never moves here, so a unit is worth the same in USDT
+    usdt = dict(points(text, "btcturk_portfolio_unit_value", account="main", currency="USDT"))
+    assert usdt == pytest.approx(expected, rel=1e-12)
+
+
+def test_no_unit_value_where_the_ledger_does_not_add_up_to_the_holdings() -> None:
+    """0.001 BTC more than the records explain: held from before the ledger, value with no units."""
+    text = written([history({"BTC": D("0.005"), "TRY": D("731.268")})])
+    assert points(text, "btcturk_portfolio_unit_value", account="main", currency="TRY") == []
+    assert points(text, "btcturk_portfolio_value", account="main", currency="TRY"), "the value is still known"

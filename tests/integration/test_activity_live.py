@@ -19,9 +19,14 @@ from typing import Any
 import pytest
 from support import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
 
+from exporter.commands.common import cached_pairs
 from exporter.ledger.counters import count
+from exporter.ledger.returns import unit_steps
 from exporter.ledger.store import Ledger
+from exporter.pricing.history import PriceHistory
+from exporter.pricing.routes import BRIDGES
 from exporter.simulator import Simulator, generate_keypair
+from exporter.simulator.accounts import SimAsset
 
 MAIN = generate_keypair(seed=61)
 NOKEY = generate_keypair(seed=62)
@@ -202,3 +207,41 @@ def test_the_ledger_file_holds_no_secret(sim: Simulator, tmp_path: Path) -> None
     assert MAIN[1].encode() not in data and MAIN[0].encode() not in data
     with sqlite3.connect(storage / "ledger.db") as db:
         assert db.execute("SELECT count(*) FROM trades").fetchone()[0] > 0
+
+
+# --- unit value (issue 17) ---
+
+
+PRICED = generate_keypair(seed=63)
+
+
+def test_the_unit_value_is_the_portfolio_value_over_the_ledgers_units(tmp_path: Path) -> None:
+    """An account whose every flow has a price (no airdropped token without a market, which leaves
+    the units unknown from its deposit on): the unit value served is value / the ledger's units."""
+    storage = tmp_path / "storage"
+    held = [SimAsset(a, a, 0, 0) for a in ("TRY", "BTC", "ETH", "USDT")]
+    with Simulator() as priced:
+        priced.add_account(*PRICED, assets=held, history_days=20, seed=3)
+        doc = config(priced, interval="1s")  # re-read often: the balances reconcile after two reads
+        doc["accounts"] = [{"name": "main", "public_key": PRICED[0], "private_key": PRICED[1]}]
+        exporter = start_exporter(tmp_path, doc, f"--storage.path={storage}")
+        try:
+            m = exporter.wait_metrics(
+                lambda m: samples(m, "btcturk_portfolio_unit_value"), timeout=60, what="the unit value"
+            )
+            served = sample(m, "btcturk_portfolio_unit_value", account="main", currency="TRY")
+            value = sample(m, "btcturk_portfolio_value", account="main", currency="TRY")
+        finally:
+            assert exporter.terminate() == 0
+    with Ledger.open(storage) as ledger:
+        trades, transfers = ledger.trades("main"), ledger.transfers("main")
+        assets = {a for t in trades for a in (t.base, t.quote)} | {
+            t.currency for t in transfers if t.currency
+        }
+        prices = PriceHistory(ledger, lambda *_: ())
+        prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, "TRY"}))
+        steps = unit_steps([*trades, *transfers], "TRY", prices.price_at)
+    units = steps[-1].units
+    assert units is not None and units > 0
+    # the same units the exporter counted, from the same cached prices: value / units to float precision
+    assert served == pytest.approx(value / float(units), rel=1e-9)

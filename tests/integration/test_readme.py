@@ -84,6 +84,7 @@ def backfilled() -> ActivitySnapshot:
         1_000,
         MappingProxyType({"trade": 1.0, "crypto": 1.0, "fiat": 1.0}),
         MappingProxyType({"BTC": "match"}),
+        units=MappingProxyType({"TRY": Decimal(4)}),
     )
 
 

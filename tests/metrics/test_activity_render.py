@@ -277,3 +277,45 @@ def test_a_sale_beyond_the_ledgers_holding_shows_its_shortfall() -> None:
     s.publish_snapshot(snapshot(cost_basis=MappingProxyType({"TRY": covered})))
     m = render(s.view())
     assert sample(m, "btcturk_asset_shortfall", account="main", asset="BTC", currency="TRY") == 0
+
+
+MATCH = MappingProxyType({"BTC": "match", "XYZ": "match"})
+
+
+def test_the_unit_value_is_the_live_portfolio_value_over_the_ledgers_units() -> None:
+    s = store()
+    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000"), "USDT": None}), reconciled=MATCH))
+    m = render(s.view())
+    # 0.5 BTC at 2100000 TRY (btcturk_portfolio_value) over 700000 units
+    assert sample(m, "btcturk_portfolio_unit_value", account="main", currency="TRY") == 1.5
+    assert "# HELP btcturk_portfolio_unit_value " in render_activity(
+        s.view(), {"main": fresh_balances()}, market_for(TICKERS), ("TRY",), "last"
+    )
+    values = render_activity(
+        s.view(), {"main": fresh_balances()}, market_for(TICKERS), ("TRY", "USDT"), "last"
+    )
+    assert 'currency="USDT"' not in "".join(
+        line for line in values.splitlines() if line.startswith("btcturk_portfolio_unit_value")
+    ), "unknown units, and USDT has no price: absent"
+    assert samples(render(s.view(), with_prices=False), "btcturk_portfolio_unit_value") == {}
+
+
+def test_no_unit_value_while_a_holding_is_unpriced() -> None:
+    s = store()
+    s.publish_snapshot(snapshot(units=MappingProxyType({"TRY": D("700000")}), reconciled=MATCH))
+    held = (
+        Balance("BTC", "Bitcoin", D("0.5"), D("0.5"), D(0), D(0), D(0)),
+        Balance("XYZ", "Xyz", D("3"), D("3"), D(0), D(0), D(0)),
+    )
+    polled = AccountSnapshot("main", held, 1_700_000_200.0)
+    m = parse_metrics(render_activity(s.view(), {"main": polled}, market_for(TICKERS), ("TRY",), "last"))
+    assert samples(m, "btcturk_portfolio_unit_value") == {}, "XYZ has no price: the value is not known"
+
+
+def test_no_unit_value_while_a_holding_does_not_reconcile_with_the_ledger() -> None:
+    s = store()
+    units = MappingProxyType({"TRY": D("700000")})
+    s.publish_snapshot(snapshot(units=units, reconciled=MappingProxyType({"BTC": "incomplete"})))
+    assert samples(render(s.view()), "btcturk_portfolio_unit_value") == {}, "held since before the ledger"
+    s.publish_snapshot(snapshot(units=units))
+    assert samples(render(s.view()), "btcturk_portfolio_unit_value") == {}, "not reconciled yet"
