@@ -66,7 +66,8 @@ def ledger_export(argv: Sequence[str], out: TextIO) -> int:
             if args.lots:
                 lots += lot_export.rows(name, basis, since)
             else:
-                rows += [r for r in export.rows(name, basis) if since is None or r.timestamp_ms >= since]
+                found = export.rows(name, basis, prices.price_at)
+                rows += [r for r in found if since is None or r.timestamp_ms >= since]
     if args.lots:
         lots.sort(key=lambda r: (str(r["timestamp_ms"]).zfill(16), str(r["account"])))
         tables.write(out, lot_export.COLUMNS, lots, args.fmt)
