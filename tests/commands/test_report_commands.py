@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from costbasis_example import BTCTRY, EXAMPLE_TRADES, EXAMPLE_TRANSFERS, USDTTRY
-from costbasis_example import T0 as EXAMPLE_T0
 
 from exporter import cli
 from exporter.ledger import report
-from exporter.ledger.store import Ledger
-
-HOUR_MS = 3_600_000
-T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z, 03:00 in Istanbul
-
-
-def hourly(record: object, n: int) -> object:
-    """The worked example's record n, moved to hour n (one cached candle per hour and pair)."""
-    return dataclasses.replace(record, timestamp_ms=T0 + n * HOUR_MS)  # type: ignore[type-var]
-
-
-@pytest.fixture
-def example_ledger(tmp_path: Path) -> Path:
-    """docs/cost-basis.md's worked example for alice, a deposit for bob, and the prices they need."""
-    trades = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRADES]
-    transfers = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRANSFERS]
-    with Ledger.open(tmp_path) as ledger:
-        ledger.upsert_trades("alice", trades)  # type: ignore[arg-type]
-        ledger.upsert_transfers("alice", transfers)  # type: ignore[arg-type]
-        ledger.upsert_transfers("bob", [hourly(EXAMPLE_TRANSFERS[0], 9)])  # type: ignore[list-item]
-        hour = T0 // 1000
-        btc = [
-            (hour + 3 * 3600, D(2_100_000)),
-            (hour + 8 * 3600, D(2_400_000)),
-            (hour + 10 * 3600, D(2_500_000)),
-        ]
-        ledger.prices.put("BTCTRY", "60", btc)
-        ledger.prices.put("USDTTRY", "60", [(hour + 7 * 3600, D(35)), (hour + 10 * 3600, D(36))])
-        for base, quote in (BTCTRY, USDTTRY):
-            ledger.set_state(f"prices:60:{base}{quote}", f"{hour}:{hour + 11 * 3600}")
-    return tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
