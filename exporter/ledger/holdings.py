@@ -29,6 +29,17 @@ def rate(asset: str, currency: str, when_ms: int, price_at: PriceAt) -> Decimal 
     return price if price is not None and price > 0 else None
 
 
+def paid(
+    amount: Decimal | None, asset: str, currency: str, when_ms: int, price_at: PriceAt
+) -> Decimal | None:
+    """A fee or tax paid in `asset`, valued in `currency` at `when_ms` (positive); None without a price."""
+    if amount is None or amount == 0:
+        return _ZERO
+    price = rate(asset, currency, when_ms, price_at)
+    with localcontext(CONTEXT):
+        return None if price is None else amount.copy_abs() * price
+
+
 def worth(held: Mapping[str, Decimal], currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
     """The value of every quantity held at `when_ms`; None when any held asset has no price then."""
     total = _ZERO
