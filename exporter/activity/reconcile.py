@@ -79,6 +79,8 @@ def state_of(walk: Walk, opening: Decimal = Decimal(0)) -> State:
     """The asset's state, with `opening` (>= 0) held before the first record."""
     gap = walk.gap - opening
     lowest = min(Decimal(0), walk.lowest + opening)  # the opening comes first: it lifts every running sum
+    if opening > 0 and lowest < -TOLERANCE:
+        return "mismatch"  # the records give away more than even the opening held
     if abs(gap) <= TOLERANCE:
         return "match"
     if gap < 0 or lowest + gap < -TOLERANCE:
