@@ -7,6 +7,7 @@ since (t = 1,000 ms), with BTC at 1,000,000 TRY then.
 from __future__ import annotations
 
 import sqlite3
+from datetime import timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from exporter.ledger.costbasis import CONTEXT, compute, order
 from exporter.ledger.counters import count
 from exporter.ledger.export import rows
 from exporter.ledger.openings import opening
+from exporter.ledger.report import report
 from exporter.ledger.returns import unit_steps
 from exporter.ledger.schema import MIGRATIONS, VERSION
 from exporter.ledger.store import Ledger
@@ -130,3 +132,13 @@ def test_a_version_3_file_gains_the_openings_table(tmp_path: Path) -> None:
     with Ledger(path) as ledger:
         assert ledger.set_openings("main", SINCE, {"BTC": Decimal(1)})
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_ledger_report_counts_the_openings_as_deposits_of_the_period_holding_since() -> None:
+    found = report(
+        "main", [SALE], [DEPOSIT, *OPENINGS], "TRY", price_at, "average", "month", timezone.utc, None, 10_000
+    )
+    rows = {r["asset"]: r for r in found}
+    assert {r["period"] for r in found} == {"1970-01"}
+    assert (rows["BTC"]["deposits"], rows["TRY"]["deposits"]) == (Decimal(500_000), Decimal(150_000))
+    assert rows["BTC"]["realized_profit"] == Decimal(39_712)
