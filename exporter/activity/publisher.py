@@ -127,12 +127,13 @@ class Publisher:
         # A cost basis over part of the history would be wrong, not early: none until the backfill is done
         # (which also spares a recompute of a growing history after every backfill turn).
         # While the price history is unavailable, the cost basis waits for its next try.
+        # Reconciled first: new openings (what was held at since) make the cost basis due at once.
+        if health.backfilled() and self.reconciler.check(name):
+            health.changed = True
         due = revalue_due and not self.fetch.waiting() and (health.take_changed() or reopen)
         if self.market is not None and health.backfilled() and due:
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
-        if health.backfilled():
-            self.reconciler.check(name)
         if name not in self._counts:
             # Counting 100,000 rows costs milliseconds: only after the records changed.
             counts = self.ledger.counts()

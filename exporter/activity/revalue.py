@@ -59,7 +59,7 @@ def revalue(
     def records() -> Iterator[tuple[list[Trade], list[Transfer]]]:
         for since, until in chunks(ledger, health.name, now_ms):
             trades = ledger.trades(health.name, since, until)
-            transfers = ledger.transfers(health.name, since, until)
+            transfers = ledger.history_transfers(health.name, since, until)  # openings included
             if trades:
                 last_trade.append(trades[-1].timestamp_ms)
             if not failed:

@@ -23,6 +23,10 @@ FIAT = "/api/v1/users/transactions/fiat"
 Kind = Literal["trade", "crypto", "fiat"]
 KINDS: tuple[Kind, ...] = ("trade", "crypto", "fiat")
 TransferKind = Literal["crypto", "fiat"]
+# Not an endpoint's: the ledger's derived record of what was held at `activity.since` (ledger/openings.py),
+# a Transfer of this kind so every replay takes it as the deposit it stands for.
+OpeningKind = Literal["opening"]
+OPENING: OpeningKind = "opening"
 Side = Literal["buy", "sell"]
 BalanceType = Literal["deposit", "withdrawal"]
 
@@ -77,9 +81,12 @@ class Trade:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """One deposit or withdrawal; `amount` is negative for withdrawals, optional fields None when absent."""
+    """One deposit or withdrawal; `amount` is negative for withdrawals, optional fields None when absent.
 
-    kind: TransferKind
+    Of kind `opening`, a deposit the ledger derived (what was held at `activity.since`), no API record.
+    """
+
+    kind: TransferKind | OpeningKind
     id: int
     timestamp_ms: int
     balance_type: BalanceType

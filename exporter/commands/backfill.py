@@ -311,7 +311,7 @@ def _backfill(
                 "log lines above); nothing is written for it"
             )
             continue
-        trades, transfers = run.ledger.trades(account.name), run.ledger.transfers(account.name)
+        trades, transfers = run.ledger.trades(account.name), run.ledger.history_transfers(account.name)
         complete = complete_since(trades, transfers, run.settings.since, now_ms, step_ms)
         histories.append(AccountHistory(account.name, balances, balances_ms, trades, transfers, complete))
     if not histories:

@@ -245,8 +245,8 @@ def accounts_of(ledger: Ledger, config: Config | None, account: str | None) -> l
 
 
 def read_histories(ledger: Ledger, names: Iterable[str]) -> Histories:
-    """Each account's trades and transfers from the ledger."""
-    return {name: (ledger.trades(name), ledger.transfers(name)) for name in names}
+    """Each account's trades and transfers from the ledger, its openings among the transfers."""
+    return {name: (ledger.trades(name), ledger.history_transfers(name)) for name in names}
 
 
 def price_source(

@@ -12,8 +12,9 @@ The rules (docs/cost-basis.md has them with a worked example):
   LIFO, highest unit cost first for HIFO), and realises the amount minus the removed cost. The
   valuation currency itself always has cost equal to its amount.
 * A deposit enters at its market value at its time; a withdrawal removes cost like a sale and realises
-  nothing. Transfer fees are totalled but not taken from holdings (the API does not say whether `amount`
-  already includes them).
+  nothing. An opening (ledger/openings.py: what was held where `activity.since` cuts the history) is
+  a deposit at that moment, ordered before every record of it. Transfer fees are totalled but not
+  taken from holdings (the API does not say whether `amount` already includes them).
 * Giving more than is held (history before the first synced record is missing) never makes cost
   negative: all that is held is removed, only the proceeds of the held part are realised, and the rest
   is counted in `shortfalls`, `shortfall_quantity` and `unmatched_proceeds`.
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 
-from exporter.api.records import Trade, Transfer
+from exporter.api.records import OPENING, Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, CostMethod
 from exporter.ledger.lots import LOT_METHODS, Lot, LotBook, LotMethod, Taken
 
@@ -47,8 +48,9 @@ price again: every path values an asset at a moment by the same route.
 CONTEXT = Context(prec=60)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
-# Same-millisecond records: money arrives before it is traded, and is traded before it leaves.
-_RANK = {"deposit": 0, "trade": 1, "withdrawal": 2}
+# Same-millisecond records: money arrives before it is traded, and is traded before it leaves; an
+# opening (what was held where the history begins) comes before anything at its moment.
+_RANK = {"opening": -1, "deposit": 0, "trade": 1, "withdrawal": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +219,10 @@ def compute_chunks(
 
 
 def _order_key(record: Trade | Transfer) -> tuple[int, int, int]:
-    rank = _RANK["trade"] if isinstance(record, Trade) else _RANK[record.balance_type]
+    if isinstance(record, Trade):
+        rank = _RANK["trade"]
+    else:
+        rank = _RANK[OPENING if record.kind == OPENING else record.balance_type]
     return (record.timestamp_ms, rank, record.id)
 
 

@@ -4,7 +4,8 @@ One definition for the live exporter and the backfill, so a counter never jumps 
 Totals are keyed by what they count (Counted); the metrics layer names the family each is exported as.
 Within a counter, keys are the label values after `account` (`(pair, side)` for trades, `(asset,)`
 for the others); fees and taxes are trade fees only, as positive amounts in the pair's quote asset;
-deposits and withdrawals are quantities of the asset. A transfer naming no currency counts nowhere.
+deposits and withdrawals are quantities of the asset. A transfer naming no currency counts nowhere,
+nor does an opening (the ledger's record of what was held at `since`, not a deposit the API made).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal
 
-from exporter.api.records import Trade, Transfer
+from exporter.api.records import OPENING, Trade, Transfer
 
 Counted = Literal["trades", "trade_fees", "trade_taxes", "deposits", "withdrawals"]
 COUNTED: tuple[Counted, ...] = ("trades", "trade_fees", "trade_taxes", "deposits", "withdrawals")
@@ -38,7 +39,7 @@ class LedgerCounters:
                 totals["trades"].setdefault((r.pair, r.side), 0)
                 totals["trade_fees"].setdefault((r.quote,), _ZERO)
                 totals["trade_taxes"].setdefault((r.quote,), _ZERO)
-            elif r.currency is not None:
+            elif r.currency is not None and r.kind != OPENING:
                 totals[_transfer(r)].setdefault((r.currency,), _ZERO)
 
     def add(self, r: Trade | Transfer) -> None:
@@ -50,7 +51,7 @@ class LedgerCounters:
             fees, taxes = totals["trade_fees"], totals["trade_taxes"]
             fees[r.quote,] = fees.get((r.quote,), _ZERO) + r.fee.copy_abs()
             taxes[r.quote,] = taxes.get((r.quote,), _ZERO) + r.tax.copy_abs()
-        elif r.currency is not None:
+        elif r.currency is not None and r.kind != OPENING:
             moved = totals[_transfer(r)]
             moved[r.currency,] = moved.get((r.currency,), _ZERO) + r.quantity
 

@@ -103,8 +103,22 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    # Version 4: opening positions, what each account held at its history's start (ledger/openings.py).
+    # Derived, never an API record: one row per account and asset, all replaced at once.
+    _script(
+        db,
+        """
+        CREATE TABLE openings (
+            account TEXT NOT NULL, asset TEXT NOT NULL, timestamp_ms INTEGER NOT NULL, amount TEXT NOT NULL,
+            PRIMARY KEY (account, asset)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1. Append only: a released step never changes.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 VERSION = len(MIGRATIONS)
 
 

@@ -11,11 +11,12 @@ once by a running exporter, which notices (db.LedgerDb); so is a damaged file, w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 from exporter.api.records import Kind, Trade, Transfer
-from exporter.ledger import records
+from exporter.ledger import openings, records
 from exporter.ledger.cursors import Cursor, SyncState
 from exporter.ledger.db import LedgerDb
 from exporter.ledger.prices import PriceCache
@@ -107,6 +108,24 @@ class Ledger:
         transfers = [records.transfer_of(r) for r in rows]
         transfers.sort(key=lambda t: (t.timestamp_ms, t.kind, t.id))
         return transfers
+
+    def openings(
+        self, account: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> list[Transfer]:
+        """One account's opening positions (ledger/openings.py), optionally within [since, until)."""
+        return openings.read(self._db, account, since_ms, until_ms)
+
+    def history_transfers(
+        self, account: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> list[Transfer]:
+        """The account's transfers with its openings, which every replay of its history takes in."""
+        return self.openings(account, since_ms, until_ms) + self.transfers(account, since_ms, until_ms)
+
+    def set_openings(
+        self, account: str, at_ms: int, quantities: Mapping[str, Decimal], rebuilds: int | None = None
+    ) -> bool:
+        """Replace the account's openings as one set; True when they changed (openings.replace)."""
+        return openings.replace(self._db, account, at_ms, quantities, rebuilds)
 
     def accounts(self) -> list[str]:
         """Every account with at least one record, sorted."""

@@ -57,7 +57,8 @@ NET_DEPOSITS = Family(
     "btcturk_net_deposits",
     "gauge",
     "Deposits minus withdrawals since the ledger's first record, each valued at its time, "
-    "in the valuation currency.",
+    "in the valuation currency; an account older than activity.since counts what it held then "
+    "(its opening positions) as deposits at since.",
     ("account", "currency"),
 )
 TRADES = Family(
@@ -161,8 +162,9 @@ LEDGER_RECONCILED = Family(
     "btcturk_ledger_reconciled",
     "gauge",
     "1 for the state of the asset's ledger holding against its polled balance, 0 for the others: "
-    "match (the records add up to the balance), mismatch (records missing or wrong; the history is "
-    "read again) or incomplete (less than held: possibly held since before activity.since).",
+    "match (the records, with the opening positions at activity.since, add up to the balance), "
+    "mismatch (records missing or wrong; the history is read again) or incomplete (less than held: "
+    "possibly held since before activity.since).",
     ("account", "asset", "state"),
 )
 ACTIVITY_SYNC_FAILURES = Family(

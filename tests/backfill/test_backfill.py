@@ -18,6 +18,7 @@ from exporter.backfill.timeline import MAX_STEPS, AccountHistory, Plan, Timeline
 from exporter.backfill.writer import FAMILIES, Progress, backfill
 from exporter.ledger.costbasis import compute
 from exporter.ledger.counters import COUNTED
+from exporter.ledger.openings import opening
 from exporter.metrics.activity_families import ACTIVITY_FAMILIES
 
 H = 3_600_000
@@ -232,6 +233,19 @@ def test_cost_basis_is_left_out_where_the_ledger_does_not_account_for_the_whole_
     partial = [n for n in timeline.notices if n.code == "partial_cost_basis"]
     assert {(n.asset, "in TRY" in n.message) for n in partial} == {("BTC", True), ("BTC", False)}
     assert "accounts for 0 of the 1.000 held" in partial[0].message
+
+
+def test_an_opening_accounts_for_what_was_held_before_the_first_record() -> None:
+    # The same BTC held from before the first record, now in the ledger as an opening at T0 (50,000).
+    extra = {"BTC": D("1.004"), "TRY": D("731.268")}
+    held = history(extra, transfers=[opening("BTC", T0, D(1)), *TRANSFERS])
+    timeline = reconstruct(held, PLAN, btc_try)
+    assert not [n for n in timeline.notices if n.code == "partial_cost_basis"]
+    text = written([held])
+    cost = points(text, "btcturk_asset_cost_basis", account="main", asset="BTC", currency="TRY")
+    assert cost[0] == (T0 / 1000, 50_000.0)
+    # The opening is the first flow: 50,000 units at 1, so the unit value is known from T0.
+    assert points(text, "btcturk_portfolio_unit_value", account="main", currency="TRY")[0] == (T0 / 1000, 1.0)
 
 
 def test_unpriced_assets_are_left_out_of_values_and_counted() -> None:

@@ -246,14 +246,25 @@ def test_answers_cut_in_half_during_the_backfill_are_found_by_the_balances_and_r
         assert exporter.terminate() == 0
 
 
-def test_a_history_cut_by_since_is_incomplete_not_a_mismatch(sim: Simulator, tmp_path: Path) -> None:
+def test_a_history_cut_by_since_gets_openings_and_matches(sim: Simulator, tmp_path: Path) -> None:
+    """What was held at since enters the ledger as openings: against them every holding matches."""
     storage = tmp_path / "storage"
     exporter = start_exporter(tmp_path, config(sim, since="10d"), f"--storage.path={storage}")
     try:
         backfilled(exporter)
-        m = exporter.wait_metrics(lambda m: reconciled(m, "incomplete"), timeout=30, what="a reconciliation")
+        held = {a.asset for a in sim.assets(MAIN[0]) if a.balance}
+        m = exporter.wait_metrics(
+            lambda m: held <= reconciled(m, "match") and not reconciled(m, "incomplete"),
+            timeout=60,
+            what="every holding matched against the openings",
+        )
         assert not reconciled(m, "mismatch")
         wait_for(lambda: "possibly held since before activity.since" in exporter.log_text(), what="the note")
+        wait_for(
+            lambda: "opening positions at its history's start" in exporter.log_text(), what="the openings"
+        )
         assert "does not add up to its balances" not in exporter.log_text()
+        with Ledger.open(storage) as ledger:
+            assert ledger.openings("main"), "the 10 days read leave out what was bought before them"
     finally:
         assert exporter.terminate() == 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from support import sample, samples, start_exporter
 
+from exporter.config.activity_settings import parse_since
+from exporter.demo import start_demo
 from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
 
@@ -64,6 +66,21 @@ def test_the_demo_shows_months_of_activity_from_a_temporary_ledger(tmp_path: Pat
     finally:
         assert exporter.terminate() == 0
     assert not ledger_file.parent.exists(), "the demo's temporary storage is removed at exit"
+
+
+def test_one_demo_account_is_older_than_the_demos_since() -> None:
+    """Its ledger gets openings (what it held at since), as tests/integration/test_openings_live.py
+    shows through the exporter; the others are younger, and get none."""
+    config, demo = start_demo(None, 5.0)
+    try:
+        since_ms = parse_since(config.activity.since, demo.simulator.now_ms())
+        first = {
+            account.name: min(t.timestamp for t in demo.simulator.history(account.public_key).trades)
+            for account in config.accounts
+        }
+        assert [name for name, at in first.items() if at < since_ms] == ["savings"]
+    finally:
+        demo.stop()
 
 
 def test_the_demo_never_writes_into_a_storage_path(tmp_path: Path) -> None:
