@@ -96,10 +96,20 @@ def read_turn(
         size=size,
         errors=errors,
         longest=longest,
+        when=_when,
+        ident=_ident,
     )
     if not cursor.backfill_complete:
         progress.begun_ms, progress.goal_ms = _begun(ledger, account, kind), now_ms
     return progress
+
+
+def _when(record: Record) -> int:
+    return record.timestamp_ms
+
+
+def _ident(record: Record) -> int:
+    return record.id
 
 
 def begun_key(account: str, kind: Kind) -> str:
@@ -218,6 +228,8 @@ def _read_older(
         size=older.size,
         errors=older.errors,
         longest=older.longest,
+        when=_when,
+        ident=_ident,
     )
     progress.begun_ms, progress.goal_ms = origin, begun_ms
     if progress.done:

@@ -4,6 +4,12 @@ The transaction endpoints answer at most 30 days a request and an unknown number
 `cap` items long may have been cut, so its window is read again in halves until every window answers
 less than `cap`. Windows share their boundary millisecond: records there are read twice (the ledger
 is idempotent on id), whether the API's endDate is inclusive or not.
+
+The API answers only the window asked (btcturk-activity-api.md). An answer holding a record dated
+outside it, or one id twice, is not that window's records: halving would not shorten it (an upstream
+that pads every page to the cap keeps every window "full" down to one millisecond, ~31 requests, then
+advances a millisecond a request). Such a window is not read: its records inside the window are kept,
+the turn ends there (`Progress.ignored`), and the caller backs off and asks the same window again later.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class Progress:
     reached_ms: int | None = None  # everything up to here has been read
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
+    ignored: bool = False  # the turn ended at an answer that was not the window's records (see above)
     span_ms: int = MAX_WINDOW_MS  # the window length to start the next turn with
     longest: int = 0  # the longest answer seen, this turn and before
     # While a backfill runs: the range it covers, [begun_ms, goal_ms] (None once it reached the present).
@@ -63,6 +70,8 @@ def read_range(
     size: Callable[[Sequence[R]], int] = len,
     errors: BoundedLog | None = None,
     longest: int = 0,
+    when: Callable[[R], int] | None = None,
+    ident: Callable[[R], object] | None = None,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
@@ -71,6 +80,8 @@ def read_range(
     is how many items the answer had, against the cap (more than `len` when bad items were left out).
     `errors` bounds the rate of the truncation lines (always-full pages would log one per millisecond
     window). `longest` is the longest answer seen before (Progress.longest hands it on): see LEARN_FROM.
+    `when(record)` (its time, ms) and `ident(record)` (its id) let an answer that is not the window's
+    records be told (see the module's docstring); without them every answer is taken as the window's.
     """
     errors = errors or BoundedLog(log, 0.0)
     progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)), longest=longest)
@@ -82,6 +93,22 @@ def read_range(
         stop = min(position + span, end_ms)
         records = fetch(position, stop)
         progress.requests += 1
+        odd = _not_the_window(records, position, stop, when, ident)
+        if odd:
+            # Not this window's records: keep those that are, and read the window again later.
+            progress.ignored = True
+            errors.log(
+                logging.WARNING,
+                "window " + what,
+                "%s does not answer the window asked: %s in the window %d-%d ms; the records in it are "
+                "kept, and the window is read again after a backoff (the history is not complete meanwhile)",
+                what or "activity",
+                odd,
+                position,
+                stop,
+            )
+            progress.stored += store([r for r in records if when is None or position <= when(r) <= stop])
+            break
         served = size(records)
         progress.longest = max(progress.longest, served)
         full = min(cap, progress.longest) if progress.longest >= LEARN_FROM else cap
@@ -110,3 +137,22 @@ def read_range(
     progress.done = position >= end_ms
     progress.span_ms = span
     return progress
+
+
+def _not_the_window(
+    records: Sequence[R],
+    start_ms: int,
+    end_ms: int,
+    when: Callable[[R], int] | None,
+    ident: Callable[[R], object] | None,
+) -> str:
+    """What shows `records` are not the records of [start_ms, end_ms]; "" when nothing does."""
+    if when is not None:
+        outside = sum(1 for r in records if not start_ms <= when(r) <= end_ms)
+        if outside:
+            return f"{outside} of {len(records)} records dated outside it"
+    if ident is not None:
+        repeated = len(records) - len({ident(r) for r in records})
+        if repeated:
+            return f"{repeated} of {len(records)} records repeated"
+    return ""
