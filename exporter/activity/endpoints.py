@@ -189,10 +189,15 @@ class EndpointSync:
         def changed(record: Record) -> None:
             self.oddities.changed(account.name, path, record)
 
+        def strays(records: Sequence[Record]) -> None:
+            for record in records:
+                self.oddities.stray(account.name, path, record)
+
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
             self._spans.get(key, MAX_WINDOW_MS), changed, size, self._warnings, self._longest.get(path, 0),
+            strays,
         )  # fmt: skip
         self._spans[key] = progress.span_ms
         # The API's cap is the same for every account: what one account's answers taught holds for all.

@@ -5,11 +5,13 @@ The transaction endpoints answer at most 30 days a request and an unknown number
 less than `cap`. Windows share their boundary millisecond: records there are read twice (the ledger
 is idempotent on id), whether the API's endDate is inclusive or not.
 
-The API answers only the window asked (btcturk-activity-api.md). An answer holding a record dated
-outside it, or one id twice, is not that window's records: halving would not shorten it (an upstream
-that pads every page to the cap keeps every window "full" down to one millisecond, ~31 requests, then
-advances a millisecond a request). Such a window is not read: its records inside the window are kept,
-the turn ends there (`Progress.ignored`), and the caller backs off and asks the same window again later.
+The API answers only the window asked, each record once. A full page holding a record dated outside
+the window, or one id twice, is not filled by the window's records, so halving would not shorten it (an
+upstream padding every page to the cap keeps every window "full" down to one millisecond, ~31 requests,
+then advances a millisecond a request). Such a window is not read: its records inside the window are
+kept, the turn ends there (`Progress.ignored`), and the caller backs off and asks the window again
+later. Stray records in an answer shorter than a page leave room to spare: it is read as usual, and
+the strays are told (`on_strays`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def read_range(
     longest: int = 0,
     when: Callable[[R], int] | None = None,
     ident: Callable[[R], object] | None = None,
+    on_strays: Callable[[Sequence[R]], None] | None = None,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
@@ -80,8 +83,9 @@ def read_range(
     is how many items the answer had, against the cap (more than `len` when bad items were left out).
     `errors` bounds the rate of the truncation lines (always-full pages would log one per millisecond
     window). `longest` is the longest answer seen before (Progress.longest hands it on): see LEARN_FROM.
-    `when(record)` (its time, ms) and `ident(record)` (its id) let an answer that is not the window's
+    `when(record)` (its time, ms) and `ident(record)` (its id) let a page that is not the window's
     records be told (see the module's docstring); without them every answer is taken as the window's.
+    `on_strays(records)` hears of such records in an answer shorter than a page, which is read as usual.
     """
     errors = errors or BoundedLog(log, 0.0)
     progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)), longest=longest)
@@ -93,25 +97,32 @@ def read_range(
         stop = min(position + span, end_ms)
         records = fetch(position, stop)
         progress.requests += 1
-        odd = _not_the_window(records, position, stop, when, ident)
-        if odd:
-            # Not this window's records: keep those that are, and read the window again later.
+        served = size(records)
+        strays = _strays(records, position, stop, when, ident)
+        # Against the page known before this answer: one with strays teaches no cap (LEARN_FROM).
+        if strays and served >= _full(cap, progress.longest):
+            # A full page that is not this window's records: halving cannot shorten it (the cap is not
+            # what fills it). Keep the records that are the window's, and read the window again later.
             progress.ignored = True
             errors.log(
                 logging.WARNING,
                 "window " + what,
-                "%s does not answer the window asked: %s in the window %d-%d ms; the records in it are "
-                "kept, and the window is read again after a backoff (the history is not complete meanwhile)",
+                "%s does not answer the window asked: a full page with %d of %d records dated outside "
+                "the window %d-%d ms or repeated; the records in it are kept, and the window is read again "
+                "after a backoff (the history is not complete meanwhile)",
                 what or "activity",
-                odd,
+                len(strays),
+                served,
                 position,
                 stop,
             )
-            progress.stored += store([r for r in records if when is None or position <= when(r) <= stop])
+            stray = {id(r) for r in strays}
+            progress.stored += store([r for r in records if id(r) not in stray])
             break
-        served = size(records)
+        if strays and on_strays is not None:
+            on_strays(strays)  # a page with room to spare: every record of the window is in it
         progress.longest = max(progress.longest, served)
-        full = min(cap, progress.longest) if progress.longest >= LEARN_FROM else cap
+        full = _full(cap, progress.longest)
         if served >= full:
             if stop - position > 1:
                 span = max(1, (stop - position) // 2)
@@ -139,20 +150,26 @@ def read_range(
     return progress
 
 
-def _not_the_window(
+def _full(cap: int, longest: int) -> int:
+    """How many items make a page that may have been cut: the cap, or a smaller one the API showed."""
+    return min(cap, longest) if longest >= LEARN_FROM else cap
+
+
+def _strays(
     records: Sequence[R],
     start_ms: int,
     end_ms: int,
     when: Callable[[R], int] | None,
     ident: Callable[[R], object] | None,
-) -> str:
-    """What shows `records` are not the records of [start_ms, end_ms]; "" when nothing does."""
-    if when is not None:
-        outside = sum(1 for r in records if not start_ms <= when(r) <= end_ms)
-        if outside:
-            return f"{outside} of {len(records)} records dated outside it"
-    if ident is not None:
-        repeated = len(records) - len({ident(r) for r in records})
-        if repeated:
-            return f"{repeated} of {len(records)} records repeated"
-    return ""
+) -> list[R]:
+    """The records of an answer to [start_ms, end_ms] that are not that window's: dated outside it, or
+    an id already in the answer."""
+    seen: set[object] = set()
+    strays = []
+    for record in records:
+        key = None if ident is None else ident(record)
+        if (when is not None and not start_ms <= when(record) <= end_ms) or (key is not None and key in seen):
+            strays.append(record)
+        if key is not None:
+            seen.add(key)
+    return strays

@@ -141,7 +141,7 @@ def test_an_answer_that_is_not_the_windows_records_ends_the_turn_unread(
     assert kept.ids and all(start <= t <= end for t in kept.times.values())
     lines = [r.getMessage() for r in caplog.records if "does not answer the window asked" in r.getMessage()]
     assert len(lines) == 1 and "trades of main" in lines[0], lines
-    assert ("dated outside it" if mode == "padded" else "repeated") in lines[0]
+    assert "a full page with" in lines[0] and "of 50 records" in lines[0]
 
 
 def test_the_window_is_read_whole_once_the_upstream_answers_it_again() -> None:
@@ -178,3 +178,19 @@ def test_an_api_cap_below_the_configured_one_is_still_learned_with_the_checks_on
     progress = read_range(source.fetch, kept.store, 0, times[-1] + 1, cap=50, when=when, ident=ident)
     assert progress.done and not progress.ignored
     assert kept.ids == {i for _, i in source.records}
+
+
+def test_a_stray_record_in_an_answer_with_room_to_spare_is_told_and_the_window_read() -> None:
+    times = [i * DAY_MS for i in range(60)]
+    source, kept = Hostile(times, cap=50, mode=None), Kept()
+    stray = (70 * DAY_MS, 999)  # a record of another window, in every answer, which stays short of a page
+    told: list[tuple[int, int]] = []
+
+    def fetch(start: int, end: int) -> list[tuple[int, int]]:
+        return [*source.fetch(start, end), stray]
+
+    progress = read_range(
+        fetch, kept.store, 0, 60 * DAY_MS, cap=50, when=when, ident=ident, on_strays=told.extend
+    )
+    assert progress.done and not progress.ignored
+    assert {i for _, i in source.records} <= kept.ids and set(told) == {stray}
