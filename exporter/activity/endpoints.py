@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A failure repeating on every turn (a backfill retried with backoff) is logged once per this long.
 WARN_EVERY_S = 60.0
+# The sync failure reason of a turn whose answer was not the window's records (activity/windows.py).
+WINDOW_IGNORED = "window_ignored"
 
 
 class EndpointSync:
@@ -70,6 +72,7 @@ class EndpointSync:
         self._warnings = BoundedLog(log, WARN_EVERY_S)
         self._progress = BackfillProgress(self.health, monotonic)
         self._longest: dict[str, int] = {}  # per endpoint path: the longest answer seen
+        self._unsettled: dict[tuple[str, Kind], int] = {}  # records kept from windows not yet read
 
     def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:
         """Take every account's turn on `kind`'s endpoint, again and again; `wake` the publisher after each
@@ -133,11 +136,20 @@ class EndpointSync:
         if progress.truncated:
             for _ in range(progress.truncated):
                 health.failed(kind, path, "truncated")
-        self._done[(account.name, kind)] = progress.done
         self._progress.tell(account.name, kind, progress)
-        if progress.stored:
+        key = (account.name, kind)
+        if progress.ignored:
+            # The endpoint did not answer the window asked: nothing past it is vouched for. A failed
+            # turn: activity down, and (in a backfill) the loop's backoff before the window is asked again.
+            # The records it kept count once the window is read (the figures keep their last values).
+            self._unsettled[key] = self._unsettled.get(key, 0) + progress.stored
+            health.failed(kind, path, WINDOW_IGNORED)
+            return None
+        stored = progress.stored + self._unsettled.pop(key, 0)
+        if stored:
             self.on_stored(account.name)
-        if health.succeeded(kind, self._clock(), progress.done, progress.stored):
+        self._done[key] = progress.done
+        if health.succeeded(kind, self._clock(), progress.done, stored):
             log.info("activity of account %s is readable again", account.name)
         return progress
 
@@ -168,10 +180,15 @@ class EndpointSync:
         def changed(record: Record) -> None:
             self.oddities.changed(account.name, path, record)
 
+        def strays(records: Sequence[Record]) -> None:
+            for record in records:
+                self.oddities.stray(account.name, path, record)
+
         key = (account.name, kind)
         progress = read_turn(
             self.settings, self.ledger, account.name, kind, self.client.rest.now_ms(), fetch,
             self._spans.get(key, MAX_WINDOW_MS), changed, size, self._warnings, self._longest.get(path, 0),
+            strays,
         )  # fmt: skip
         self._spans[key] = progress.span_ms
         # The API's cap is the same for every account: what one account's answers taught holds for all.

@@ -1,7 +1,8 @@
-"""Bad and changed records in transaction answers: each counted once, and said in a bounded number of lines.
+"""Bad, changed and stray records in transaction answers: each counted once, said in bounded lines.
 
 An unparseable record is skipped by id and the rest of the answer kept; a record served again with other
-fields keeps its first version (an id never changes). Both count in btcturk_api_oddities_total.
+fields keeps its first version (an id never changes); a record outside the window asked is kept once by
+its id. Each counts in btcturk_api_oddities_total.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import threading
 
 from exporter.api.client import OddityHook
-from exporter.api.records import BAD_RECORD, CHANGED_RECORD, Skipped
+from exporter.api.records import BAD_RECORD, CHANGED_RECORD, STRAY_RECORD, Skipped
 from exporter.api.transactions import Record
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,21 @@ class RecordOddities:
             path,
             "activity of account %s: %s served record %d again with other fields; the first version"
             " is kept (a record id never changes)",
+            path,
+            record.id,
+        )
+
+    def stray(self, account: str, path: str, record: Record) -> None:
+        """A record in an answer that is not of the window asked (dated outside it, or repeated in it)."""
+        if not self._note((account, "stray " + path, record.id)):
+            return
+        if self.on_oddity is not None:
+            self.on_oddity(path, STRAY_RECORD)
+        self._warn(
+            account,
+            path,
+            "activity of account %s: %s answered record %d outside the window asked, or twice; it is kept"
+            " once by its id",
             path,
             record.id,
         )

@@ -33,12 +33,14 @@ def read_turn(
     size: Callable[[Sequence[Record]], int] = len,
     errors: BoundedLog | None = None,
     longest: int = 0,
+    on_strays: Callable[[Sequence[Record]], None] | None = None,
 ) -> Progress:
     """Read one turn of `account`'s `kind` records into the ledger; `fetch(a, b)` makes one request.
 
     `on_changed` hears of each record whose id was stored already with other fields (the first
     version stays); `size` tells how many items an answer had (bad ones left out included); `errors`
-    bounds the rate of the lines about truncated pages; `longest` is the longest answer seen.
+    bounds the rate of the lines about truncated pages; `longest` is the longest answer seen;
+    `on_strays` hears of records an answer held outside the window asked (activity/windows.py).
     """
     path = ENDPOINTS[kind]
     # The file the cursor is read from: progress is only ever recorded into that one.
@@ -53,7 +55,7 @@ def read_turn(
         since_ms = min(since_ms, int(reread))
     begun = _begun(ledger, account, kind)
     if cursor.backfilled_to_ms is not None and begun is not None and since_ms < begun:
-        older = _Older(since_ms, begun, span_ms, on_changed, size, errors, longest)
+        older = _Older(since_ms, begun, span_ms, on_changed, size, errors, longest, on_strays)
         return _read_older(settings, ledger, account, kind, fetch, older)
     limit: int | None = None
     if not cursor.backfill_complete:
@@ -96,10 +98,21 @@ def read_turn(
         size=size,
         errors=errors,
         longest=longest,
+        when=_when,
+        ident=_ident,
+        on_strays=on_strays,
     )
     if not cursor.backfill_complete:
         progress.begun_ms, progress.goal_ms = _begun(ledger, account, kind), now_ms
     return progress
+
+
+def _when(record: Record) -> int:
+    return record.timestamp_ms
+
+
+def _ident(record: Record) -> int:
+    return record.id
 
 
 def begun_key(account: str, kind: Kind) -> str:
@@ -176,6 +189,7 @@ class _Older:
     size: Callable[[Sequence[Record]], int]
     errors: BoundedLog | None
     longest: int
+    on_strays: Callable[[Sequence[Record]], None] | None
 
 
 def _read_older(
@@ -218,6 +232,9 @@ def _read_older(
         size=older.size,
         errors=older.errors,
         longest=older.longest,
+        when=_when,
+        ident=_ident,
+        on_strays=older.on_strays,
     )
     progress.begun_ms, progress.goal_ms = origin, begun_ms
     if progress.done:

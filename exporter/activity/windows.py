@@ -4,6 +4,14 @@ The transaction endpoints answer at most 30 days a request and an unknown number
 `cap` items long may have been cut, so its window is read again in halves until every window answers
 less than `cap`. Windows share their boundary millisecond: records there are read twice (the ledger
 is idempotent on id), whether the API's endDate is inclusive or not.
+
+The API answers only the window asked, each record once. A full page holding a record dated outside
+the window, or one id twice, is not filled by the window's records, so halving would not shorten it (an
+upstream padding every page to the cap keeps every window "full" down to one millisecond, ~31 requests,
+then advances a millisecond a request). Such a window is not read: its records inside the window are
+kept, the turn ends there (`Progress.ignored`), and the caller backs off and asks the window again
+later. Stray records in an answer shorter than a page leave room to spare: it is read as usual, and
+the strays are told (`on_strays`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class Progress:
     reached_ms: int | None = None  # everything up to here has been read
     done: bool = False  # the whole range is read
     truncated: int = 0  # one-millisecond windows that still answered a full page
+    ignored: bool = False  # the turn ended at an answer that was not the window's records (see above)
     span_ms: int = MAX_WINDOW_MS  # the window length to start the next turn with
     longest: int = 0  # the longest answer seen, this turn and before
     # While a backfill runs: the range it covers, [begun_ms, goal_ms] (None once it reached the present).
@@ -63,6 +72,9 @@ def read_range(
     size: Callable[[Sequence[R]], int] = len,
     errors: BoundedLog | None = None,
     longest: int = 0,
+    when: Callable[[R], int] | None = None,
+    ident: Callable[[R], object] | None = None,
+    on_strays: Callable[[Sequence[R]], None] | None = None,
 ) -> Progress:
     """Read [start_ms, end_ms] oldest first; `fetch(a, b)` answers the records in [a, b].
 
@@ -71,6 +83,9 @@ def read_range(
     is how many items the answer had, against the cap (more than `len` when bad items were left out).
     `errors` bounds the rate of the truncation lines (always-full pages would log one per millisecond
     window). `longest` is the longest answer seen before (Progress.longest hands it on): see LEARN_FROM.
+    `when(record)` (its time, ms) and `ident(record)` (its id) let a page that is not the window's
+    records be told (see the module's docstring); without them every answer is taken as the window's.
+    `on_strays(records)` hears of such records in an answer shorter than a page, which is read as usual.
     """
     errors = errors or BoundedLog(log, 0.0)
     progress = Progress(reached_ms=start_ms, span_ms=max(1, min(span_ms, MAX_WINDOW_MS)), longest=longest)
@@ -83,8 +98,31 @@ def read_range(
         records = fetch(position, stop)
         progress.requests += 1
         served = size(records)
+        strays = _strays(records, position, stop, when, ident)
+        # Against the page known before this answer: one with strays teaches no cap (LEARN_FROM).
+        if strays and served >= _full(cap, progress.longest):
+            # A full page that is not this window's records: halving cannot shorten it (the cap is not
+            # what fills it). Keep the records that are the window's, and read the window again later.
+            progress.ignored = True
+            errors.log(
+                logging.WARNING,
+                "window " + what,
+                "%s does not answer the window asked: a full page with %d of %d records dated outside "
+                "the window %d-%d ms or repeated; the records in it are kept, and the window is read again "
+                "after a backoff (the history is not complete meanwhile)",
+                what or "activity",
+                len(strays),
+                served,
+                position,
+                stop,
+            )
+            stray = {id(r) for r in strays}
+            progress.stored += store([r for r in records if id(r) not in stray])
+            break
+        if strays and on_strays is not None:
+            on_strays(strays)  # a page with room to spare: every record of the window is in it
         progress.longest = max(progress.longest, served)
-        full = min(cap, progress.longest) if progress.longest >= LEARN_FROM else cap
+        full = _full(cap, progress.longest)
         if served >= full:
             if stop - position > 1:
                 span = max(1, (stop - position) // 2)
@@ -110,3 +148,28 @@ def read_range(
     progress.done = position >= end_ms
     progress.span_ms = span
     return progress
+
+
+def _full(cap: int, longest: int) -> int:
+    """How many items make a page that may have been cut: the cap, or a smaller one the API showed."""
+    return min(cap, longest) if longest >= LEARN_FROM else cap
+
+
+def _strays(
+    records: Sequence[R],
+    start_ms: int,
+    end_ms: int,
+    when: Callable[[R], int] | None,
+    ident: Callable[[R], object] | None,
+) -> list[R]:
+    """The records of an answer to [start_ms, end_ms] that are not that window's: dated outside it, or
+    an id already in the answer."""
+    seen: set[object] = set()
+    strays = []
+    for record in records:
+        key = None if ident is None else ident(record)
+        if (when is not None and not start_ms <= when(record) <= end_ms) or (key is not None and key in seen):
+            strays.append(record)
+        if key is not None:
+            seen.add(key)
+    return strays

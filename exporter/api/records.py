@@ -44,12 +44,14 @@ EXCHANGE_FIRST_DAY_MS = 1_372_636_800_000  # 2013-07-01T00:00:00Z
 
 # Oddities counted in btcturk_api_oddities_total{endpoint, kind} for the transaction endpoints:
 # `bad_record`, an item that cannot be parsed (skipped, the rest of the answer kept);
-# `changed_record`, an id served again with other fields (the first version is kept: ids are immutable).
+# `changed_record`, an id served again with other fields (the first version is kept: ids are immutable);
+# `stray_record`, a record dated outside the window asked, or twice in one answer (activity/windows.py).
 BAD_RECORD = "bad_record"
 CHANGED_RECORD = "changed_record"
+STRAY_RECORD = "stray_record"
 # Every (endpoint, kind) above, for series that start at zero.
 RECORD_ODDITIES = tuple(
-    (path, kind) for path in (TRADES, CRYPTO, FIAT) for kind in (BAD_RECORD, CHANGED_RECORD)
+    (path, kind) for path in (TRADES, CRYPTO, FIAT) for kind in (BAD_RECORD, CHANGED_RECORD, STRAY_RECORD)
 )
 
 

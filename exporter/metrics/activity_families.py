@@ -171,7 +171,8 @@ ACTIVITY_SYNC_FAILURES = Family(
     "btcturk_activity_sync_failures",  # samples: btcturk_activity_sync_failures_total
     "counter",
     "Failed reads of the activity sync (after retries), by account, endpoint and reason "
-    "(truncated: an answer cut at the page cap in a window too short to split).",
+    "(truncated: an answer cut at the page cap in a window too short to split; window_ignored: an "
+    "answer holding records outside the window asked, or one record twice).",
     ("account", "endpoint", "reason"),
 )
 LEDGER_RECORDS = Family(

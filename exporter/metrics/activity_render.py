@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
+from exporter.activity.endpoints import WINDOW_IGNORED
 from exporter.activity.reconcile import STATES
 from exporter.activity.state import ActivitySnapshot
 from exporter.activity.store import ActivityView
@@ -26,7 +27,7 @@ from exporter.poll.snapshot import AccountSnapshot
 from exporter.pricing.valuation import Market, value_balances
 
 # Failure reasons every account's endpoints start at zero with, so rate() and increase() see the first.
-SYNC_REASONS = (*REASONS, "truncated", "ledger")
+SYNC_REASONS = (*REASONS, "truncated", "ledger", WINDOW_IGNORED)
 _ZERO = Decimal(0)
 
 Row = tuple[tuple[str, ...], str]  # one sample of a known family: label values in its order, value text

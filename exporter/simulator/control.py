@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from exporter.simulator.faults import fault_from_json
 from exporter.simulator.responses import Response, json_response
+from exporter.simulator.transactions import FULL_MODES
 
 if TYPE_CHECKING:
     from exporter.simulator.core import Simulator
@@ -52,7 +53,8 @@ def control(sim: Simulator, method: str, path: str, body: bytes) -> Response:
 
 
 def _configure(sim: Simulator, spec: Mapping[str, Any]) -> None:
-    unknown = set(spec) - {"clock_skew", "comma_decimals", "legacy_401", "activity_cap", "activity_halved"}
+    known = {"clock_skew", "comma_decimals", "legacy_401", "activity_cap", "activity_halved", "activity_full"}
+    unknown = set(spec) - known
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
     if "clock_skew" in spec:
@@ -63,6 +65,11 @@ def _configure(sim: Simulator, spec: Mapping[str, Any]) -> None:
         sim.legacy_401 = bool(spec["legacy_401"])
     if "activity_halved" in spec:
         sim.activity_halved = bool(spec["activity_halved"])
+    if "activity_full" in spec:
+        mode = spec["activity_full"]
+        if mode is not None and mode not in FULL_MODES:
+            raise ValueError(f"activity_full must be null or one of {sorted(FULL_MODES)}")
+        sim.activity_full = None if mode is None else str(mode)
     if "activity_cap" in spec:
         cap = int(spec["activity_cap"])
         if cap < 1:

@@ -162,8 +162,9 @@ def _transactions(sim: Simulator, path: str, query: str, headers: Headers) -> Re
         if account is None or not account.can_read_activity:
             return unauthorized(sim.legacy_401)
         try:
+            served, full = sim.served.get(path), sim.activity_full
             data = transactions.answer(
-                path, account.history, parse_qs(query), now_ms, sim.activity_cap, sim.served.get(path)
+                path, account.history, parse_qs(query), now_ms, sim.activity_cap, served, full
             )
             if sim.activity_halved:
                 data = data[: len(data) // 2]

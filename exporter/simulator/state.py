@@ -43,6 +43,8 @@ class SimulatorState:
         self.served: dict[str, Served] = {}
         # A fault: transaction answers hold only the newer half of what they should (no sign of it).
         self.activity_halved = False
+        # A fault: transaction answers are full pages whatever the window (transactions.FULL_MODES).
+        self.activity_full: str | None = None
         # currency -> (withdrawal disabled, deposit disabled); None leaves the field out of exchangeinfo.
         self.operation_blocks: dict[str, tuple[bool, bool]] | None = {}
         # exchangeinfo is served from a cache this many seconds old at most, as the live CDN does.

@@ -5,7 +5,8 @@ most `cap` items, and when more match, the oldest beyond the cap are dropped (th
 again with an earlier window).
 
 A test can make the answers hostile (`Served`): raw items served on an endpoint whatever the window
-(one with a recorded id stands in for that record), and recorded ids left out.
+(one with a recorded id stands in for that record), and recorded ids left out; and (`FULL_MODES`) every
+answer a full page whatever the window.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ DEFAULT_CAP = 100
 TRADE_TYPES = frozenset({"buy", "sell"})
 TRANSFER_TYPES = frozenset({"deposit", "withdrawal"})
 TRANSACTION_PATHS = frozenset({TRADES_PATH, CRYPTO_PATH, FIAT_PATH})
+# TEST-ONLY: answers that are full pages (`cap` items) whatever the window asked. `padded`: the window's
+# records, then the endpoint's other records (outside the window, newest first; again from the newest
+# when there are too few), as an API that ignores the dates once the window runs dry. `repeated`: the
+# window's records over and over (an empty window stays empty), as a broken pager repeating its page.
+FULL_MODES = frozenset({"padded", "repeated"})
 
 
 class BadQuery(ValueError):
@@ -118,6 +124,24 @@ class Served:
         return out[::-1] if self.reverse else out
 
 
+def full_page(
+    data: list[dict[str, Any]], everything: Sequence[Trade | Transfer], cap: int, mode: str
+) -> list[dict[str, Any]]:
+    """`data` made a full page of `cap` items the FULL_MODES `mode` way."""
+    if mode not in FULL_MODES:
+        raise ValueError(f"unknown full-page mode {mode!r}; expected one of {sorted(FULL_MODES)}")
+    if mode == "repeated":
+        filler = list(data)
+    else:
+        asked = {item["id"] for item in data}
+        newest = sorted(everything, key=lambda r: (r.timestamp, r.id), reverse=True)
+        filler = [r.to_json() for r in newest if r.id not in asked]
+    out = list(data)
+    while filler and len(out) < cap:
+        out += filler[: cap - len(out)]
+    return out
+
+
 def answer(
     path: str,
     history: History,
@@ -125,10 +149,15 @@ def answer(
     now_ms: int,
     cap: int,
     served: Served | None = None,
+    full: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The `data` of one transaction endpoint."""
+    """The `data` of one transaction endpoint; `full` one of FULL_MODES, or None for honest pages."""
     if path == TRADES_PATH:
         data = trades(history, params, now_ms, cap)
+        everything: Sequence[Trade | Transfer] = history.trades
     else:
         data = transfers(history, path == FIAT_PATH, params, now_ms, cap)
+        everything = history.fiat() if path == FIAT_PATH else history.crypto()
+    if full is not None:
+        data = full_page(data, everything, cap, full)
     return data if served is None else served.apply(data)

@@ -35,6 +35,7 @@ from exporter.poll.poller import Poller
 from exporter.poll.snapshot import SHARED, Store
 from exporter.pricing.routes import DIVISION
 from exporter.simulator import Fault, Simulator, generate_keypair
+from exporter.simulator import activity as sim_activity
 from exporter.simulator.ledger import Trade as SimTrade
 
 KEYS = generate_keypair(seed=41)
@@ -497,3 +498,35 @@ def test_a_history_cut_short_by_since_warns_once_per_short_asset(
         sync.publisher.health["main"].changed = True  # a revaluation with the same shortfalls
         assert sync.publish("main") is not None
         assert short_lines() == []
+
+
+def test_a_window_not_answered_after_the_backfill_holds_the_figures_until_it_is_read_again(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        sync = make_sync(sim, ledger, Published())
+        before = sync.run_once()["main"]
+        assert before.up
+        with sim.lock:
+            account = sim.accounts[KEYS[0]]
+            new = sim_activity.trade(
+                account, sim.market.pairs["BTCTRY"], "buy", Decimal("0.001"), sim.now_ms() - 5_000, sim.ids
+            )
+        assert new is not None
+        sim.activity_full = "padded"  # the recent window comes back padded with older records
+        assert sync.sync_endpoint(ACCOUNT, "trade") is None
+        during = sync.publish("main")
+        assert during is not None and not during.up
+        assert during.failures[(TRADES, "window_ignored")] == 1
+        # The new trade, inside the window, is kept; the figures are not recomputed over a window
+        # the endpoint did not answer.
+        assert new.id in {t.id for t in ledger.trades("main")}
+        assert during.cost_basis == before.cost_basis
+        sim.activity_full = None
+        progress = sync.sync_endpoint(ACCOUNT, "trade")
+        assert progress is not None and progress.done and progress.stored == 0  # kept already
+        after = sync.publish("main")
+        assert after is not None and after.up
+        trades, transfers = ledger.trades("main"), ledger.transfers("main")
+        whole = {c: compute(trades, transfers, c, sync.prices.price_at) for c in ("TRY", "USDT")}
+        assert dict(after.cost_basis) == whole != dict(before.cost_basis)

@@ -1,12 +1,13 @@
 """The activity sync against a misbehaving exchange: real exporter processes and the simulator on loopback.
 
 Each test ends with the ledger equal to the simulator's record of the account: `since` moved earlier
-after the first backfill, the exchange's clock jumping a day ahead and back, and failed turns of a
-first backfill, and the progress a first backfill shows.
+after the first backfill, the exchange's clock jumping a day ahead and back, failed turns of a first
+backfill, answers that are full pages whatever the window, and the progress a first backfill shows.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from support import ExporterProcess, sample, samples, start_exporter, wait_for
 
+from exporter.activity.endpoints import WARN_EVERY_S
 from exporter.ledger.store import Ledger
+from exporter.metrics import activity_families as families
 from exporter.simulator import Simulator, generate_keypair
 from exporter.simulator import activity as sim_activity
 from exporter.simulator.faults import Fault
@@ -25,6 +28,14 @@ DAY_S = 86_400
 TRADES = "/api/v1/users/transactions/trade"
 ENDPOINT_PATHS = (TRADES, "/api/v1/users/transactions/crypto", "/api/v1/users/transactions/fiat")
 PROGRESS = "btcturk_activity_backfill_progress_ratio"
+FAILURES = "btcturk_activity_sync_failures_total"
+TRADES_TOTAL = "btcturk_trades_total"
+# Every figure of money or quantity the ledger vouches for.
+MONEY = (
+    *families.ACTIVITY_FAMILIES,
+    families.ASSET_SHORTFALL,
+    families.PORTFOLIO_UNIT_VALUE,
+)
 
 
 @pytest.fixture
@@ -266,5 +277,65 @@ def test_a_history_cut_by_since_gets_openings_and_matches(sim: Simulator, tmp_pa
         assert "does not add up to its balances" not in exporter.log_text()
         with Ledger.open(storage) as ledger:
             assert ledger.openings("main"), "the 10 days read leave out what was bought before them"
+    finally:
+        assert exporter.terminate() == 0
+
+
+def failures(m: dict, endpoint: str) -> float:
+    """The endpoint's failed turns so far, whatever the reason."""
+    return sum(v for k, v in samples(m, FAILURES).items() if dict(k)["endpoint"] == endpoint)
+
+
+@pytest.mark.parametrize("mode", ["padded", "repeated"])
+def test_always_full_pages_in_the_first_backfill_are_backed_off_from_and_read_again_after(
+    sim: Simulator, tmp_path: Path, mode: str
+) -> None:
+    # Every answer is a full page whatever the window: padded with the account's records from outside
+    # it, or the window's own records over and over. Halving the windows cannot shorten such answers.
+    sim.activity_full = mode
+    storage = tmp_path / "storage"
+    started = time.monotonic()
+    exporter = start_exporter(tmp_path, config(sim, interval="2s"), f"--storage.path={storage}")
+    try:
+        turns = 4
+        exporter.wait_metrics(
+            lambda m: all(failures(m, e) >= turns for e in ENDPOINT_PATHS),
+            timeout=60,
+            what=f"{turns} failed turns of every endpoint",
+        )
+        requests = {e: sim.count(e) for e in ENDPOINT_PATHS}
+        m = exporter.metrics()
+        # One request per failed turn, after a backoff, besides the first turn's halvings while windows
+        # are full of their own records (the 30-day windows of this history hold at most ~16 pages: 4).
+        # The code before answered with ~31 halvings down to 1 ms, then a request per millisecond.
+        halvings = 4
+        for endpoint in ENDPOINT_PATHS:
+            counted = failures(m, endpoint)
+            assert requests[endpoint] <= counted + halvings + 1, (endpoint, requests[endpoint], counted)
+            reason = sample(m, FAILURES, account="main", endpoint=endpoint, reason="window_ignored")
+            assert reason == counted, (endpoint, samples(m, FAILURES))
+        # Nothing is published as right: activity down, the history not read, no figure of money.
+        assert sample(m, "btcturk_activity_up", account="main") == 0
+        assert sample(m, "btcturk_activity_state", account="main", state="syncing_history") == 1
+        published = {f.sample_name for f in MONEY if samples(m, f.sample_name)}
+        assert not published, published
+        # What was kept are the account's own records, none made up.
+        during, everything = stored(storage), simulated(sim)
+        assert all(during[kind] <= everything[kind] for kind in everything), "only recorded ids kept"
+        lines = [str(r.get("msg")) for r in exporter.log_records()]
+        bound = 1 + (time.monotonic() - started) // WARN_EVERY_S
+        for endpoint in ENDPOINT_PATHS:
+            said = [line for line in lines if endpoint in line and "does not answer the window asked" in line]
+            assert 1 <= len(said) <= bound, (endpoint, said)
+
+        sim.activity_full = None  # the upstream recovers
+        wait_for(lambda: stored(storage) == simulated(sim), timeout=60, what="the history read again")
+        m = exporter.wait_metrics(
+            lambda m: sample(m, "btcturk_activity_up", account="main") == 1 and samples(m, TRADES_TOTAL),
+            timeout=30,
+            what="the counters published",
+        )
+        assert sample(m, "btcturk_activity_state", account="main", state="on") == 1
+        assert stored(storage) == simulated(sim)
     finally:
         assert exporter.terminate() == 0

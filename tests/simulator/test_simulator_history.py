@@ -178,6 +178,43 @@ def test_halved_answers_keep_the_newer_half_and_are_set_through_the_control_api(
     assert get(sim, TRADES_PATH) == every
 
 
+@pytest.mark.parametrize("path", [TRADES_PATH, CRYPTO_PATH])
+def test_always_full_pages_are_set_through_the_control_api_and_cleared(
+    sim: Simulator, cap: None, path: str
+) -> None:
+    sim.activity_cap = 50
+    start, end = NOW_MS - 3 * DAY_MS, NOW_MS - 2 * DAY_MS
+    honest = get(sim, path, startDate=str(start), endDate=str(end))
+    assert len(honest) < 50
+    try:
+        for mode in ("padded", "repeated"):
+            answer = requests.post(sim.url + "/_sim/config", json={"activity_full": mode}, timeout=TIMEOUT)
+            assert answer.status_code == 200, answer.content
+            page = get(sim, path, startDate=str(start), endDate=str(end))
+            assert page[: len(honest)] == honest  # the window's records first, as honest pages have them
+            if mode == "padded":  # then records from outside the window (again when there are too few)
+                padding = page[len(honest) :]
+                assert len(page) == 50 and all(not start <= i["timestamp"] <= end for i in padding)
+                with sim.lock:
+                    history = sim.history(VECTOR_PUBLIC)
+                    recorded = len(history.trades if path == TRADES_PATH else history.crypto())
+                assert len({i["id"] for i in page}) == min(50, recorded)
+            else:  # then the window's own records again
+                assert len(page) == (50 if honest else 0)
+                assert {i["id"] for i in page} == {i["id"] for i in honest}
+        # An empty window: padded is still full (repeated stays empty).
+        sim.activity_full = "padded"
+        early = NOW_MS - (DAYS + 10) * DAY_MS
+        assert len(get(sim, path, startDate=str(early), endDate=str(early + DAY_MS))) == 50
+        bad = requests.post(sim.url + "/_sim/config", json={"activity_full": "sometimes"}, timeout=TIMEOUT)
+        assert bad.status_code == 400 and "activity_full" in bad.json()["error"]
+        cleared = requests.post(sim.url + "/_sim/config", json={"activity_full": None}, timeout=TIMEOUT)
+        assert cleared.status_code == 200
+        assert get(sim, path, startDate=str(start), endDate=str(end)) == honest
+    finally:
+        sim.activity_full = None
+
+
 def test_key_without_activity_permission_gets_401_while_balances_work(sim: Simulator) -> None:
     public, private = generate_keypair(9)
     sim.add_account(public, private, can_read_activity=False)
