@@ -42,6 +42,7 @@ class PriceFetch:
         self.retry_at: float | None = None  # a monotonic time; None while prices answer
         self._down: ApiError | None = None  # the failure that started the backoff
         self.gaps = GapBook()
+        self._gaps_said = False  # gappy answers are one warning a process, then debug lines
 
     def waiting(self) -> bool:
         """Whether the price history is unavailable and its next try is still to come."""
@@ -88,7 +89,8 @@ class PriceFetch:
             return
         url = self.settings.graph_api_url
         if exc.reason == GAPS:
-            log.warning(
+            said, self._gaps_said = self._gaps_said, True
+            (log.debug if said else log.warning)(
                 "price history at %s left closed candles out: %s; asked again with backoff, cost basis "
                 "and profit wait for it",
                 url,

@@ -5,6 +5,7 @@ In process against the simulator; the backoff's waits pass at once on a moved mo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -119,7 +120,7 @@ def test_a_gappy_answer_is_not_kept_and_is_asked_again_after_the_backoff(
 
 
 def test_gaps_that_every_answer_lacks_pass_for_quiet_hours_after_a_bounded_number_of_asks(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     asks: Counter[tuple[object, ...]] = Counter()
     candles = PriceFetch.candles
@@ -143,6 +144,10 @@ def test_gaps_that_every_answer_lacks_pass_for_quiet_hours_after_a_bounded_numbe
             assert published is not None
             snapshot = published
         assert max(asks.values()) == GAP_CONFIRMATIONS
+        # Many gappy answers, one warning line (then debug), and one each for stale and current again.
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert sum("left closed candles out" in w for w in warnings) == 1, warnings
+        assert sum("are stale" in w for w in warnings) == sum("current again" in w for w in warnings) == 1
         # Published once every gap was confirmed: figures over what graph-api has (a quiet hour falls
         # back to the day's close, or is unpriced), never figures with a price still to come.
         assert snapshot.cost_basis and snapshot.failures[(KLINES, GAPS)] >= GAP_CONFIRMATIONS - 1
