@@ -1,7 +1,9 @@
 """Past prices from graph-api for the activity sync: while it is unreachable, one try per backoff step.
 
 An unreachable graph-api is one warning line, then quiet tries with backoff, and the cost basis waits
-for its next try: not a retry loop logging every attempt, nor a recomputation with holes.
+for its next try: not a retry loop logging every attempt, nor a recomputation with holes. An answer
+with gaps (pricing/candlecache.py's gap rule) is refused the same way: its range is asked again after
+the backoff, until an answer is whole or the same candles were missing GAP_CONFIRMATIONS times.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from exporter.api.errors import ApiError
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
 from exporter.config.activity_settings import DEFAULT_GRAPH_API_URL, ActivitySettings
 from exporter.config.loader import DEFAULT_API_URL
+from exporter.pricing.candlecache import GAPS, STEP, GapBook, missing
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ class PriceFetch:
         self._failures = 0
         self.retry_at: float | None = None  # a monotonic time; None while prices answer
         self._down: ApiError | None = None  # the failure that started the backoff
+        self.gaps = GapBook()
+        self._gaps_said = False  # gappy answers are one warning a process, then debug lines
 
     def waiting(self) -> bool:
         """Whether the price history is unavailable and its next try is still to come."""
@@ -62,6 +67,12 @@ class PriceFetch:
             if exc.transient:
                 self._failed(exc)
             raise
+        gaps = missing(candles, from_s, to_s, STEP[resolution], self.client.rest.now_ms() / 1000)
+        if self.gaps.unconfirmed(base + quote, resolution, candles, gaps):
+            detail = f"{len(gaps)} closed candle(s) of {base}{quote} missing between {gaps[0]} and {gaps[-1]}"
+            gappy = ApiError(GAPS, path, 200, detail)
+            self._failed(gappy)
+            raise gappy
         if self._failures:
             log.info("price history answers again at %s", self.settings.graph_api_url)
         self._failures, self.retry_at, self._down = 0, None, None
@@ -77,6 +88,15 @@ class PriceFetch:
                 self._failures, wait, exc))  # fmt: skip
             return
         url = self.settings.graph_api_url
+        if exc.reason == GAPS:
+            said, self._gaps_said = self._gaps_said, True
+            (log.debug if said else log.warning)(
+                "price history at %s left closed candles out: %s; asked again with backoff, cost basis "
+                "and profit wait for it",
+                url,
+                exc,
+            )
+            return
         hint = ""
         if url == DEFAULT_GRAPH_API_URL and self.client.rest.api_url != DEFAULT_API_URL:
             hint = (

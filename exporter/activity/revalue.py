@@ -19,7 +19,7 @@ from exporter.ledger.costbasis import compute_chunks, order
 from exporter.ledger.cursors import origin_key
 from exporter.ledger.returns import UnitTrack
 from exporter.ledger.store import Ledger
-from exporter.pricing.candlecache import HOUR
+from exporter.pricing.candlecache import GAPS, HOUR
 from exporter.pricing.history import PriceHistory, Want
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,9 @@ def revalue(
     now: float,
     now_ms: int,
 ) -> None:
-    """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later
-    (the sync's price history says so in the log, once for a host that stays unreachable)."""
+    """Set `health.cost_basis`, `units` and `last_trade_ms`; a price failure is counted and tried again
+    later (the sync's price history says so in the log, once for a host that stays unreachable), and
+    leaves the figures as they were, marked stale (`health.stale`) until a replay has every price."""
     health.prices_open_until = None
     failed: list[ApiError] = []
     last_trade: list[int] = []
@@ -77,16 +78,40 @@ def revalue(
                     track.apply(record)
             yield trades, transfers
 
-    health.cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
+    cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
     health.last_trade_ms = max(last_trade, default=None)
-    if not failed:  # without the prices, unpriced deposits are left out and sales look short
-        _log_new_shortfalls(health)
-    health.units = MappingProxyType({track.currency: track.units for track in tracks})
     if failed:
+        # A needed price could not be fetched: figures over it would be wrong, not early (unpriced
+        # deposits left out, sales looking short). The last complete ones stay served, marked stale.
+        # A record graph-api has no price for (no route, or a gap confirmed as quiet hours) is not
+        # this: it is counted unpriced and the figures are published.
+        _mark_stale(health, failed[0])
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
-        if not failed[0].transient:  # an unreachable host is the sync's one warning, not one a pass
+        if not failed[0].transient and failed[0].reason != GAPS:  # those are the sync's one warning
             log.warning("price history for account %s: %s", health.name, failed[0])
+        return
+    health.cost_basis = cost_basis
+    health.units = MappingProxyType({track.currency: track.units for track in tracks})
+    if health.stale:
+        health.stale = False
+        log.warning("account %s: cost basis and profit are current again", health.name)
+    _log_new_shortfalls(health)
+
+
+def _mark_stale(health: SyncHealth, error: ApiError) -> None:
+    """One warning when the account's figures go stale (btcturk_ledger_figures_stale 1)."""
+    if health.stale:
+        return
+    health.stale = True
+    kept = "the last complete ones are served" if health.cost_basis else "none are served yet"
+    log.warning(
+        "account %s: cost basis and profit are stale, a price they need is missing (%s); %s, marked by "
+        "btcturk_ledger_figures_stale",
+        health.name,
+        error,
+        kept,
+    )
 
 
 def _log_new_shortfalls(health: SyncHealth) -> None:

@@ -35,6 +35,8 @@ class ActivitySnapshot:
     reconciled: Mapping[str, State] = field(default_factory=lambda: MappingProxyType({}))
     # unit value (issue 17): per valuation currency, the units outstanding; None when unknown.
     units: Mapping[str, Decimal | None] = field(default_factory=lambda: MappingProxyType({}))
+    # True while a price the figures need is missing: cost_basis and units are the last complete ones.
+    stale: bool = False
 
 
 class SyncHealth:
@@ -57,6 +59,7 @@ class SyncHealth:
         self.last_trade_ms: int | None = None
         self.shortfalls_logged: set[str] = set()  # assets whose shortfall had its one warning
         self.units: Mapping[str, Decimal | None] = MappingProxyType({})  # per currency, for the unit value
+        self.stale = False  # the last replay lacked a price: cost_basis and units are from an earlier one
 
     def due(self, now: float) -> bool:
         """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""
@@ -136,4 +139,5 @@ class SyncHealth:
                 backfill_progress=MappingProxyType(dict(self._share)),
                 reconciled=MappingProxyType(dict(self._reconciled)),
                 units=self.units,
+                stale=self.stale,
             )

@@ -120,6 +120,30 @@ ASSET_SHORTFALL = Family(
     "record was covered.",
     ("account", "asset", "currency"),
 )
+ASSET_UNMATCHED_PROCEEDS = Family(
+    "btcturk_asset_unmatched_proceeds",
+    "gauge",
+    "Proceeds of the asset's sales and spending beyond what the ledger's records showed held (history "
+    "missing from before the first record), in the valuation currency: not counted as realized profit, "
+    "since their cost is unknown; 0 when every record was covered.",
+    ("account", "asset", "currency"),
+)
+LEDGER_UNPRICED_RECORDS = Family(
+    "btcturk_ledger_unpriced_records",
+    "gauge",
+    "Records the valuation currency's replay could not value (graph-api has no price at their time by "
+    "any route): a trade or deposit is left out of cost basis and profit, a withdrawal out of net "
+    "deposits; 0 when every record was valued.",
+    ("account", "currency"),
+)
+LEDGER_FIGURES_STALE = Family(
+    "btcturk_ledger_figures_stale",
+    "gauge",
+    "1 while a past price the account's cost basis, profit, net deposits and unit value need could not "
+    "be fetched (graph-api failing or answering with gaps): the last figures computed with every price "
+    "stay served, or none before the first; the unit value is absent meanwhile. 0 when current.",
+    ("account",),
+)
 LAST_TRADE = Family(
     "btcturk_last_trade_timestamp_seconds",
     "gauge",
@@ -221,6 +245,9 @@ PORTFOLIO_UNIT_VALUE = Family(
 LIVE_FAMILIES: tuple[Family, ...] = (
     *ACTIVITY_FAMILIES,
     ASSET_SHORTFALL,
+    ASSET_UNMATCHED_PROCEEDS,
+    LEDGER_UNPRICED_RECORDS,
+    LEDGER_FIGURES_STALE,
     LAST_TRADE,
     *HEALTH_FAMILIES,
     *MARKET_FAMILIES,

@@ -67,6 +67,8 @@ def _profit(
 ) -> Iterator[tuple[Family, Row]]:
     for account in view.accounts:
         snapshot = view.snapshots.get(account)
+        if snapshot is not None and all(snapshot.backfill_complete.values()):
+            yield m.LEDGER_FIGURES_STALE, ((account,), "1" if snapshot.stale else "0")
         if snapshot is None or not snapshot.cost_basis:
             continue
         # No live prices (the ticker is stale or failing): no unrealized profit rather than a guess.
@@ -78,9 +80,11 @@ def _profit(
                 yield m.ASSET_COST_BASIS, (key, format_value(position.cost))
                 yield m.ASSET_REALIZED_PROFIT, (key, format_value(position.realised))
                 yield m.ASSET_SHORTFALL, (key, format_value(position.shortfall_quantity))
+                yield m.ASSET_UNMATCHED_PROCEEDS, (key, format_value(position.unmatched_proceeds))
                 if (value := live.get(asset)) is not None:
                     yield m.ASSET_UNREALIZED_PROFIT, (key, format_value(value - position.cost))
             yield m.NET_DEPOSITS, ((account, currency), format_value(basis.net_deposits))
+            yield m.LEDGER_UNPRICED_RECORDS, ((account, currency), str(basis.unpriced))
         if snapshot.last_trade_ms is not None:
             yield m.LAST_TRADE, ((account,), format_float(snapshot.last_trade_ms / 1000))
 
@@ -100,7 +104,8 @@ def _unit_values(
     for account in view.accounts:
         snapshot = view.snapshots.get(account)
         polled = balances.get(account)
-        if snapshot is None or polled is None or not snapshot.units:
+        # Stale units (a flow's price missing) over the live value would be a made-up return.
+        if snapshot is None or polled is None or not snapshot.units or snapshot.stale:
             continue
         # Units count only what the ledger saw: a holding it does not add up to (history before
         # activity.since, a missing record) would be value without units, a made-up return.

@@ -3,6 +3,16 @@
 What has been fetched is kept per pair and resolution as one range of final candles
 (`prices:<resolution>:<pair>` in the ledger's state), so a past price is fetched once; the candle still
 open (this hour, this day) is fetched again once it has closed.
+
+The gap rule (`missing`, `GapBook`): graph-api gives an hour without trades no candle, so a missing
+candle alone does not tell a quiet hour from a gappy answer. A closed candle an answer left out after
+its first candle (a hole between candles it has, or a tail between its last candle and the asked end,
+as far as candles have closed) is a gap; before its first candle nothing is (a pair has no candles
+before it was listed, and an empty answer is a range without trades). An answer with gaps is refused
+(the fetch raises, nothing of it is kept, the range is not counted as fetched) and asked again after
+the graph-api backoff, until an answer has them or GAP_CONFIRMATIONS answers have lacked the same
+candle: then it is taken as a quiet hour. So a gappy answer costs at most GAP_CONFIRMATIONS requests
+per missing candle, spaced by the backoff, never a range marked fetched with candles missing for good.
 """
 
 from __future__ import annotations
@@ -19,6 +29,10 @@ DAY = 86400
 STEP = {HOURLY: HOUR, DAILY: DAY}
 # Candles asked for in one request: far under the simulator's 5,000 and any sane server's limit.
 CHUNK = 500
+# Answers that must lack a closed candle before it is taken as a quiet hour (see the gap rule above).
+GAP_CONFIRMATIONS = 3
+# The failure reason of an answer refused for its gaps (btcturk_activity_sync_failures_total's `reason`).
+GAPS = "gaps"
 
 Pair = tuple[str, str]
 # fetch(base, quote, resolution, from_s, to_s) -> candles starting in [from_s, to_s]
@@ -103,3 +117,37 @@ class CandleCache:
         for when, close in candles:
             if when % step == 0:
                 self._closes[(base + quote, resolution, when)] = close
+
+
+def missing(candles: Sequence[Candle], from_s: int, to_s: int, step: int, now_s: float) -> list[int]:
+    """The gaps of an answer for candles starting in [from_s, to_s]: by the gap rule above, the closed
+    candles after its first one that it lacks (start times, oldest first)."""
+    starts = {when for when, _ in candles if from_s <= when <= to_s}
+    if not starts:
+        return []
+    first = min(starts)
+    last = min(to_s, int(now_s) // step * step - step)  # the newest candle that has closed
+    return [when for when in range(first, last + 1, step) if when not in starts]
+
+
+class GapBook:
+    """How many answers lacked each gap, to tell a gappy answer from quiet hours; in memory only
+    (a restart asks at most GAP_CONFIRMATIONS times again for a range that was never counted fetched)."""
+
+    def __init__(self, confirmations: int = GAP_CONFIRMATIONS) -> None:
+        self.confirmations = confirmations
+        self._lacked: dict[tuple[str, str, int], int] = {}
+
+    def unconfirmed(self, pair: str, resolution: str, candles: Sequence[Candle], gaps: Sequence[int]) -> int:
+        """Count one more answer lacking each of `gaps`; how many are not yet taken as quiet hours.
+
+        A candle an answer has is forgotten: it exists, so an answer lacking it later starts over.
+        """
+        for when, _ in candles:
+            self._lacked.pop((pair, resolution, when), None)
+        left = 0
+        for when in gaps:
+            key = (pair, resolution, when)
+            count = self._lacked[key] = min(self.confirmations, self._lacked.get(key, 0) + 1)
+            left += count < self.confirmations
+        return left

@@ -9,8 +9,11 @@ from typing import Any
 
 # latency: answer after `seconds`; hang: hold the request `seconds`, then close without an answer;
 # status: answer `status` with `body`; rate_limit: a 429 (with `retry_after` when given); reset: send half
-# the answer, then a TCP RST; body: a 200 with raw `body`; auth / auth_json: a 401, empty or legacy JSON.
-FAULT_KINDS = frozenset({"latency", "hang", "status", "rate_limit", "reset", "body", "auth", "auth_json"})
+# the answer, then a TCP RST; body: a 200 with raw `body`; auth / auth_json: a 401, empty or legacy JSON;
+# gaps: graph-api's own answer with every `drop_every`-th candle left out (a gappy but "ok" answer).
+FAULT_KINDS = frozenset(
+    {"latency", "hang", "status", "rate_limit", "reset", "body", "auth", "auth_json", "gaps"}
+)
 
 
 @dataclass
@@ -23,10 +26,13 @@ class Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     retry_after: float | None = None
+    drop_every: int = 2
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        if self.drop_every < 1:
+            raise ValueError("drop_every must be at least 1")
         body: object = self.body  # callers may pass a str despite the annotation
         if isinstance(body, str):
             self.body = body.encode("utf-8")
@@ -81,6 +87,7 @@ def fault_from_json(spec: Mapping[str, Any]) -> tuple[Fault, str | None, int | N
         body=body,
         headers={str(k): str(v) for k, v in dict(spec.get("headers") or {}).items()},
         retry_after=None if retry_after is None else float(retry_after),
+        drop_every=int(spec.get("drop_every", 2)),
     )
     endpoint = spec.get("endpoint")
     times = spec.get("times")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -97,6 +98,11 @@ def _serve_fault(sim: Simulator, handler: Handler, fault: Fault, path: str, quer
         response = _too_many(sim, path, fault.retry_after, fault.body)
     elif kind == "body":
         response = Response(200, fault.body, {"Content-Type": JSON_TYPE})
+    elif kind == "gaps":
+        response = route(sim, handler.command, path, query, handler.headers)
+        if response.status == 200 and path in (KLINES_PATH, OHLCS_PATH):
+            gappy = graph.with_gaps(json.loads(response.body), fault.drop_every)
+            response = json_response(200, gappy)
     else:  # "auth" / "auth_json"
         response = unauthorized(legacy=kind == "auth_json")
     response.headers.update(fault.headers)

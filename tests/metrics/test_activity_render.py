@@ -319,3 +319,38 @@ def test_no_unit_value_while_a_holding_does_not_reconcile_with_the_ledger() -> N
     assert samples(render(s.view()), "btcturk_portfolio_unit_value") == {}, "held since before the ledger"
     s.publish_snapshot(snapshot(units=units))
     assert samples(render(s.view()), "btcturk_portfolio_unit_value") == {}, "not reconciled yet"
+
+
+def test_stale_figures_are_marked_and_their_unit_value_is_absent() -> None:
+    s = store()
+    units = MappingProxyType({"TRY": D("700000")})
+    s.publish_snapshot(snapshot(units=units, reconciled=MATCH))
+    m = render(s.view())
+    assert sample(m, "btcturk_ledger_figures_stale", account="main") == 0
+    assert sample(m, "btcturk_portfolio_unit_value", account="main", currency="TRY") == 1.5
+    s.publish_snapshot(snapshot(units=units, reconciled=MATCH, stale=True))
+    m = render(s.view())
+    assert sample(m, "btcturk_ledger_figures_stale", account="main") == 1
+    # The kept figures are served; the unit value would divide today's value by yesterday's units.
+    assert sample(m, "btcturk_asset_cost_basis", account="main", asset="BTC", currency="TRY") == 1000000
+    assert samples(m, "btcturk_portfolio_unit_value") == {}
+    # Not before the history is read: nothing is served to be stale.
+    s.publish_snapshot(snapshot(complete=HALF, stale=True))
+    assert samples(render(s.view()), "btcturk_ledger_figures_stale") == {}
+
+
+def test_unpriced_records_and_unmatched_proceeds_are_served() -> None:
+    buy = trade(1, ("BTC", "TRY"), "buy", "1", "1000000", "0", "0")
+    sale = trade(2, ("BTC", "TRY"), "sell", "-1.5", "1200000", "0", "0")
+    airdrop = transfer(3, "crypto", "OLDTOKEN", "5")  # no price at all
+    short = compute([buy, sale], [transfer(0, "fiat", "TRY", "1000000"), airdrop], "TRY", Prices({}))
+    s = store()
+    s.publish_snapshot(snapshot(cost_basis=MappingProxyType({"TRY": short})))
+    text = render_activity(s.view(), {"main": fresh_balances()}, market_for(TICKERS), ("TRY",), "last")
+    m = parse_metrics(text)
+    assert sample(m, "btcturk_ledger_unpriced_records", account="main", currency="TRY") == 1
+    # 0.5 BTC sold beyond the holding at 1200000 TRY: 600000 TRY of proceeds without a cost.
+    proceeds = sample(m, "btcturk_asset_unmatched_proceeds", account="main", asset="BTC", currency="TRY")
+    assert proceeds == 600000
+    assert "# HELP btcturk_ledger_unpriced_records " in text
+    assert "# HELP btcturk_asset_unmatched_proceeds " in text
