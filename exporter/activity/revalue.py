@@ -1,23 +1,23 @@
 """Recompute one account's cost basis from the ledger, fetching the past prices its records need.
 
-The history is replayed a 30-day chunk at a time (costbasis.compute_chunks), so 100,000 trades are
-never all in memory; each chunk's prices are fetched before it is replayed.
+A full replay reads the history a 30-day chunk at a time, so 100,000 trades are never all in memory;
+each chunk's prices are fetched before it is fed to the account's ReplayState (ledger/replay.py),
+which is kept: the next pass feeds it only the records added since, with their prices.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
-from types import MappingProxyType
 
-from exporter.activity.state import SyncHealth
+from exporter.activity.state import Kept, SyncHealth
 from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
-from exporter.ledger.costbasis import compute_chunks, order
 from exporter.ledger.cursors import origin_key
-from exporter.ledger.returns import UnitTrack
+from exporter.ledger.replay import ReplayState, tail
 from exporter.ledger.store import Ledger
 from exporter.pricing.candlecache import HOUR
 from exporter.pricing.history import PriceHistory, Want
@@ -49,44 +49,94 @@ def revalue(
     now_ms: int,
 ) -> None:
     """Set `health.cost_basis` and `last_trade_ms`; a price failure is counted and tried again later
-    (the sync's price history says so in the log, once for a host that stays unreachable)."""
-    health.prices_open_until = None
+    (the sync's price history says so in the log, once for a host that stays unreachable).
+
+    New records after the last one replayed are fed onto the kept replay (ledger/replay.py); the
+    history is replayed in full when there is none, or it was made for other settings, routes or
+    file, or a record landed behind it, or a price it missed (or took from a still-open candle) is
+    known now, or a price fetch failed during it.
+    """
+    kept = health.replay
+    reopened = health.prices_open_until is not None and now >= health.prices_open_until
+    new = None
+    if kept is not None and not kept.failed and not reopened and _made_for(kept, ledger, prices, settings):
+        new = tail(ledger, health.name, kept.state.cursor)
+        if new is not None and kept.state.priced_since(prices.price_at):
+            new = None
     failed: list[ApiError] = []
-    last_trade: list[int] = []
-    tracks = [UnitTrack(currency, prices.price_at) for currency in settings.currencies]
-    assets: set[str] = set()
-
-    def records() -> Iterator[tuple[list[Trade], list[Transfer]]]:
-        for since, until in chunks(ledger, health.name, now_ms):
-            trades = ledger.trades(health.name, since, until)
-            transfers = ledger.transfers(health.name, since, until)
-            if trades:
-                last_trade.append(trades[-1].timestamp_ms)
-            if not failed:
-                try:
-                    wants = prices.needs(trades, transfers, settings.currencies)
-                    _flow_needs(wants, trades, transfers, assets, settings.currencies)
-                    opens = prices.prefetch(wants, now)
-                except ApiError as exc:
-                    failed.append(exc)
-                else:
-                    if opens is not None:
-                        health.prices_open_until = min(opens, health.prices_open_until or opens)
-            for record in order([*trades, *transfers]):
-                for track in tracks:
-                    track.apply(record)
-            yield trades, transfers
-
-    health.cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
-    health.last_trade_ms = max(last_trade, default=None)
+    if kept is None or new is None:
+        health.prices_open_until = None
+        kept = Kept(
+            ReplayState(settings.currencies, prices.price_at, settings.cost_basis, HOUR * 1000),
+            settings.cost_basis,
+            tuple(settings.currencies),
+            prices.pairs,
+            ledger.rebuilds,
+            set(),
+            failed=False,
+        )
+        for trades, transfers in _chunked(ledger, health.name, now_ms):
+            _fetch(prices, health, settings, kept, trades, transfers, now, failed)
+            kept.state.feed([*trades, *transfers])
+    elif new:
+        trades = [r for r in new if isinstance(r, Trade)]
+        transfers = [r for r in new if isinstance(r, Transfer)]
+        _fetch(prices, health, settings, kept, trades, transfers, now, failed)
+        kept.state.feed(new)
+    if failed:
+        kept = replace(kept, failed=True)
+    health.replay = kept
+    figures = kept.state.figures()
+    health.cost_basis = figures.cost_basis
+    health.last_trade_ms = figures.last_trade_ms
     if not failed:  # without the prices, unpriced deposits are left out and sales look short
         _log_new_shortfalls(health)
-    health.units = MappingProxyType({track.currency: track.units for track in tracks})
+    health.units = figures.units
     if failed:
         health.failed(None, failed[0].endpoint, failed[0].reason)
         health.changed = True  # try the missing prices again on the next pass
         if not failed[0].transient:  # an unreachable host is the sync's one warning, not one a pass
             log.warning("price history for account %s: %s", health.name, failed[0])
+
+
+def _made_for(kept: Kept, ledger: Ledger, prices: PriceHistory, settings: ActivitySettings) -> bool:
+    """Whether the kept replay was made by the same rules, routes and file as a replay now would be."""
+    return (
+        kept.method == settings.cost_basis
+        and kept.currencies == tuple(settings.currencies)
+        and kept.pairs == prices.pairs
+        and kept.rebuilds == ledger.rebuilds
+    )
+
+
+def _chunked(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[list[Trade], list[Transfer]]]:
+    """The account's whole history, a chunk (chunks()) at a time."""
+    for since, until in chunks(ledger, name, now_ms):
+        yield ledger.trades(name, since, until), ledger.transfers(name, since, until)
+
+
+def _fetch(
+    prices: PriceHistory,
+    health: SyncHealth,
+    settings: ActivitySettings,
+    kept: Kept,
+    trades: list[Trade],
+    transfers: list[Transfer],
+    now: float,
+    failed: list[ApiError],
+) -> None:
+    """Fetch the past prices these records need before they are replayed; after a failure, none."""
+    if failed:
+        return
+    try:
+        wants = prices.needs(trades, transfers, settings.currencies)
+        _flow_needs(wants, trades, transfers, kept.assets, settings.currencies)
+        opens = prices.prefetch(wants, now)
+    except ApiError as exc:
+        failed.append(exc)
+    else:
+        if opens is not None:
+            health.prices_open_until = min(opens, health.prices_open_until or opens)
 
 
 def _log_new_shortfalls(health: SyncHealth) -> None:

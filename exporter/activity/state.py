@@ -12,6 +12,7 @@ from types import MappingProxyType
 from exporter.activity.reconcile import State
 from exporter.api.records import KINDS, Kind
 from exporter.ledger.costbasis import CostBasis
+from exporter.ledger.replay import ReplayState
 
 _EMPTY: Mapping[str, CostBasis] = MappingProxyType({})
 
@@ -37,6 +38,19 @@ class ActivitySnapshot:
     units: Mapping[str, Decimal | None] = field(default_factory=lambda: MappingProxyType({}))
 
 
+@dataclass(frozen=True)
+class Kept:
+    """An account's replay kept between passes, and what it was made for."""
+
+    state: ReplayState
+    method: str  # the cost-basis method
+    currencies: tuple[str, ...]
+    pairs: frozenset[tuple[str, str]]
+    rebuilds: int
+    assets: set[str]  # every asset the history has touched (the unit value's price needs)
+    failed: bool  # a price fetch failed during it: the next pass fetches (and replays) it all again
+
+
 class SyncHealth:
     """What the sync threads know about one account; every method is thread-safe."""
 
@@ -57,6 +71,7 @@ class SyncHealth:
         self.last_trade_ms: int | None = None
         self.shortfalls_logged: set[str] = set()  # assets whose shortfall had its one warning
         self.units: Mapping[str, Decimal | None] = MappingProxyType({})  # per currency, for the unit value
+        self.replay: Kept | None = None  # the replay behind cost_basis and units (activity/revalue.py)
 
     def due(self, now: float) -> bool:
         """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""
