@@ -29,7 +29,7 @@ from exporter.ledger.store import Ledger
 
 Key = tuple[int, int, int]
 Record = Trade | Transfer
-# A miss: (asset, currency, bucket), where price_at answers the same for every time in the bucket.
+# (asset, currency, bucket): price_at answers the same for every time in a bucket.
 Miss = tuple[str, str, int]
 
 
@@ -87,31 +87,43 @@ class ReplayState:
         bucket_ms: int = 1,
     ) -> None:
         """`bucket_ms`: price_at answers the same for every time in one bucket (misses are kept per
-        bucket, so a history unpriced for a year is some 9,000 misses per pair, not one per record)."""
+        bucket, so a history unpriced for a year is some 9,000 misses per pair, not one per record),
+        and whatever the caller's decimal context (pricing.routes rounds in its own)."""
         self.currencies = tuple(c.upper() for c in currencies)
         self.method: CostMethod = method
         self.cursor = Cursor()
         self.misses: set[Miss] = set()
         self._price_at = price_at
         self._bucket_ms = bucket_ms
+        self._known: dict[Miss, Decimal | None] = {}
         self._replays = [Replay(c, self._noted, method) for c in self.currencies]
         self._tracks = [UnitTrack(c, self._noted) for c in self.currencies]
 
     def _noted(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
-        price = self._price_at(asset, currency, when_ms)
+        bucket = (asset, currency, when_ms // self._bucket_ms)
+        known = self._known
+        if bucket in known:
+            return known[bucket]
+        price = known[bucket] = self._price_at(asset, currency, when_ms)
         if price is None:
-            self.misses.add((asset, currency, when_ms // self._bucket_ms))
+            self.misses.add(bucket)
         return price
 
     def feed(self, records: Iterable[Record]) -> None:
         """Replay these records, every one after the last fed (ValueError otherwise)."""
         ordered = order(records)
         self.cursor.advance(ordered)  # first: a record behind the cursor feeds nothing
-        for replay in self._replays:
-            replay.apply_all(ordered)
-        for track in self._tracks:
-            for record in ordered:
-                track.apply(record)
+        try:
+            for replay in self._replays:
+                replay.apply_all(ordered)
+            for track in self._tracks:
+                for record in ordered:
+                    track.apply(record)
+        finally:
+            # Prices are remembered for one feed (a full replay's 30-day chunk) only: the routes
+            # behind one are looked up once per hour and currency, not once per record and
+            # currency, and a year of them is not kept in memory.
+            self._known.clear()
 
     def priced_since(self, price_at: PriceAt | None = None) -> bool:
         """Whether a price missing for a fed record is known now (by `price_at`, else the replay's)."""

@@ -12,6 +12,7 @@ once by a running exporter, which notices (db.LedgerDb); so is a damaged file, w
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 from pathlib import Path
 
 from exporter.api.records import Kind, Trade, Transfer
@@ -93,7 +94,7 @@ class Ledger:
             rows = db.execute(f"SELECT {records.TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
         symbols: dict[str, str] = {}  # one str object per symbol, not one per row
         trades = [records.trade_of(r, symbols) for r in rows]
-        trades.sort(key=_time_and_id)
+        trades.sort(key=_TIME_AND_ID)
         return trades
 
     def transfers(
@@ -105,7 +106,7 @@ class Ledger:
             query = f"SELECT {records.TRANSFER_COLUMNS} FROM transfers WHERE {where}"
             rows = db.execute(query, args).fetchall()
         transfers = [records.transfer_of(r) for r in rows]
-        transfers.sort(key=lambda t: (t.timestamp_ms, t.kind, t.id))
+        transfers.sort(key=_TIME_KIND_ID)
         return transfers
 
     def accounts(self) -> list[str]:
@@ -167,8 +168,9 @@ class Ledger:
         return self.sync.set_state(key, value, keep_existing=keep_existing)
 
 
-def _time_and_id(trade: Trade) -> tuple[int, int]:
-    return (trade.timestamp_ms, trade.id)
+# Sort keys made in C: a Python function per row was a tenth of reading 100,000 trades.
+_TIME_AND_ID = attrgetter("timestamp_ms", "id")
+_TIME_KIND_ID = attrgetter("timestamp_ms", "kind", "id")
 
 
 def _window(account: str, since_ms: int | None, until_ms: int | None) -> tuple[str, list[object]]:
