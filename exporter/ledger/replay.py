@@ -24,6 +24,7 @@ from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
 from exporter.ledger.costbasis import CostBasis, PriceAt, Replay, order, order_key
 from exporter.ledger.counters import LedgerCounters, Totals, count
+from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import UnitTrack
 from exporter.ledger.store import Ledger
 
@@ -52,12 +53,13 @@ class Cursor:
         self.fed = 0
 
     def advance(self, records: list[Record]) -> None:
-        """Count records (in order) as fed; ValueError when one is not after the last one fed."""
-        for record in records:
-            key = order_key(record)
-            if self.last is not None and key <= self.last:
-                raise ValueError(f"record {record.id} is not after the last one fed ({self.last})")
-            self.last = key
+        """Count records (in order()) as fed; ValueError when the first is not after the last one fed."""
+        if not records:
+            return
+        first = order_key(records[0])
+        if self.last is not None and first <= self.last:
+            raise ValueError(f"record {records[0].id} is not after the last one fed ({self.last})")
+        self.last = max(first, order_key(records[-1]))
         self.fed += len(records)
 
 
@@ -97,7 +99,8 @@ class ReplayState:
         self._bucket_ms = bucket_ms
         self._known: dict[Miss, Decimal | None] = {}
         self._replays = [Replay(c, self._noted, method) for c in self.currencies]
-        self._tracks = [UnitTrack(c, self._noted) for c in self.currencies]
+        self._quantities = Quantities()
+        self._tracks = [UnitTrack(c, self._noted, self._quantities) for c in self.currencies]
 
     def _noted(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
         bucket = (asset, currency, when_ms // self._bucket_ms)
@@ -116,9 +119,11 @@ class ReplayState:
         try:
             for replay in self._replays:
                 replay.apply_all(ordered)
-            for track in self._tracks:
-                for record in ordered:
+            tracks, quantities = self._tracks, self._quantities
+            for record in ordered:
+                for track in tracks:
                     track.apply(record)
+                quantities.apply(record)  # once for every currency: what is held is the same
         finally:
             # Prices are remembered for one feed (a full replay's 30-day chunk) only: the routes
             # behind one are looked up once per hour and currency, not once per record and
