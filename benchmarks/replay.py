@@ -213,7 +213,7 @@ def main() -> None:
         print("\nCommands (python -m exporter ledger ..., offline on that ledger, prices from its cache)")
         when = time.strftime("%Y-%m-%d", time.gmtime((T0 + span_ms // 2) / 1000))
         for what in (["report", "--period", "month", "--format", "csv"], ["holdings", "--at", when]):
-            for label, source in (("", ROOT), ("  peer", args.peer_source)):
+            for label, source in (("", ROOT), ("  peer: ", args.peer_source)):
                 if source is None:
                     continue
                 wall, kib, size = command(storage, source, *what)
