@@ -26,6 +26,7 @@ from exporter.api.transactions import ActivityClient
 from exporter.config.loader import Config, ConfigError
 from exporter.ledger import counters as ledger_counters
 from exporter.ledger.cursors import LIVE_SINCE
+from exporter.ledger.replay import Counting
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import Ledger
 from exporter.metrics.process import live_registry as process_registry
@@ -132,14 +133,26 @@ def _record_live_since(store: Store, ledger: Ledger) -> None:
 
 
 def _count(ledger: Ledger) -> Callable[[str], ledger_counters.Totals | None]:
+    # Per account, the counters kept between counts: a new record is counted onto them.
+    kept: dict[str, tuple[int, Counting]] = {}
+    lock = threading.Lock()  # one count at a time: a Counting is fed in order
+
     def count(account: str) -> ledger_counters.Totals | None:
         # Only a whole history, read from one file: a file rebuilt under the count (or not yet read
         # back to `since`) would make every counter fall, which Prometheus takes for a reset.
         rebuilds = ledger.rebuilds
         if not all(ledger.cursor(account, kind).backfill_complete for kind in KINDS):
             return None
-        totals = ledger_counters.count([*ledger.trades(account), *ledger.transfers(account)])
-        return totals if ledger.rebuilds == rebuilds else None
+        with lock:
+            made_in, counting = kept.get(account, (rebuilds, Counting()))
+            if made_in != rebuilds:
+                counting = Counting()
+            totals = counting.update(ledger, account)
+            if ledger.rebuilds != rebuilds:
+                kept.pop(account, None)
+                return None
+            kept[account] = (rebuilds, counting)
+            return totals
 
     return count
 

@@ -1,23 +1,23 @@
 """Recompute one account's cost basis from the ledger, fetching the past prices its records need.
 
-The history is replayed a 30-day chunk at a time (costbasis.compute_chunks), so 100,000 trades are
-never all in memory; each chunk's prices are fetched before it is replayed.
+A full replay reads the history a 30-day chunk at a time, so 100,000 trades are never all in memory;
+each chunk's prices are fetched before it is fed to the account's ReplayState (ledger/replay.py),
+which is kept: the next pass feeds it only the records added since, with their prices.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
-from types import MappingProxyType
 
-from exporter.activity.state import SyncHealth
+from exporter.activity.state import Kept, SyncHealth
 from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
-from exporter.ledger.costbasis import compute_chunks, order
 from exporter.ledger.cursors import origin_key
-from exporter.ledger.returns import UnitTrack
+from exporter.ledger.replay import ReplayState, tail
 from exporter.ledger.store import Ledger
 from exporter.pricing.candlecache import GAPS, HOUR
 from exporter.pricing.history import PriceHistory, Want
@@ -50,36 +50,50 @@ def revalue(
 ) -> None:
     """Set `health.cost_basis`, `units` and `last_trade_ms`; a price failure is counted and tried again
     later (the sync's price history says so in the log, once for a host that stays unreachable), and
-    leaves the figures as they were, marked stale (`health.stale`) until a replay has every price."""
-    health.prices_open_until = None
+    leaves the figures as they were, marked stale (`health.stale`) until a replay has every price.
+
+    New records after the last one replayed are fed onto the kept replay (ledger/replay.py); the
+    history is replayed in full when there is none, or it was made for other settings, routes or
+    file, or a record landed behind it, or a price it missed (or took from a still-open candle) is
+    known now, or a price fetch failed during it.
+    """
+    kept = health.replay
+    opened = tuple(ledger.openings(health.name))
+    reopened = health.prices_open_until is not None and now >= health.prices_open_until
+    new = None
+    if (
+        kept is not None
+        and not kept.failed
+        and not reopened
+        and _made_for(kept, ledger, prices, settings, opened)
+    ):
+        new = tail(ledger, health.name, kept.state.cursor, openings=True)
+        if new is not None and kept.state.priced_since(prices.price_at):
+            new = None
     failed: list[ApiError] = []
-    last_trade: list[int] = []
-    tracks = [UnitTrack(currency, prices.price_at) for currency in settings.currencies]
-    assets: set[str] = set()
-
-    def records() -> Iterator[tuple[list[Trade], list[Transfer]]]:
-        for since, until in chunks(ledger, health.name, now_ms):
-            trades = ledger.trades(health.name, since, until)
-            transfers = ledger.history_transfers(health.name, since, until)  # openings included
-            if trades:
-                last_trade.append(trades[-1].timestamp_ms)
-            if not failed:
-                try:
-                    wants = prices.needs(trades, transfers, settings.currencies)
-                    _flow_needs(wants, trades, transfers, assets, settings.currencies)
-                    opens = prices.prefetch(wants, now)
-                except ApiError as exc:
-                    failed.append(exc)
-                else:
-                    if opens is not None:
-                        health.prices_open_until = min(opens, health.prices_open_until or opens)
-            for record in order([*trades, *transfers]):
-                for track in tracks:
-                    track.apply(record)
-            yield trades, transfers
-
-    cost_basis = compute_chunks(records(), settings.currencies, prices.price_at, settings.cost_basis)
-    health.last_trade_ms = max(last_trade, default=None)
+    if kept is None or new is None:
+        health.prices_open_until = None
+        kept = Kept(
+            ReplayState(settings.currencies, prices.price_at, settings.cost_basis, HOUR * 1000),
+            settings.cost_basis,
+            tuple(settings.currencies),
+            prices.pairs,
+            ledger.rebuilds,
+            opened,
+            set(),
+            failed=False,
+        )
+        for trades, transfers in _chunked(ledger, health.name, now_ms):
+            _fetch(prices, health, settings, kept, trades, transfers, now, failed)
+            kept.state.feed([*trades, *transfers])
+    elif new:
+        trades = [r for r in new if isinstance(r, Trade)]
+        transfers = [r for r in new if isinstance(r, Transfer)]
+        _fetch(prices, health, settings, kept, trades, transfers, now, failed)
+        kept.state.feed(new)
+    if failed:
+        kept = replace(kept, failed=True)
+    health.replay = kept
     if failed:
         # A needed price could not be fetched: figures over it would be wrong, not early (unpriced
         # deposits left out, sales looking short). The last complete ones stay served, marked stale.
@@ -91,8 +105,10 @@ def revalue(
         if not failed[0].transient and failed[0].reason != GAPS:  # those are the sync's one warning
             log.warning("price history for account %s: %s", health.name, failed[0])
         return
-    health.cost_basis = cost_basis
-    health.units = MappingProxyType({track.currency: track.units for track in tracks})
+    figures = kept.state.figures()
+    health.cost_basis = figures.cost_basis
+    health.last_trade_ms = figures.last_trade_ms
+    health.units = figures.units
     if health.stale:
         health.stale = False
         log.warning("account %s: cost basis and profit are current again", health.name)
@@ -112,6 +128,50 @@ def _mark_stale(health: SyncHealth, error: ApiError) -> None:
         error,
         kept,
     )
+
+
+def _made_for(
+    kept: Kept, ledger: Ledger, prices: PriceHistory, settings: ActivitySettings, opened: tuple[Transfer, ...]
+) -> bool:
+    """Whether the kept replay was made by the same rules, routes, file and openings as a replay now
+    would be (openings are replaced as a set, at the history's start: behind any cursor)."""
+    return (
+        kept.method == settings.cost_basis
+        and kept.currencies == tuple(settings.currencies)
+        and kept.pairs == prices.pairs
+        and kept.rebuilds == ledger.rebuilds
+        and kept.openings == opened
+    )
+
+
+def _chunked(ledger: Ledger, name: str, now_ms: int) -> Iterator[tuple[list[Trade], list[Transfer]]]:
+    """The account's whole history, openings included, a chunk (chunks()) at a time."""
+    for since, until in chunks(ledger, name, now_ms):
+        yield ledger.trades(name, since, until), ledger.history_transfers(name, since, until)
+
+
+def _fetch(
+    prices: PriceHistory,
+    health: SyncHealth,
+    settings: ActivitySettings,
+    kept: Kept,
+    trades: list[Trade],
+    transfers: list[Transfer],
+    now: float,
+    failed: list[ApiError],
+) -> None:
+    """Fetch the past prices these records need before they are replayed; after a failure, none."""
+    if failed:
+        return
+    try:
+        wants = prices.needs(trades, transfers, settings.currencies)
+        _flow_needs(wants, trades, transfers, kept.assets, settings.currencies)
+        opens = prices.prefetch(wants, now)
+    except ApiError as exc:
+        failed.append(exc)
+    else:
+        if opens is not None:
+            health.prices_open_until = min(opens, health.prices_open_until or opens)
 
 
 def _log_new_shortfalls(health: SyncHealth) -> None:

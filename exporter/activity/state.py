@@ -10,8 +10,9 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from exporter.activity.reconcile import State
-from exporter.api.records import KINDS, Kind
+from exporter.api.records import KINDS, Kind, Transfer
 from exporter.ledger.costbasis import CostBasis
+from exporter.ledger.replay import ReplayState
 
 _EMPTY: Mapping[str, CostBasis] = MappingProxyType({})
 
@@ -39,6 +40,20 @@ class ActivitySnapshot:
     stale: bool = False
 
 
+@dataclass(frozen=True)
+class Kept:
+    """An account's replay kept between passes, and what it was made for."""
+
+    state: ReplayState
+    method: str  # the cost-basis method
+    currencies: tuple[str, ...]
+    pairs: frozenset[tuple[str, str]]
+    rebuilds: int
+    openings: tuple[Transfer, ...]  # the account's opening positions it replayed
+    assets: set[str]  # every asset the history has touched (the unit value's price needs)
+    failed: bool  # a price fetch failed during it: the next pass fetches (and replays) it all again
+
+
 class SyncHealth:
     """What the sync threads know about one account; every method is thread-safe."""
 
@@ -60,6 +75,7 @@ class SyncHealth:
         self.shortfalls_logged: set[str] = set()  # assets whose shortfall had its one warning
         self.units: Mapping[str, Decimal | None] = MappingProxyType({})  # per currency, for the unit value
         self.stale = False  # the last replay lacked a price: cost_basis and units are from an earlier one
+        self.replay: Kept | None = None  # the replay behind cost_basis and units (activity/revalue.py)
 
     def due(self, now: float) -> bool:
         """Whether the account's endpoints should be read now (permitted, or its recheck is due)."""

@@ -218,7 +218,8 @@ def compute_chunks(
     return {currency: replay.result() for currency, replay in replays.items()}
 
 
-def _order_key(record: Trade | Transfer) -> tuple[int, int, int]:
+def order_key(record: Trade | Transfer) -> tuple[int, int, int]:
+    """A record's place in replay order (order()): time, then opening, deposit, trade, withdrawal, id."""
     if isinstance(record, Trade):
         rank = _RANK["trade"]
     else:
@@ -228,7 +229,7 @@ def _order_key(record: Trade | Transfer) -> tuple[int, int, int]:
 
 def order(records: Iterable[Trade | Transfer]) -> list[Trade | Transfer]:
     """The records in replay order: by time; within a millisecond deposits, trades, withdrawals; then id."""
-    return sorted(records, key=_order_key)
+    return sorted(records, key=order_key)
 
 
 def _unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> Decimal | None:
@@ -281,6 +282,12 @@ class Replay:
         """Replay one record, the next in order(); its value and the profit it realised."""
         with localcontext(CONTEXT):
             return self._apply(record)
+
+    def apply_all(self, records: Iterable[Trade | Transfer]) -> None:
+        """Replay these records, the next in order(), keeping no events (a resumed replay's step)."""
+        with localcontext(CONTEXT):
+            for record in records:
+                self._apply(record)
 
     def _apply(self, record: Trade | Transfer) -> Valued:
         # Under CONTEXT: compute() enters it once for the whole history, apply() once per record.
@@ -380,10 +387,11 @@ class Replay:
             currency=self.currency,
             method=self.method,
             positions=positions,
-            fees=self.fees,
-            taxes=self.taxes,
-            deposits=self.deposits,
-            withdrawals=self.withdrawals,
+            # Copies: a replay that goes on (ledger/replay.py) must not change a result handed out.
+            fees=dict(self.fees),
+            taxes=dict(self.taxes),
+            deposits=dict(self.deposits),
+            withdrawals=dict(self.withdrawals),
             net_deposits=self.net_deposits,
             trades={(base + quote, side): n for (base, quote, side), n in self.trades.items()},
             last_trade_ms=self.last_trade_ms,

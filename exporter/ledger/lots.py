@@ -124,23 +124,38 @@ class LotBook:
 
     def take(self, quantity: Decimal) -> list[Taken]:
         """Remove `quantity` (at most what the lots hold) by the method; the parts taken, in order."""
+        # _part's rule inlined, one loop per store: this runs once per sale of a 100,000-trade replay.
         taken: list[Taken] = []
+        if self.method == "hifo":
+            heap = self._heap
+            while quantity > 0:
+                lot = heap[0][1]
+                if lot.quantity <= quantity:
+                    heapq.heappop(heap)
+                    taken.append(Taken(lot.acquired_ms, lot.quantity, lot.cost))
+                    quantity -= lot.quantity
+                else:  # the unit cost stays, so does the lot's place in the heap
+                    part = Taken(lot.acquired_ms, quantity, lot.cost * quantity / lot.quantity)
+                    taken.append(part)
+                    lot.quantity -= quantity
+                    lot.cost -= part.cost
+                    break
+            return taken
+        lots = self._lots
+        newest = self.method == "lifo"
         while quantity > 0:
-            if self.method == "hifo":
-                lot = self._heap[0][1]
-            else:
-                lot = self._lots[0] if self.method == "fifo" else self._lots[-1]
-            part = _part(lot, quantity)
-            taken.append(part)
-            quantity -= part.quantity
-            if part.quantity == lot.quantity:
-                if self.method == "hifo":
-                    heapq.heappop(self._heap)
-                elif self.method == "fifo":
-                    self._lots.popleft()
+            lot = lots[-1] if newest else lots[0]
+            if lot.quantity <= quantity:
+                if newest:
+                    lots.pop()
                 else:
-                    self._lots.pop()
-            else:  # the unit cost stays, so does the lot's place in the heap
-                lot.quantity -= part.quantity
+                    lots.popleft()
+                taken.append(Taken(lot.acquired_ms, lot.quantity, lot.cost))
+                quantity -= lot.quantity
+            else:
+                part = Taken(lot.acquired_ms, quantity, lot.cost * quantity / lot.quantity)
+                taken.append(part)
+                lot.quantity -= quantity
                 lot.cost -= part.cost
+                break
         return taken

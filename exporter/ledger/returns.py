@@ -96,12 +96,15 @@ class UnitTrack:
     costbasis.order(): units start at 0, so the unit value is 1 at the first flow. Trades issue
     nothing; once a flow or the value held just before it has no price, the units stay unknown."""
 
-    __slots__ = ("_units", "currency", "price_at", "quantities")
+    __slots__ = ("_moves", "_units", "currency", "price_at", "quantities")
 
-    def __init__(self, currency: str, price_at: PriceAt) -> None:
+    def __init__(self, currency: str, price_at: PriceAt, quantities: Quantities | None = None) -> None:
+        """With `quantities`, shared by the tracks of several currencies, the caller moves them once a
+        record has been applied to every track (the quantities are the same in every currency)."""
         self.currency = currency.upper()
         self.price_at = price_at
-        self.quantities = Quantities()
+        self._moves = quantities is None
+        self.quantities = Quantities() if quantities is None else quantities
         self._units = Units(_ZERO)
 
     @property
@@ -121,7 +124,8 @@ class UnitTrack:
             deposit = record.balance_type == "deposit"
             self._units.flow(held_before, None if amount is None else amount if deposit else -amount)
             step = UnitStep(when, self.units)
-        self.quantities.apply(record)
+        if self._moves:
+            self.quantities.apply(record)
         return step
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 
 from exporter.api.records import Kind, Trade, Transfer
@@ -94,7 +95,7 @@ class Ledger:
             rows = db.execute(f"SELECT {records.TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
         symbols: dict[str, str] = {}  # one str object per symbol, not one per row
         trades = [records.trade_of(r, symbols) for r in rows]
-        trades.sort(key=_time_and_id)
+        trades.sort(key=_TIME_AND_ID)
         return trades
 
     def transfers(
@@ -106,7 +107,7 @@ class Ledger:
             query = f"SELECT {records.TRANSFER_COLUMNS} FROM transfers WHERE {where}"
             rows = db.execute(query, args).fetchall()
         transfers = [records.transfer_of(r) for r in rows]
-        transfers.sort(key=lambda t: (t.timestamp_ms, t.kind, t.id))
+        transfers.sort(key=_TIME_KIND_ID)
         return transfers
 
     def openings(
@@ -144,6 +145,16 @@ class Ledger:
             ).fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
 
+    def record_count(self, account: str) -> int:
+        """How many trades and transfers one account has (a few ms at 100,000: an index is counted)."""
+        with self._db.read() as db:
+            row = db.execute(
+                "SELECT (SELECT count(*) FROM trades WHERE account = ?)"
+                " + (SELECT count(*) FROM transfers WHERE account = ?)",
+                [account, account],
+            ).fetchone()
+        return int(row[0])
+
     def newest_ms(self, account: str, kind: Kind) -> int | None:
         """The newest record time (Unix ms) of one account and endpoint kind, None when it has none."""
         with self._db.read() as db:
@@ -176,8 +187,9 @@ class Ledger:
         return self.sync.set_state(key, value, keep_existing=keep_existing)
 
 
-def _time_and_id(trade: Trade) -> tuple[int, int]:
-    return (trade.timestamp_ms, trade.id)
+# Sort keys made in C: a Python function per row was a tenth of reading 100,000 trades.
+_TIME_AND_ID = attrgetter("timestamp_ms", "id")
+_TIME_KIND_ID = attrgetter("timestamp_ms", "kind", "id")
 
 
 def _window(account: str, since_ms: int | None, until_ms: int | None) -> tuple[str, list[object]]:

@@ -40,6 +40,11 @@ class PriceHistory:
         self._pairs, self._table = pairs, table_of(pairs)
         return True
 
+    @property
+    def pairs(self) -> frozenset[Pair]:
+        """The (base, quote) pairs routes are made of (set_pairs)."""
+        return self._pairs
+
     def routes(self, asset: str, currency: str) -> tuple[Route, ...]:
         """The candidate routes from `asset` to `currency`, in the order they are tried."""
         return self._table.routes(asset.upper(), currency.upper())

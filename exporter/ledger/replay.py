@@ -1,0 +1,173 @@
+"""One account's replay kept between passes, so a new record costs its own work, not the history's.
+
+`ReplayState` holds what a full replay builds up (costbasis.Replay per valuation currency, with its
+holdings and lot books, a returns.UnitTrack per currency) and the position of the last record fed.
+`feed()` takes records after that position; `figures()` is what a full replay over the same records
+gives, to the last digit (tests/ledger/test_replay.py checks it for random histories split at random
+points). The rules stay in costbasis and returns: this module only decides what is fed when.
+
+Records are fed strictly in costbasis.order(). A record that lands at or before the last one fed
+cannot be fed: `tail()` then answers None and the caller replays the history from the start. So does
+a price that was missing for a fed record and is known now (`priced_since()`): the record was left
+out as unpriced, and its figures would be wrong. Nothing is persisted: after a restart, the first pass
+replays in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+
+from exporter.api.records import Trade, Transfer
+from exporter.config.activity_settings import CostMethod
+from exporter.ledger.costbasis import CostBasis, PriceAt, Replay, order, order_key
+from exporter.ledger.counters import LedgerCounters, Totals, count
+from exporter.ledger.quantities import Quantities
+from exporter.ledger.returns import UnitTrack
+from exporter.ledger.store import Ledger
+
+Key = tuple[int, int, int]
+Record = Trade | Transfer
+# (asset, currency, bucket): price_at answers the same for every time in a bucket.
+Miss = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the records fed so far add up to; never changes once made."""
+
+    cost_basis: Mapping[str, CostBasis]  # per valuation currency
+    units: Mapping[str, Decimal | None]  # per valuation currency, the units outstanding (None: unknown)
+    last_trade_ms: int | None
+
+
+class Cursor:
+    """How far one account's history has been fed: the last record's order key and how many."""
+
+    __slots__ = ("fed", "last")
+
+    def __init__(self) -> None:
+        self.last: Key | None = None
+        self.fed = 0
+
+    def advance(self, records: list[Record]) -> None:
+        """Count records (in order()) as fed; ValueError when the first is not after the last one fed."""
+        if not records:
+            return
+        first = order_key(records[0])
+        if self.last is not None and first <= self.last:
+            raise ValueError(f"record {records[0].id} is not after the last one fed ({self.last})")
+        self.last = max(first, order_key(records[-1]))
+        self.fed += len(records)
+
+
+def tail(ledger: Ledger, account: str, cursor: Cursor, *, openings: bool = False) -> list[Record] | None:
+    """The account's records after `cursor`, in order; None when the ledger holds one at or before it
+    that was not fed (it landed behind the cursor: only a full replay can take it). With `openings`,
+    the account's opening positions count among its records (a replay takes them in; counters not)."""
+    since = None if cursor.last is None else cursor.last[0]
+    transfers = ledger.history_transfers if openings else ledger.transfers
+    records = order([*ledger.trades(account, since), *transfers(account, since)])
+    if cursor.last is not None:
+        last = cursor.last
+        records = [r for r in records if order_key(r) > last]
+    # Records are only ever added (a rebuilt file is a new history): more than fed plus new means one
+    # landed behind the cursor. Counted after the read, so one written meanwhile counts as behind.
+    held = ledger.record_count(account) + (len(ledger.openings(account)) if openings else 0)
+    if held != cursor.fed + len(records):
+        return None
+    return records
+
+
+class ReplayState:
+    """The replay of one account's history in each valuation currency, resumable record by record."""
+
+    def __init__(
+        self,
+        currencies: Iterable[str],
+        price_at: PriceAt,
+        method: CostMethod = "average",
+        bucket_ms: int = 1,
+    ) -> None:
+        """`bucket_ms`: price_at answers the same for every time in one bucket (misses are kept per
+        bucket, so a history unpriced for a year is some 9,000 misses per pair, not one per record),
+        and whatever the caller's decimal context (pricing.routes rounds in its own)."""
+        self.currencies = tuple(c.upper() for c in currencies)
+        self.method: CostMethod = method
+        self.cursor = Cursor()
+        self.misses: set[Miss] = set()
+        self._price_at = price_at
+        self._bucket_ms = bucket_ms
+        self._known: dict[Miss, Decimal | None] = {}
+        self._replays = [Replay(c, self._noted, method) for c in self.currencies]
+        self._quantities = Quantities()
+        self._tracks = [UnitTrack(c, self._noted, self._quantities) for c in self.currencies]
+
+    def _noted(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
+        bucket = (asset, currency, when_ms // self._bucket_ms)
+        known = self._known
+        if bucket in known:
+            return known[bucket]
+        price = known[bucket] = self._price_at(asset, currency, when_ms)
+        if price is None:
+            self.misses.add(bucket)
+        return price
+
+    def feed(self, records: Iterable[Record]) -> None:
+        """Replay these records, every one after the last fed (ValueError otherwise)."""
+        ordered = order(records)
+        self.cursor.advance(ordered)  # first: a record behind the cursor feeds nothing
+        try:
+            for replay in self._replays:
+                replay.apply_all(ordered)
+            tracks, quantities = self._tracks, self._quantities
+            for record in ordered:
+                for track in tracks:
+                    track.apply(record)
+                quantities.apply(record)  # once for every currency: what is held is the same
+        finally:
+            # Prices are remembered for one feed (a full replay's 30-day chunk) only: the routes
+            # behind one are looked up once per hour and currency, not once per record and
+            # currency, and a year of them is not kept in memory.
+            self._known.clear()
+
+    def priced_since(self, price_at: PriceAt | None = None) -> bool:
+        """Whether a price missing for a fed record is known now (by `price_at`, else the replay's)."""
+        ask = price_at or self._price_at
+        size = self._bucket_ms
+        return any(ask(asset, currency, bucket * size) is not None for asset, currency, bucket in self.misses)
+
+    def figures(self) -> Figures:
+        """The figures over the records fed so far (a copy: feeding on does not change it)."""
+        bases = {replay.currency: replay.result() for replay in self._replays}
+        last = max((b.last_trade_ms for b in bases.values() if b.last_trade_ms is not None), default=None)
+        return Figures(
+            cost_basis=MappingProxyType(bases),
+            units=MappingProxyType({track.currency: track.units for track in self._tracks}),
+            last_trade_ms=last,
+        )
+
+
+class Counting:
+    """The ledger's counters (ledger/counters.py) of one account, kept between reads of its tail."""
+
+    def __init__(self) -> None:
+        self.cursor = Cursor()
+        self.counters = LedgerCounters()
+
+    def update(self, ledger: Ledger, account: str) -> Totals:
+        """The totals over every record: those added since the last update counted onto the kept
+        ones, or all of them again after a record landed behind the cursor."""
+        new = tail(ledger, account, self.cursor)
+        if new is None:
+            self.cursor, self.counters = Cursor(), LedgerCounters()
+            new = tail(ledger, account, self.cursor)
+            if new is None:  # written to while it was read: count it all, and start over next time
+                return count([*ledger.trades(account), *ledger.transfers(account)])
+        self.cursor.advance(new)
+        for record in new:
+            self.counters.add(record)
+        # A copy a reader can keep while the counters go on counting.
+        return {counted: dict(values) for counted, values in self.counters.totals.items()}
