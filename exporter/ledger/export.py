@@ -102,7 +102,7 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 price=record.price,
                 fee=record.fee,
                 tax=record.tax,
-                fee_currency=record.quote,
+                fee_currency=record.fee_asset,
                 value=event.value,
                 realized=event.realised,
                 currency=basis.currency,

@@ -7,7 +7,8 @@ and each period's window, cut in a time zone and clipped to `since`/`until`, sum
   of a buy paid in an asset other than the valuation currency), as the replay realized them;
   `proceeds` is the part matched against holdings, so realized = proceeds - cost_of_sold;
 * `fees`, `taxes` on the traded asset (a trade's base, a transfer's currency), each valued at the
-  price of the asset it was paid in at its time;
+  price of the asset it was paid in at its time; a buy's fee taken from the base (a pair that takes
+  commission from the numerator) is valued at the trade's own price, as quote, then as a quote fee;
 * `deposits`, `withdrawals` (positive) on the moved asset, each valued at its time;
 * per account and currency, repeated on each of its rows: `value_start`, `value_end` (holdings at
   the window's edges at past prices) and `time_weighted_return` (returns.Units).
@@ -101,6 +102,15 @@ class _AccountReport:
         with localcontext(CONTEXT):
             return None if price is None else amount.copy_abs() * price
 
+    def _trade_paid(self, amount: Decimal, trade: Trade) -> Decimal | None:
+        """A trade's fee or tax in the currency; one taken from the base is valued at the trade's own
+        price, as what it would have cost in the quote."""
+        if trade.fee_asset == trade.quote:
+            return self._paid(amount, trade.quote, trade.timestamp_ms)
+        with localcontext(CONTEXT):
+            in_quote = amount * trade.price
+        return self._paid(in_quote, trade.quote, trade.timestamp_ms)
+
     def skip(self, records: Sequence[Trade | Transfer], start: int, until_ms: int) -> int:
         """Apply the records before `until_ms` from index `start`; the index of the first one left."""
         while start < len(records) and records[start].timestamp_ms < until_ms:
@@ -144,8 +154,8 @@ class _AccountReport:
             valued = self._apply(record)
             row = sums.setdefault(record.base, _Sums())
             sums.setdefault(record.quote, _Sums())
-            row.add("fees", self._paid(record.fee, record.quote, when))
-            row.add("taxes", self._paid(record.tax, record.quote, when))
+            row.add("fees", self._trade_paid(record.fee, record))
+            row.add("taxes", self._trade_paid(record.tax, record))
             if given == self.currency:
                 return
             disposed = sums[given]
