@@ -7,6 +7,9 @@ The rules (docs/cost-basis.md has them with a worked example):
   amount is the leg in the valuation currency when there is one (what a TRY-quoted buy paid, fees and tax
   included, or what a sell received, net of them); otherwise the quote leg at the quote's market price,
   or failing that the base quantity at the base's market price.
+* What a trade moves is Trade.moves(): fee and tax come off the quote, or, on a pair whose exchangeinfo
+  says commissionFromNumerator, off the base a buy receives (its cost is then the gross it paid, so
+  the unit cost of what is held rises by the fee; a sale pays in the quote it receives).
 * Receiving adds quantity and that amount to the asset's cost. Giving removes cost in proportion to the
   quantity held (average cost) or from lots (ledger/lots.py: oldest first for FIFO, newest first for
   LIFO, highest unit cost first for HIFO), and realises the amount minus the removed cost. The
