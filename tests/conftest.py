@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from costbasis_example import write_example_ledger
 from support import ExporterProcess, Joined, joined_stack, start_exporter
 
 
@@ -29,3 +30,9 @@ def joined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Joined]:
     """A live exporter scraped by Prometheus, its past backfilled: one for every module that asks."""
     with joined_stack(tmp_path_factory.mktemp("backfill-joins-live")) as stack:
         yield stack
+
+
+@pytest.fixture
+def example_ledger(tmp_path: Path) -> Path:
+    """docs/cost-basis.md's worked example in a ledger, with the prices it needs cached."""
+    return write_example_ledger(tmp_path)

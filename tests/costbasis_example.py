@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
+from pathlib import Path
 
 from exporter.api.records import Trade, Transfer
+from exporter.ledger.store import Ledger
 
 T0 = 1_764_000_000_000
 
@@ -72,3 +75,37 @@ class Prices:
     def __call__(self, asset: str, currency: str, when_ms: int) -> D | None:
         self.asked.append((asset, currency, when_ms))
         return self.known.get((asset, currency, when_ms))
+
+
+# The example in a ledger for the command tests: record n at hour n after 2025-12-01T00:00:00Z.
+LEDGER_T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z, 03:00 in Istanbul
+HOUR_MS = 3_600_000
+
+
+def hourly(record: Trade | Transfer, n: int) -> Trade | Transfer:
+    """The worked example's record n, moved to hour n (one cached candle per hour and pair)."""
+    return dataclasses.replace(record, timestamp_ms=LEDGER_T0 + n * HOUR_MS)
+
+
+def write_example_ledger(path: Path) -> Path:
+    """docs/cost-basis.md's worked example for alice, a deposit for bob, and the prices they need.
+
+    Cached: BTC/TRY at hours 3, 8 and 10, USDT/TRY at 7 and 10 (the records' and a report's end).
+    """
+    trades = [hourly(t, (t.timestamp_ms - T0) // 60_000) for t in EXAMPLE_TRADES]
+    transfers = [hourly(t, (t.timestamp_ms - T0) // 60_000) for t in EXAMPLE_TRANSFERS]
+    with Ledger.open(path) as ledger:
+        ledger.upsert_trades("alice", trades)  # type: ignore[arg-type]
+        ledger.upsert_transfers("alice", transfers)  # type: ignore[arg-type]
+        ledger.upsert_transfers("bob", [hourly(EXAMPLE_TRANSFERS[0], 9)])  # type: ignore[list-item]
+        hour = LEDGER_T0 // 1000
+        btc = [
+            (hour + 3 * 3600, D(2_100_000)),
+            (hour + 8 * 3600, D(2_400_000)),
+            (hour + 10 * 3600, D(2_500_000)),
+        ]
+        ledger.prices.put("BTCTRY", "60", btc)
+        ledger.prices.put("USDTTRY", "60", [(hour + 7 * 3600, D(35)), (hour + 10 * 3600, D(36))])
+        for base, quote in (BTCTRY, USDTTRY):
+            ledger.set_state(f"prices:60:{base}{quote}", f"{hour}:{hour + 11 * 3600}")
+    return path

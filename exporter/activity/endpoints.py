@@ -11,11 +11,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from exporter.activity.backfill_progress import BackfillProgress
-from exporter.activity.calls import Calls
-from exporter.activity.ledger_watch import LedgerWatch
+from exporter.activity.context import SyncContext
 from exporter.activity.oddities import RecordOddities
 from exporter.activity.state import SyncHealth
 from exporter.activity.turn import read_turn
@@ -24,10 +23,9 @@ from exporter.api import permissions, retries
 from exporter.api.account import Account
 from exporter.api.errors import ApiError
 from exporter.api.records import ENDPOINTS, Kind, Skipped
-from exporter.api.transactions import ActivityClient, Record
-from exporter.config.activity_settings import MAX_WINDOW_MS, ActivitySettings
+from exporter.api.transactions import Record
+from exporter.config.activity_settings import MAX_WINDOW_MS
 from exporter.ledger.schema import LedgerError
-from exporter.ledger.store import Ledger
 from exporter.logs import BoundedLog
 from exporter.loops import Loops
 
@@ -42,42 +40,35 @@ class EndpointSync:
 
     def __init__(
         self,
-        settings: ActivitySettings,
-        accounts: Sequence[Account],
-        client: ActivityClient,
-        ledger: Ledger,
-        calls: Calls,
-        health: Mapping[str, SyncHealth],
+        context: SyncContext,
         *,
         on_stored: Callable[[str], None],
         on_clock_offset: Callable[[float], None] | None,
         oddities: RecordOddities,
-        watch: LedgerWatch,
         on_rebuild: Callable[[], None],
-        clock: Callable[[], float],
-        monotonic: Callable[[], float],
     ) -> None:
-        """`on_stored(account)` is told when a turn stored new records; `health` is shared with the sync."""
+        """`on_stored(account)` is told when a turn stored new records."""
+        settings = context.settings
         self.settings = settings
-        self.accounts = tuple(accounts)
-        self.client = client
-        self.ledger = ledger
-        self.calls = calls
-        self.health = health
+        self.accounts = context.accounts
+        self.client = context.client
+        self.ledger = context.ledger
+        self.calls = context.calls
+        self.health = context.health
         self.on_stored = on_stored
         # The offset is the shared client's: a re-measure here must reach btcturk_clock_offset_seconds.
         self.on_clock_offset = on_clock_offset
         self.oddities = oddities
-        self.watch = watch
+        self.watch = context.watch
         self.on_rebuild = on_rebuild
-        self._clock = clock
-        self._monotonic = monotonic
+        self._clock = context.clock
+        self._monotonic = monotonic = context.monotonic
         self._spans: dict[tuple[str, Kind], int] = {}
         self._done: dict[tuple[str, Kind], bool] = {}
         # Between failed turns of a backfill: from about a second up to the interval (at most a minute).
         self._turn_policy = retries.Policy(0.0, backoff_max=min(settings.interval, 60.0), backoff_base=1.0)
         self._warnings = BoundedLog(log, WARN_EVERY_S)
-        self._progress = BackfillProgress(health, monotonic)
+        self._progress = BackfillProgress(self.health, monotonic)
         self._longest: dict[str, int] = {}  # per endpoint path: the longest answer seen
 
     def loop(self, kind: Kind, loops: Loops, wake: threading.Event) -> None:

@@ -9,22 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 
-from exporter.activity.calls import Calls
-from exporter.activity.ledger_watch import LedgerWatch
+from exporter.activity.context import SyncContext
 from exporter.activity.price_fetch import PriceFetch
 from exporter.activity.reconciler import Reconciler
 from exporter.activity.revalue import revalue
 from exporter.activity.state import ActivitySnapshot, SyncHealth
-from exporter.api.account import Account
 from exporter.api.errors import ApiError
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.records import KINDS, Kind
-from exporter.api.transactions import ActivityClient
-from exporter.config.activity_settings import ActivitySettings
 from exporter.ledger.schema import LedgerError
-from exporter.ledger.store import Ledger
 from exporter.loops import Loops
 from exporter.poll.snapshot import AccountSnapshot
 from exporter.pricing.history import PriceHistory
@@ -40,38 +35,30 @@ class Publisher:
 
     def __init__(
         self,
-        settings: ActivitySettings,
-        accounts: Sequence[Account],
-        client: ActivityClient,
-        ledger: Ledger,
-        calls: Calls,
-        health: Mapping[str, SyncHealth],
+        context: SyncContext,
         *,
         on_snapshot: Callable[[ActivitySnapshot], None],
         on_market: Callable[[MarketStatus], None] | None,
-        clock: Callable[[], float],
-        monotonic: Callable[[], float],
-        watch: LedgerWatch,
         balances: Callable[[str], AccountSnapshot | None] | None = None,
     ) -> None:
-        """`health` is shared with the sync (a reload may put a carried-over account's in it);
-        `balances(account)` is the latest balance poll, for the reconciliation."""
+        """`balances(account)` is the latest balance poll, for the reconciliation."""
+        settings, client, ledger = context.settings, context.client, context.ledger
         self.settings = settings
-        self.accounts = tuple(accounts)
+        self.accounts = context.accounts
         self.client = client
         self.ledger = ledger
-        self.calls = calls
-        self.health = health
+        self.calls = context.calls
+        self.health = context.health
         self.on_snapshot = on_snapshot
         self.on_market = on_market
-        self._clock = clock
-        self._monotonic = monotonic
-        self.watch = watch
-        self.fetch = PriceFetch(settings, client, calls, monotonic)
+        self._clock = context.clock
+        self._monotonic = context.monotonic
+        self.watch = context.watch
+        self.fetch = PriceFetch(settings, client, context.calls, context.monotonic)
         self.prices = PriceHistory(ledger, self.fetch.candles)
         self.market: MarketStatus | None = None
         self._counts: dict[str, dict[Kind, int]] = {}
-        self.reconciler = Reconciler(ledger, client, health, balances, clock)
+        self.reconciler = Reconciler(ledger, client, context.health, balances, context.clock)
 
     def loop(self, loops: Loops, wake: threading.Event) -> None:
         """Poll the market on its interval and publish every account each time `wake` is set."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from exporter.activity.calls import Calls, RequestCounter
+from exporter.activity.context import SyncContext
 from exporter.activity.endpoints import EndpointSync
 from exporter.activity.ledger_watch import LedgerWatch
 from exporter.activity.oddities import RecordOddities
@@ -72,17 +73,17 @@ class ActivitySync:
             budgets=budgets,
         )  # fmt: skip
         watch = LedgerWatch(ledger, lambda: self._loops.stopping)
-        self.publisher = Publisher(
-            settings, self.accounts, client, ledger, calls, self.health,
-            on_snapshot=on_snapshot, on_market=on_market, clock=clock, monotonic=monotonic, watch=watch,
-            balances=balances,
-        )  # fmt: skip
+        context = SyncContext(
+            settings, self.accounts, client, ledger, calls, self.health, watch, clock, monotonic
+        )
+        self.publisher = Publisher(context, on_snapshot=on_snapshot, on_market=on_market, balances=balances)
         self.endpoints = EndpointSync(
-            settings, self.accounts, client, ledger, calls, self.health,
-            on_stored=self.publisher.forget_counts, on_clock_offset=on_clock_offset,
-            oddities=RecordOddities(on_oddity), watch=watch, on_rebuild=self.publisher.forget_all_counts,
-            clock=clock, monotonic=monotonic,
-        )  # fmt: skip
+            context,
+            on_stored=self.publisher.forget_counts,
+            on_clock_offset=on_clock_offset,
+            oddities=RecordOddities(on_oddity),
+            on_rebuild=self.publisher.forget_all_counts,
+        )
 
     @property
     def prices(self) -> PriceHistory:

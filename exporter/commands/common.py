@@ -1,4 +1,5 @@
-"""What the subcommands share: the program name, the one-line error, the common flags and their loading.
+"""What the subcommands share: the program name, the one-line error, the common flags, their loading and
+the ledger readers' preamble (LedgerReader: configuration, cost basis, the ledger and its histories).
 
 Each subcommand answers a bad flag with argparse's usage line and exit 2, and any other problem (no
 ledger, unknown account, a configuration error, an API failure) with a CommandError: one line on
@@ -11,8 +12,9 @@ import argparse
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
 from exporter.activity.sync import ActivitySync
@@ -23,6 +25,8 @@ from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod
 from exporter.config.loader import Config, ConfigError, load_config
+from exporter.config.report import DEFAULT_TIMEZONE, zone
+from exporter.ledger.periods import parse_moment
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, ledger_path
 from exporter.pricing.history import PriceHistory
@@ -154,6 +158,70 @@ def method_of(args: argparse.Namespace, settings: ActivitySettings) -> CostMetho
     """--cost-basis if given, else the configuration's activity.cost_basis."""
     method: CostMethod = args.cost_basis or settings.cost_basis
     return method
+
+
+def add_tz_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """--tz, which overrides report.timezone."""
+    parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help=f"IANA time zone {what} (default: report.timezone, itself {DEFAULT_TIMEZONE}).",
+    )
+
+
+def zone_of(args: argparse.Namespace, config: Config | None) -> tzinfo:
+    """--tz if given, else the configuration's report.timezone; CommandError naming a bad one."""
+    name = args.tz if args.tz is not None else config.report.timezone if config else DEFAULT_TIMEZONE
+    try:
+        return zone(name)
+    except ValueError as exc:
+        raise CommandError(f"--tz: {exc}") from None
+
+
+def moment(text: str | None, flag: str, where: tzinfo) -> int | None:
+    """A --since/--until/--at value in Unix ms (a date is midnight in `where`); CommandError if bad."""
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, flag, where)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerReader:
+    """What the ledger's readers (`ledger export`, `report`, `holdings`) resolve before reading.
+
+    The configuration (None without --config.file), its activity settings with --graph-api.url
+    applied, and the cost-basis method (--cost-basis, else activity.cost_basis).
+    """
+
+    args: argparse.Namespace
+    config: Config | None
+    settings: ActivitySettings
+    method: CostMethod
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> LedgerReader:
+        """Resolve the common flags; CommandError on a configuration error."""
+        config = load(args, required=False)
+        settings = settings_of(config, args)
+        return cls(args, config, settings, method_of(args, settings))
+
+    @contextmanager
+    def histories(self) -> Iterator[tuple[Ledger, Histories]]:
+        """The ledger of --storage.path read-only, and the histories of --account (else every account).
+
+        CommandError when there is no ledger, it cannot be read, or it has no such account.
+        """
+        with open_existing(self.args.storage_path) as ledger:
+            yield ledger, read_histories(ledger, accounts_of(ledger, self.config, self.args.account))
+
+    def prices(
+        self, ledger: Ledger, histories: Histories, currencies: Sequence[str], moments: Iterable[int] = ()
+    ) -> PriceHistory:
+        """price_source() for these histories with this reader's configuration and settings."""
+        return price_source(ledger, self.config, self.settings, histories, currencies, moments)
 
 
 def cached_pairs(ledger: Ledger, assets: Iterable[str], quotes: Iterable[str]) -> set[tuple[str, str]]:

@@ -13,17 +13,13 @@ from typing import TextIO
 
 from exporter.commands.common import (
     PROG,
-    accounts_of,
+    LedgerReader,
     add_common_flags,
     add_cost_basis_flag,
-    load,
-    method_of,
-    open_existing,
-    price_source,
-    read_histories,
-    settings_of,
+    add_tz_flag,
+    moment,
+    zone_of,
 )
-from exporter.commands.report import add_tz_flag, moment, zone_of
 from exporter.ledger import holdings, tables
 from exporter.ledger.periods import iso_local
 from exporter.ledger.tables import Cell
@@ -54,20 +50,25 @@ def build_holdings_parser() -> argparse.ArgumentParser:
 def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
     """`ledger holdings`: write the holdings at --at to `out`."""
     args = build_holdings_parser().parse_args(argv)
-    config = load(args, required=False)
-    settings = settings_of(config, args)
-    method = method_of(args, settings)
-    where = zone_of(args, config)
+    reader = LedgerReader.of(args)
+    currencies = reader.settings.currencies
+    where = zone_of(args, reader.config)
     at = moment(args.at, "--at", where)
     assert at is not None  # a required flag
-    with open_existing(args.storage_path) as ledger:
-        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
-        prices = price_source(ledger, config, settings, histories, settings.currencies, [at])
+    with reader.histories() as (ledger, histories):
+        prices = reader.prices(ledger, histories, currencies, [at])
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
-            for currency in settings.currencies:
+            for currency in currencies:
                 rows += holdings.holdings(
-                    name, trades, transfers, currency, at, iso_local(at, where), prices.price_at, method
+                    name,
+                    trades,
+                    transfers,
+                    currency,
+                    at,
+                    iso_local(at, where),
+                    prices.price_at,
+                    reader.method,
                 )
     rows.sort(key=lambda r: (str(r["account"]), str(r["asset"]), str(r["currency"])))
     tables.write(out, holdings.COLUMNS, rows, args.fmt)

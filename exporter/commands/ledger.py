@@ -9,16 +9,10 @@ from typing import TextIO
 from exporter.commands.common import (
     PROG,
     CommandError,
-    accounts_of,
+    LedgerReader,
     add_common_flags,
     add_cost_basis_flag,
-    load,
-    method_of,
-    open_existing,
     parse_time,
-    price_source,
-    read_histories,
-    settings_of,
 )
 from exporter.describe import FlagParser
 from exporter.ledger import export, lot_export, tables
@@ -50,23 +44,21 @@ def ledger_export(argv: Sequence[str], out: TextIO) -> int:
     """`ledger export`: write the ledger's rows (or, with --lots, the lots its sales took) to `out`."""
     args = build_export_parser().parse_args(argv)
     since = None if args.since is None else parse_time(args.since, "--since")
-    config = load(args, required=False)
-    settings = settings_of(config, args)
-    method = method_of(args, settings)
-    if args.lots and method == "average":
+    reader = LedgerReader.of(args)
+    if args.lots and reader.method == "average":
         raise CommandError("--lots: average cost takes no lots; add --cost-basis fifo, lifo or hifo")
-    currency = settings.currencies[0]
-    with open_existing(args.storage_path) as ledger:
-        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
-        prices = price_source(ledger, config, settings, histories, [currency])
+    currency = reader.settings.currencies[0]
+    with reader.histories() as (ledger, histories):
+        prices = reader.prices(ledger, histories, [currency])
         rows = []
         lots: list[dict[str, tables.Cell]] = []
         for name, (trades, transfers) in histories.items():
-            basis = compute(trades, transfers, currency, prices.price_at, method, keep_events=True)
+            basis = compute(trades, transfers, currency, prices.price_at, reader.method, keep_events=True)
             if args.lots:
                 lots += lot_export.rows(name, basis, since)
             else:
-                rows += [r for r in export.rows(name, basis) if since is None or r.timestamp_ms >= since]
+                found = export.rows(name, basis, prices.price_at)
+                rows += [r for r in found if since is None or r.timestamp_ms >= since]
     if args.lots:
         lots.sort(key=lambda r: (str(r["timestamp_ms"]).zfill(16), str(r["account"])))
         tables.write(out, lot_export.COLUMNS, lots, args.fmt)

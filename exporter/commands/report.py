@@ -10,56 +10,22 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from datetime import tzinfo
 from typing import TextIO
 
 from exporter.commands.common import (
     PROG,
     CommandError,
-    accounts_of,
+    LedgerReader,
     add_common_flags,
     add_cost_basis_flag,
-    load,
-    method_of,
-    open_existing,
-    price_source,
-    read_histories,
-    settings_of,
+    add_tz_flag,
+    moment,
+    zone_of,
 )
-from exporter.config.loader import Config
-from exporter.config.report import DEFAULT_TIMEZONE, zone
 from exporter.ledger import report, tables
 from exporter.ledger.costbasis import order
-from exporter.ledger.periods import PERIODS, bounds, parse_moment
+from exporter.ledger.periods import PERIODS, bounds
 from exporter.ledger.tables import Cell
-
-
-def add_tz_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    """--tz, which overrides report.timezone."""
-    parser.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help=f"IANA time zone {what} (default: report.timezone, itself {DEFAULT_TIMEZONE}).",
-    )
-
-
-def zone_of(args: argparse.Namespace, config: Config | None) -> tzinfo:
-    """--tz if given, else the configuration's report.timezone; CommandError naming a bad one."""
-    name = args.tz if args.tz is not None else config.report.timezone if config else DEFAULT_TIMEZONE
-    try:
-        return zone(name)
-    except ValueError as exc:
-        raise CommandError(f"--tz: {exc}") from None
-
-
-def moment(text: str | None, flag: str, where: tzinfo) -> int | None:
-    """A --since/--until/--at value in Unix ms (a date is midnight in `where`); CommandError if bad."""
-    if text is None:
-        return None
-    try:
-        return parse_moment(text, flag, where)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
 
 
 def build_report_parser() -> argparse.ArgumentParser:
@@ -87,18 +53,15 @@ def build_report_parser() -> argparse.ArgumentParser:
 def ledger_report(argv: Sequence[str], out: TextIO) -> int:
     """`ledger report`: write the period rows to `out`."""
     args = build_report_parser().parse_args(argv)
-    config = load(args, required=False)
-    settings = settings_of(config, args)
-    method = method_of(args, settings)
-    where = zone_of(args, config)
+    reader = LedgerReader.of(args)
+    where = zone_of(args, reader.config)
     since = moment(args.since, "--since", where)
     until = moment(args.until, "--until", where)
     until = int(time.time() * 1000) if until is None else until
     if since is not None and since >= until:
         raise CommandError(f"--since: {args.since} is not before --until ({args.until or 'now'})")
-    currencies = list(settings.currencies)
-    with open_existing(args.storage_path) as ledger:
-        histories = read_histories(ledger, accounts_of(ledger, config, args.account))
+    currencies = list(reader.settings.currencies)
+    with reader.histories() as (ledger, histories):
         moments: set[int] = {until}
         for trades, transfers in histories.values():
             records = order([*trades, *transfers])
@@ -107,7 +70,7 @@ def ledger_report(argv: Sequence[str], out: TextIO) -> int:
                 for window in report.windows(first, until, args.period, where):
                     moments.update((window.start_ms, window.end_ms))
             moments.update(t.timestamp_ms for t in transfers)
-        prices = price_source(ledger, config, settings, histories, currencies, moments)
+        prices = reader.prices(ledger, histories, currencies, moments)
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
             for currency in currencies:
@@ -117,7 +80,7 @@ def ledger_report(argv: Sequence[str], out: TextIO) -> int:
                     transfers,
                     currency,
                     prices.price_at,
-                    method,
+                    reader.method,
                     args.period,
                     where,
                     since,

@@ -2,8 +2,9 @@
 
 Pure over records: the rows come from a cost-basis replay (`compute(..., keep_events=True)`) and are
 written to a text stream. Amounts are written as decimal strings, in JSON too, never as floats: the
-API's own amounts exactly, the computed `value` and `realized` rounded for display to the valuation
-currency's places (the ledger and the replay keep them exact).
+API's own amounts exactly, the computed `value`, `fee_value`, `tax_value` and `realized` rounded for
+display to the valuation currency's places by ledger/display.py, the rounding `ledger report` sums
+(the ledger and the replay keep them exact).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 from typing import Literal, TextIO
 
 from exporter.api.records import Trade
-from exporter.ledger.costbasis import CostBasis
+from exporter.ledger.costbasis import CostBasis, PriceAt
+from exporter.ledger.display import shown
+from exporter.ledger.holdings import paid, trade_paid
 from exporter.ledger.periods import iso_utc
 
 Format = Literal["csv", "json"]
@@ -38,17 +41,14 @@ COLUMNS = (
     "tax",
     "fee_currency",
     "value",
+    "fee_value",
+    "tax_value",
     "realized",
     "currency",
     "shortfall",
 )
-# Decimal places a computed value is shown to, by valuation currency: TRY and USDT are priced in
-# kuruş and cents; any other valuation currency (a crypto asset) to the 8 places BTCTurk gives
-# crypto amounts. A proportional split of cost keeps 60 significant digits, which is exact for the
-# ledger but no figure a person reads.
-_DISPLAY_PLACES = {"TRY": 2, "USDT": 2}
-_OTHER_PLACES = 8
-_WIDE = Context(prec=200)
+# The computed columns, in the valuation currency: shown rounded (ledger/display.py).
+_COMPUTED = ("value", "fee_value", "tax_value", "realized")
 # A spreadsheet runs a cell starting with one of these as a formula; text cells get a leading quote.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -73,6 +73,10 @@ class Row:
     value: Decimal | None
     realized: Decimal | None
     currency: str
+    # The fee and tax valued in `currency` at the record's time (positive): what `ledger report` sums
+    # as fees and taxes. None without a price, or (fee_value, tax_value) on a transfer without one.
+    fee_value: Decimal | None = None
+    tax_value: Decimal | None = None
     # What the record gave away beyond the ledger's holding (history missing before the first record),
     # in units of the asset given: a sale's or withdrawal's `asset`, a buy's `quote`.
     shortfall: Decimal | None = None
@@ -83,8 +87,11 @@ class Row:
         return iso_utc(self.timestamp_ms)
 
 
-def rows(account: str, basis: CostBasis) -> list[Row]:
-    """The export rows of one account's replay, in its time order (needs keep_events=True)."""
+def rows(account: str, basis: CostBasis, price_at: PriceAt) -> list[Row]:
+    """The export rows of one account's replay, in its time order (needs keep_events=True).
+
+    `price_at` values the fees and taxes, as the replay valued the records.
+    """
     result = []
     for event in basis.events:
         record = event.record
@@ -107,8 +114,16 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 realized=event.realised,
                 currency=basis.currency,
                 shortfall=event.shortfall,
+                fee_value=trade_paid(record.fee, record, basis.currency, price_at),
+                tax_value=trade_paid(record.tax, record, basis.currency, price_at),
             )
         else:
+            when, asset = record.timestamp_ms, record.currency
+            fee_value = tax_value = None
+            if asset is not None and record.fee is not None:
+                fee_value = paid(record.fee, asset, basis.currency, when, price_at)
+            if asset is not None and record.tax is not None:
+                tax_value = paid(record.tax, asset, basis.currency, when, price_at)
             row = Row(
                 account=account,
                 timestamp_ms=record.timestamp_ms,
@@ -127,6 +142,8 @@ def rows(account: str, basis: CostBasis) -> list[Row]:
                 realized=None,
                 currency=basis.currency,
                 shortfall=event.shortfall,
+                fee_value=fee_value,
+                tax_value=tax_value,
             )
         result.append(row)
     return result
@@ -139,23 +156,10 @@ def _values(row: Row) -> dict[str, str | None]:
         if value is None:
             out[name] = None
         elif isinstance(value, Decimal):
-            shown = _rounded(value, row.currency) if name in ("value", "realized") else None
-            out[name] = _computed(shown) if shown is not None else format(value, "f")
+            out[name] = _computed(shown(value, row.currency)) if name in _COMPUTED else format(value, "f")
         else:
             out[name] = str(value)
     return out
-
-
-def display_places(currency: str) -> int:
-    """The decimal places `value` and `realized` are shown to in `currency` (2 for TRY and USDT)."""
-    return _DISPLAY_PLACES.get(currency, _OTHER_PLACES)
-
-
-def _rounded(amount: Decimal, currency: str) -> Decimal:
-    # Half-even, so rounding many rows biases no sum; quantize's own context is widened because
-    # a 2-place TRY figure of 30 integer digits would overflow the default 28.
-    exponent = Decimal(1).scaleb(-display_places(currency))
-    return amount.quantize(exponent, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
 def _computed(amount: Decimal) -> str:

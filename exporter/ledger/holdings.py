@@ -29,6 +29,26 @@ def rate(asset: str, currency: str, when_ms: int, price_at: PriceAt) -> Decimal 
     return price if price is not None and price > 0 else None
 
 
+def paid(
+    amount: Decimal | None, asset: str, currency: str, when_ms: int, price_at: PriceAt
+) -> Decimal | None:
+    """A fee or tax paid in `asset`, valued in `currency` at `when_ms` (positive); None without a price."""
+    if amount is None or amount == 0:
+        return _ZERO
+    price = rate(asset, currency, when_ms, price_at)
+    with localcontext(CONTEXT):
+        return None if price is None else amount.copy_abs() * price
+
+
+def trade_paid(amount: Decimal, trade: Trade, currency: str, price_at: PriceAt) -> Decimal | None:
+    """A trade's fee or tax valued in `currency` at its time; one taken from the base (a buy on a pair
+    with commissionFromNumerator) is valued at the trade's own price, as quote, then as a quote fee."""
+    if trade.fee_asset != trade.quote:
+        with localcontext(CONTEXT):
+            amount = amount * trade.price
+    return paid(amount, trade.quote, currency, trade.timestamp_ms, price_at)
+
+
 def worth(held: Mapping[str, Decimal], currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
     """The value of every quantity held at `when_ms`; None when any held asset has no price then."""
     total = _ZERO

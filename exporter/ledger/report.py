@@ -13,6 +13,10 @@ and each period's window, cut in a time zone and clipped to `since`/`until`, sum
 * per account and currency, repeated on each of its rows: `value_start`, `value_end` (holdings at
   the window's edges at past prices) and `time_weighted_return` (returns.Units).
 
+Each record's part of a sum is rounded first, by the rounding `ledger export` shows its rows with
+(ledger/display.py): the sums are the sums of the export's rounded figures, to the last digit, and
+`realized_profit` = `proceeds` - `cost_of_sold` holds exactly in every row.
+
 A column is absent (None) when a record it sums, or a holding it values, has no price.
 """
 
@@ -26,7 +30,8 @@ from decimal import Decimal, localcontext
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
 from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, Valued, order
-from exporter.ledger.holdings import rate, worth
+from exporter.ledger.display import shown
+from exporter.ledger.holdings import paid, trade_paid, worth
 from exporter.ledger.periods import Period, bounds
 from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import Units
@@ -48,13 +53,19 @@ _ZERO = Decimal(0)
 
 @dataclass
 class _Sums:
-    """One row's sums; a None is a sum with an unpriced part, which stays None."""
+    """One row's sums of rounded parts; a None is a sum with an unpriced part, which stays None."""
 
+    currency: str
     values: dict[str, Decimal | None] = field(default_factory=lambda: dict.fromkeys(SUMS, _ZERO))
 
     def add(self, name: str, amount: Decimal | None) -> None:
+        """Add one record's `amount`, rounded as `ledger export` shows it."""
         held = self.values[name]
-        self.values[name] = None if held is None or amount is None else held + amount
+        if held is None or amount is None:
+            self.values[name] = None
+            return
+        with localcontext(CONTEXT):
+            self.values[name] = held + shown(amount, self.currency)
 
 
 @dataclass(frozen=True)
@@ -96,20 +107,13 @@ class _AccountReport:
         return worth(self.quantities.held, self.currency, when_ms, self.price_at)
 
     def _paid(self, amount: Decimal | None, asset: str, when_ms: int) -> Decimal | None:
-        if amount is None or amount == 0:
-            return _ZERO
-        price = rate(asset, self.currency, when_ms, self.price_at)
-        with localcontext(CONTEXT):
-            return None if price is None else amount.copy_abs() * price
+        return paid(amount, asset, self.currency, when_ms, self.price_at)
 
-    def _trade_paid(self, amount: Decimal, trade: Trade) -> Decimal | None:
-        """A trade's fee or tax in the currency; one taken from the base is valued at the trade's own
-        price, as what it would have cost in the quote."""
-        if trade.fee_asset == trade.quote:
-            return self._paid(amount, trade.quote, trade.timestamp_ms)
-        with localcontext(CONTEXT):
-            in_quote = amount * trade.price
-        return self._paid(in_quote, trade.quote, trade.timestamp_ms)
+    def _sums(self, sums: dict[str, _Sums], asset: str) -> _Sums:
+        found = sums.get(asset)
+        if found is None:
+            found = sums[asset] = _Sums(self.currency)
+        return found
 
     def skip(self, records: Sequence[Trade | Transfer], start: int, until_ms: int) -> int:
         """Apply the records before `until_ms` from index `start`; the index of the first one left."""
@@ -124,7 +128,7 @@ class _AccountReport:
         """The rows of one window, applying its records from index `start`; and the index after them."""
         value_start = self._worth(window.start_ms)
         units = Units(value_start)
-        sums: dict[str, _Sums] = {asset: _Sums() for asset in self._held()}
+        sums = {asset: _Sums(self.currency) for asset in self._held()}
         index = start
         while index < len(records) and records[index].timestamp_ms < window.end_ms:
             self._record(records[index], sums, units)
@@ -152,10 +156,10 @@ class _AccountReport:
             given = record.base if record.side == "sell" else record.quote
             before = self.replay.position(given)
             valued = self._apply(record)
-            row = sums.setdefault(record.base, _Sums())
-            sums.setdefault(record.quote, _Sums())
-            row.add("fees", self._trade_paid(record.fee, record))
-            row.add("taxes", self._trade_paid(record.tax, record))
+            row = self._sums(sums, record.base)
+            self._sums(sums, record.quote)
+            row.add("fees", trade_paid(record.fee, record, self.currency, self.price_at))
+            row.add("taxes", trade_paid(record.tax, record, self.currency, self.price_at))
             if given == self.currency:
                 return
             disposed = sums[given]
@@ -167,16 +171,22 @@ class _AccountReport:
             with localcontext(CONTEXT):
                 removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
                 realized = valued.realised if valued.realised is not None else _ZERO
-                disposed.add("realized_profit", realized)
-                disposed.add("cost_of_sold", removed)
-                disposed.add("proceeds", realized + removed)
+                # All held: the proceeds are the record's value, the export's `value`; a shortfall
+                # realizes only the held part's.
+                proceeds = valued.value if valued.shortfall is None else realized + removed
+            # cost_of_sold from the two rounded figures, so realized = proceeds - cost_of_sold exactly.
+            realized, proceeds = shown(realized, self.currency), shown(proceeds, self.currency)
+            disposed.add("realized_profit", realized)
+            disposed.add("proceeds", proceeds)
+            with localcontext(CONTEXT):
+                disposed.add("cost_of_sold", proceeds - realized)
             return
         if record.currency is None:  # unattributed: the replay leaves it out too
             self._apply(record)
             return
         held_before = self._worth(when)
         valued = self._apply(record)
-        row = sums.setdefault(record.currency, _Sums())
+        row = self._sums(sums, record.currency)
         row.add("fees", self._paid(record.fee, record.currency, when))
         row.add("taxes", self._paid(record.tax, record.currency, when))
         deposit = record.balance_type == "deposit"

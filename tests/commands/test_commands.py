@@ -11,13 +11,11 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 import yaml
-from costbasis_example import BTCTRY, EXAMPLE_TRADES, EXAMPLE_TRANSFERS, USDTTRY
-from costbasis_example import T0 as EXAMPLE_T0
+from costbasis_example import EXAMPLE_TRANSFERS, hourly
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from exporter import cli
@@ -88,28 +86,6 @@ def test_export_without_a_ledger_says_how_to_get_one(
 
 
 # --- ledger export from the ledger alone -----------------------------------------------------------
-
-
-def hourly(record: object, n: int) -> object:
-    """The worked example's record n, moved to hour n (one cached candle per hour and pair)."""
-    return dataclasses.replace(record, timestamp_ms=T0 + n * HOUR_MS)  # type: ignore[type-var]
-
-
-@pytest.fixture
-def example_ledger(tmp_path: Path) -> Path:
-    """The worked example of docs/cost-basis.md in a ledger, with the three prices it needs cached."""
-    trades = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRADES]
-    transfers = [hourly(t, (t.timestamp_ms - EXAMPLE_T0) // 60_000) for t in EXAMPLE_TRANSFERS]
-    with Ledger.open(tmp_path) as ledger:
-        ledger.upsert_trades("alice", trades)  # type: ignore[arg-type]
-        ledger.upsert_transfers("alice", transfers)  # type: ignore[arg-type]
-        ledger.upsert_transfers("bob", [hourly(EXAMPLE_TRANSFERS[0], 9)])  # type: ignore[list-item]
-        hour = T0 // 1000
-        ledger.prices.put("BTCTRY", "60", [(hour + 3 * 3600, D(2_100_000)), (hour + 8 * 3600, D(2_400_000))])
-        ledger.prices.put("USDTTRY", "60", [(hour + 7 * 3600, D(35))])
-        for base, quote in (BTCTRY, USDTTRY):
-            ledger.set_state(f"prices:60:{base}{quote}", f"{hour}:{hour + 9 * 3600}")
-    return tmp_path
 
 
 def exported(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

@@ -349,6 +349,12 @@ def test_activity_has_the_promised_panels() -> None:
     assert "btcturk_deposits_total" in exprs and "btcturk_withdrawals_total" in exprs
     assert "account_currency:btcturk_portfolio_profit:" in exprs
     assert variable(board, "currency") is not None
+    # "history: 40% synced" while a first backfill runs: one value per account, never 100% early.
+    synced = by_title["History synced"]
+    (target,) = synced["targets"]
+    assert "btcturk_activity_backfill_progress_ratio" in target["expr"] and "by (account)" in target["expr"]
+    assert target["expr"].startswith("floor(") and target["legendFormat"] == "{{account}}"
+    assert synced["fieldConfig"]["defaults"]["unit"] == "percentunit"
 
 
 def test_the_activity_dashboard_says_why_an_account_has_no_activity() -> None:

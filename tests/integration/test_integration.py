@@ -44,11 +44,15 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
+INTERVAL_S, TIMEOUT_S = 1.0, 0.5  # the configured poll_interval and timeout
+SKEW_S = 2.0  # the simulator's clock ahead of ours, within the ±5 s signing window
+
+
 def config(sim: Simulator, **overrides: object) -> dict:
     doc: dict = {
         "api_url": sim.url,
-        "poll_interval": "1s",
-        "timeout": "500ms",
+        "poll_interval": f"{INTERVAL_S:g}s",
+        "timeout": f"{TIMEOUT_S * 1000:g}ms",
         # Two accounts a second are the whole balances budget: allowed only with no headroom planned.
         "rate_limit_share": 1,
         "accounts": [
@@ -64,6 +68,8 @@ Factory = Callable[..., ExporterProcess]
 
 
 def test_every_gauge_has_the_simulator_value(sim: Simulator, exporter_factory: Factory) -> None:
+    sim.clock_skew = SKEW_S
+    before = time.time()
     exporter = exporter_factory(config(sim))
     m = exporter.wait_metrics(
         lambda m: (
@@ -73,6 +79,7 @@ def test_every_gauge_has_the_simulator_value(sim: Simulator, exporter_factory: F
         ),
         what="both accounts polled and valued",
     )
+    after = time.time()
     expected = {a.asset: a for a in assets()}
     for asset in ("TRY", "BTC", "USDT"):
         a = expected[asset]
@@ -88,12 +95,17 @@ def test_every_gauge_has_the_simulator_value(sim: Simulator, exporter_factory: F
     )
     for account in ("main", "savings"):
         assert sample(m, "btcturk_up", account=account) == 1
-        assert sample(m, "btcturk_last_success_timestamp_seconds", account=account) == pytest.approx(
-            time.time(), abs=30
-        )
-        assert 0 < sample(m, "btcturk_poll_duration_seconds", account=account) < 5
+        # Stamped on this machine's clock, by a poll made after the start and before the scrape.
+        assert before <= (sample(m, "btcturk_last_success_timestamp_seconds", account=account) or 0) <= after
+        # A poll's retries end by its deadline, one poll_interval after it began; the first poll measures
+        # the server clock before, one request within `timeout`. Nor can it outlast what we watched.
+        duration = sample(m, "btcturk_poll_duration_seconds", account=account) or 0
+        assert 0 < duration < min(INTERVAL_S + TIMEOUT_S, after - before)
         assert sample(m, "btcturk_api_requests_total", account=account, endpoint=BALANCES, code="200") >= 1
-    assert sample(m, "btcturk_clock_offset_seconds") == pytest.approx(0, abs=1)
+    # The server's time is read somewhere within a round trip of at most `timeout`, in whole milliseconds:
+    # its midpoint is off the simulator's skew by half of that at most.
+    offset = sample(m, "btcturk_clock_offset_seconds")
+    assert offset == pytest.approx(SKEW_S, abs=TIMEOUT_S / 2 + 0.001)
     assert samples(m, "btcturk_exporter_build_info")
     # Zero in every poll since start: not exported.
     assert sample(m, "btcturk_balance", account="main", asset="ETH") is None

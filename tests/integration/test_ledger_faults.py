@@ -266,6 +266,96 @@ def test_damaged_pages_while_running_are_moved_aside_and_rebuilt(sim: Simulator,
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+class Served:
+    """Scrapes /metrics in a thread and records every scrape that failed or did not serve the balances."""
+
+    def __init__(self, exporter: ExporterProcess) -> None:
+        self.exporter = exporter
+        self.scrapes = 0
+        self.missed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                up = sample(self.exporter.metrics(), "btcturk_up", account="main")
+            except Exception as exc:  # a refused or failed scrape is a miss, said in the assertion
+                self.missed.append(repr(exc))
+                continue
+            self.scrapes += 1
+            if up != 1:
+                self.missed.append(f"btcturk_up {up}")
+
+
+def spoil(path: Path, how: str) -> None:
+    """Truncate the ledger file in place (same inode), or write garbage over its header."""
+    with sqlite3.connect(path) as db:  # everything in the file itself, so the damage is to the records
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        if how == "truncated_half":
+            f.truncate(size // 2)
+        elif how == "truncated_empty":
+            f.truncate(0)
+        else:
+            f.seek(0)
+            f.write(b"this is no SQLite file, just garbage" + os.urandom(64))
+
+
+def stored_ids(path: Path) -> tuple[list[int], list[int]]:
+    """Every trade id and transfer id in a ledger file, repeats kept (so a doubled row shows)."""
+    with Ledger.read_only(path) as ledger:
+        return [t.id for t in ledger.trades("main")], [t.id for t in ledger.transfers("main")]
+
+
+def simulated_ids(sim: Simulator) -> tuple[list[int], list[int]]:
+    history = sim.history(MAIN[0])
+    return sorted(t.id for t in history.trades), sorted(t.id for t in history.transfers)
+
+
+@pytest.mark.parametrize("how", ["truncated_half", "truncated_empty", "garbage_header"])
+def test_a_truncated_or_garbage_ledger_while_running_is_moved_aside_and_rebuilt(
+    sim: Simulator, tmp_path: Path, how: str
+) -> None:
+    storage = tmp_path / "storage"
+    path = storage / "ledger.db"
+    exporter = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
+    try:
+        with Served(exporter) as served:
+            backfilled(exporter)
+            spoil(path, how)
+            # The publisher checks every page on disk every 30 s (LEDGER_CHECK_INTERVAL), writes sooner.
+            lines = wait_for(lambda: warnings(exporter, "moved aside to"), 90, what="the damage noticed")
+            (aside,) = moved_aside(storage)
+            assert len(lines) == 1, lines
+            assert str(path) in lines[0]["msg"] and aside.name in lines[0]["msg"], lines
+
+            def rebuilt() -> bool:
+                trades, transfers = stored_ids(path)
+                return (sorted(trades), sorted(transfers)) == simulated_ids(sim)
+
+            wait_for(rebuilt, 60, what="the history read again into a new file")
+            m = exporter.metrics()
+            assert sum(samples(m, "btcturk_trades_total").values()) == len(sim.history(MAIN[0]).trades)
+        assert served.scrapes > 10 and served.missed == [], served.missed
+        assert len(warnings(exporter, "moved aside to")) == 1
+        assert "Traceback" not in exporter.log_text()
+    finally:
+        assert exporter.terminate() == 0
+    trades, transfers = stored_ids(path)
+    assert (sorted(trades), sorted(transfers)) == simulated_ids(sim)
+    assert len(trades) == len(set(trades)) and len(transfers) == len(set(transfers))
+
+
 @pytest.mark.parametrize("damage", ["header", "pages", "newer_version"])
 def test_a_damaged_ledger_at_start_never_stops_balances(sim: Simulator, tmp_path: Path, damage: str) -> None:
     storage = tmp_path / "storage"

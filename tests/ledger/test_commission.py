@@ -96,8 +96,9 @@ def test_every_part_moves_the_trade_as_one_engine_says() -> None:
 
 def test_export_and_report_name_and_value_the_fee_where_it_was_taken() -> None:
     basis = compute([BUY, SELL], [DEPOSIT], "TRY", no_price, keep_events=True)
-    buy_row = next(r for r in export.rows("main", basis) if r.id == BUY.id)
+    buy_row = next(r for r in export.rows("main", basis, no_price) if r.id == BUY.id)
     assert (buy_row.fee, buy_row.fee_currency, buy_row.value) == (D("-0.001"), "BTC", D("1000000"))
+    assert buy_row.fee_value == D("1000")  # 0.001 BTC at the trade's own price, 1,000,000 TRY
     rows = report(
         "main", [BUY, SELL], [DEPOSIT], "TRY", no_price, "average", "year", ZoneInfo("UTC"), None, t(4)
     )

@@ -20,7 +20,7 @@ from exporter.ledger.store import Ledger
 
 def example_rows() -> list[Row]:
     basis = compute(EXAMPLE_TRADES, EXAMPLE_TRANSFERS, "TRY", Prices(EXAMPLE_PRICES), keep_events=True)
-    return rows("alice", basis)
+    return rows("alice", basis, Prices(EXAMPLE_PRICES))
 
 
 def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
@@ -57,6 +57,8 @@ def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
         "tax": "-270",
         "fee_currency": "TRY",
         "value": "1498230",
+        "fee_value": "1500",
+        "tax_value": "270",
         "realized": "230884.8",
         "currency": "TRY",
         "shortfall": "",
@@ -77,6 +79,11 @@ def test_csv_has_one_row_per_record_with_value_and_realised_profit() -> None:
     )
     assert withdrawal["fee_currency"] == "BTC"
     assert (withdrawal["value"], withdrawal["realized"], withdrawal["price"]) == ("216000", "", "")
+    # Its fee valued in TRY at the withdrawal's BTC price (2,400,000), as `ledger report` sums it;
+    # no tax in the record: absent, not 0.
+    assert (withdrawal["fee_value"], withdrawal["tax_value"]) == ("1200", "")
+    # A fee paid in USDT, valued at USDT's price then (35), shown to the kuruş: 3 x 35, 0.54 x 35.
+    assert (usdt_buy["fee_value"], usdt_buy["tax_value"]) == ("105", "18.9")
     # A TRY-quoted buy realises nothing: its cell is empty, not 0.
     assert parsed[1]["realized"] == ""
 
@@ -108,7 +115,7 @@ def test_unpriced_records_and_big_ids() -> None:
     big = type(big)(**{**{k: getattr(big, k) for k in big.__slots__}, "id": 2**64 + 1})
     basis = compute([big], [transfer(2, "fiat", None, "5")], "TRY", Prices({}), keep_events=True)
     out = io.StringIO()
-    write_json(out, rows("bob", basis))
+    write_json(out, rows("bob", basis, Prices({})))
     data = json.loads(out.getvalue())
     assert data[0]["id"] == str(2**64 + 1)
     assert data[0]["value"] is None and data[0]["realized"] is None
@@ -119,7 +126,7 @@ def test_text_a_spreadsheet_would_run_is_neutralised() -> None:
     hostile = trade(1, ("=HYPERLINK(1)", "TRY"), "buy", "1", "1", "0", "0")
     basis = compute([hostile], [], "TRY", Prices({}), keep_events=True)
     out = io.StringIO()
-    write_csv(out, rows("@acct", basis))
+    write_csv(out, rows("@acct", basis, Prices({})))
     (row,) = csv.DictReader(io.StringIO(out.getvalue()))
     assert row["asset"] == "'=HYPERLINK(1)"
     assert row["account"] == "'@acct"
@@ -128,7 +135,7 @@ def test_text_a_spreadsheet_would_run_is_neutralised() -> None:
 
 def test_time_is_integer_exact_at_the_last_millisecond() -> None:
     basis = compute([], [transfer(0, "fiat", "TRY", "1")], "TRY", Prices({}), keep_events=True)
-    row = rows("a", basis)[0]
+    row = rows("a", basis, Prices({}))[0]
     edge = Row(**{**{k: getattr(row, k) for k in row.__slots__}, "timestamp_ms": 1764000059999})
     assert edge.time == "2025-11-24T16:00:59.999Z"
 
@@ -179,7 +186,7 @@ def test_from_api_answers_through_the_ledger_to_the_export(tmp_path: Path) -> No
             keep_events=True,
         )
     out = io.StringIO()
-    write_csv(out, rows("alice", basis))
+    write_csv(out, rows("alice", basis, lambda asset, currency, when: None))
     parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [(r["kind"], r["type"]) for r in parsed] == [
         ("fiat", "deposit"),
@@ -227,7 +234,7 @@ def test_a_sale_after_buys_at_uneven_prices_shows_kurus_not_sixty_digits() -> No
     exact = basis.events[-1].realised
     assert exact is not None and len(format(exact, "f").split(".")[1]) > 50  # the ledger's figure is exact
     out = io.StringIO()
-    write_csv(out, rows("alice", basis))
+    write_csv(out, rows("alice", basis, Prices({})))
     parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert parsed[-1]["realized"] == "166.67"
     assert parsed[-1]["value"] == "500"
@@ -248,6 +255,6 @@ def test_a_withdrawal_beyond_the_holding_shows_its_shortfall() -> None:
     prices = Prices({("BTC", "TRY", t(1)): D("2000000"), ("BTC", "TRY", t(2)): D("2000000")})
     basis = compute([], [deposit, withdrawal], "TRY", prices, keep_events=True)
     out = io.StringIO()
-    write_csv(out, rows("alice", basis))
+    write_csv(out, rows("alice", basis, prices))
     parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [(r["type"], r["shortfall"]) for r in parsed] == [("deposit", ""), ("withdrawal", "0.2")]

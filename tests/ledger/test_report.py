@@ -111,7 +111,7 @@ def test_utc_periods_put_the_sale_in_january() -> None:
 def test_totals_equal_the_sums_of_ledger_export() -> None:
     trades, transfers = history()
     basis = compute(trades, transfers, "TRY", Prices(PRICES), "average", keep_events=True)
-    exported = export.rows("main", basis)
+    exported = export.rows("main", basis, Prices(PRICES))
     rows = monthly()
     assert sum(r["realized_profit"] for r in rows) == sum(r.realized or 0 for r in exported)  # type: ignore[misc]
     deposits = sum(r.value or 0 for r in exported if r.type == "deposit")

@@ -102,7 +102,7 @@ def test_every_path_values_one_asset_at_one_moment_alike(tmp_path: Path) -> None
         basis = compute([], [deposit()], "USDT", prices.price_at, keep_events=True)
         replayed = basis.events[0].value
         cost = basis.positions["AVAX"].cost
-        row = export.rows("main", basis)[0]
+        row = export.rows("main", basis, prices.price_at)[0]
 
         step_prices = step_price_at(prices, H)
         history = AccountHistory("main", {"AVAX": HELD}, T, [], [deposit()], complete_since_ms=T)

@@ -260,7 +260,25 @@ def sync_panels() -> list[Item]:
             (12, 6),
             past=False,
         ),
+        history_synced(),
     ]
+
+
+def history_synced() -> Item:
+    """How much of each account's history is read, so a first backfill shows as "40%", not as empty."""
+    # Floored to whole percent: rounding would show 100% while the last endpoint is still reading.
+    share = f"min by (account) (btcturk_activity_backfill_progress_ratio{{{ACC}}})"
+    return stat_panel(
+        "History synced",
+        "How much of each account's history since activity.since the exporter has read into its "
+        "ledger: the endpoint furthest behind (btcturk_activity_backfill_progress_ratio). 100% once "
+        "every endpoint has reached the present; counters, cost basis and profit appear then.",
+        [(f"floor(100 * {share}) / 100", "{{account}}")],
+        "percentunit",
+        (24, 4),
+        steps=((None, "blue"), (1, "green")),
+        decimals=0,
+    )
 
 
 def activity() -> models.Dashboard:
