@@ -94,20 +94,35 @@ class Publisher:
             log.warning("market status poll failed: %s", exc)
             return None
         self.market = market
-        if self.prices.set_pairs(market.pairs.values()):
+        changed = self.prices.set_pairs(market.pairs.values())
+        commission = self._remember_commission()
+        if changed or commission:
             for health in self.health.values():
                 health.changed = True
+                if commission:  # a trade's fee moves another asset now: no kept replay holds
+                    health.replay = None
         if self.on_market is not None:
             self.on_market(market)
         return market
+
+    def _remember_commission(self) -> bool:
+        """Keep the market's commission flags in the ledger, for replays offline; whether they changed."""
+        if self.market is None:
+            return False
+        try:
+            return self.ledger.remember_commission(self.market.commission_from_numerator)
+        except LedgerError as exc:
+            self.watch.failed(exc)
+            return False
 
     def forget_counts(self, name: str) -> None:
         """The account's records changed: count them again before its next snapshot."""
         self._counts.pop(name, None)
 
     def forget_all_counts(self) -> None:
-        """The ledger was rebuilt: count every account's records again."""
+        """The ledger was rebuilt: count every account's records again, and state the flags it lost."""
         self._counts.clear()
+        self._remember_commission()
 
     def publish(self, name: str, *, revalue_due: bool = True) -> ActivitySnapshot | None:
         """Recompute the account's cost basis if its records or prices changed (unless `revalue_due` is

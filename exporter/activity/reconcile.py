@@ -37,8 +37,9 @@ TOLERANCE = Decimal("1e-12")
 def _moves(trades: Iterable[Trade], transfers: Iterable[Transfer]) -> list[tuple[int, str, Decimal]]:
     moves: list[tuple[int, str, Decimal]] = []
     for t in trades:
-        moves.append((t.timestamp_ms, t.base, t.amount))
-        moves.append((t.timestamp_ms, t.quote, -t.amount * t.price + t.fee + t.tax))
+        base, quote = t.moves()  # fee and tax off the asset the pair takes them from
+        moves.append((t.timestamp_ms, t.base, base))
+        moves.append((t.timestamp_ms, t.quote, quote))
     for r in transfers:
         if r.currency is not None:
             net = r.amount + (r.fee or Decimal(0)) + (r.tax or Decimal(0))

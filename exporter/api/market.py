@@ -3,12 +3,16 @@
 Withdrawals and deposits come from `data.currencyOperationBlocks` (`withdrawalDisabled`,
 `depositDisabled`) or, failing that, from switches on `data.currencies[]`. Either may be missing, and
 absent means unknown (None), never enabled: a user is not told money can move when nobody said so.
+
+A pair's `commissionFromNumerator` (boolean) says its buys pay fee and tax in the numerator, the asset
+bought (api.records.Trade). Only a boolean is read: absent or anything else leaves the pair out of
+`commission_from_numerator`, and such a pair follows the vendor notes' rule (fees in the denominator).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +39,8 @@ class MarketStatus:
     trading: Mapping[str, bool]  # BTCTRY -> status == TRADING
     deposits: Mapping[str, bool | None]  # BTC -> enabled
     withdrawals: Mapping[str, bool | None]
+    # BTCTRY -> commissionFromNumerator, only for pairs whose entry carries a boolean
+    commission_from_numerator: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _text(value: object) -> str | None:
@@ -61,6 +67,7 @@ def parse_exchange_info(payload: object, fetched_s: float) -> MarketStatus:
         raise BadResponse(f"{EXCHANGE_INFO} data.symbols: expected a list")
     pairs: dict[str, tuple[str, str]] = {}
     trading: dict[str, bool] = {}
+    from_numerator: dict[str, bool] = {}
     for entry in symbols:
         if not isinstance(entry, Mapping):
             continue
@@ -70,6 +77,8 @@ def parse_exchange_info(payload: object, fetched_s: float) -> MarketStatus:
             continue
         pairs[name] = (base, quote)
         trading[name] = entry.get("status") == "TRADING"
+        if isinstance(entry.get("commissionFromNumerator"), bool):
+            from_numerator[name] = entry["commissionFromNumerator"]
     deposits: dict[str, bool | None] = {}
     withdrawals: dict[str, bool | None] = {}
     currencies = data.get("currencies")
@@ -97,4 +106,5 @@ def parse_exchange_info(payload: object, fetched_s: float) -> MarketStatus:
         MappingProxyType(trading),
         MappingProxyType(deposits),
         MappingProxyType(withdrawals),
+        MappingProxyType(from_numerator),
     )

@@ -57,7 +57,11 @@ RECORD_ODDITIES = tuple(
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """One fill of one order. `amount` is negative for sells; `fee` and `tax` are <= 0, in `quote`."""
+    """One fill of one order. `amount` is negative for sells; `fee` and `tax` are <= 0, in `fee_asset`.
+
+    `commission_from_numerator` is the pair's exchangeinfo flag, which the trade item does not carry:
+    the ledger sets it when it reads a trade back (ledger.store), False for a pair never seen with it.
+    """
 
     id: int
     order_id: int | None
@@ -69,6 +73,27 @@ class Trade:
     amount: Decimal
     fee: Decimal
     tax: Decimal
+    commission_from_numerator: bool = False
+
+    @property
+    def fee_asset(self) -> str:
+        """The asset fee and tax are taken from: the quote, or the base a buy receives on a pair that
+        takes commission from the numerator (a sale always pays in the quote it receives)."""
+        return self.base if self.commission_from_numerator and self.side == "buy" else self.quote
+
+    def moves(self) -> tuple[Decimal, Decimal]:
+        """What the trade does to the (base, quote) holdings, signed, in the caller's decimal context.
+
+        The one definition every part uses (cost basis, quantities, reconciliation, backfill). The
+        quote moves by amount x price; fee and tax (<= 0) come off the asset in `fee_asset`.
+        """
+        gross = self.quantity * self.price
+        costs = self.fee + self.tax
+        if self.side == "sell":
+            return -self.quantity, gross + costs
+        if self.commission_from_numerator:
+            return self.quantity + costs, -gross
+        return self.quantity, costs - gross
 
     @property
     def pair(self) -> str:

@@ -15,9 +15,10 @@ and unrealized profit of an asset are only given at steps where the ledger accou
 holding (its replayed quantity equals the walked one): a cost for part of what is held would be a
 wrong number shown as real.
 
-Trade amounts move holdings exactly as in costbasis: a buy receives the quantity and pays the gross
-plus fee and tax in the quote asset, a sale the reverse; a transfer moves its `amount`, its fee not
-taken again (the API does not say whether `amount` includes it).
+Trade amounts move holdings exactly as in costbasis (both use Trade.moves()): a buy receives the
+quantity and pays the gross plus fee and tax in the quote asset, a sale the reverse; on a pair that
+takes commission from the numerator a buy's fee and tax come off the quantity received instead; a
+transfer moves its `amount`, its fee not taken again (the API does not say whether `amount` includes it).
 """
 
 from __future__ import annotations
@@ -148,12 +149,8 @@ def deltas(record: Record) -> tuple[tuple[str, Decimal], ...]:
     """How a record changes holdings, per asset (computed in the caller's decimal context)."""
     if isinstance(record, Transfer):
         return () if record.currency is None else ((record.currency, record.amount),)
-    quantity = record.quantity
-    gross = quantity * record.price
-    costs = record.fee.copy_abs() + record.tax.copy_abs()
-    if record.side == "buy":
-        return ((record.base, quantity), (record.quote, -(gross + costs)))
-    return ((record.base, -quantity), (record.quote, gross - costs))
+    base, quote = record.moves()
+    return ((record.base, base), (record.quote, quote))
 
 
 def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timeline:

@@ -7,6 +7,9 @@ The rules (docs/cost-basis.md has them with a worked example):
   amount is the leg in the valuation currency when there is one (what a TRY-quoted buy paid, fees and tax
   included, or what a sell received, net of them); otherwise the quote leg at the quote's market price,
   or failing that the base quantity at the base's market price.
+* What a trade moves is Trade.moves(): fee and tax come off the quote, or, on a pair whose exchangeinfo
+  says commissionFromNumerator, off the base a buy receives (its cost is then the gross it paid, so
+  the unit cost of what is held rises by the fee; a sale pays in the quote it receives).
 * Receiving adds quantity and that amount to the asset's cost. Giving removes cost in proportion to the
   quantity held (average cost) or from lots (ledger/lots.py: oldest first for FIFO, newest first for
   LIFO, highest unit cost first for HIFO), and realises the amount minus the removed cost. The
@@ -237,15 +240,20 @@ def _unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> D
     return _ONE if asset == currency else price_at(asset, currency, when_ms)
 
 
-def _trade_value(trade: Trade, quote_leg: Decimal, currency: str, price_at: PriceAt) -> Decimal | None:
+def _trade_value(
+    trade: Trade, quote_leg: Decimal, base_leg: Decimal, currency: str, price_at: PriceAt
+) -> Decimal | None:
     """The one amount both legs of a trade are valued at (the first rule above); None if unpriced.
 
-    `quote_leg` is what the quote side moved: paid on a buy (fees and tax included), received on a sale.
+    `quote_leg` is what the quote side moved: paid on a buy (fees and tax included when they are
+    taken from the quote), received on a sale. `base_leg` is what the base side moved: on a buy that
+    pays its fee in the base, what it received net of it, so the valuation currency keeps a cost
+    equal to its amount when it is the base.
     """
     if trade.quote == currency:
         return quote_leg
     if trade.base == currency:
-        return trade.quantity
+        return base_leg
     rate = price_at(trade.quote, currency, trade.timestamp_ms)
     if rate is not None:
         return quote_leg * rate
@@ -305,22 +313,20 @@ class Replay:
         return found
 
     def _trade(self, trade: Trade) -> Valued:
-        quantity = trade.quantity
-        fee, tax = trade.fee.copy_abs(), trade.tax.copy_abs()
-        costs = fee + tax
-        gross = quantity * trade.price
+        base_move, quote_move = trade.moves()  # the one definition of a trade's legs (api.records)
         if trade.side == "buy":
-            given, given_qty, got, got_qty = trade.quote, gross + costs, trade.base, quantity
+            given, given_qty, got, got_qty = trade.quote, -quote_move, trade.base, base_move
+            quote_leg, base_leg = given_qty, got_qty
         else:
-            given, given_qty, got, got_qty = trade.base, quantity, trade.quote, gross - costs
-        quote_leg = given_qty if trade.side == "buy" else got_qty
-        _add(self.fees, trade.quote, fee)
-        _add(self.taxes, trade.quote, tax)
+            given, given_qty, got, got_qty = trade.base, -base_move, trade.quote, quote_move
+            quote_leg, base_leg = got_qty, given_qty
+        _add(self.fees, trade.fee_asset, trade.fee.copy_abs())
+        _add(self.taxes, trade.fee_asset, trade.tax.copy_abs())
         key = (trade.base, trade.quote, trade.side)
         self.trades[key] = self.trades.get(key, 0) + 1
         if self.last_trade_ms is None or trade.timestamp_ms > self.last_trade_ms:
             self.last_trade_ms = trade.timestamp_ms
-        value = _trade_value(trade, quote_leg, self.currency, self.price_at)
+        value = _trade_value(trade, quote_leg, base_leg, self.currency, self.price_at)
         if value is None:
             self.unpriced += 1
             return Valued(trade, None, None)
@@ -330,8 +336,8 @@ class Replay:
         if got_qty >= 0:
             self._holding(got).receive(got_qty, value, self.lots, trade.timestamp_ms)
         else:
-            # A sale whose fee and tax exceed its proceeds also gives away quote: the excess is
-            # disposed at its own value, so the whole loss lands on the asset sold.
+            # A trade whose fee and tax exceed what it receives (a dust sale) also gives that asset
+            # away: the excess is disposed at its own value, so the whole loss lands on the asset given.
             self._holding(got).give(-got_qty, -value, self.lots)
         if given == self.currency:
             return Valued(trade, value, None, shortfall=short)

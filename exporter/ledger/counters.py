@@ -3,7 +3,8 @@
 One definition for the live exporter and the backfill, so a counter never jumps where the two meet.
 Totals are keyed by what they count (Counted); the metrics layer names the family each is exported as.
 Within a counter, keys are the label values after `account` (`(pair, side)` for trades, `(asset,)`
-for the others); fees and taxes are trade fees only, as positive amounts in the pair's quote asset;
+for the others); fees and taxes are trade fees only, as positive amounts in the asset paid in (the
+pair's quote, or the base of a buy on a pair that takes commission from the numerator: Trade.fee_asset);
 deposits and withdrawals are quantities of the asset. A transfer naming no currency counts nowhere,
 nor does an opening (the ledger's record of what was held at `since`, not a deposit the API made).
 """
@@ -37,8 +38,8 @@ class LedgerCounters:
         for r in records:
             if isinstance(r, Trade):
                 totals["trades"].setdefault((r.pair, r.side), 0)
-                totals["trade_fees"].setdefault((r.quote,), _ZERO)
-                totals["trade_taxes"].setdefault((r.quote,), _ZERO)
+                totals["trade_fees"].setdefault((r.fee_asset,), _ZERO)
+                totals["trade_taxes"].setdefault((r.fee_asset,), _ZERO)
             elif r.currency is not None and r.kind != OPENING:
                 totals[_transfer(r)].setdefault((r.currency,), _ZERO)
 
@@ -49,8 +50,9 @@ class LedgerCounters:
             trades = totals["trades"]
             trades[r.pair, r.side] = trades.get((r.pair, r.side), 0) + 1
             fees, taxes = totals["trade_fees"], totals["trade_taxes"]
-            fees[r.quote,] = fees.get((r.quote,), _ZERO) + r.fee.copy_abs()
-            taxes[r.quote,] = taxes.get((r.quote,), _ZERO) + r.tax.copy_abs()
+            paid_in = r.fee_asset
+            fees[paid_in,] = fees.get((paid_in,), _ZERO) + r.fee.copy_abs()
+            taxes[paid_in,] = taxes.get((paid_in,), _ZERO) + r.tax.copy_abs()
         elif r.currency is not None and r.kind != OPENING:
             moved = totals[_transfer(r)]
             moved[r.currency,] = moved.get((r.currency,), _ZERO) + r.quantity

@@ -19,7 +19,7 @@ from typing import Literal, TextIO
 from exporter.api.records import Trade
 from exporter.ledger.costbasis import CostBasis, PriceAt
 from exporter.ledger.display import shown
-from exporter.ledger.holdings import paid
+from exporter.ledger.holdings import paid, trade_paid
 from exporter.ledger.periods import iso_utc
 
 Format = Literal["csv", "json"]
@@ -96,7 +96,6 @@ def rows(account: str, basis: CostBasis, price_at: PriceAt) -> list[Row]:
     for event in basis.events:
         record = event.record
         if isinstance(record, Trade):
-            when, paid_in = record.timestamp_ms, record.quote
             row = Row(
                 account=account,
                 timestamp_ms=record.timestamp_ms,
@@ -110,13 +109,13 @@ def rows(account: str, basis: CostBasis, price_at: PriceAt) -> list[Row]:
                 price=record.price,
                 fee=record.fee,
                 tax=record.tax,
-                fee_currency=record.quote,
+                fee_currency=record.fee_asset,
                 value=event.value,
                 realized=event.realised,
                 currency=basis.currency,
                 shortfall=event.shortfall,
-                fee_value=paid(record.fee, paid_in, basis.currency, when, price_at),
-                tax_value=paid(record.tax, paid_in, basis.currency, when, price_at),
+                fee_value=trade_paid(record.fee, record, basis.currency, price_at),
+                tax_value=trade_paid(record.tax, record, basis.currency, price_at),
             )
         else:
             when, asset = record.timestamp_ms, record.currency

@@ -40,6 +40,15 @@ def paid(
         return None if price is None else amount.copy_abs() * price
 
 
+def trade_paid(amount: Decimal, trade: Trade, currency: str, price_at: PriceAt) -> Decimal | None:
+    """A trade's fee or tax valued in `currency` at its time; one taken from the base (a buy on a pair
+    with commissionFromNumerator) is valued at the trade's own price, as quote, then as a quote fee."""
+    if trade.fee_asset != trade.quote:
+        with localcontext(CONTEXT):
+            amount = amount * trade.price
+    return paid(amount, trade.quote, currency, trade.timestamp_ms, price_at)
+
+
 def worth(held: Mapping[str, Decimal], currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
     """The value of every quantity held at `when_ms`; None when any held asset has no price then."""
     total = _ZERO

@@ -2,9 +2,10 @@
 
 The cost-basis replay leaves out a record it cannot value (costbasis.py: `unpriced`), so its
 positions are not what was held. Valuing holdings needs the quantities themselves, moved by the same
-rules: a trade gives its quote (fees and tax included) for its base or the reverse, a sale whose
-costs exceed its proceeds gives quote too, transfer fees are not taken, and giving more than is held
-(history before the first record) leaves zero, never a negative quantity.
+rules: a trade moves its base and quote as Trade.moves() says (fee and tax off the quote, or off the
+base a buy receives on a pair that takes commission from the numerator), a sale whose costs exceed
+its proceeds gives quote too, transfer fees are not taken, and giving more than is held (history
+before the first record) leaves zero, never a negative quantity.
 """
 
 from __future__ import annotations
@@ -32,15 +33,14 @@ class Quantities:
         """Move the quantities one record moves."""
         with localcontext(CONTEXT):
             if isinstance(record, Trade):
-                quantity = record.quantity
-                gross = quantity * record.price
-                costs = record.fee.copy_abs() + record.tax.copy_abs()
+                base, quote = record.moves()
+                # What is given first, so a shortfall clips at zero before the receipt, as it did.
                 if record.side == "buy":
-                    self._move(record.quote, -(gross + costs))
-                    self._move(record.base, quantity)
+                    self._move(record.quote, quote)
+                    self._move(record.base, base)
                 else:
-                    self._move(record.base, -quantity)
-                    self._move(record.quote, gross - costs)
+                    self._move(record.base, base)
+                    self._move(record.quote, quote)
             elif record.currency is not None:
                 sign = 1 if record.balance_type == "deposit" else -1
                 self._move(record.currency, sign * record.quantity)

@@ -60,8 +60,9 @@ def _transfer_row(account: str, t: Transfer) -> tuple[object, ...]:
     )
 
 
-def trade_of(r: Sequence[Any], symbols: dict[str, str]) -> Trade:
-    """The trade of a row of TRADE_COLUMNS; `symbols` keeps one str object per symbol."""
+def trade_of(r: Sequence[Any], symbols: dict[str, str], numerator: frozenset[str] = frozenset()) -> Trade:
+    """The trade of a row of TRADE_COLUMNS; `symbols` keeps one str object per symbol, `numerator`
+    names the pairs that take commission from the numerator."""
     return Trade(
         int(r[0]),
         None if r[1] is None else int(r[1]),
@@ -73,6 +74,7 @@ def trade_of(r: Sequence[Any], symbols: dict[str, str]) -> Trade:
         Decimal(r[7]),
         Decimal(r[8]),
         Decimal(r[9]),
+        r[3] + r[4] in numerator if numerator else False,
     )
 
 

@@ -7,7 +7,8 @@ and each period's window, cut in a time zone and clipped to `since`/`until`, sum
   of a buy paid in an asset other than the valuation currency), as the replay realized them;
   `proceeds` is the part matched against holdings, so realized = proceeds - cost_of_sold;
 * `fees`, `taxes` on the traded asset (a trade's base, a transfer's currency), each valued at the
-  price of the asset it was paid in at its time;
+  price of the asset it was paid in at its time; a buy's fee taken from the base (a pair that takes
+  commission from the numerator) is valued at the trade's own price, as quote, then as a quote fee;
 * `deposits`, `withdrawals` (positive) on the moved asset, each valued at its time;
 * per account and currency, repeated on each of its rows: `value_start`, `value_end` (holdings at
   the window's edges at past prices) and `time_weighted_return` (returns.Units).
@@ -30,7 +31,7 @@ from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
 from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, Valued, order
 from exporter.ledger.display import shown
-from exporter.ledger.holdings import paid, worth
+from exporter.ledger.holdings import paid, trade_paid, worth
 from exporter.ledger.periods import Period, bounds
 from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import Units
@@ -157,8 +158,8 @@ class _AccountReport:
             valued = self._apply(record)
             row = self._sums(sums, record.base)
             self._sums(sums, record.quote)
-            row.add("fees", self._paid(record.fee, record.quote, when))
-            row.add("taxes", self._paid(record.tax, record.quote, when))
+            row.add("fees", trade_paid(record.fee, record, self.currency, self.price_at))
+            row.add("taxes", trade_paid(record.tax, record, self.currency, self.price_at))
             if given == self.currency:
                 return
             disposed = sums[given]

@@ -17,7 +17,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from exporter.api.records import Kind, Trade, Transfer
-from exporter.ledger import openings, records
+from exporter.ledger import commission, openings, records
 from exporter.ledger.cursors import Cursor, SyncState
 from exporter.ledger.db import LedgerDb
 from exporter.ledger.prices import PriceCache
@@ -86,15 +86,17 @@ class Ledger:
         return records.upsert_transfers(self._db, account, transfers, changed)
 
     def trades(self, account: str, since_ms: int | None = None, until_ms: int | None = None) -> list[Trade]:
-        """One account's trades, oldest first (ties in id order), optionally within [since, until)."""
+        """One account's trades, oldest first (ties in id order), optionally within [since, until), each
+        with its pair's commission flag as last remembered (remember_commission)."""
         where, args = _window(account, since_ms, until_ms)
         with self._db.read() as db:
             # Sorted here, not in SQL: reading the table in key order and sorting in Python is faster
             # than following the time index row by row, and ids are text here, so SQL's order of
             # them is not numeric order.
             rows = db.execute(f"SELECT {records.TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
+            numerator = commission.numerator_pairs(db)
         symbols: dict[str, str] = {}  # one str object per symbol, not one per row
-        trades = [records.trade_of(r, symbols) for r in rows]
+        trades = [records.trade_of(r, symbols, numerator) for r in rows]
         trades.sort(key=_TIME_AND_ID)
         return trades
 
@@ -127,6 +129,10 @@ class Ledger:
     ) -> bool:
         """Replace the account's openings as one set; True when they changed (openings.replace)."""
         return openings.replace(self._db, account, at_ms, quantities, rebuilds)
+
+    def remember_commission(self, flags: Mapping[str, bool]) -> bool:
+        """Keep exchangeinfo's commissionFromNumerator per pair; whether it changed (ledger.commission)."""
+        return commission.remember(self._db, flags)
 
     def accounts(self) -> list[str]:
         """Every account with at least one record, sorted."""

@@ -70,13 +70,15 @@ TRADES = Family(
 TRADE_FEES = Family(
     "btcturk_trade_fees",  # samples: btcturk_trade_fees_total
     "counter",
-    "Trade fees paid, in units of the asset they were paid in (the pair's quote asset).",
+    "Trade fees paid, in units of the asset they were paid in (the pair's quote, or the asset a buy"
+    " received where the pair takes commission from the numerator).",
     ("account", "asset"),
 )
 TRADE_TAXES = Family(
     "btcturk_trade_taxes",  # samples: btcturk_trade_taxes_total
     "counter",
-    "Taxes paid on trades, in units of the asset they were paid in (the pair's quote asset).",
+    "Taxes paid on trades, in units of the asset they were paid in (the pair's quote, or the asset a buy"
+    " received where the pair takes commission from the numerator).",
     ("account", "asset"),
 )
 DEPOSITS = Family(

@@ -56,10 +56,15 @@ def trade(account: Account, pair: Pair, side: str, amount: Decimal, now_ms: int,
     # What the denominator moves is amount x price exactly (that is how balances get 16 digits); fee
     # and tax are rounded up to 8 places, so a client can rebuild the move from the item's fields.
     gross = amount * price
-    fee = -_cost(gross * FEE_RATE, FEE_PLACES)
-    tax = -_cost(-fee * TAX_RATE, FEE_PLACES)
+    # A buy on a pair with commissionFromNumerator pays in the asset bought, at its precision.
+    in_numerator = side == "buy" and pair.commission_from_numerator
+    places = min(FEE_PLACES, numerator.precision) if in_numerator else FEE_PLACES
+    fee = -_cost((amount if in_numerator else gross) * FEE_RATE, places)
+    tax = -_cost(-fee * TAX_RATE, places)
     if side == "buy":
-        if denominator.free < gross - fee - tax:
+        if in_numerator and (denominator.free < gross or amount + fee + tax <= 0):
+            return None
+        if not in_numerator and denominator.free < gross - fee - tax:
             return None
         total, signed = -gross, amount
     else:
@@ -68,10 +73,11 @@ def trade(account: Account, pair: Pair, side: str, amount: Decimal, now_ms: int,
         total, signed = gross, -amount
     record = Trade(
         next(ids.trades), next(ids.orders), now_ms, pair.numerator, pair.denominator, side, price,
-        signed, total, fee, tax,
+        signed, total, fee, tax, in_numerator,
     )  # fmt: skip
-    numerator.free += signed
-    denominator.free += total + fee + tax
+    moved_numerator, moved_denominator = record.moved
+    numerator.free += moved_numerator
+    denominator.free += moved_denominator
     account.history.trades.append(record)
     return record
 

@@ -21,7 +21,8 @@ FIAT = frozenset({"TRY"})
 @dataclass(frozen=True)
 class Trade:
     """One fill: `amount` in the numerator (negative for a sell); the denominator moves by
-    `total` (= -amount x price) + fee + tax."""
+    `total` (= -amount x price) + fee + tax, or, on a buy with `fee_in_numerator` (its pair's
+    commissionFromNumerator), the denominator by `total` and the numerator by amount + fee + tax."""
 
     id: int
     order_id: int
@@ -32,8 +33,16 @@ class Trade:
     price: Decimal
     amount: Decimal
     total: Decimal  # signed change of the denominator before fee and tax
-    fee: Decimal  # negative or zero, in the denominator
-    tax: Decimal  # negative or zero, in the denominator
+    fee: Decimal  # negative or zero, in the denominator (the numerator when fee_in_numerator)
+    tax: Decimal  # negative or zero, likewise
+    fee_in_numerator: bool = False
+
+    @property
+    def moved(self) -> tuple[Decimal, Decimal]:
+        """What the fill did to the (numerator, denominator) balances."""
+        if self.fee_in_numerator:
+            return self.amount + self.fee + self.tax, self.total
+        return self.amount, self.total + self.fee + self.tax
 
     def to_json(self) -> dict[str, Any]:
         """The item of /api/v1/users/transactions/trade."""
@@ -117,9 +126,9 @@ class History:
         """How much each asset moved in all recorded history."""
         change: dict[str, Decimal] = {}
         for trade in self.trades:
-            change[trade.numerator] = change.get(trade.numerator, ZERO) + trade.amount
-            moved = trade.total + trade.fee + trade.tax
-            change[trade.denominator] = change.get(trade.denominator, ZERO) + moved
+            numerator, denominator = trade.moved
+            change[trade.numerator] = change.get(trade.numerator, ZERO) + numerator
+            change[trade.denominator] = change.get(trade.denominator, ZERO) + denominator
         for transfer in self.transfers:
             change[transfer.currency] = change.get(transfer.currency, ZERO) + transfer.net
         return change

@@ -87,6 +87,10 @@ CATALOG: tuple[Listing, ...] = (
 )
 LISTINGS = {listing.symbol: listing for listing in CATALOG}
 BTC_QUOTED = ("ETH", "ZRX")
+# Pairs whose exchangeinfo entry says commissionFromNumerator: true, so a buy pays fee and tax in the
+# asset bought (activity.trade). One the seeded histories buy often (backfill.PORTFOLIO, against TRY),
+# so every demo account meets one; all others keep the vendor notes' rule, fees in the denominator.
+COMMISSION_FROM_NUMERATOR = frozenset({"ETHTRY"})
 # Used to split a pair name passed to set_price(); longest first so "USDT" wins over "T...".
 _QUOTE_SYMBOLS = ("USDT", "USDC", "TRY", "BTC", "ETH")
 # A day's turnover in TRY, (low, high) in millions; other listings trade 2-50 million.
@@ -139,6 +143,7 @@ class Pair:
     low: Decimal
     volume: Decimal
     order: int
+    commission_from_numerator: bool = False
 
     @property
     def name(self) -> str:
@@ -222,6 +227,7 @@ def build_pairs(rng: random.Random, catalog: tuple[Listing, ...], btc_quoted: bo
         for quote in quotes:
             last = refs[listing.symbol] / refs[quote]
             pair = new_pair(listing.symbol, quote, last, 1000 + len(pairs), rng, refs[listing.symbol])
+            pair.commission_from_numerator = pair.name in COMMISSION_FROM_NUMERATOR
             pairs[pair.name] = pair
     return pairs
 

@@ -44,6 +44,28 @@ def test_blocks_say_which_assets_move_and_absence_is_unknown() -> None:
         parse_exchange_info(envelope({"symbols": "nope"}), 0.0)
 
 
+def test_commission_from_numerator_is_read_only_where_it_is_a_boolean() -> None:
+    def entry(name: str, **extra: object) -> dict[str, object]:
+        return {"name": name + "TRY", "numerator": name, "denominator": "TRY", "status": "TRADING", **extra}
+
+    info = envelope(
+        {
+            "symbols": [
+                entry("BTC", commissionFromNumerator=True),
+                entry("ETH", commissionFromNumerator=False),
+                entry("XRP"),  # absent: the notes' rule, fees in the denominator
+                entry("AVAX", commissionFromNumerator="true"),  # not a boolean: not read
+                entry("SOL", commissionFromNumerator=1),
+                entry("ADA", commissionFromNumerator=None),
+            ]
+        }
+    )
+    status = parse_exchange_info(info, 0.0)
+    assert status.commission_from_numerator == {"BTCTRY": True, "ETHTRY": False}
+    assert len(status.pairs) == 6
+    assert parse_exchange_info(envelope({"symbols": []}), 0.0).commission_from_numerator == {}
+
+
 def test_the_simulators_exchangeinfo_and_blocks_come_through_the_client() -> None:
     with Simulator() as sim:
         sim.block_operations("BTC", withdrawal=True)
@@ -52,6 +74,9 @@ def test_the_simulators_exchangeinfo_and_blocks_come_through_the_client() -> Non
         assert status.withdrawals["BTC"] is False and status.deposits["BTC"] is True
         assert status.withdrawals["ETH"] is True
         assert all(status.trading.values()) and "BTCTRY" in status.pairs
+        # Every pair states its flag; the one the simulator's buys pay in the numerator says true.
+        assert status.commission_from_numerator.keys() == status.pairs.keys()
+        assert {p for p, flag in status.commission_from_numerator.items() if flag} == {"ETHTRY"}
         sim.operation_blocks = None
         sim.exchange_info_cache = None
         status = client.market(2.0)

@@ -122,9 +122,10 @@ def held_at(sim: Simulator, at_ms: int) -> dict[str, Decimal]:
     held: dict[str, Decimal] = {}
     for trade in history.trades:
         if trade.timestamp <= at_ms:
-            held[trade.numerator] = held.get(trade.numerator, Decimal(0)) + trade.amount
-            moved = trade.total + trade.fee + trade.tax
-            held[trade.denominator] = held.get(trade.denominator, Decimal(0)) + moved
+            # Fee and tax off the asset they were charged in (the numerator on an ETHTRY buy).
+            numerator, denominator = trade.moved
+            held[trade.numerator] = held.get(trade.numerator, Decimal(0)) + numerator
+            held[trade.denominator] = held.get(trade.denominator, Decimal(0)) + denominator
     for transfer in history.transfers:
         if transfer.timestamp <= at_ms:
             held[transfer.currency] = held.get(transfer.currency, Decimal(0)) + transfer.net

@@ -135,8 +135,13 @@ def test_crypto_and_fiat_hold_their_own_transfers(sim: Simulator, cap: None) -> 
 
 
 def test_served_history_adds_up_to_the_balances(sim: Simulator, cap: None) -> None:
-    """A client that pages by windows small enough to stay under the cap can rebuild every balance."""
+    """A client that pages by windows small enough to stay under the cap can rebuild every balance,
+    taking a buy's fee from the asset bought where exchangeinfo says commissionFromNumerator."""
     sim.activity_cap = 100
+    info = requests.get(sim.url + EXCHANGE_INFO_PATH, timeout=TIMEOUT).json()["data"]
+    from_numerator = {s["name"] for s in info["symbols"] if s["commissionFromNumerator"] is True}
+    assert from_numerator, "the simulator has a pair that takes commission from the numerator"
+    bought_there = 0
     totals: dict[str, Decimal] = {}
     for start in range(NOW_MS - DAYS * DAY_MS, NOW_MS, 7 * DAY_MS):
         window = {"startDate": str(start), "endDate": str(min(start + 7 * DAY_MS - 1, NOW_MS))}
@@ -146,12 +151,17 @@ def test_served_history_adds_up_to_the_balances(sim: Simulator, cap: None) -> No
         for t in trades:
             amount, price = Decimal(t["amount"]), Decimal(t["price"])
             numerator, denominator = t["numeratorSymbol"], t["denominatorSymbol"]
-            totals[numerator] = totals.get(numerator, Decimal(0)) + amount
-            moved = -amount * price + Decimal(t["fee"]) + Decimal(t["tax"])
+            costs = Decimal(t["fee"]) + Decimal(t["tax"])
+            in_numerator = t["orderType"] == "buy" and numerator + denominator in from_numerator
+            bought_there += in_numerator
+            moved = amount + costs if in_numerator else amount
+            totals[numerator] = totals.get(numerator, Decimal(0)) + moved
+            moved = -amount * price + (Decimal(0) if in_numerator else costs)
             totals[denominator] = totals.get(denominator, Decimal(0)) + moved
         for item in transfers:
             symbol = item["currencySymbol"]
             totals[symbol] = totals.get(symbol, Decimal(0)) + Decimal(item["funds"])
+    assert bought_there, "the history buys on such a pair"
     for asset in sim.assets(VECTOR_PUBLIC):
         assert totals.get(asset.asset, Decimal(0)) == asset.balance, asset.asset
 
