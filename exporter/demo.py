@@ -9,12 +9,17 @@ from exporter.api.account import Account, Secret
 from exporter.api.budget import DEFAULT_SHARE, format_seconds, per_instance, shortest_interval
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import BALANCE_CALLS_PER_MINUTE, Config, ConfigError
-from exporter.simulator import Simulator, generate_keypair
+from exporter.simulator import Simulator, demo_assets, generate_keypair
 
 NAMES = ("main", "savings", "trading", "fund", "family")
 MAX_ACCOUNTS = 20
 # Months of seeded trades, deposits and withdrawals behind each demo balance, from the first start.
 HISTORY_DAYS = 180
+# Between syncs of the demo's history (5 minutes by default): the unit value waits for two reads that
+# agree with the balances, so the demo's returns would take over ten minutes to appear.
+ACTIVITY_INTERVAL = 20.0
+# The token with no market at all, which the demo's other accounts hold to show an unpriced asset.
+UNPRICED = "OLDTOKEN"
 
 
 @dataclass
@@ -55,7 +60,10 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
     configured = []
     for index in range(accounts):
         public, private = generate_keypair(seed=index + 1)
-        sim.add_account(public, private, history_days=HISTORY_DAYS, seed=index + 1)
+        # The first account holds only priced assets, so its unit value, and the dashboards' returns,
+        # are known: an unpriced holding leaves them absent (the others show that case).
+        assets = None if index else [a for a in demo_assets(index + 1) if a.asset != UNPRICED]
+        sim.add_account(public, private, assets, history_days=HISTORY_DAYS, seed=index + 1)
         name = NAMES[index] if index < len(NAMES) else f"demo{index + 1}"
         configured.append(Account(name=name, public_key=public, private_key=Secret(private)))
     config = Config(
@@ -66,7 +74,9 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
         max_staleness=10 * poll_interval,
         # The simulator serves the graph-api too; its history starts HISTORY_DAYS ago, so the first
         # backfill reads from just before that instead of two years of empty windows.
-        activity=ActivitySettings(since=f"{HISTORY_DAYS + 1}d", graph_api_url=sim.url),
+        activity=ActivitySettings(
+            since=f"{HISTORY_DAYS + 1}d", graph_api_url=sim.url, interval=ACTIVITY_INTERVAL
+        ),
     )
     stop = threading.Event()
 
