@@ -10,6 +10,7 @@ from exporter.api.budget import DEFAULT_SHARE, format_seconds, per_instance, sho
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import BALANCE_CALLS_PER_MINUTE, Config, ConfigError
 from exporter.simulator import Simulator, demo_assets, generate_keypair
+from exporter.simulator.backfill import PORTFOLIO
 
 NAMES = ("main", "savings", "trading", "fund", "family")
 MAX_ACCOUNTS = 20
@@ -18,8 +19,9 @@ HISTORY_DAYS = 180
 # Between syncs of the demo's history (5 minutes by default): the unit value waits for two reads that
 # agree with the balances, so the demo's returns would take over ten minutes to appear.
 ACTIVITY_INTERVAL = 20.0
-# The token with no market at all, which the demo's other accounts hold to show an unpriced asset.
-UNPRICED = "OLDTOKEN"
+# What the demo's first account lists: the assets its history trades into, all priced (the others
+# also list a token with no market, and every other asset at zero, which their live trading reaches).
+PRICED = ("TRY", *PORTFOLIO)
 
 
 @dataclass
@@ -60,9 +62,10 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
     configured = []
     for index in range(accounts):
         public, private = generate_keypair(seed=index + 1)
-        # The first account holds only priced assets, so its unit value, and the dashboards' returns,
-        # are known: an unpriced holding leaves them absent (the others show that case).
-        assets = None if index else [a for a in demo_assets(index + 1) if a.asset != UNPRICED]
+        # The first account's unit value, and so the dashboards' returns, is known: every holding is
+        # priced, and its live trading stays within assets its history holds, which the ledger has
+        # reconciled (an asset newly held waits for two reads of the history that agree on it).
+        assets = None if index else [a for a in demo_assets(index + 1) if a.asset in PRICED]
         sim.add_account(public, private, assets, history_days=HISTORY_DAYS, seed=index + 1)
         name = NAMES[index] if index < len(NAMES) else f"demo{index + 1}"
         configured.append(Account(name=name, public_key=public, private_key=Secret(private)))

@@ -8,11 +8,9 @@ second and evaluates the project's rules.yml and alerts.yml every second. Then:
   7d pickers, while Prometheus holds only the minutes of samples this fresh stack has: an empty
   panel is a broken panel. The exception is a panel that says, in place of "No data", that the
   history is shorter than it needs (a return over 7 days has no start on a fresh install): it
-  must run without error, and be empty rather than show a number over a shorter time. So must the
-  panels of the unit value, which the demo serves only once the ledger of its first account (the one
-  with every holding priced) reconciles with balances its live trading keeps changing: minutes to
-  tens of minutes; test_returns_dashboard_live.py checks them with data. Annotation queries are
-  sent as Grafana sends them too, and must run without error. Each query is sent as
+  must run without error, and be empty rather than show a number over a shorter time
+  (test_returns_dashboard_live.py checks them over a backfilled past). Annotation queries are sent
+  as Grafana sends them too, and must run without error. Each query is sent as
   Grafana's Prometheus data source sends it (see
   `grafana_request`): its variables expanded, $__interval/$__rate_interval/$__range* computed from
   the range, the panel's maxDataPoints and the data source's scrape interval, range queries with
@@ -221,12 +219,9 @@ def variable_values(prometheus: Prometheus, board: Json) -> dict[str, str]:
     return dashboard_variables(prometheus.api, board, DATA_DEADLINE)
 
 
-def may_be_empty(panel: Json) -> bool:
-    """The panel is empty until Prometheus holds more history than a fresh install, and says so;
-    or it reads the unit value, which the demo serves late (see the module's docstring)."""
-    if "history shorter than" in str(panel.get("fieldConfig", {}).get("defaults", {}).get("noValue")):
-        return True
-    return any("btcturk_portfolio_unit_value" in target["expr"] for target in panel.get("targets", []))
+def needs_more_history(panel: Json) -> bool:
+    """The panel is empty until Prometheus holds more history than a fresh install, and says so."""
+    return "history shorter than" in str(panel.get("fieldConfig", {}).get("defaults", {}).get("noValue"))
 
 
 def returns_data(prometheus: Prometheus, request: GrafanaRequest) -> bool:
@@ -252,16 +247,14 @@ def test_every_dashboard_query_returns_data(stack: Stack, path: Path, picker: st
     assert pending
     problems: dict[str, str] = {}
     for name, (panel, target) in list(pending.items()):
-        if may_be_empty(panel):
+        if needs_more_history(panel):
             del pending[name]
             request = grafana_request(panel, target, values, PICKER_RANGES[picker], time.time(), 1)
             try:
-                answered = returns_data(stack.prometheus, request)
+                if returns_data(stack.prometheus, request):
+                    problems[name] = f"a value from minutes of history: {request.params}"
             except QueryError as exc:
                 problems[name] = f"error: {exc}"
-                continue
-            if answered and "history shorter than" in panel["fieldConfig"]["defaults"].get("noValue", ""):
-                problems[name] = f"a value from minutes of history: {request.params}"
     for annotation in board["annotations"]["list"]:
         if "expr" in annotation:
             request = annotation_request(annotation, values, PICKER_RANGES[picker], time.time(), 1)
