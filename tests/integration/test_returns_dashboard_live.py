@@ -32,19 +32,25 @@ PICKERS = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "1y": 365 * DAY}
 PERIODS = {"7 days": 7 * DAY, "30 days": 30 * DAY, "90 days": 90 * DAY, "1 year": 365 * DAY}
 UNIT_VALUE = "btcturk_portfolio_unit_value"
 COUNTERS = {"Deposits": "deposit", "Withdrawals": "withdrawal"}
+SAMPLES = {"Deposits": "btcturk_deposits_total", "Withdrawals": "btcturk_withdrawals_total"}
 
 
-def written_unit_values(path: Path) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """(time, unit value) per (account, currency), as the backfill's OpenMetrics file holds them."""
-    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
+def written(path: Path, metric: str, *keys: str) -> dict[tuple[str, ...], list[tuple[float, float]]]:
+    """(time, value) of each sample of `metric` in the backfill's OpenMetrics file, by those labels."""
+    found: dict[tuple[str, ...], list[tuple[float, float]]] = {}
     with path.open(encoding="utf-8") as lines:
         for line in lines:
-            if line.startswith(UNIT_VALUE + "{"):
+            if line.startswith(metric + "{"):
                 labels, value, stamp = line.rsplit(" ", 2)
-                pairs = dict(p.split("=", 1) for p in labels[len(UNIT_VALUE) + 1 : -1].split(","))
-                key = (pairs["account"].strip('"'), pairs["currency"].strip('"'))
+                pairs = dict(p.split("=", 1) for p in labels[len(metric) + 1 : -1].split(","))
+                key = tuple(pairs[k].strip('"') for k in keys)
                 found.setdefault(key, []).append((float(stamp), float(value)))
     return found
+
+
+def written_unit_values(path: Path) -> dict[tuple[str, ...], list[tuple[float, float]]]:
+    """(time, unit value) per (account, currency), as the backfill wrote them."""
+    return written(path, UNIT_VALUE, "account", "currency")
 
 
 def written_at(series: list[tuple[float, float]], at: float) -> float | None:
@@ -142,7 +148,10 @@ def transfers_of(history: History, kind: str) -> Iterator[tuple[str, float]]:
 @pytest.mark.parametrize("name", COUNTERS)
 def test_marks_fall_exactly_on_the_steps_with_a_transfer(joined: Joined, name: str, picker: str) -> None:
     """Grafana marks each step where the annotation's series is above 0: for each asset, exactly the
-    steps (t - step, t] in which the simulator recorded a transfer of that kind, and no other."""
+    steps (t - step, t] in which the simulator recorded a transfer of that kind, and no other. A step
+    with no sample of the counter a step before (the backfill's series start at 0 at the step before
+    the account's first record) cannot be compared, and has no mark: at the 1y picker's 6h steps,
+    the first deposit's step may be one."""
     (annotation,) = [a for a in BOARD["annotations"]["list"] if a["name"] == name]
     values = dashboard_variables(joined.prometheus.api, BOARD, 60)
     now = float(joined.prometheus.api("query", query="time()")["result"][0])
@@ -155,10 +164,11 @@ def test_marks_fall_exactly_on_the_steps_with_a_transfer(joined: Joined, name: s
         times = {float(t) for t, v in series["values"] if float(v) > 0}
         if times:
             marked.setdefault(series["metric"]["asset"], set()).update(times)
+    first = {key[0]: series[0][0] for key, series in written(joined.backfill, SAMPLES[name], "asset").items()}
     expected: dict[str, set[float]] = {}
     for asset, when in transfers_of(joined.history, COUNTERS[name]):
         at = math.ceil(when / step) * step  # the step whose (t - step, t] holds it
-        if start <= at <= end:
+        if start <= at <= end and at - step >= first[asset]:
             expected.setdefault(asset, set()).add(at)
     assert expected, f"no {COUNTERS[name]} in the {picker} range to mark"
     assert marked == expected, f"{name} at {picker}, step {step:g}s"
