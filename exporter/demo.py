@@ -9,7 +9,8 @@ from exporter.api.account import Account, Secret
 from exporter.api.budget import DEFAULT_SHARE, format_seconds, per_instance, shortest_interval
 from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import BALANCE_CALLS_PER_MINUTE, Config, ConfigError
-from exporter.simulator import Simulator, generate_keypair
+from exporter.simulator import Simulator, demo_assets, generate_keypair
+from exporter.simulator.backfill import PORTFOLIO
 
 NAMES = ("main", "savings", "trading", "fund", "family")
 MAX_ACCOUNTS = 20
@@ -18,6 +19,12 @@ HISTORY_DAYS = 180
 # The second account ("savings") opened earlier than the demo's activity.since: what it held then
 # enters its ledger as opening positions (ledger/openings.py), as for any account older than since.
 OLDER_ACCOUNT, OLDER_HISTORY_DAYS = 1, 270
+# Between syncs of the demo's history (5 minutes by default): the unit value waits for two reads that
+# agree with the balances, so the demo's returns would take over ten minutes to appear.
+ACTIVITY_INTERVAL = 20.0
+# What the demo's first account lists: the assets its history trades into, all priced (the others
+# also list a token with no market, and every other asset at zero, which their live trading reaches).
+PRICED = ("TRY", *PORTFOLIO)
 
 
 @dataclass
@@ -58,8 +65,12 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
     configured = []
     for index in range(accounts):
         public, private = generate_keypair(seed=index + 1)
+        # The first account's unit value, and so the dashboards' returns, is known: every holding is
+        # priced, and its live trading stays within assets its history holds, which the ledger has
+        # reconciled (an asset newly held waits for two reads of the history that agree on it).
         days = OLDER_HISTORY_DAYS if index == OLDER_ACCOUNT else HISTORY_DAYS
-        sim.add_account(public, private, history_days=days, seed=index + 1)
+        assets = None if index else [a for a in demo_assets(index + 1) if a.asset in PRICED]
+        sim.add_account(public, private, assets, history_days=days, seed=index + 1)
         name = NAMES[index] if index < len(NAMES) else f"demo{index + 1}"
         configured.append(Account(name=name, public_key=public, private_key=Secret(private)))
     config = Config(
@@ -70,9 +81,11 @@ def start_demo(accounts: int | None, poll_interval: float) -> tuple[Config, Demo
         max_staleness=10 * poll_interval,
         # The simulator serves the graph-api too; its history starts HISTORY_DAYS ago (one account's
         # earlier), so the first backfill reads from just before that, not two years of empty windows.
-        # Read every 30 s, not 5 m: the demo's drift makes new records that often, and the older
-        # account's openings follow the second reconciled read after the backfill.
-        activity=ActivitySettings(since=f"{HISTORY_DAYS + 1}d", graph_api_url=sim.url, interval=30.0),
+        # Read often (ACTIVITY_INTERVAL): the demo's drift makes new records, the unit value waits for
+        # two reads that agree, and the older account's openings follow the second reconciled read.
+        activity=ActivitySettings(
+            since=f"{HISTORY_DAYS + 1}d", graph_api_url=sim.url, interval=ACTIVITY_INTERVAL
+        ),
     )
     stop = threading.Event()
 

@@ -100,13 +100,14 @@ def range_arguments(expr: str) -> list[tuple[str, str]]:
     return found
 
 
-def uses_offset(expr: str) -> bool:
-    """True when any selector or subquery of the expression has an `offset`."""
-    return any(
-        isinstance(node, (promql_parser.VectorSelector, promql_parser.SubqueryExpr))
-        and node.offset is not None
+def offsets(expr: str) -> list[str]:
+    """The `offset` of every selector or subquery that has one, as written (`$__range`, 7d)."""
+    return [
+        window(node.offset)
         for node, _parent in walk(parse(expr))
-    )
+        if isinstance(node, (promql_parser.VectorSelector, promql_parser.SubqueryExpr))
+        and node.offset is not None
+    ]
 
 
 def _or_operands(node: promql_parser.Expr) -> list[promql_parser.Expr]:

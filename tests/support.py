@@ -5,6 +5,7 @@ clock."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -29,7 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.api.signing import auth_headers, decode_private_key
 from exporter.ledger.costbasis import PriceAt
 from exporter.pricing.routes import price_of_route, table_of
-from exporter.simulator import BALANCES_PATH, Simulator, generate_keypair
+from exporter.simulator import BALANCES_PATH, Simulator, demo_assets, generate_keypair
+from exporter.simulator.ledger import History
 from tools.grafana_query import substitute
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,6 +253,7 @@ class Joined:
     backfill: Path  # the OpenMetrics file loaded
     scrape_s: float
     restarted_s: float  # Prometheus back up with the blocks: live scrapes without a break from here
+    history: History  # the simulator's record of the account's trades and transfers
 
 
 BACKFILL_KEYS = generate_keypair(seed=73)
@@ -258,6 +261,9 @@ BACKFILL_JOB = "btcturk"
 # Longer than the 30-day picker, so it shows backfilled data only, and the 1-year one ends in it;
 # a year of history would take the simulator, the sync and promtool minutes rather than seconds.
 BACKFILL_HISTORY_DAYS = 40
+# The demo account without its token that has no market: every holding priced, so the unit value
+# and the returns have a value, past and present.
+UNPRICED = "OLDTOKEN"
 
 
 @contextmanager
@@ -265,11 +271,14 @@ def joined_stack(work: Path) -> Iterator[Joined]:
     """Simulator, exporter, Prometheus (scraping every second, evaluating rules.yml), then the backfill."""
     promtool, binary = require_binary("promtool"), require_binary("prometheus")
     with Simulator("127.0.0.1", 0, seed=5) as sim:
-        sim.add_account(*BACKFILL_KEYS, history_days=BACKFILL_HISTORY_DAYS, seed=6)
+        priced = [a for a in demo_assets(6) if a.asset != UNPRICED]
+        sim.add_account(*BACKFILL_KEYS, priced, history_days=BACKFILL_HISTORY_DAYS, seed=6)
         config = {
             "api_url": sim.url,
             "graph_api_url": sim.url,
             "value_currencies": ["TRY", "USDT"],
+            # The live unit value waits for two reconciled reads of the history: soon, not in 5 minutes.
+            "activity": {"interval": "2s"},
             "accounts": [{"name": "main", "public_key": BACKFILL_KEYS[0], "private_key": BACKFILL_KEYS[1]}],
         }
         exporter = start_exporter(work, {**config, "poll_interval": "2s"}, f"--storage.path={work / 'data'}")
@@ -293,7 +302,8 @@ def joined_stack(work: Path) -> Iterator[Joined]:
             )
             prometheus.start()
             try:
-                yield _backfill_into(prometheus, exporter, promtool, work, instance)
+                joined = _backfill_into(prometheus, exporter, promtool, work, instance)
+                yield dataclasses.replace(joined, history=sim.history(BACKFILL_KEYS[0]))
             finally:
                 prometheus.stop()
         finally:
@@ -329,7 +339,9 @@ def _backfill_into(
     )  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
     prometheus.start()
-    return Joined(prometheus, exporter, result.stderr, instance, first_live_s, out, 1.0, time.time())
+    return Joined(
+        prometheus, exporter, result.stderr, instance, first_live_s, out, 1.0, time.time(), History()
+    )
 
 
 # --- the dashboards as Grafana reads them ---------------------------------------------------------

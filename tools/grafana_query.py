@@ -5,6 +5,10 @@ the interval is range / maxDataPoints rounded to a "nice" duration, at least the
 scrape interval (jsonData.timeInterval) and at least range / 11000 rounded; $__rate_interval is
 max(interval + scrape interval, 4 x scrape interval); a range query's start and end are rounded
 DOWN to a multiple of the step; an instant query runs at the end of the range, not rounded.
+
+An annotation query (public/app/features/annotations/executeAnnotationQuery.ts) is a range query
+asking for one point per pixel of the browser window, its `step` the minimum interval; Grafana's
+Prometheus data source marks each step where a series is above 0.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.durations import parse_duration_ms
+
 Json = dict[str, Any]
 # Grafana's variable syntaxes: $name, ${name}, ${name:format}, [[name]].
 VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
 
 SAFE_RESOLUTION = 11000
+# An annotation query asks for one point per pixel of the window (window.innerWidth): a common width.
+WINDOW_WIDTH = 1920
 # gtime.RoundInterval: (upper bound, rounded), in seconds.
 ROUNDING = [
     (0.015, 0.01), (0.035, 0.02), (0.075, 0.05), (0.15, 0.1), (0.35, 0.2), (0.75, 0.5), (1.5, 1),
@@ -89,8 +97,11 @@ def grafana_request(
 ) -> GrafanaRequest:
     """The request for one target of `panel`, for a picker of `range_s` seconds ending at `now`."""
     max_data_points = int(panel.get("maxDataPoints") or 1500)  # 1500: Grafana's default resolution
-    # The data source's timeInterval is the lower limit; a panel `interval` would override it.
-    interval, step_s = step(range_s, max_data_points, scrape_s)
+    # The data source's timeInterval is the lower limit; the query's own `interval` (its min step)
+    # overrides it (gtime.GetIntervalFrom), as a panel `interval` would.
+    minimum = target.get("interval")
+    min_s = parse_duration_ms(minimum, 2**63) / 1000 if minimum else scrape_s
+    interval, step_s = step(range_s, max_data_points, min_s)
     grafana = {
         "__interval": format_interval(step_s),
         "__interval_ms": str(int(step_s * 1000)),
@@ -107,3 +118,11 @@ def grafana_request(
     return GrafanaRequest(
         "query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:g}"}
     )
+
+
+def annotation_request(
+    annotation: Json, values: dict[str, str], range_s: float, now: float, scrape_s: float
+) -> GrafanaRequest:
+    """The range query Grafana sends for a Prometheus annotation, in a WINDOW_WIDTH-pixel window."""
+    target = {"expr": annotation["expr"], "range": True, "interval": annotation.get("step") or ""}
+    return grafana_request({"maxDataPoints": WINDOW_WIDTH}, target, values, range_s, now, scrape_s)

@@ -19,6 +19,7 @@ import yaml
 
 from exporter.metrics.activity_families import ACTIVITY_STATES, LIVE_FAMILIES
 from tools import gen_dashboards, grafana_query
+from tools.dashboards.panels import BACKFILL_STEP
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
@@ -49,10 +50,21 @@ def panels(board: Json) -> Iterator[Json]:
             yield item
 
 
+def annotations(board: Json) -> list[Json]:
+    """The dashboard's Prometheus annotation queries (Grafana's built-in one left out)."""
+    return [a for a in board.get("annotations", {}).get("list", []) if "expr" in a]
+
+
 def targets(board: Json) -> Iterator[tuple[Json, Json]]:
+    """Every query: the panels' targets, and each annotation query as a target of its own."""
     for panel in panels(board):
         for target in panel.get("targets", []):
             yield panel, target
+    for annotation in annotations(board):
+        yield (
+            {"title": f"annotation {annotation['name']}", "annotation": annotation},
+            {"expr": annotation["expr"], "refId": "Anno", "datasource": annotation["datasource"]},
+        )
 
 
 def variables(board: Json) -> list[Json]:
@@ -134,22 +146,38 @@ def lint_ranges(board: Json) -> list[str]:
                 problems.append(
                     f"panel {panel.get('title')!r}: {function}(...[{window}]), want $__rate_interval"
                 )
+            elif function == "last_over_time" and window == BACKFILL_STEP:
+                continue  # a backfilled gauge's newest sample at a moment: one lies in every window
             elif not window.startswith("$"):
                 problems.append(f"panel {panel.get('title')!r}: fixed range [{window}]")
     return problems
 
 
+def states_short_history(panel: Json) -> bool:
+    """The panel says, in place of "No data", that its history is too short."""
+    return "history shorter than" in str(panel.get("fieldConfig", {}).get("defaults", {}).get("noValue"))
+
+
 def lint_history_lookback(board: Json) -> list[str]:
-    """No query may need more history than a fresh install has: `offset` looks back a fixed time.
+    """No query may need more history than a fresh install has, unless its panel says so when empty.
 
     `x offset $__range` is empty until Prometheus holds a whole range (7 days for "Last 7 days");
-    the change panels use Grafana's diff reducer over a range query instead.
+    the change panels use Grafana's diff reducer over a range query instead. A return over a fixed
+    time is the exception: with less history it has no start, and any other start would show the
+    return over a shorter time as this one, so its panel is empty and says why. An annotation may
+    compare each step with the one before (`offset $__interval`), which the previous step holds.
     """
-    return [
-        f"panel {panel.get('title')!r}: `offset` needs history a fresh install lacks: {target['expr']!r}"
-        for panel, target in targets(board)
-        if promql_ast.uses_offset(target.get("expr", ""))
-    ]
+    problems = []
+    for panel, target in targets(board):
+        found = promql_ast.offsets(target.get("expr", ""))
+        if "annotation" in panel:
+            found = [o for o in found if o != "$__interval"]
+        if found and not states_short_history(panel):
+            problems.append(
+                f"panel {panel.get('title')!r}: `offset` needs history a fresh install lacks, and the "
+                f"panel does not say so when empty: {target['expr']!r}"
+            )
+    return problems
 
 
 def lint_step_at_seven_days(board: Json) -> list[str]:
@@ -367,6 +395,72 @@ def test_the_activity_dashboard_says_why_an_account_has_no_activity() -> None:
     texts = {value: shown["text"] for m in mappings for value, shown in m["options"].items()}
     assert set(texts) == set(ACTIVITY_STATES)
     assert texts["off"].startswith("off:") and texts["no_permission"].startswith("off:")
+
+
+RETURN_PERIODS = {"7 days": "7d", "30 days": "30d", "90 days": "90d", "1 year": "1y"}
+UNIT_VALUE = "btcturk_portfolio_unit_value"
+
+
+def test_the_activity_dashboard_shows_time_weighted_returns() -> None:
+    """The selected range, 7d / 30d / 90d / 1y and since the start, each per account, in percent,
+    saying what it is and why it can be empty; a fixed period's start is the unit value that long
+    ago, so a shorter history gives no value, never the return over a shorter time."""
+    board = DASHBOARDS["btcturk-activity.json"]
+    by_title = {p["title"]: p for p in panels(board)}
+    row = [p["title"] for p in panels(board) if p["gridPos"]["y"] == by_title["7 days"]["gridPos"]["y"]]
+    assert row == ["Return over the selected range", *RETURN_PERIODS, "Since the start"]
+    for title in row:
+        panel = by_title[title]
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults["unit"] == "percentunit", title
+        assert defaults["noValue"] and "No data" not in defaults["noValue"], title
+        assert "unit value" in defaults["noValue"], title
+        description = panel["description"]
+        assert "Time-weighted return" in description, title
+        assert "price" in description and "reconcile" in description, title
+        (target,) = panel["targets"]
+        assert target["instant"] and target["legendFormat"] == "{{account}}", title
+        assert promql_ast.selectors(target["expr"])[0].name == UNIT_VALUE, title
+    for title, ago in {"Return over the selected range": "$__range", **RETURN_PERIODS}.items():
+        expr = by_title[title]["targets"][0]["expr"]
+        assert promql_ast.offsets(expr) == promql_ast.offsets(f"x offset {ago}"), title
+        assert ("last_over_time", BACKFILL_STEP) in promql_ast.range_arguments(expr), title
+        short = "the range" if ago.startswith("$") else ago
+        no_value = by_title[title]["fieldConfig"]["defaults"]["noValue"]
+        assert no_value.startswith(f"history shorter than {short}"), title
+    since = by_title["Since the start"]["targets"][0]["expr"]
+    assert since.endswith(" - 1") and promql_ast.offsets(since) == []
+
+
+def test_deposits_and_withdrawals_are_marked_on_the_value_graph() -> None:
+    board = DASHBOARDS["btcturk-activity.json"]
+    by_id = {p["id"]: p for p in panels(board)}
+    marks = {a["name"]: a for a in annotations(board)}
+    assert set(marks) == {"Deposits", "Withdrawals"}
+    counters = {"Deposits": "btcturk_deposits_total", "Withdrawals": "btcturk_withdrawals_total"}
+    for name, counter in counters.items():
+        mark = marks[name]
+        assert mark["enable"] and not mark["hide"], name
+        assert {s.name for s in promql_ast.selectors(mark["expr"])} == {counter}, name
+        assert promql_ast.offsets(mark["expr"]) == ["$__interval"], name
+        assert promql_ast.compared_numbers(mark["expr"]) == [0], name  # Grafana marks values above 0
+        # At least the backfill's step: each step then meets a backfilled sample and the one before.
+        assert mark["step"] == BACKFILL_STEP and not mark["useValueForTime"], name
+        (marked,) = mark["filter"]["ids"]
+        assert not mark["filter"]["exclude"]
+        assert by_id[marked]["title"] == "Portfolio value against net deposits ($currency)", name
+        assert "{{asset}}" in mark["titleFormat"] and "{{account}}" in mark["textFormat"], name
+
+
+def test_the_history_lint_lets_a_panel_look_back_only_if_it_says_so() -> None:
+    board = copy.deepcopy(DASHBOARDS["btcturk-activity.json"])
+    year = next(p for p in panels(board) if p["title"] == "1 year")
+    assert lint_history_lookback(board) == []
+    del year["fieldConfig"]["defaults"]["noValue"]
+    assert lint_history_lookback(board) != []
+    board = copy.deepcopy(DASHBOARDS["btcturk-activity.json"])
+    annotations(board)[0]["expr"] = annotations(board)[0]["expr"].replace("$__interval", "1d")
+    assert lint_history_lookback(board) != []
 
 
 def recorded_rules() -> dict[str, str]:
@@ -622,3 +716,16 @@ def test_grafana_request_matches_grafana_for_a_7d_picker() -> None:
     assert coarse.params["step"] == "600" and float(coarse.params["end"]) == 1_699_999_800.0
     instant = grafana_query.grafana_request(panel, {"expr": "x", "instant": True}, {}, 7 * 86400, now, 30)
     assert instant.path == "query" and instant.params["time"] == f"{now:.3f}"
+
+
+def test_the_readmes_return_example_is_the_dashboards_query() -> None:
+    """The README's PromQL for the 30-day return is the "30 days" panel's, for one account."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```promql\n(.*?)^```", readme, flags=re.MULTILINE | re.DOTALL)
+    board = DASHBOARDS["btcturk-activity.json"]
+    (panel,) = [p for p in panels(board) if p["title"] == "30 days"]
+    expr = panel["targets"][0]["expr"]
+    assert promql_ast.offsets(example) == promql_ast.offsets(expr)
+    assert promql_ast.range_arguments(example) == promql_ast.range_arguments(expr)
+    assert [s.name for s in promql_ast.selectors(example)] == [s.name for s in promql_ast.selectors(expr)]
+    assert " ".join(example.split()).endswith("- 1")

@@ -9,7 +9,7 @@ from pathlib import Path
 from support import sample, samples, start_exporter
 
 from exporter.config.activity_settings import parse_since
-from exporter.demo import start_demo
+from exporter.demo import ACTIVITY_INTERVAL, start_demo
 from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
 
@@ -57,6 +57,16 @@ def test_the_demo_shows_months_of_activity_from_a_temporary_ledger(tmp_path: Pat
             what="the demo's activity",
         )
         assert sample(m, "btcturk_activity_up", account="main") == 1
+        # The dashboards' returns: the first account, every holding priced, has a unit value once
+        # two reads of its history agree with its balances; the others hold a token with no market.
+        m = exporter.wait_metrics(
+            lambda m: sample(m, "btcturk_portfolio_unit_value", account="main", currency="TRY"),
+            timeout=10 * ACTIVITY_INTERVAL,
+            what="the unit value of the demo's first account",
+        )
+        assert sample(m, "btcturk_unpriced_assets", account="main", currency="TRY") == 0
+        assert sample(m, "btcturk_portfolio_unit_value", account="savings", currency="TRY") is None
+        assert sample(m, "btcturk_unpriced_assets", account="savings", currency="TRY") == 1
         (started,) = [r for r in exporter.log_records() if r.get("msg") == "btcturk-exporter started"]
         ledger_file = Path(started["ledger"])
         assert ledger_file.parent.parent == Path(tempfile.gettempdir())

@@ -12,9 +12,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 
-from tools.dashboards.board import ACTIVITY_UID, common_variables, currency_variable, dashboard
+from tools.dashboards.board import ACTIVITY_UID, Annotation, common_variables, currency_variable, dashboard
 from tools.dashboards.panels import (
     ACC,
+    BACKFILL_STEP,
     CUR,
     RED_GREEN,
     Item,
@@ -31,6 +32,9 @@ from tools.dashboards.panels import (
 )
 
 PROFIT = "account_currency:btcturk_portfolio_profit:value_minus_net_deposits"
+UNIT_VALUE = f"btcturk_portfolio_unit_value{{{CUR}}}"
+# The fixed periods of the returns row: (title, PromQL duration).
+PERIODS = (("7 days", "7d"), ("30 days", "30d"), ("90 days", "90d"), ("1 year", "1y"))
 
 
 def summed_when_complete(metric: str) -> str:
@@ -132,6 +136,103 @@ def profit_stats() -> list[Item]:
             (4, 4),
         ),
     ]
+
+
+def return_since(ago: str) -> str:
+    """The time-weighted return since `ago`: the unit value now over the unit value then, minus 1.
+
+    Empty, not made up, where there is no unit value then (a history shorter than `ago`): any other
+    start would be the return over a shorter time shown as this one.
+    """
+    return f"{UNIT_VALUE}\n/ last_over_time({UNIT_VALUE}[{BACKFILL_STEP}] offset {ago})\n- 1"
+
+
+def return_description(since: str) -> str:
+    return (
+        f"Time-weighted return of each account {since}: its unit value (btcturk_portfolio_unit_value) "
+        "now over its unit value then, minus 1. Deposits and withdrawals buy and redeem units at the "
+        "unit value of their moment, so they do not move it: the return is what the holdings earned, "
+        "however much money was added or taken out and when. Empty where there is no unit value then "
+        "(Prometheus holds a shorter history: run the backfill) or now: the unit value is absent while "
+        "a holding has no price, or does not reconcile with the ledger (bought before activity.since)."
+    )
+
+
+def return_stats() -> list[Item]:
+    """The return over the selected range, over fixed periods, and since the first deposit."""
+
+    def stat(title: str, description: str, expr: str, no_value: str) -> Item:
+        return stat_panel(
+            title,
+            description,
+            [(expr, "{{account}}")],
+            "percentunit",
+            (4, 4),
+            steps=RED_GREEN,
+            decimals=2,
+            no_value=no_value,
+        )
+
+    return [
+        stat(
+            "Return over the selected range",
+            return_description("over the time range picked for the dashboard"),
+            return_since("$__range"),
+            "history shorter than the range, or no unit value",
+        ),
+        *(
+            stat(
+                title,
+                return_description(f"over the last {title}"),
+                return_since(ago),
+                f"history shorter than {ago}, or no unit value",
+            )
+            for title, ago in PERIODS
+        ),
+        stat(
+            "Since the start",
+            "Time-weighted return of each account since its first deposit in the ledger (since "
+            "activity.since at most): the unit value minus 1, the unit value being 1 at the first "
+            "deposit. Empty while the unit value is absent: a holding has no price, or does not "
+            "reconcile with the ledger (bought before activity.since).",
+            f"{UNIT_VALUE} - 1",
+            "no unit value",
+        ),
+    ]
+
+
+def unit_value_panel() -> Item:
+    return timeseries_panel(
+        "Unit value per account ($currency)",
+        "The value of one unit of each account's portfolio, as a fund reports it: 1 at the first "
+        "deposit; deposits and withdrawals buy and redeem units at the unit value of their moment, so "
+        "only what the holdings earn moves it. Its ratio between two moments, minus 1, is the "
+        "time-weighted return between them. Absent while a holding has no price or does not reconcile "
+        "with the ledger.",
+        [(UNIT_VALUE, "{{account}}")],
+        "none",
+        (24, 8),
+    ).decimals(4)
+
+
+def transfer_marks(name: str, counter: str, colour: str, panel: int) -> Annotation:
+    """A mark on `panel` at each step in which the account's `counter` of an asset rose.
+
+    Each step against the one before (`offset $__interval`, the step itself): exactly the steps in
+    which a transfer was recorded, at every step Grafana picks. At least the backfill's step, where
+    every step meets a backfilled sample; a step with no sample before it (the first) has no mark.
+    """
+    selector = f"{counter}{{{ACC}}}"
+    return Annotation(
+        name=name,
+        expr=f"{selector}\n- {selector} offset $__interval\n> 0",
+        colour=colour,
+        title=f"{name[:-1]}: {{{{asset}}}}",
+        text="{{account}}",
+        tags="account,asset",
+        step=BACKFILL_STEP,
+        panels=(panel,),
+    )
 
 
 def profit_colours() -> list[models.DynamicConfigValue]:
@@ -282,23 +383,34 @@ def history_synced() -> Item:
 
 
 def activity() -> models.Dashboard:
+    value_graph, *others = value_panels()
+    items = [
+        demo_marker(),
+        state_table(),
+        row("Profit ($currency)"),
+        *profit_stats(),
+        row("Time-weighted return ($currency)"),
+        *return_stats(),
+        unit_value_panel(),
+        row("Value against net deposits"),
+        value_graph,
+        *others,
+        row("Assets"),
+        asset_table(),
+        row("Activity"),
+        *activity_panels(),
+        row("Activity sync"),
+        *sync_panels(),
+    ]
+    marked = items.index(value_graph) + 1  # dashboard() numbers the items from 1
     return dashboard(
         ACTIVITY_UID,
-        "Trades, fees, deposits, withdrawals, cost basis and profit of BTCTurk accounts, from the "
-        "ledger btcturk-exporter keeps.",
-        [
-            demo_marker(),
-            state_table(),
-            row("Profit ($currency)"),
-            *profit_stats(),
-            row("Value against net deposits"),
-            *value_panels(),
-            row("Assets"),
-            asset_table(),
-            row("Activity"),
-            *activity_panels(),
-            row("Activity sync"),
-            *sync_panels(),
-        ],
+        "Trades, fees, deposits, withdrawals, cost basis, profit and returns of BTCTurk accounts, "
+        "from the ledger btcturk-exporter keeps; deposits and withdrawals marked on the value graph.",
+        items,
         [*common_variables(), currency_variable()],
+        [
+            transfer_marks("Deposits", "btcturk_deposits_total", "green", marked),
+            transfer_marks("Withdrawals", "btcturk_withdrawals_total", "orange", marked),
+        ],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.cog import builder as cogbuilder
@@ -95,11 +96,72 @@ def builtin_annotations() -> builders.AnnotationQuery:
     )
 
 
+class PrometheusAnnotationQuery(models.AnnotationQuery):
+    """An annotation query on the Prometheus data source, with the fields the SDK's model lacks.
+
+    Grafana runs `expr` as a range query (`step` its minimum step) and marks each step where a
+    series is above 0, titled and described by `titleFormat` and `textFormat` over its labels.
+    """
+
+    def __init__(
+        self, step: str, title_format: str, text_format: str, tag_keys: str, **fields: object
+    ) -> None:
+        super().__init__(**fields)  # type: ignore[arg-type]
+        self.step = step
+        self.title_format = title_format
+        self.text_format = text_format
+        self.tag_keys = tag_keys
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **super().to_json(),
+            "step": self.step,
+            "titleFormat": self.title_format,
+            "textFormat": self.text_format,
+            "tagKeys": self.tag_keys,
+            "useValueForTime": False,
+        }
+
+
+@dataclass(frozen=True)
+class Annotation(cogbuilder.Builder[models.AnnotationQuery]):
+    """A Prometheus annotation query: where `expr` is above 0, at steps of at least `step`.
+
+    `panels`: the positions (1, 2, ...) in the dashboard's items of the panels it marks; the
+    others do not show it.
+    """
+
+    name: str
+    expr: str
+    colour: str
+    title: str
+    text: str
+    tags: str
+    step: str
+    panels: tuple[int, ...]
+
+    def build(self) -> models.AnnotationQuery:
+        return PrometheusAnnotationQuery(
+            self.step,
+            self.title,
+            self.text,
+            self.tags,
+            name=self.name,
+            datasource=DATASOURCE,
+            enable=True,
+            hide=False,
+            icon_color=self.colour,
+            filter_val=models.AnnotationPanelFilter(exclude=False, ids=list(self.panels)),
+            expr=self.expr,
+        )
+
+
 def dashboard(
     uid: str,
     description: str,
     items: Sequence[Item],
     variables: Sequence[cogbuilder.Builder[models.VariableModel]],
+    annotations: Sequence[cogbuilder.Builder[models.AnnotationQuery]] = (),
 ) -> models.Dashboard:
     """The dashboard `uid`: panels numbered in order, laid out by the SDK (left to right, rows alone)."""
     board = (
@@ -116,7 +178,7 @@ def dashboard(
         .fiscal_year_start_month(0)
         .live_now(False)
         .version(1)
-        .annotation(builtin_annotations())
+        .annotations([builtin_annotations(), *annotations])
         .links(links_to_others(uid))
         .variables(list(variables))
     )

@@ -50,6 +50,11 @@ MAX_DATA_POINTS = 10000
 # as they are, so every point drawn is a sample and the alert rules are untouched. Panels of series
 # the backfill does not write (past=False) keep every gap. docs/backfill.md states the rule.
 SPAN_NULLS_MS = 65 * 60 * 1000
+# The backfill's step (`btcturk-exporter backfill --step`, 1h by default, on whole UTC hours): a window
+# this long always holds one backfilled sample, so `last_over_time(x[BACKFILL_STEP] offset d)` is x
+# as it was d ago (to within the step) over the backfilled past, where a plain `x offset d` finds a
+# sample only in the 5 minutes after each hour. Empty where there is no sample that long before.
+BACKFILL_STEP = "1h"
 
 Query = tuple[str, str]  # (PromQL, legend; "" for Grafana's automatic legend)
 Size = tuple[int, int]  # (width, height)
@@ -218,8 +223,12 @@ def stat_panel(
     decimals: int | None = None,
     background: bool = False,
     calc: str | None = None,
+    no_value: str | None = None,
 ) -> stat.Panel:
-    """A single value: the query's value now (instant), or `calc` over the range (range query)."""
+    """A single value: the query's value now (instant), or `calc` over the range (range query).
+
+    `no_value`: the text shown instead of Grafana's "No data" when the query is empty.
+    """
     panel = (
         _common(stat.Panel(), title, description, specs, unit, size, instant=calc is None)
         .thresholds(thresholds(*steps))
@@ -234,6 +243,8 @@ def stat_panel(
         .justify_mode(common_models.BigValueJustifyMode.AUTO)
         .orientation(common_models.VizOrientation.AUTO)
     )
+    if no_value is not None:
+        panel = panel.no_value(no_value)
     return panel.decimals(decimals) if decimals is not None else panel
 
 
