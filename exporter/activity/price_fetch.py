@@ -42,6 +42,9 @@ class PriceFetch:
         self.retry_at: float | None = None  # a monotonic time; None while prices answer
         self._down: ApiError | None = None  # the failure that started the backoff
         self.gaps = GapBook()
+        # A one-shot command cannot wait out the backoff between the asks that tell a gap from quiet
+        # hours (a sparse pair has many): it asks again at once, up to the confirmations the rule needs.
+        self.ask_gaps_at_once = False
         self._gaps_said = False  # gappy answers are one warning a process, then debug lines
 
     def waiting(self) -> bool:
@@ -59,16 +62,20 @@ class PriceFetch:
             raise self._down  # not asked again before its backoff step is over
         # While it is down, one attempt per backoff step: not a retry loop logging every attempt.
         within = self.calls.attempt_time if self._failures else None
-        try:
-            candles = self.calls.call(path, "price history", attempt, KLINES, within)
-        except ApiError as exc:
-            # Unreachable or failing (transient): the backoff. A refusal of one pair (4xx, a bad
-            # answer) says nothing of the others, and is reported as before.
-            if exc.transient:
-                self._failed(exc)
-            raise
-        gaps = missing(candles, from_s, to_s, STEP[resolution], self.client.rest.now_ms() / 1000)
-        if self.gaps.unconfirmed(base + quote, resolution, candles, gaps):
+        for _ in range(self.gaps.confirmations if self.ask_gaps_at_once else 1):
+            try:
+                candles = self.calls.call(path, "price history", attempt, KLINES, within)
+            except ApiError as exc:
+                # Unreachable or failing (transient): the backoff. A refusal of one pair (4xx, a bad
+                # answer) says nothing of the others, and is reported as before.
+                if exc.transient:
+                    self._failed(exc)
+                raise
+            gaps = missing(candles, from_s, to_s, STEP[resolution], self.client.rest.now_ms() / 1000)
+            unconfirmed = self.gaps.unconfirmed(base + quote, resolution, candles, gaps)
+            if not unconfirmed:
+                break
+        if unconfirmed:
             detail = f"{len(gaps)} closed candle(s) of {base}{quote} missing between {gaps[0]} and {gaps[-1]}"
             gappy = ApiError(GAPS, path, 200, detail)
             self._failed(gappy)

@@ -120,7 +120,7 @@ def make_sync(
     """A one-shot activity sync of every configured account, its price history on the ledger's cache."""
     rest = Client(config.api_url, config.timeout)
     client = ActivityClient(rest, Client(settings.graph_api_url, config.timeout))
-    return ActivitySync(
+    sync = ActivitySync(
         settings,
         config.accounts,
         client,
@@ -129,6 +129,8 @@ def make_sync(
         on_snapshot=lambda _: None,
         on_request=on_request,
     )
+    sync.publisher.fetch.ask_gaps_at_once = True
+    return sync
 
 
 def storage_dir(text: str) -> Path:

@@ -151,3 +151,22 @@ def test_gaps_that_every_answer_lacks_pass_for_quiet_hours_after_a_bounded_numbe
         # Published once every gap was confirmed: figures over what graph-api has (a quiet hour falls
         # back to the day's close, or is unpriced), never figures with a price still to come.
         assert snapshot.cost_basis and snapshot.failures[(KLINES, GAPS)] >= GAP_CONFIRMATIONS - 1
+
+
+def test_a_one_shot_command_asks_a_gappy_range_again_at_once_instead_of_waiting_out_the_backoff(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A command cannot wait minutes per range of a sparse pair: the confirmations are asked back to back."""
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        sync = make_sync(sim, ledger, Later())  # a clock that never moves: no backoff step ever ends
+        sync.publisher.fetch.ask_gaps_at_once = True
+        sim.inject(Fault("gaps", drop_every=3), endpoint=KLINES)
+        sim.inject(Fault("gaps", drop_every=3), endpoint=OHLCS)
+        snapshot = sync.run_once()["main"]
+        assert snapshot.cost_basis and not snapshot.stale, "every gap confirmed within the one pass"
+        assert snapshot.failures.get((KLINES, GAPS), 0) == 0
+        # Asked again within the one pass: at least the confirmations of one gappy range.
+        assert sim.count(KLINES) + sim.count(OHLCS) >= GAP_CONFIRMATIONS
+    with Ledger(tmp_path / "again.db") as ledger:
+        waiting = make_sync(sim, ledger, Later())
+        assert waiting.run_once()["main"].stale, "the live exporter's default still waits for the backoff"
