@@ -156,11 +156,15 @@ class Counting:
     def __init__(self) -> None:
         self.cursor = Cursor()
         self.counters = LedgerCounters()
+        self.numerator: frozenset[str] | None = None  # the commission flags the counters were made with
 
     def update(self, ledger: Ledger, account: str) -> Totals:
         """The totals over every record: those added since the last update counted onto the kept
-        ones, or all of them again after a record landed behind the cursor."""
-        new = tail(ledger, account, self.cursor)
+        ones, or all of them again after a record landed behind the cursor or the commission flags
+        changed (a counted fee then belongs to another asset: Trade.fee_asset)."""
+        numerator = ledger.numerator_pairs()  # before the records: a change between them is seen next time
+        new = tail(ledger, account, self.cursor) if numerator == self.numerator else None
+        self.numerator = numerator
         if new is None:
             self.cursor, self.counters = Cursor(), LedgerCounters()
             new = tail(ledger, account, self.cursor)

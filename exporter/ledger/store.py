@@ -134,6 +134,11 @@ class Ledger:
         """Keep exchangeinfo's commissionFromNumerator per pair; whether it changed (ledger.commission)."""
         return commission.remember(self._db, flags)
 
+    def numerator_pairs(self) -> frozenset[str]:
+        """The pairs last remembered to take a buy's commission from the numerator (ledger.commission)."""
+        with self._db.read() as db:
+            return commission.numerator_pairs(db)
+
     def accounts(self) -> list[str]:
         """Every account with at least one record, sorted."""
         with self._db.read() as db:

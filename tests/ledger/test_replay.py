@@ -228,3 +228,18 @@ def test_counting_on_equals_counting_everything(tmp_path: Path) -> None:
         ledger.upsert_transfers("main", [behind])  # behind the cursor: counted again from the start
         assert counting.update(ledger, "main") == count([*records, behind])
         assert totals == count(records), "a total handed out must not change as counting goes on"
+
+
+def test_counting_again_when_the_commission_flags_change(tmp_path: Path) -> None:
+    fee = Decimal("-0.0000001")
+    buy = Trade(
+        2, None, T0 + 200, "BTC", "TRY", "buy", Decimal(2_000_000), Decimal("0.0001"), fee, Decimal(0)
+    )
+    with _ledger_with(tmp_path, [buy]) as ledger:
+        counting = Counting()
+        assert counting.update(ledger, "main")["trade_fees"] == {("TRY",): -fee}
+        # exchangeinfo now says BTCTRY takes a buy's fee from the numerator: the fee was paid in BTC.
+        ledger.remember_commission({"BTCTRY": True})
+        totals = counting.update(ledger, "main")
+        assert totals == count(ledger.trades("main"))
+        assert totals["trade_fees"] == {("BTC",): -fee}
