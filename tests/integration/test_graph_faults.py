@@ -37,7 +37,7 @@ FIGURES = (
     "btcturk_ledger_unpriced_records",
 )
 # Startup, a backfill of 20 days and a replay take a few seconds; the price retries wait the backoff.
-SETTLE = 60.0
+SETTLE = 180.0
 RECOVERY = 2 * PRICES_RETRY_BASE + SETTLE
 # A failing graph-api request is retried for the request deadline before it counts as failed.
 OUTAGE = ActivitySettings().request_deadline + SETTLE

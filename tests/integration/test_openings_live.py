@@ -65,9 +65,10 @@ def expected(sim: Simulator, history: History, since_ms: int) -> dict[str, Decim
     held: dict[str, Decimal] = {}
     for trade in history.trades:
         if trade.timestamp < since_ms:
-            held[trade.numerator] = held.get(trade.numerator, Decimal(0)) + trade.amount
-            moved = trade.total + trade.fee + trade.tax
-            held[trade.denominator] = held.get(trade.denominator, Decimal(0)) + moved
+            # The simulator's own record of what the fill moved (a numerator-fee pair's fee included).
+            base, quote = trade.moved
+            held[trade.numerator] = held.get(trade.numerator, Decimal(0)) + base
+            held[trade.denominator] = held.get(trade.denominator, Decimal(0)) + quote
     for transfer in history.transfers:
         if transfer.timestamp < since_ms:
             held[transfer.currency] = held.get(transfer.currency, Decimal(0)) + transfer.amount
