@@ -29,7 +29,9 @@ from exporter.web.server import start_server
 
 PASSWORD = "correct horse"
 # Cost 4 keeps the unit tests fast; the cost does not change what is being tested.
-HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+# A fixed salt: the hash names parametrized tests, which every xdist worker must collect alike.
+HASH = bcrypt.hashpw(PASSWORD.encode(), b"$2b$04$abcdefghijklmnopqrstuu").decode()
+assert HASH == "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e"
 OTHER_HASH = bcrypt.hashpw(b"other password", bcrypt.gensalt(rounds=4)).decode()
 
 
