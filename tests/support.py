@@ -386,6 +386,19 @@ VECTOR_SIGNATURE = "7gyFGcOS+qnq46h/rl83VtpaEAsh8Th3Z3lQrF7g2I0="
 TIMEOUT = 5.0
 
 
+class Later:
+    """time.monotonic, moved on at will: the sync's waits between price retries pass at once."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def skip(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class FakeClock:
     """A settable clock, so windows and stamp checks are deterministic."""
 

@@ -6,7 +6,6 @@ In process against the simulator; the backoff's waits pass at once on a moved mo
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Later
 
 from exporter.activity.price_fetch import PRICES_RETRY_MAX, PriceFetch
 from exporter.activity.state import ActivitySnapshot
@@ -40,19 +40,6 @@ def sim() -> Iterator[Simulator]:
     with Simulator(seed=7, limits={path: 1_000_000 for path in LIMITS}) as simulator:
         simulator.add_account(*KEYS, history_days=DAYS, seed=3)
         yield simulator
-
-
-class Later:
-    """time.monotonic, moved on at will."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.ahead
-
-    def skip(self, seconds: float) -> None:
-        self.ahead += seconds
 
 
 def make_sync(sim: Simulator, ledger: Ledger, monotonic: Later) -> ActivitySync:

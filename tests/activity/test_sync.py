@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from support import wait_for
+from support import Later, wait_for
 
 from exporter.activity.oddities import MAX_RECORD_WARNINGS
 from exporter.activity.price_fetch import PRICES_RETRY_MAX
@@ -97,19 +97,6 @@ def make_sync(
         on_market=published.market,
         monotonic=monotonic,
     )
-
-
-class Later:
-    """time.monotonic, moved on at will: the sync's waits between price retries pass at once."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.ahead
-
-    def skip(self, seconds: float) -> None:
-        self.ahead += seconds
 
 
 def test_a_full_backfill_equals_the_simulators_history_despite_the_page_cap(
