@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -272,7 +271,7 @@ def append_rows(ledger: Ledger, prices: PriceHistory, now_ms: int, appends: int)
         kept = health.replay
         times = []
         for _ in range(appends):
-            newest = replace(newest, id=newest.id + 1, timestamp_ms=newest.timestamp_ms + 1000)
+            newest = newest._replace(id=newest.id + 1, timestamp_ms=newest.timestamp_ms + 1000)
             ledger.upsert_trades(ACCOUNT, [newest])
             times.append(timed(revalue, ledger, prices, health, settings, now_ms / 1000, now_ms))
         assert health.replay is not None and kept is not None and health.replay.state is kept.state

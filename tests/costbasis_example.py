@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -84,7 +83,7 @@ HOUR_MS = 3_600_000
 
 def hourly(record: Trade | Transfer, n: int) -> Trade | Transfer:
     """The worked example's record n, moved to hour n (one cached candle per hour and pair)."""
-    return dataclasses.replace(record, timestamp_ms=LEDGER_T0 + n * HOUR_MS)
+    return record._replace(timestamp_ms=LEDGER_T0 + n * HOUR_MS)
 
 
 def write_example_ledger(path: Path) -> Path:

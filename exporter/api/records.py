@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from exporter.api.parsing import BadResponse, decode_json, parse_decimal, unwrap
 
@@ -55,8 +55,10 @@ RECORD_ODDITIES = tuple(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+# The records are NamedTuples, not frozen dataclasses: a replay builds one per ledger row, and a
+# frozen dataclass's __init__ (a setattr per field) is some 8x slower to construct (3.4 us against
+# 0.4 us a record here, a third of a second per 100,000 trades). Immutable and typed all the same.
+class Trade(NamedTuple):
     """One fill of one order. `amount` is negative for sells; `fee` and `tax` are <= 0, in `fee_asset`.
 
     `commission_from_numerator` is the pair's exchangeinfo flag, which the trade item does not carry:
@@ -106,8 +108,7 @@ class Trade:
         return self.amount.copy_abs()
 
 
-@dataclass(frozen=True, slots=True)
-class Transfer:
+class Transfer(NamedTuple):
     """One deposit or withdrawal; `amount` is negative for withdrawals, optional fields None when absent.
 
     Of kind `opening`, a deposit the ledger derived (what was held at `activity.since`), no API record.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -146,7 +145,7 @@ def upsert_transfers(
             first = known.setdefault(t.id, t)
             if first is t:
                 new.append(_transfer_row(account, t))
-            elif replace(first, kind=t.kind) != t and changed is not None:
+            elif first._replace(kind=t.kind) != t and changed is not None:
                 changed.append(t)
         db.executemany(_INSERT_TRANSFER, new)
         return len(new)

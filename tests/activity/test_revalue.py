@@ -69,7 +69,7 @@ def test_a_new_record_is_fed_on_and_one_behind_replays_everything(sim: Simulator
         assert published_figures(sync) == full_replay(sync, ledger)
         newest = max(ledger.trades("main"), key=lambda t: t.timestamp_ms)
 
-        after = replace(newest, id=newest.id + 10_000, timestamp_ms=newest.timestamp_ms + 1)
+        after = newest._replace(id=newest.id + 10_000, timestamp_ms=newest.timestamp_ms + 1)
         ledger.upsert_trades("main", [after])
         health.changed = True
         assert sync.publish("main") is not None
@@ -77,7 +77,7 @@ def test_a_new_record_is_fed_on_and_one_behind_replays_everything(sim: Simulator
         assert first.cursor.fed == ledger.record_count("main")
         assert published_figures(sync) == full_replay(sync, ledger)
 
-        behind = replace(newest, id=newest.id + 20_000, timestamp_ms=newest.timestamp_ms - 60_000)
+        behind = newest._replace(id=newest.id + 20_000, timestamp_ms=newest.timestamp_ms - 60_000)
         ledger.upsert_trades("main", [behind])
         health.changed = True
         assert sync.publish("main") is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import shutil
@@ -413,7 +412,7 @@ def test_the_ledger_is_complete_from_since_but_not_before_its_first_record() -> 
 
     now = T0 + 100 * 86_400_000
     first = [hourly(EXAMPLE_TRANSFERS[0], 0)]  # a deposit at T0 exactly
-    first[0] = dataclasses.replace(first[0], timestamp_ms=T0 + 30 * 60_000)  # type: ignore[type-var]
+    first[0] = first[0]._replace(timestamp_ms=T0 + 30 * 60_000)
     # since 730d reaches far before the first record: a since moved earlier must not claim that time.
     assert complete_since([], first, "730d", now, HOUR_MS) == T0  # type: ignore[arg-type]
     assert complete_since([], first, "2025-12-03", now, HOUR_MS) == T0 + 2 * 86_400_000  # type: ignore[arg-type]

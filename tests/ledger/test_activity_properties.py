@@ -55,11 +55,9 @@ trades = st.builds(
     amount=amounts,
     fee=amounts.map(lambda a: -a),
     tax=st.just(Decimal("-0E-8")) | amounts.map(lambda a: -a),
-).map(
-    lambda t: (
-        t if t.side == "buy" else Trade(**{**{k: getattr(t, k) for k in t.__slots__}, "amount": -t.amount})
-    )
-)
+    # The pair's flag, not the record's: the ledger sets it on reading (no pair is flagged here).
+    commission_from_numerator=st.just(False),
+).map(lambda t: t if t.side == "buy" else t._replace(amount=-t.amount))
 transfers = st.builds(
     Transfer,
     kind=st.sampled_from(["crypto", "fiat"]),

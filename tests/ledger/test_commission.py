@@ -3,7 +3,6 @@ moved the same by every part, and remembered by the ledger for replays without n
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal as D
 from fractions import Fraction
 from pathlib import Path
@@ -30,8 +29,8 @@ def no_price(asset: str, currency: str, when_ms: int) -> D | None:
 # 1,000,000 TRY in; 1 BTC bought at 1,000,000 TRY on a pair that takes commission from the numerator,
 # fee 0.001 BTC, no tax; then 0.5 BTC sold at 1,200,000 TRY, fee 600 and tax 108 TRY (in TRY: a sale).
 DEPOSIT = transfer(0, "fiat", "TRY", "1000000")
-BUY = replace(trade(1, BTCTRY, "buy", "1", "1000000", "-0.001", "0"), commission_from_numerator=True)
-SELL = replace(trade(2, BTCTRY, "sell", "-0.5", "1200000", "-600", "-108"), commission_from_numerator=True)
+BUY = trade(1, BTCTRY, "buy", "1", "1000000", "-0.001", "0")._replace(commission_from_numerator=True)
+SELL = trade(2, BTCTRY, "sell", "-0.5", "1200000", "-600", "-108")._replace(commission_from_numerator=True)
 
 
 def close(value: D, exact: Fraction) -> bool:
@@ -66,8 +65,8 @@ def test_the_sale_after_it_pays_in_the_quote_and_removes_cost_of_what_was_held()
 
 def test_the_same_buy_without_the_flag_follows_the_notes_rule_fees_in_the_quote() -> None:
     # A pair never seen with the flag: fee in TRY.
-    plain = replace(BUY, fee=D("-1000"), commission_from_numerator=False)
-    basis = compute([plain], [replace(DEPOSIT, amount=D("1001000"))], "TRY", no_price)
+    plain = BUY._replace(fee=D("-1000"), commission_from_numerator=False)
+    basis = compute([plain], [DEPOSIT._replace(amount=D("1001000"))], "TRY", no_price)
     assert basis.positions["BTC"].quantity == D("1") and basis.positions["BTC"].cost == D("1001000")
     assert plain.moves() == (D("1"), D("-1001000")) and plain.fee_asset == "TRY"
 
@@ -87,7 +86,7 @@ def test_every_part_moves_the_trade_as_one_engine_says() -> None:
     ]
     assert compare([BUY, SELL], [DEPOSIT], held, t(3)) == {"BTC": "match", "TRY": "match"}
     # Main's reading, 1 BTC received, would have the records hold more than the balance.
-    phantom = [replace(BUY, commission_from_numerator=False), SELL]
+    phantom = [BUY._replace(commission_from_numerator=False), SELL]
     assert compare(phantom, [DEPOSIT], held, t(3))["BTC"] == "mismatch"
     totals = count([BUY, SELL, DEPOSIT])
     assert totals["trade_fees"] == {("BTC",): D("0.001"), ("TRY",): D("600")}
@@ -110,7 +109,7 @@ def test_export_and_report_name_and_value_the_fee_where_it_was_taken() -> None:
 def test_the_ledger_remembers_the_flag_and_a_pair_never_seen_follows_the_notes(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     stored = [
-        replace(BUY, commission_from_numerator=False),
+        BUY._replace(commission_from_numerator=False),
         trade(3, ("ETH", "TRY"), "buy", "1", "1", "0", "0"),
     ]
     with Ledger(path) as ledger:

@@ -112,7 +112,7 @@ def test_empty_exports_are_valid() -> None:
 
 def test_unpriced_records_and_big_ids() -> None:
     big = trade(1, ("ETH", "BTC"), "buy", "1", "0.05", "0", "0")
-    big = type(big)(**{**{k: getattr(big, k) for k in big.__slots__}, "id": 2**64 + 1})
+    big = big._replace(id=2**64 + 1)
     basis = compute([big], [transfer(2, "fiat", None, "5")], "TRY", Prices({}), keep_events=True)
     out = io.StringIO()
     write_json(out, rows("bob", basis, Prices({})))

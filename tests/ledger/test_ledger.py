@@ -92,7 +92,7 @@ def test_upsert_is_idempotent_and_keeps_the_first_version_of_an_id(ledger: Ledge
 
 
 def _fields(trade: Trade) -> dict[str, object]:
-    return {name: getattr(trade, name) for name in Trade.__slots__}
+    return trade._asdict()
 
 
 def test_transfers_round_trip_with_absent_fields_and_kinds(ledger: Ledger) -> None:
@@ -105,7 +105,7 @@ def test_transfers_round_trip_with_absent_fields_and_kinds(ledger: Ledger) -> No
     assert bare.currency is None and bare.fee is None and bare.funds is None
     # The same id from /crypto and /fiat is one record: the first stays, a different one is reported.
     first = next(t for t in stored if t.id == 2391834)
-    twin = Transfer(**{**{k: getattr(first, k) for k in Transfer.__slots__}, "kind": "fiat"})
+    twin = first._replace(kind="fiat")
     changed: list[Transfer] = []
     assert ledger.upsert_transfers("alice", [twin], changed) == 0 and changed == []
     other = Transfer(
