@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
+from typing import NamedTuple
 
 from exporter.api.records import OPENING, Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, CostMethod
@@ -69,14 +70,14 @@ class Position:
     unmatched_proceeds: Decimal = _ZERO
 
 
-@dataclass(frozen=True, slots=True)
-class Valued:
+class Valued(NamedTuple):
     """One record with its value in the valuation currency at its time and the profit it realised.
 
     `realised` is set when the record gave away an asset other than the valuation currency (a sale, or
     a buy paid in another asset); `value` is None when the record could not be valued. Under a lot
     method, `lots` are the parts of lots the record gave away (a sale's, a withdrawal's). `shortfall`
     is the quantity it gave away beyond what the ledger showed held (a sale's base, a buy's quote).
+    A NamedTuple: a replay makes one per record and currency.
     """
 
     record: Trade | Transfer
@@ -144,10 +145,14 @@ class _Holding:
                 self.lots = LotBook(lots)
             self.lots.add(Lot(when_ms, quantity, cost))
 
-    def give(self, quantity: Decimal, proceeds: Decimal | None, lots: LotMethod | None) -> Decimal | None:
-        """Remove `quantity`; realise `proceeds` (None: a withdrawal) minus the cost removed."""
+    def give(
+        self, quantity: Decimal, proceeds: Decimal | None, lots: LotMethod | None, parts: bool = False
+    ) -> Decimal | None:
+        """Remove `quantity`; realise `proceeds` (None: a withdrawal) minus the cost removed. With
+        `parts`, `taken` is what it took from lots (else it stays empty: no part is made)."""
         held = self.quantity
-        self.taken = []
+        taken: list[Taken] = []
+        self.taken = taken
         self.short = None
         if quantity > held:
             self.short = quantity - held
@@ -160,24 +165,22 @@ class _Holding:
             removed = self.cost
             self.quantity = self.cost = _ZERO
             if self.lots is not None:
-                self.taken = self.lots.clear()
+                cleared = self.lots.clear()
+                if parts:
+                    self.taken = cleared
         else:
-            removed = self._remove_lots(quantity) if lots is not None else self._remove_average(quantity)
+            if lots is None:
+                removed = self.cost if quantity == held else self.cost * quantity / held
+            elif self.lots is None:  # nothing was ever received: only a give of zero gets here
+                removed = _ZERO
+            else:
+                removed = self.lots.take(quantity, taken if parts else None)
             self.quantity = held - quantity
             self.cost -= removed
         if proceeds is None:
             return None
         self.realised += proceeds - removed
         return proceeds - removed
-
-    def _remove_average(self, quantity: Decimal) -> Decimal:
-        return self.cost if quantity == self.quantity else self.cost * quantity / self.quantity
-
-    def _remove_lots(self, quantity: Decimal) -> Decimal:
-        if self.lots is None:  # nothing was ever received: only a give of zero gets here
-            return _ZERO
-        self.taken = self.lots.take(quantity)
-        return sum((part.cost for part in self.taken), _ZERO)
 
 
 def compute(
@@ -189,7 +192,7 @@ def compute(
     keep_events: bool = False,
 ) -> CostBasis:
     """Replay one account's history in time order and return its cost basis in `currency`."""
-    replay = Replay(currency, price_at, method)
+    replay = Replay(currency, price_at, method, parts=keep_events)
     events: list[Valued] = []
     with localcontext(CONTEXT):
         for record in order([*trades, *transfers]):
@@ -240,20 +243,15 @@ def _unit_price(price_at: PriceAt, asset: str, currency: str, when_ms: int) -> D
     return _ONE if asset == currency else price_at(asset, currency, when_ms)
 
 
-def _trade_value(
-    trade: Trade, quote_leg: Decimal, base_leg: Decimal, currency: str, price_at: PriceAt
-) -> Decimal | None:
-    """The one amount both legs of a trade are valued at (the first rule above); None if unpriced.
+def _trade_value(trade: Trade, quote_leg: Decimal, currency: str, price_at: PriceAt) -> Decimal | None:
+    """The one amount both legs of a trade neither of whose assets is `currency` are valued at (the
+    first rule above); None if unpriced. (Replay.trade takes the leg in the valuation currency
+    itself when there is one: what a quote-currency buy paid, fees included when taken from the
+    quote, or what a base-currency leg moved net of a fee taken from it, so that currency keeps a
+    cost equal to its amount.)
 
-    `quote_leg` is what the quote side moved: paid on a buy (fees and tax included when they are
-    taken from the quote), received on a sale. `base_leg` is what the base side moved: on a buy that
-    pays its fee in the base, what it received net of it, so the valuation currency keeps a cost
-    equal to its amount when it is the base.
+    `quote_leg` is what the quote side moved: paid on a buy, received on a sale.
     """
-    if trade.quote == currency:
-        return quote_leg
-    if trade.base == currency:
-        return base_leg
     rate = price_at(trade.quote, currency, trade.timestamp_ms)
     if rate is not None:
         return quote_leg * rate
@@ -268,13 +266,18 @@ class Replay:
     result() the CostBasis compute() would give over the records applied.
     """
 
-    def __init__(self, currency: str, price_at: PriceAt, method: CostMethod = "average") -> None:
+    def __init__(
+        self, currency: str, price_at: PriceAt, method: CostMethod = "average", parts: bool = False
+    ) -> None:
+        """With `parts`, each Valued names the parts of lots its record gave away (`ledger export
+        --lots`); without, none is made (a replay that reads only its totals)."""
         if method not in COST_METHODS:
             raise ValueError(f"unknown cost-basis method {method!r} (expected {', '.join(COST_METHODS)})")
         self.currency = currency.upper()
         self.method = method
         self.price_at = price_at
         self.lots: LotMethod | None = next((m for m in LOT_METHODS if m == method), None)
+        self.parts = parts
         self.holdings: dict[str, _Holding] = {}
         self.fees: dict[str, Decimal] = {}
         self.taxes: dict[str, Decimal] = {}
@@ -299,7 +302,7 @@ class Replay:
 
     def _apply(self, record: Trade | Transfer) -> Valued:
         # Under CONTEXT: compute() enters it once for the whole history, apply() once per record.
-        return self._trade(record) if isinstance(record, Trade) else self._transfer(record)
+        return self.trade(record, record.moves()) if isinstance(record, Trade) else self.transfer(record)
 
     def position(self, asset: str) -> tuple[Decimal, Decimal, Decimal] | None:
         """(quantity, cost, realised) of `asset` so far; None if no record has moved it."""
@@ -312,38 +315,53 @@ class Replay:
             found = self.holdings[asset] = _Holding()
         return found
 
-    def _trade(self, trade: Trade) -> Valued:
-        base_move, quote_move = trade.moves()  # the one definition of a trade's legs (api.records)
-        if trade.side == "buy":
-            given, given_qty, got, got_qty = trade.quote, -quote_move, trade.base, base_move
+    def trade(self, trade: Trade, moves: tuple[Decimal, Decimal]) -> Valued:
+        """Replay one trade whose Trade.moves() are `moves` (a caller replaying several currencies
+        computes them once), under CONTEXT: the caller enters it, once for many records."""
+        # The hottest code of a replay (twice per trade at two currencies): dict updates inlined.
+        base_move, quote_move = moves
+        base, quote, side, when = trade.base, trade.quote, trade.side, trade.timestamp_ms
+        if side == "buy":
+            given, given_qty, got, got_qty = quote, -quote_move, base, base_move
             quote_leg, base_leg = given_qty, got_qty
         else:
-            given, given_qty, got, got_qty = trade.base, -base_move, trade.quote, quote_move
+            given, given_qty, got, got_qty = base, -base_move, quote, quote_move
             quote_leg, base_leg = got_qty, given_qty
-        _add(self.fees, trade.fee_asset, trade.fee.copy_abs())
-        _add(self.taxes, trade.fee_asset, trade.tax.copy_abs())
-        key = (trade.base, trade.quote, trade.side)
+        fee_asset = base if trade.commission_from_numerator and side == "buy" else quote  # Trade.fee_asset
+        fees, taxes = self.fees, self.taxes
+        fees[fee_asset] = fees.get(fee_asset, _ZERO) + trade.fee.copy_abs()
+        taxes[fee_asset] = taxes.get(fee_asset, _ZERO) + trade.tax.copy_abs()
+        key = (base, quote, side)
         self.trades[key] = self.trades.get(key, 0) + 1
-        if self.last_trade_ms is None or trade.timestamp_ms > self.last_trade_ms:
-            self.last_trade_ms = trade.timestamp_ms
-        value = _trade_value(trade, quote_leg, base_leg, self.currency, self.price_at)
+        if self.last_trade_ms is None or when > self.last_trade_ms:
+            self.last_trade_ms = when
+        currency = self.currency
+        if quote == currency:
+            value: Decimal | None = quote_leg
+        elif base == currency:
+            value = base_leg
+        else:
+            value = _trade_value(trade, quote_leg, self.currency, self.price_at)
         if value is None:
             self.unpriced += 1
             return Valued(trade, None, None)
-        giver = self._holding(given)
-        realised = giver.give(given_qty, value, self.lots)
-        taken, short = tuple(giver.taken), giver.short
+        holdings = self.holdings
+        giver = holdings.get(given) or self._holding(given)
+        realised = giver.give(given_qty, value, self.lots, self.parts)
+        taken, short = giver.taken, giver.short  # before the receipt, which may be the same holding
+        taker = holdings.get(got) or self._holding(got)
         if got_qty >= 0:
-            self._holding(got).receive(got_qty, value, self.lots, trade.timestamp_ms)
+            taker.receive(got_qty, value, self.lots, when)
         else:
             # A trade whose fee and tax exceed what it receives (a dust sale) also gives that asset
             # away: the excess is disposed at its own value, so the whole loss lands on the asset given.
-            self._holding(got).give(-got_qty, -value, self.lots)
-        if given == self.currency:
+            taker.give(-got_qty, -value, self.lots)
+        if given == currency:
             return Valued(trade, value, None, shortfall=short)
-        return Valued(trade, value, realised, taken, short)
+        return Valued(trade, value, realised, tuple(taken), short)
 
-    def _transfer(self, transfer: Transfer) -> Valued:
+    def transfer(self, transfer: Transfer) -> Valued:
+        """Replay one transfer, under CONTEXT (as trade())."""
         asset = transfer.currency
         if asset is None:
             self.unattributed += 1
@@ -365,7 +383,7 @@ class Replay:
         else:
             _add(self.withdrawals, asset, quantity)
             holding = self._holding(asset)
-            holding.give(quantity, None, self.lots)
+            holding.give(quantity, None, self.lots, self.parts)
             if value is None:
                 self.unpriced += 1
             else:

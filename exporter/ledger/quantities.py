@@ -33,14 +33,24 @@ class Quantities:
         """Move the quantities one record moves."""
         with localcontext(CONTEXT):
             if isinstance(record, Trade):
-                base, quote = record.moves()
-                # What is given first, so a shortfall clips at zero before the receipt, as it did.
-                if record.side == "buy":
-                    self._move(record.quote, quote)
-                    self._move(record.base, base)
-                else:
-                    self._move(record.base, base)
-                    self._move(record.quote, quote)
-            elif record.currency is not None:
-                sign = 1 if record.balance_type == "deposit" else -1
-                self._move(record.currency, sign * record.quantity)
+                self.trade(record, record.moves())
+            else:
+                self.transfer(record)
+
+    def trade(self, trade: Trade, moves: tuple[Decimal, Decimal]) -> None:
+        """Move what a trade whose Trade.moves() are `moves` moves, under CONTEXT (the caller's)."""
+        base, quote = moves
+        held = self.held
+        # What is given first, so a shortfall clips at zero before the receipt, as it did.
+        if trade.side == "buy":
+            held[trade.quote] = max(held.get(trade.quote, _ZERO) + quote, _ZERO)
+            held[trade.base] = max(held.get(trade.base, _ZERO) + base, _ZERO)
+        else:
+            held[trade.base] = max(held.get(trade.base, _ZERO) + base, _ZERO)
+            held[trade.quote] = max(held.get(trade.quote, _ZERO) + quote, _ZERO)
+
+    def transfer(self, transfer: Transfer) -> None:
+        """Move what a transfer moves, under CONTEXT (the caller's)."""
+        if transfer.currency is not None:
+            sign = 1 if transfer.balance_type == "deposit" else -1
+            self._move(transfer.currency, sign * transfer.quantity)

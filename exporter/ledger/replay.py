@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from types import MappingProxyType
 
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
-from exporter.ledger.costbasis import CostBasis, PriceAt, Replay, order, order_key
+from exporter.ledger.costbasis import CONTEXT, CostBasis, PriceAt, Replay, order, order_key
 from exporter.ledger.counters import LedgerCounters, Totals, count
 from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import UnitTrack
@@ -119,14 +119,21 @@ class ReplayState:
         """Replay these records, every one after the last fed (ValueError otherwise)."""
         ordered = order(records)
         self.cursor.advance(ordered)  # first: a record behind the cursor feeds nothing
+        replays, tracks, quantities = self._replays, self._tracks, self._quantities
         try:
-            for replay in self._replays:
-                replay.apply_all(ordered)
-            tracks, quantities = self._tracks, self._quantities
-            for record in ordered:
-                for track in tracks:
-                    track.apply(record)
-                quantities.apply(record)  # once for every currency: what is held is the same
+            with localcontext(CONTEXT):
+                for record in ordered:
+                    if isinstance(record, Trade):
+                        moves = record.moves()  # once for every currency, and the quantities
+                        for replay in replays:
+                            replay.trade(record, moves)
+                        quantities.trade(record, moves)  # trades issue no units: no track moves
+                    else:
+                        for replay in replays:
+                            replay.transfer(record)
+                        for track in tracks:  # before the quantities move: units see what was held
+                            track.apply(record)
+                        quantities.transfer(record)
         finally:
             # Prices are remembered for one feed (a full replay's 30-day chunk) only: the routes
             # behind one are looked up once per hour and currency, not once per record and

@@ -119,10 +119,16 @@ class UnitTrack:
             when = record.timestamp_ms
             held_before = worth(self.quantities.held, self.currency, when, self.price_at)
             price = rate(record.currency, self.currency, when, self.price_at)
-            with localcontext(CONTEXT):
-                amount = None if price is None else record.quantity * price
             deposit = record.balance_type == "deposit"
-            self._units.flow(held_before, None if amount is None else amount if deposit else -amount)
+            with localcontext(CONTEXT):  # the sign too: a negation rounds to the context's precision
+                amount = (
+                    None
+                    if price is None
+                    else record.quantity * price
+                    if deposit
+                    else -record.quantity * price
+                )
+            self._units.flow(held_before, amount)
             step = UnitStep(when, self.units)
         if self._moves:
             self.quantities.apply(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Context, localcontext
 from decimal import Decimal as D
 from pathlib import Path
@@ -251,7 +252,7 @@ def test_compute_chunks_values_the_same_history_in_every_currency() -> None:
 
 @pytest.mark.parametrize("method", ["average", "fifo"])
 def test_stepping_a_replay_record_by_record_gives_what_compute_gives(method: str) -> None:
-    replay = Replay("try", Prices(EXAMPLE_PRICES), method)  # type: ignore[arg-type]
+    replay = Replay("try", Prices(EXAMPLE_PRICES), method, parts=True)  # type: ignore[arg-type]
     records = order([*EXAMPLE_TRANSFERS, *EXAMPLE_TRADES])
     assert [r.timestamp_ms for r in records] == [t(n) for n in range(1, 9)]
     assert replay.position("BTC") is None
@@ -265,6 +266,13 @@ def test_stepping_a_replay_record_by_record_gives_what_compute_gives(method: str
     assert replay.result(tuple(events)) == expected
     btc = expected.positions["BTC"]
     assert replay.position("BTC") == (btc.quantity, btc.cost, btc.realised)
+    # Without parts, the same figures and events, with no lots named.
+    bare = Replay("try", Prices(EXAMPLE_PRICES), method)  # type: ignore[arg-type]
+    unnamed = tuple(bare.apply(record) for record in records)
+    assert unnamed == tuple(event._replace(lots=()) for event in events)
+    assert bare.result() == replace(expected, events=())
+    if method != "average":
+        assert any(event.lots for event in events)
 
 
 def test_a_replay_refuses_an_unknown_method() -> None:

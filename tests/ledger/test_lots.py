@@ -66,7 +66,10 @@ def test_a_lot_book_removes_what_was_picked_and_shrinks_the_last_lot(method: str
     book = LotBook(method)  # type: ignore[arg-type]
     for lot in LOTS:
         book.add(Lot(lot.acquired_ms, lot.quantity, lot.cost))
-    assert book.take(D("1.5")) == [part for _, part in PICKS[method](LOTS, D("1.5"))]  # type: ignore[index]
+    parts: list[Taken] = []
+    removed = book.take(D("1.5"), parts)
+    assert parts == [part for _, part in PICKS[method](LOTS, D("1.5"))]  # type: ignore[index]
+    assert removed == sum(part.cost for part in parts)
     assert book.lots() == left
 
 
@@ -87,7 +90,10 @@ def test_a_lot_book_takes_what_the_pick_rule_says(method: str, steps: list[tuple
         held = sum((lot.quantity for lot in reference), D(0))
         give = min(D(quantity) / 2, held)
         picked = PICKS[method](reference, give)  # type: ignore[index]
-        assert book.take(give) == [part for _, part in picked]
+        parts: list[Taken] = []
+        removed = book.take(give, parts)
+        assert parts == [part for _, part in picked]
+        assert removed == sum((part.cost for part in parts), D(0))
         for index, part in picked:
             reference[index].quantity -= part.quantity
             reference[index].cost -= part.cost
