@@ -1,7 +1,7 @@
 """Helpers shared by the tests: external binaries (required in CI, optional locally), waiting with a deadline,
-parsed /metrics, exporter processes, a Prometheus server holding a backfilled past and live scrapes, the
-dashboards' panels and variables as Grafana resolves them, and the simulator's signing test vector and
-clock."""
+parsed /metrics, exporter processes and their configs against the simulator, a Prometheus server holding
+a backfilled past and live scrapes, the dashboards' panels and variables as Grafana resolves them, and
+the simulator's signing test vector and clock."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -184,6 +184,30 @@ def start_exporter(
     return exporter
 
 
+def activity_config(
+    sim: Simulator,
+    accounts: Mapping[str, tuple[str, str]],
+    *,
+    since: str | None = "21d",
+    interval: str | None = "1s",
+    poll_interval: str = "1s",
+    **activity: object,
+) -> dict[str, Any]:
+    """An exporter's config against `sim` for both hosts (the API and graph-api), with activity settings.
+
+    `accounts` maps each account's name to its (public, private) keys; `activity` adds to the activity
+    section. A setting given as None is left out, so the exporter's default holds.
+    """
+    settings = {"since": since, "interval": interval, **activity}
+    return {
+        "api_url": sim.url,
+        "graph_api_url": sim.url,
+        "poll_interval": poll_interval,
+        "activity": {key: value for key, value in settings.items() if value is not None},
+        "accounts": [{"name": n, "public_key": k[0], "private_key": k[1]} for n, k in accounts.items()],
+    }
+
+
 # --- a real Prometheus holding a backfilled past and the live scrapes -----------------------------
 
 
@@ -273,15 +297,10 @@ def joined_stack(work: Path) -> Iterator[Joined]:
     with Simulator("127.0.0.1", 0, seed=5) as sim:
         priced = [a for a in demo_assets(6) if a.asset != UNPRICED]
         sim.add_account(*BACKFILL_KEYS, priced, history_days=BACKFILL_HISTORY_DAYS, seed=6)
-        config = {
-            "api_url": sim.url,
-            "graph_api_url": sim.url,
-            "value_currencies": ["TRY", "USDT"],
-            # The live unit value waits for two reconciled reads of the history: soon, not in 5 minutes.
-            "activity": {"interval": "2s"},
-            "accounts": [{"name": "main", "public_key": BACKFILL_KEYS[0], "private_key": BACKFILL_KEYS[1]}],
-        }
-        exporter = start_exporter(work, {**config, "poll_interval": "2s"}, f"--storage.path={work / 'data'}")
+        # The live unit value waits for two reconciled reads of the history: soon, not in 5 minutes.
+        config = activity_config(sim, {"main": BACKFILL_KEYS}, since=None, interval="2s", poll_interval="2s")
+        config["value_currencies"] = ["TRY", "USDT"]
+        exporter = start_exporter(work, config, f"--storage.path={work / 'data'}")
         try:
             instance = f"127.0.0.1:{exporter.port}"
             prom_config = work / "prometheus.yml"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ExporterProcess, parse_metrics, sample, samples, start_exporter, wait_for
+from support import ExporterProcess, activity_config, parse_metrics, sample, samples, start_exporter, wait_for
 
 from exporter.api.records import EXCHANGE_FIRST_DAY_MS
 from exporter.ledger.schema import MIGRATIONS, VERSION
@@ -40,13 +40,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def config(sim: Simulator) -> dict[str, Any]:
-    return {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": "21d", "interval": "1s"},
-        "accounts": [{"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]}],
-    }
+    return activity_config(sim, {"main": MAIN})
 
 
 def backfilled(exporter: ExporterProcess) -> dict:
