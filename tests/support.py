@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -206,6 +207,36 @@ def activity_config(
         "activity": {key: value for key, value in settings.items() if value is not None},
         "accounts": [{"name": n, "public_key": k[0], "private_key": k[1]} for n, k in accounts.items()],
     }
+
+
+S = TypeVar("S", bound="Scraping")
+
+
+class Scraping:
+    """Scrapes /metrics in a thread while in a `with`, every `every` seconds: a subclass's `look` is one
+    scrape and what it notes."""
+
+    def __init__(self, exporter: ExporterProcess, every: float) -> None:
+        self.exporter = exporter
+        self.every = every
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self: S) -> S:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.look()
+
+    def look(self) -> None:
+        raise NotImplementedError
 
 
 # --- a real Prometheus holding a backfilled past and the live scrapes -----------------------------
