@@ -1,7 +1,7 @@
 """Helpers shared by the tests: external binaries (required in CI, optional locally), waiting with a deadline,
 parsed /metrics, exporter processes and their configs against the simulator, a Prometheus server holding
-a backfilled past and live scrapes, the dashboards' panels and variables as Grafana resolves them, and
-the simulator's signing test vector and clock."""
+a backfilled past and live scrapes, the dashboards' panels and variables as Grafana resolves them, the
+simulator's signing test vector and clock, and the renderer's inputs (balances, tickers, snapshots)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,11 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.api.parsing import Balance, Ticker
 from exporter.api.signing import auth_headers, decode_private_key
 from exporter.ledger.costbasis import PriceAt
+from exporter.metrics.series import Settings
+from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot
 from exporter.pricing.routes import price_of_route, table_of
 from exporter.simulator import BALANCES_PATH, Simulator, demo_assets, generate_keypair
 from exporter.simulator.ledger import History
@@ -478,6 +481,48 @@ def assert_bearer_401(response: requests.Response) -> None:
     assert response.status_code == 401
     assert response.content == b""
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+# --- what the renderer is given (tests/metrics) ----------------------------------------------------
+
+
+NOW = 1_800_000_000.0
+SETTINGS = Settings(
+    poll_interval=30.0,
+    max_staleness=300.0,
+    value_currencies=("TRY", "USDT"),
+    value_price="last",
+    export_all_pairs=False,
+)
+
+
+def balance(asset: str, free: str, locked: str = "0", name: str | None = None, request: str = "0") -> Balance:
+    f, lk = Decimal(free), Decimal(locked)
+    return Balance(asset, name or asset, f + lk, f, lk, lk, Decimal(request))
+
+
+def ticker(
+    pair: str, base: str, quote: str, last: str, bid: str | None = None, ask: str | None = None
+) -> Ticker:
+    return Ticker(pair, base, quote, Decimal(last), Decimal(bid or last), Decimal(ask or last), Decimal(10))
+
+
+TICKERS = (
+    ticker("BTCTRY", "BTC", "TRY", "3500000"),
+    ticker("USDTTRY", "USDT", "TRY", "40"),
+    ticker("BTCUSDT", "BTC", "USDT", "87500"),
+    ticker("ETHUSDT", "ETH", "USDT", "3000"),
+    ticker("DOGEUSDT", "DOGE", "USDT", "0.2"),
+)
+
+
+def snap(account: str, balances: tuple[Balance, ...], at: float = NOW) -> AccountSnapshot:
+    """A snapshot taken at `at` by both clocks (the fake monotonic clock runs on the wall's scale)."""
+    return AccountSnapshot(account, balances, at, taken_mono=at)
+
+
+def quotes(tickers: tuple[Ticker, ...], at: float = NOW) -> PriceSnapshot:
+    return PriceSnapshot(tickers, at, taken_mono=at)
 
 
 # --- prices ----------------------------------------------------------------------------------------
