@@ -242,6 +242,13 @@ class Scraping:
         raise NotImplementedError
 
 
+def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
+    """Write a config file (a web config unless named otherwise); its path."""
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 # --- a real Prometheus holding a backfilled past and the live scrapes -----------------------------
 
 
