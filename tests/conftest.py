@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from costbasis_example import write_example_ledger
+from pki import Pki, make_pki
 from support import ExporterProcess, Joined, joined_stack, start_exporter
 
 
@@ -36,3 +37,9 @@ def joined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Joined]:
 def example_ledger(tmp_path: Path) -> Path:
     """docs/cost-basis.md's worked example in a ledger, with the prices it needs cached."""
     return write_example_ledger(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The certificates of tests/pki.py, made once a module."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

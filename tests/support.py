@@ -1,7 +1,7 @@
 """Helpers shared by the tests: external binaries (required in CI, optional locally), waiting with a deadline,
-parsed /metrics, exporter processes, a Prometheus server holding a backfilled past and live scrapes, the
-dashboards' panels and variables as Grafana resolves them, and the simulator's signing test vector and
-clock."""
+parsed /metrics, exporter processes and their configs against the simulator, a Prometheus server holding
+a backfilled past and live scrapes, the dashboards' panels and variables as Grafana resolves them, the
+simulator's signing test vector and clock, and the renderer's inputs (balances, tickers, snapshots)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,8 +28,11 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.api.parsing import Balance, Ticker
 from exporter.api.signing import auth_headers, decode_private_key
 from exporter.ledger.costbasis import PriceAt
+from exporter.metrics.series import Settings
+from exporter.poll.snapshot import AccountSnapshot, PriceSnapshot
 from exporter.pricing.routes import price_of_route, table_of
 from exporter.simulator import BALANCES_PATH, Simulator, demo_assets, generate_keypair
 from exporter.simulator.ledger import History
@@ -184,6 +188,67 @@ def start_exporter(
     return exporter
 
 
+def activity_config(
+    sim: Simulator,
+    accounts: Mapping[str, tuple[str, str]],
+    *,
+    since: str | None = "21d",
+    interval: str | None = "1s",
+    poll_interval: str = "1s",
+    **activity: object,
+) -> dict[str, Any]:
+    """An exporter's config against `sim` for both hosts (the API and graph-api), with activity settings.
+
+    `accounts` maps each account's name to its (public, private) keys; `activity` adds to the activity
+    section. A setting given as None is left out, so the exporter's default holds.
+    """
+    settings = {"since": since, "interval": interval, **activity}
+    return {
+        "api_url": sim.url,
+        "graph_api_url": sim.url,
+        "poll_interval": poll_interval,
+        "activity": {key: value for key, value in settings.items() if value is not None},
+        "accounts": [{"name": n, "public_key": k[0], "private_key": k[1]} for n, k in accounts.items()],
+    }
+
+
+S = TypeVar("S", bound="Scraping")
+
+
+class Scraping:
+    """Scrapes /metrics in a thread while in a `with`, every `every` seconds: a subclass's `look` is one
+    scrape and what it notes."""
+
+    def __init__(self, exporter: ExporterProcess, every: float) -> None:
+        self.exporter = exporter
+        self.every = every
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self: S) -> S:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.look()
+
+    def look(self) -> None:
+        raise NotImplementedError
+
+
+def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
+    """Write a config file (a web config unless named otherwise); its path."""
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 # --- a real Prometheus holding a backfilled past and the live scrapes -----------------------------
 
 
@@ -273,15 +338,10 @@ def joined_stack(work: Path) -> Iterator[Joined]:
     with Simulator("127.0.0.1", 0, seed=5) as sim:
         priced = [a for a in demo_assets(6) if a.asset != UNPRICED]
         sim.add_account(*BACKFILL_KEYS, priced, history_days=BACKFILL_HISTORY_DAYS, seed=6)
-        config = {
-            "api_url": sim.url,
-            "graph_api_url": sim.url,
-            "value_currencies": ["TRY", "USDT"],
-            # The live unit value waits for two reconciled reads of the history: soon, not in 5 minutes.
-            "activity": {"interval": "2s"},
-            "accounts": [{"name": "main", "public_key": BACKFILL_KEYS[0], "private_key": BACKFILL_KEYS[1]}],
-        }
-        exporter = start_exporter(work, {**config, "poll_interval": "2s"}, f"--storage.path={work / 'data'}")
+        # The live unit value waits for two reconciled reads of the history: soon, not in 5 minutes.
+        config = activity_config(sim, {"main": BACKFILL_KEYS}, since=None, interval="2s", poll_interval="2s")
+        config["value_currencies"] = ["TRY", "USDT"]
+        exporter = start_exporter(work, config, f"--storage.path={work / 'data'}")
         try:
             instance = f"127.0.0.1:{exporter.port}"
             prom_config = work / "prometheus.yml"
@@ -428,6 +488,48 @@ def assert_bearer_401(response: requests.Response) -> None:
     assert response.status_code == 401
     assert response.content == b""
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+# --- what the renderer is given (tests/metrics) ----------------------------------------------------
+
+
+NOW = 1_800_000_000.0
+SETTINGS = Settings(
+    poll_interval=30.0,
+    max_staleness=300.0,
+    value_currencies=("TRY", "USDT"),
+    value_price="last",
+    export_all_pairs=False,
+)
+
+
+def balance(asset: str, free: str, locked: str = "0", name: str | None = None, request: str = "0") -> Balance:
+    f, lk = Decimal(free), Decimal(locked)
+    return Balance(asset, name or asset, f + lk, f, lk, lk, Decimal(request))
+
+
+def ticker(
+    pair: str, base: str, quote: str, last: str, bid: str | None = None, ask: str | None = None
+) -> Ticker:
+    return Ticker(pair, base, quote, Decimal(last), Decimal(bid or last), Decimal(ask or last), Decimal(10))
+
+
+TICKERS = (
+    ticker("BTCTRY", "BTC", "TRY", "3500000"),
+    ticker("USDTTRY", "USDT", "TRY", "40"),
+    ticker("BTCUSDT", "BTC", "USDT", "87500"),
+    ticker("ETHUSDT", "ETH", "USDT", "3000"),
+    ticker("DOGEUSDT", "DOGE", "USDT", "0.2"),
+)
+
+
+def snap(account: str, balances: tuple[Balance, ...], at: float = NOW) -> AccountSnapshot:
+    """A snapshot taken at `at` by both clocks (the fake monotonic clock runs on the wall's scale)."""
+    return AccountSnapshot(account, balances, at, taken_mono=at)
+
+
+def quotes(tickers: tuple[Ticker, ...], at: float = NOW) -> PriceSnapshot:
+    return PriceSnapshot(tickers, at, taken_mono=at)
 
 
 # --- prices ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pki import Pki, make_pki
+from pki import Pki
 
 from exporter.api.errors import REASONS
 from exporter.healthcheck import Target, find_exporter, flags_of, main, probe, target_from
@@ -62,11 +62,6 @@ def test_arguments_win_over_discovery(tmp_path: Path) -> None:
     assert target_from(["9300"], proc) == Target("127.0.0.1:9300")
     assert target_from(["--web.listen-address=:9400"], proc) == Target(":9400")
     assert target_from([], proc) == Target(":9100")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.activity.state import SyncHealth
 from exporter.activity.sync import ActivitySync
 from exporter.api.account import Account, Secret
 from exporter.api.client import Client
@@ -19,6 +20,7 @@ from exporter.api.records import Trade
 from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import ActivitySettings
 from exporter.ledger.costbasis import compute, order
+from exporter.ledger.replay import ReplayState
 from exporter.ledger.returns import UnitTrack
 from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
@@ -34,11 +36,22 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-def make_sync(sim: Simulator, ledger: Ledger) -> ActivitySync:
+def first_pass(sim: Simulator, ledger: Ledger) -> tuple[ActivitySync, SyncHealth, ReplayState]:
+    """A sync after its first pass over the simulator's history: it, main's health and the replay kept."""
     client = ActivityClient(Client(sim.url, 2.0), Client(sim.url, 2.0))
     settings = ActivitySettings(since=f"{DAYS + 5}d", rate_limit_share=1.0)
     account = Account("main", KEYS[0], Secret(KEYS[1]))
-    return ActivitySync(settings, (account,), client, ledger, gates=Gates(), on_snapshot=lambda _: None)
+    sync = ActivitySync(settings, (account,), client, ledger, gates=Gates(), on_snapshot=lambda _: None)
+    sync.run_once()
+    health = sync.publisher.health["main"]
+    assert health.replay is not None
+    return sync, health, health.replay.state
+
+
+def republish(sync: ActivitySync, health: SyncHealth) -> None:
+    """Publish main again, as the sync does when its records or prices changed."""
+    health.changed = True
+    assert sync.publish("main") is not None
 
 
 def full_replay(sync: ActivitySync, ledger: Ledger) -> tuple[dict[str, object], dict[str, object]]:
@@ -61,26 +74,20 @@ def published_figures(sync: ActivitySync) -> tuple[dict[str, object], dict[str, 
 
 def test_a_new_record_is_fed_on_and_one_behind_replays_everything(sim: Simulator, tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.db") as ledger:
-        sync = make_sync(sim, ledger)
-        sync.run_once()
-        health = sync.publisher.health["main"]
-        assert health.replay is not None
-        first = health.replay.state
+        sync, health, first = first_pass(sim, ledger)
         assert published_figures(sync) == full_replay(sync, ledger)
         newest = max(ledger.trades("main"), key=lambda t: t.timestamp_ms)
 
         after = newest._replace(id=newest.id + 10_000, timestamp_ms=newest.timestamp_ms + 1)
         ledger.upsert_trades("main", [after])
-        health.changed = True
-        assert sync.publish("main") is not None
+        republish(sync, health)
         assert health.replay.state is first, "a record after the last replayed one is fed on"
         assert first.cursor.fed == ledger.record_count("main")
         assert published_figures(sync) == full_replay(sync, ledger)
 
         behind = newest._replace(id=newest.id + 20_000, timestamp_ms=newest.timestamp_ms - 60_000)
         ledger.upsert_trades("main", [behind])
-        health.changed = True
-        assert sync.publish("main") is not None
+        republish(sync, health)
         assert health.replay.state is not first, "a record behind the cursor replays the history"
         assert published_figures(sync) == full_replay(sync, ledger)
         assert health.cost_basis["TRY"].trades[(newest.pair, newest.side)] == sum(
@@ -90,18 +97,12 @@ def test_a_new_record_is_fed_on_and_one_behind_replays_everything(sim: Simulator
 
 def test_another_method_or_a_price_known_now_replays_everything(sim: Simulator, tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.db") as ledger:
-        sync = make_sync(sim, ledger)
-        sync.run_once()
-        health = sync.publisher.health["main"]
-        assert health.replay is not None
-        first = health.replay.state
-        health.changed = True
-        assert sync.publish("main") is not None
+        sync, health, first = first_pass(sim, ledger)
+        republish(sync, health)
         assert health.replay.state is first, "nothing new: the kept replay stands"
 
         sync.publisher.settings = replace(sync.publisher.settings, cost_basis="fifo")
-        health.changed = True
-        assert sync.publish("main") is not None
+        republish(sync, health)
         assert health.replay.state is not first
         assert health.cost_basis["TRY"].method == "fifo"
         second = health.replay.state
@@ -110,8 +111,7 @@ def test_another_method_or_a_price_known_now_replays_everything(sim: Simulator, 
         trade = Trade(9_000_001, None, first.cursor.last[0] + 5 if first.cursor.last else 0, "ZZZ", "QQQ",
                       "buy", Decimal(2), Decimal(1), Decimal(0), Decimal(0))  # fmt: skip
         ledger.upsert_trades("main", [trade])
-        health.changed = True
-        assert sync.publish("main") is not None
+        republish(sync, health)
         assert health.replay.state is second
         assert any(asset == "QQQ" for asset, _, _ in second.misses)
         priced = health.cost_basis["TRY"].unpriced
@@ -121,7 +121,6 @@ def test_another_method_or_a_price_known_now_replays_everything(sim: Simulator, 
             return Decimal(3) if asset == "QQQ" else real(asset, currency, when_ms)
 
         sync.publisher.prices.price_at = knows_qqq  # type: ignore[method-assign]
-        health.changed = True
-        assert sync.publish("main") is not None
+        republish(sync, health)
         assert health.replay.state is not second
         assert health.cost_basis["TRY"].unpriced == priced - 1

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ExporterProcess, require_binary, sample, samples, start_exporter, wait_for
+from support import (
+    ExporterProcess,
+    activity_config,
+    require_binary,
+    sample,
+    samples,
+    start_exporter,
+    wait_for,
+)
 
 from exporter.commands.common import cached_pairs
 from exporter.ledger.counters import count
@@ -48,18 +56,10 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-def config(sim: Simulator, *names: str, **activity: Any) -> dict[str, Any]:
+def config(sim: Simulator, *names: str, interval: str | None = None, **activity: Any) -> dict[str, Any]:
+    """The accounts named (main if none), the activity interval left at its default unless given."""
     keys = {"main": MAIN, "nokey": NOKEY}
-    doc: dict[str, Any] = {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": "21d", **activity},
-        "accounts": [
-            {"name": n, "public_key": keys[n][0], "private_key": keys[n][1]} for n in names or ("main",)
-        ],
-    }
-    return doc
+    return activity_config(sim, {n: keys[n] for n in names or ("main",)}, interval=interval, **activity)
 
 
 def activity_calls(sim: Simulator) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ExporterProcess, sample, samples, start_exporter, wait_for
+from support import ExporterProcess, activity_config, sample, samples, start_exporter, wait_for
 
 from exporter.activity.endpoints import WARN_EVERY_S
 from exporter.ledger.store import Ledger
@@ -45,14 +45,8 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-def config(sim: Simulator, **activity: Any) -> dict[str, Any]:
-    return {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": "41d", "interval": "1s", **activity},
-        "accounts": [{"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]}],
-    }
+def config(sim: Simulator, since: str = "41d", **activity: Any) -> dict[str, Any]:
+    return activity_config(sim, {"main": MAIN}, since=since, **activity)
 
 
 def simulated(sim: Simulator, since_ms: int = 0) -> dict[str, set[int]]:

@@ -10,9 +10,8 @@ import sys
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-from support import sample, samples, start_exporter
+from support import activity_config, sample, samples, start_exporter
 
 from exporter.activity.reconcile import STATES
 from exporter.ledger.costbasis import order
@@ -95,13 +94,7 @@ def test_a_buy_paying_its_fee_in_the_asset_bought_leaves_no_phantom_holding(tmp_
 
         storage = tmp_path / "storage"
         keys = {"fees": FEES, "history": HISTORY}
-        config: dict[str, Any] = {
-            "api_url": sim.url,
-            "graph_api_url": sim.url,
-            "poll_interval": "2s",
-            "activity": {"since": "21d", "interval": "1s"},
-            "accounts": [{"name": n, "public_key": k[0], "private_key": k[1]} for n, k in keys.items()],
-        }
+        config = activity_config(sim, keys, poll_interval="2s")
         exporter = start_exporter(tmp_path, config, f"--storage.path={storage}")
         try:
             m = exporter.wait_metrics(settled, timeout=90, what="both accounts reconciled")

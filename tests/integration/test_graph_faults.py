@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ExporterProcess, sample, samples, start_exporter, wait_for
+from support import ExporterProcess, activity_config, sample, samples, start_exporter, wait_for
 
 from exporter.activity.price_fetch import PRICES_RETRY_BASE
 from exporter.config.activity_settings import ActivitySettings
@@ -54,13 +54,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def config(sim: Simulator) -> dict[str, Any]:
-    return {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": "21d", "interval": "1s"},
-        "accounts": [{"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]}],
-    }
+    return activity_config(sim, {"main": MAIN})
 
 
 def stale(metrics: dict) -> bool:

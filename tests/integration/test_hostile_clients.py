@@ -20,7 +20,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-from pki import Pki, make_pki
+from pki import Pki
 from support import ExporterProcess, wait_for
 
 from exporter.web.registry import Limits
@@ -130,11 +130,6 @@ def test_a_burst_of_connections_delays_no_scrape_during_or_after(demo: ExporterP
     with requests.Session() as session:
         for _ in range(3):
             assert session.get(demo.url + "/metrics", timeout=ANSWER_WITHIN).status_code == 200
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_tls_idle_and_half_handshakes_delay_no_scrape(

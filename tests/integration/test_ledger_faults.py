@@ -13,13 +13,21 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ExporterProcess, parse_metrics, sample, samples, start_exporter, wait_for
+from support import (
+    ExporterProcess,
+    Scraping,
+    activity_config,
+    parse_metrics,
+    sample,
+    samples,
+    start_exporter,
+    wait_for,
+)
 
 from exporter.api.records import EXCHANGE_FIRST_DAY_MS
 from exporter.ledger.schema import MIGRATIONS, VERSION
@@ -40,13 +48,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def config(sim: Simulator) -> dict[str, Any]:
-    return {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": "21d", "interval": "1s"},
-        "accounts": [{"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]}],
-    }
+    return activity_config(sim, {"main": MAIN})
 
 
 def backfilled(exporter: ExporterProcess) -> dict:
@@ -80,36 +82,24 @@ def warnings(exporter: ExporterProcess, text: str) -> list[dict]:
     return [r for r in exporter.log_records() if text in str(r.get("msg"))]
 
 
-class Totals:
+class Totals(Scraping):
     """Scrapes /metrics in a thread and records every `_total` series that ever went down."""
 
     def __init__(self, exporter: ExporterProcess) -> None:
-        self.exporter = exporter
+        super().__init__(exporter, every=0.05)
         self.highest: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.decreases: list[str] = []
-        self.scrapes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Totals:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            with contextlib.suppress(Exception):
-                metrics = parse_metrics(self.exporter.get("/metrics").text)
-                self.scrapes += 1
-                for key, value in metrics.items():
-                    if not key[0].endswith("_total"):
-                        continue
-                    if value < self.highest.get(key, float("-inf")):
-                        self.decreases.append(f"{key}: {self.highest[key]} -> {value}")
-                    self.highest[key] = max(value, self.highest.get(key, value))
+    def look(self) -> None:
+        with contextlib.suppress(Exception):
+            metrics = parse_metrics(self.exporter.get("/metrics").text)
+            self.scrapes += 1
+            for key, value in metrics.items():
+                if not key[0].endswith("_total"):
+                    continue
+                if value < self.highest.get(key, float("-inf")):
+                    self.decreases.append(f"{key}: {self.highest[key]} -> {value}")
+                self.highest[key] = max(value, self.highest.get(key, value))
 
 
 def test_no_total_ever_decreases_under_repeated_changed_shrinking_and_reordered_answers(
@@ -200,6 +190,16 @@ def test_bad_records_are_skipped_by_id_and_1970_is_refused(sim: Simulator, tmp_p
         assert {t.id for t in ledger.trades("main")}.isdisjoint({12345, 12346})
 
 
+def wait_rebuilt(sim: Simulator, storage: Path) -> None:
+    """Wait until the ledger file in `storage` holds as many trades as the simulator's record."""
+
+    def rebuilt() -> bool:
+        with Ledger.read_only(storage / "ledger.db") as ledger:
+            return len(ledger.trades("main")) == len(sim.history(MAIN[0]).trades)
+
+    wait_for(rebuilt, 30, what="the history read again into a new file")
+
+
 def test_a_ledger_deleted_while_running_is_noticed_and_rebuilt(sim: Simulator, tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     exporter = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
@@ -211,12 +211,7 @@ def test_a_ledger_deleted_while_running_is_noticed_and_rebuilt(sim: Simulator, t
             lambda: warnings(exporter, "was deleted or replaced while running"), what="the deletion noticed"
         )
         wait_for(lambda: (storage / "ledger.db").is_file(), what="a new ledger file")
-
-        def rebuilt() -> bool:
-            with Ledger.read_only(storage / "ledger.db") as ledger:
-                return len(ledger.trades("main")) == len(sim.history(MAIN[0]).trades)
-
-        wait_for(rebuilt, 30, what="the history read again into the new file")
+        wait_rebuilt(sim, storage)
         m = exporter.metrics()
         assert samples(m, "btcturk_trades_total") == samples(before, "btcturk_trades_total")
         assert len(warnings(exporter, "was deleted or replaced while running")) == 1
@@ -253,12 +248,7 @@ def test_damaged_pages_while_running_are_moved_aside_and_rebuilt(sim: Simulator,
         assert (
             len(line) == 1 and str(storage / "ledger.db") in line[0]["msg"] and aside.name in line[0]["msg"]
         )
-
-        def rebuilt() -> bool:
-            with Ledger.read_only(storage / "ledger.db") as ledger:
-                return len(ledger.trades("main")) == len(sim.history(MAIN[0]).trades)
-
-        wait_for(rebuilt, 30, what="the history read again into a new file")
+        wait_rebuilt(sim, storage)
         assert sample(exporter.metrics(), "btcturk_up", account="main") == 1
     finally:
         assert exporter.terminate() == 0
@@ -266,34 +256,22 @@ def test_damaged_pages_while_running_are_moved_aside_and_rebuilt(sim: Simulator,
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-class Served:
+class Served(Scraping):
     """Scrapes /metrics in a thread and records every scrape that failed or did not serve the balances."""
 
     def __init__(self, exporter: ExporterProcess) -> None:
-        self.exporter = exporter
-        self.scrapes = 0
+        super().__init__(exporter, every=0.1)
         self.missed: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Served:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                up = sample(self.exporter.metrics(), "btcturk_up", account="main")
-            except Exception as exc:  # a refused or failed scrape is a miss, said in the assertion
-                self.missed.append(repr(exc))
-                continue
-            self.scrapes += 1
-            if up != 1:
-                self.missed.append(f"btcturk_up {up}")
+    def look(self) -> None:
+        try:
+            up = sample(self.exporter.metrics(), "btcturk_up", account="main")
+        except Exception as exc:  # a refused or failed scrape is a miss, said in the assertion
+            self.missed.append(repr(exc))
+            return
+        self.scrapes += 1
+        if up != 1:
+            self.missed.append(f"btcturk_up {up}")
 
 
 def spoil(path: Path, how: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ExporterProcess, sample, samples, start_exporter, wait_for
+from support import ExporterProcess, activity_config, sample, samples, start_exporter, wait_for
 
 from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
@@ -26,13 +26,7 @@ TRADES = "/api/v1/users/transactions/trade"
 
 
 def config(sim: Simulator) -> dict[str, Any]:
-    return {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": "40d", "interval": "1s"},
-        "accounts": [{"name": "main", "public_key": MAIN[0], "private_key": MAIN[1]}],
-    }
+    return activity_config(sim, {"main": MAIN}, since="40d")
 
 
 def ledger_ids(storage: Path) -> tuple[list[int], list[int]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from support import sample, samples, start_exporter
+from support import activity_config, sample, samples, start_exporter
 
 from exporter.ledger.store import Ledger
 from exporter.simulator import Simulator, generate_keypair
@@ -31,13 +31,7 @@ HOUR_S = 3600
 
 
 def config(sim: Simulator, since: str) -> dict[str, Any]:
-    return {
-        "api_url": sim.url,
-        "graph_api_url": sim.url,
-        "poll_interval": "1s",
-        "activity": {"since": since, "interval": "1s"},
-        "accounts": [{"name": "main", "public_key": OLD[0], "private_key": OLD[1]}],
-    }
+    return activity_config(sim, {"main": OLD}, since=since)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ running configuration, says why in one log line, and shows it in the reload gaug
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import bcrypt
 import pytest
 import requests
 import yaml
-from support import ExporterProcess, parse_metrics, sample, start_exporter, wait_for
+from support import ExporterProcess, Scraping, parse_metrics, sample, start_exporter, wait_for
 
 from exporter.simulator import Simulator, generate_keypair
 
@@ -51,35 +50,24 @@ def rewrite(exporter_dir: Path, doc: dict[str, Any] | str) -> None:
     (exporter_dir / "config.yml").write_text(text, encoding="utf-8")
 
 
-class Scraper:
+class Scraper(Scraping):
     """Scrapes /metrics in a loop while a test reloads, counting every answer that is not a 200."""
 
     def __init__(self, exporter: ExporterProcess) -> None:
-        self.exporter = exporter
+        super().__init__(exporter, every=0)
         self.ok = 0
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.session = requests.Session()  # the thread's own
 
-    def _run(self) -> None:
-        session = requests.Session()
-        while not self._stop.is_set():
-            try:
-                response = session.get(self.exporter.url + "/metrics", timeout=5)
-                if response.status_code == 200 and "btcturk_up" in response.text:
-                    self.ok += 1
-                else:
-                    self.failures.append(f"status {response.status_code}")
-            except requests.RequestException as exc:
-                self.failures.append(repr(exc))
-
-    def __enter__(self) -> Scraper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
+    def look(self) -> None:
+        try:
+            response = self.session.get(self.exporter.url + "/metrics", timeout=5)
+            if response.status_code == 200 and "btcturk_up" in response.text:
+                self.ok += 1
+            else:
+                self.failures.append(f"status {response.status_code}")
+        except requests.RequestException as exc:
+            self.failures.append(repr(exc))
 
 
 def hup(exporter: ExporterProcess) -> None:

@@ -10,23 +10,12 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-from pki import Pki, make_pki
-from support import ExporterProcess, start_exporter, wait_for
+from pki import Pki
+from support import ExporterProcess, start_exporter, wait_for, write_config
 
 PASSWORD = "correct horse"
 # Cost 4 keeps the tests fast; the cost does not change what is being tested.
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
-    path = directory / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 @pytest.fixture(scope="module")

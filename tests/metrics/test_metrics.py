@@ -4,79 +4,24 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support import parse_metrics, require_binary, sample, samples
+from support import (
+    NOW,
+    TICKERS,
+    FakeClock,
+    balance,
+    parse_metrics,
+    quotes,
+    require_binary,
+    sample,
+    samples,
+    snap,
+    ticker,
+)
 
-from exporter.api.errors import REASONS
-from exporter.api.parsing import Balance, Ticker
 from exporter.metrics.exposition import escape_label, format_value
 from exporter.metrics.renderer import Renderer
 from exporter.metrics.series import Settings
-from exporter.poll.snapshot import SHARED, AccountSnapshot, PriceSnapshot, Store
-
-NOW = 1_800_000_000.0
-SETTINGS = Settings(
-    poll_interval=30.0,
-    max_staleness=300.0,
-    value_currencies=("TRY", "USDT"),
-    value_price="last",
-    export_all_pairs=False,
-)
-
-
-def balance(asset: str, free: str, locked: str = "0", name: str | None = None, request: str = "0") -> Balance:
-    f, lk = Decimal(free), Decimal(locked)
-    return Balance(asset, name or asset, f + lk, f, lk, lk, Decimal(request))
-
-
-def ticker(
-    pair: str, base: str, quote: str, last: str, bid: str | None = None, ask: str | None = None
-) -> Ticker:
-    return Ticker(pair, base, quote, Decimal(last), Decimal(bid or last), Decimal(ask or last), Decimal(10))
-
-
-TICKERS = (
-    ticker("BTCTRY", "BTC", "TRY", "3500000"),
-    ticker("USDTTRY", "USDT", "TRY", "40"),
-    ticker("BTCUSDT", "BTC", "USDT", "87500"),
-    ticker("ETHUSDT", "ETH", "USDT", "3000"),
-    ticker("DOGEUSDT", "DOGE", "USDT", "0.2"),
-)
-
-
-def snap(account: str, balances: tuple[Balance, ...], at: float = NOW) -> AccountSnapshot:
-    """A snapshot taken at `at` by both clocks (the fake monotonic clock runs on the wall's scale)."""
-    return AccountSnapshot(account, balances, at, taken_mono=at)
-
-
-def quotes(tickers: tuple[Ticker, ...], at: float = NOW) -> PriceSnapshot:
-    return PriceSnapshot(tickers, at, taken_mono=at)
-
-
-class Clock:
-    """A fake monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store(["main", "savings"], REASONS, [(SHARED, "ticker")])
-
-
-@pytest.fixture
-def renderer(store: Store, clock: Clock) -> Renderer:
-    renderer = Renderer(SETTINGS, store.view, monotonic=clock)
-    renderer.attach(store)
-    return renderer
+from exporter.poll.snapshot import Store
 
 
 def scrape(renderer: Renderer) -> dict:
@@ -121,7 +66,7 @@ def test_balances_values_and_tickers(store: Store, renderer: Renderer) -> None:
 
 @pytest.mark.parametrize("side", ["bid", "ask"])
 def test_a_pair_whose_book_side_empties_keeps_its_ticker_series(
-    store: Store, clock: Clock, side: str
+    store: Store, clock: FakeClock, side: str
 ) -> None:
     """value_price: bid and BTCTRY's bids all gone: BTC is valued through USDT, BTCTRY stays on /metrics."""
     settings = Settings(30.0, 300.0, ("TRY",), side, export_all_pairs=False)
@@ -140,7 +85,7 @@ def test_a_pair_whose_book_side_empties_keeps_its_ticker_series(
     assert sample(m, f"btcturk_ticker_{side}", pair="BTCTRY", base="BTC", quote="TRY") == 0
 
 
-def test_export_all_pairs(store: Store, clock: Clock) -> None:
+def test_export_all_pairs(store: Store, clock: FakeClock) -> None:
     settings = Settings(30.0, 300.0, ("TRY",), "last", export_all_pairs=True)
     store.publish_prices(quotes(TICKERS, NOW))
     m = parse_metrics(Renderer(settings, store.view, monotonic=clock).scrape().decode())
@@ -156,7 +101,7 @@ def test_odd_names_are_escaped(store: Store, renderer: Renderer) -> None:
     assert sample(m, "btcturk_asset_info", asset="ODD", asset_name=odd) == 1
 
 
-def test_stale_balances_are_dropped_but_up_stays(store: Store, renderer: Renderer, clock: Clock) -> None:
+def test_stale_balances_are_dropped_but_up_stays(store: Store, renderer: Renderer, clock: FakeClock) -> None:
     store.publish_balances(snap("main", (balance("BTC", "1"),), NOW), 0.1)
     store.publish_failure("main", "timeout", 10.0)
     clock.now = NOW + 299
@@ -170,7 +115,7 @@ def test_stale_balances_are_dropped_but_up_stays(store: Store, renderer: Rendere
     assert sample(m, "btcturk_poll_failures_total", account="main", reason="timeout") == 1
 
 
-def test_stale_prices_drop_values_and_tickers(store: Store, renderer: Renderer, clock: Clock) -> None:
+def test_stale_prices_drop_values_and_tickers(store: Store, renderer: Renderer, clock: FakeClock) -> None:
     store.publish_prices(quotes(TICKERS, NOW - 100))
     store.publish_balances(snap("main", (balance("BTC", "1"),), NOW), 0.1)
     assert sample(scrape(renderer), "btcturk_portfolio_value", account="main", currency="TRY") == 3_500_000

@@ -8,10 +8,20 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from support import parse_metrics, sample, wait_for
-from test_metrics import NOW, SETTINGS, TICKERS, Clock, balance, quotes, snap, ticker
+from support import (
+    NOW,
+    SETTINGS,
+    TICKERS,
+    FakeClock,
+    balance,
+    parse_metrics,
+    quotes,
+    sample,
+    snap,
+    ticker,
+    wait_for,
+)
 
-from exporter.api.errors import REASONS
 from exporter.metrics import body as body_render
 from exporter.metrics import renderer as metrics
 from exporter.metrics import series
@@ -30,23 +40,6 @@ def value(renderer: Renderer) -> float | None:
 def repriced(last: str) -> tuple:
     """TICKERS with BTCTRY at a new last price."""
     return tuple(ticker("BTCTRY", "BTC", "TRY", last) if t.pair == "BTCTRY" else t for t in TICKERS)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store(["main", "savings"], REASONS, [(SHARED, "ticker")])
-
-
-@pytest.fixture
-def renderer(store: Store, clock: Clock) -> Renderer:
-    renderer = Renderer(SETTINGS, store.view, monotonic=clock)
-    renderer.attach(store)
-    return renderer
 
 
 class Recorder:
@@ -142,7 +135,7 @@ class CountingCollector(Collector):
         yield GaugeMetricFamily("process_probe", "Reads of the live registry.", value=self.reads)
 
 
-def test_process_metrics_are_read_once_per_interval_and_shared(store: Store, clock: Clock) -> None:
+def test_process_metrics_are_read_once_per_interval_and_shared(store: Store, clock: FakeClock) -> None:
     collector = CountingCollector()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
@@ -161,7 +154,7 @@ def test_process_metrics_are_read_once_per_interval_and_shared(store: Store, clo
     assert collector.reads == 2
 
 
-def test_ages_come_from_the_monotonic_clock(store: Store, renderer: Renderer, clock: Clock) -> None:
+def test_ages_come_from_the_monotonic_clock(store: Store, renderer: Renderer, clock: FakeClock) -> None:
     # The wall clock was a day behind when main was polled (then NTP stepped it): still fresh.
     store.publish_balances(AccountSnapshot("main", (balance("BTC", "1"),), NOW - 86_400, taken_mono=NOW), 0.1)
     # Savings was polled at the right wall time but 301 s ago by the monotonic clock: stale.
@@ -181,7 +174,7 @@ def test_snapshots_carry_a_monotonic_stamp() -> None:
 
 
 def test_an_unchanged_repoll_keeps_the_body_and_extends_its_life(
-    store: Store, renderer: Renderer, clock: Clock
+    store: Store, renderer: Renderer, clock: FakeClock
 ) -> None:
     held = (balance("BTC", "1"),)
     store.publish_balances(snap("main", held), 0.1)
@@ -194,7 +187,7 @@ def test_an_unchanged_repoll_keeps_the_body_and_extends_its_life(
 
 
 def test_concurrent_scrapers_share_one_body_when_a_snapshot_ages_out(
-    store: Store, renderer: Renderer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    store: Store, renderer: Renderer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.publish_balances(snap("main", (balance("BTC", "1"),), at=NOW - 250), 0.1)
     store.publish_balances(snap("savings", (balance("BTC", "2"),)), 0.1)
@@ -228,7 +221,7 @@ def test_concurrent_scrapers_share_one_body_when_a_snapshot_ages_out(
 
 
 def test_prices_ageing_out_drop_values_but_keep_balances(
-    store: Store, renderer: Renderer, clock: Clock
+    store: Store, renderer: Renderer, clock: FakeClock
 ) -> None:
     store.publish_prices(quotes(TICKERS, at=NOW - 250))
     store.publish_balances(snap("main", (balance("BTC", "1"),)), 0.1)
@@ -239,7 +232,7 @@ def test_prices_ageing_out_drop_values_but_keep_balances(
     assert sample(parse_metrics(text), "btcturk_balance", account="main", asset="BTC") == 1
 
 
-def test_without_attach_a_scrape_renders_what_the_store_holds(store: Store, clock: Clock) -> None:
+def test_without_attach_a_scrape_renders_what_the_store_holds(store: Store, clock: FakeClock) -> None:
     renderer = Renderer(SETTINGS, store.view, monotonic=clock)
     store.publish_balances(snap("main", (balance("BTC", "1"),)), 0.1)
     store.publish_prices(quotes(TICKERS))

@@ -7,7 +7,6 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -35,19 +34,6 @@ from exporter.simulator import (
     generate_keypair,
 )
 from exporter.simulator.quirks import SUCCESS_CODES
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(VECTOR_STAMP / 1000)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> Iterator[Simulator]:
-    with Simulator(clock=clock) as simulator:
-        simulator.add_account(VECTOR_PUBLIC, VECTOR_PRIVATE)
-        yield simulator
-
 
 # -- signing and authentication ------------------------------------------------------------------------
 

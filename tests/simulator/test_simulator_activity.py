@@ -7,16 +7,11 @@ from decimal import Decimal
 
 import pytest
 import requests
-from support import VECTOR_PRIVATE, VECTOR_PUBLIC, VECTOR_STAMP, FakeClock, signed_get
+from support import VECTOR_PRIVATE, VECTOR_PUBLIC, FakeClock, signed_get
 
 from exporter.simulator import SimAsset, Simulator, demo_assets
 from exporter.simulator import activity as act
 from exporter.simulator.ledger import FIRST_TRADE_ID
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(VECTOR_STAMP / 1000)
 
 
 @pytest.fixture

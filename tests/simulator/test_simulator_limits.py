@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -11,7 +10,6 @@ from support import (
     TIMEOUT,
     VECTOR_PRIVATE,
     VECTOR_PUBLIC,
-    VECTOR_STAMP,
     FakeClock,
     assert_bearer_401,
     signed_get,
@@ -27,20 +25,6 @@ from exporter.simulator import (
 )
 from exporter.simulator.paths import CRYPTO_PATH, FIAT_PATH, KLINES_PATH, LIMITS, OHLCS_PATH, TRADES_PATH
 from exporter.simulator.ratelimit import RateLimiter
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # Exactly on a minute boundary: a window that reset at the clock minute would look right here.
-    return FakeClock(VECTOR_STAMP / 1000)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> Iterator[Simulator]:
-    with Simulator(clock=clock) as simulator:
-        simulator.add_account(VECTOR_PUBLIC, VECTOR_PRIVATE)
-        yield simulator
-
 
 # -- rate limits ---------------------------------------------------------------------------------------
 

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 import requests
-from support import TIMEOUT, VECTOR_PRIVATE, VECTOR_PUBLIC, VECTOR_STAMP, FakeClock
+from support import TIMEOUT, VECTOR_STAMP, FakeClock
 
 from exporter.simulator import EXCHANGE_INFO_PATH, TICKER_PATH, Simulator, demo_assets, generate_keypair
 from exporter.simulator.market import Market
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(VECTOR_STAMP / 1000)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> Iterator[Simulator]:
-    with Simulator(clock=clock) as simulator:
-        simulator.add_account(VECTOR_PUBLIC, VECTOR_PRIVATE)
-        yield simulator
 
 
 def ticker(sim: Simulator, **params: str) -> dict[str, dict]:

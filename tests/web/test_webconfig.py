@@ -15,7 +15,7 @@ import bcrypt
 import pytest
 import requests
 from pki import Pki, make_pki
-from support import wait_for
+from support import wait_for, write_config
 
 from exporter.api.errors import REASONS
 from exporter.metrics.renderer import Renderer
@@ -37,17 +37,6 @@ OTHER_HASH = bcrypt.hashpw(b"other password", bcrypt.gensalt(rounds=4)).decode()
 
 def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
-    path = directory / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 def tls_section(pki: Pki, **extra: str) -> str:
