@@ -23,6 +23,7 @@ from exporter.commands.common import (
 from exporter.ledger import holdings, tables
 from exporter.ledger.periods import iso_local
 from exporter.ledger.tables import Cell
+from exporter.pricing.history import HourMemo
 
 
 def build_holdings_parser() -> argparse.ArgumentParser:
@@ -56,7 +57,7 @@ def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
     at = moment(args.at, "--at", where)
     assert at is not None  # a required flag
     with reader.histories() as (ledger, histories):
-        prices = reader.prices(ledger, histories, currencies, [at])
+        prices = HourMemo(reader.prices(ledger, histories, currencies, [at]))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
             for currency in currencies:
