@@ -59,13 +59,13 @@ class _Sums:
     values: dict[str, Decimal | None] = field(default_factory=lambda: dict.fromkeys(SUMS, _ZERO))
 
     def add(self, name: str, amount: Decimal | None) -> None:
-        """Add one record's `amount`, rounded as `ledger export` shows it."""
+        """Add one record's `amount`, rounded as `ledger export` shows it; under costbasis.CONTEXT."""
+        self.add_shown(name, None if amount is None else shown(amount, self.currency))
+
+    def add_shown(self, name: str, amount: Decimal | None) -> None:
+        """Add an `amount` already rounded by shown() (rounding it again changes nothing); under CONTEXT."""
         held = self.values[name]
-        if held is None or amount is None:
-            self.values[name] = None
-            return
-        with localcontext(CONTEXT):
-            self.values[name] = held + shown(amount, self.currency)
+        self.values[name] = None if held is None or amount is None else held + amount
 
 
 @dataclass(frozen=True)
@@ -168,18 +168,16 @@ class _AccountReport:
                     disposed.add(name, None)
                 return
             after = self.replay.position(given)
-            with localcontext(CONTEXT):
-                removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
-                realized = valued.realised if valued.realised is not None else _ZERO
-                # All held: the proceeds are the record's value, the export's `value`; a shortfall
-                # realizes only the held part's.
-                proceeds = valued.value if valued.shortfall is None else realized + removed
+            removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
+            realized = valued.realised if valued.realised is not None else _ZERO
+            # All held: the proceeds are the record's value, the export's `value`; a shortfall
+            # realizes only the held part's.
+            proceeds = valued.value if valued.shortfall is None else realized + removed
             # cost_of_sold from the two rounded figures, so realized = proceeds - cost_of_sold exactly.
             realized, proceeds = shown(realized, self.currency), shown(proceeds, self.currency)
-            disposed.add("realized_profit", realized)
-            disposed.add("proceeds", proceeds)
-            with localcontext(CONTEXT):
-                disposed.add("cost_of_sold", proceeds - realized)
+            disposed.add_shown("realized_profit", realized)
+            disposed.add_shown("proceeds", proceeds)
+            disposed.add_shown("cost_of_sold", proceeds - realized)
             return
         if record.currency is None:  # unattributed: the replay leaves it out too
             self._apply(record)
@@ -213,9 +211,11 @@ def report(
         return []
     first = bounds(records[0].timestamp_ms, period, zone)[1] if since_ms is None else since_ms
     state = _AccountReport(account, currency, price_at, method)
-    index = state.skip(records, 0, first)
     rows: list[dict[str, Cell]] = []
-    for window in windows(first, until_ms, period, zone):
-        found, index = state.window(window, records, index)
-        rows += found
+    # One context for the whole replay, not one per sum: every figure is computed under it.
+    with localcontext(CONTEXT):
+        index = state.skip(records, 0, first)
+        for window in windows(first, until_ms, period, zone):
+            found, index = state.window(window, records, index)
+            rows += found
     return rows
