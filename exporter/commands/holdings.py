@@ -56,8 +56,9 @@ def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
     where = zone_of(args, reader.config)
     at = moment(args.at, "--at", where)
     assert at is not None  # a required flag
-    with reader.histories() as (ledger, histories):
-        prices = HourMemo(reader.prices(ledger, histories, currencies, [at]))
+    # Only the records before --at count: the later ones are not read.
+    with reader.histories(until_ms=at) as (ledger, histories):
+        prices = HourMemo(reader.prices(ledger, histories, currencies, [at], until_ms=at))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
             for currency in currencies:
