@@ -61,17 +61,9 @@ def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
         prices = HourMemo(reader.prices(ledger, histories, currencies, [at], until_ms=at))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
-            for currency in currencies:
-                rows += holdings.holdings(
-                    name,
-                    trades,
-                    transfers,
-                    currency,
-                    at,
-                    iso_local(at, where),
-                    prices.price_at,
-                    reader.method,
-                )
+            rows += holdings.holdings(
+                name, trades, transfers, currencies, at, iso_local(at, where), prices.price_at, reader.method
+            )
     rows.sort(key=lambda r: (str(r["account"]), str(r["asset"]), str(r["currency"])))
     tables.write(out, holdings.COLUMNS, rows, args.fmt)
     return 0

@@ -77,19 +77,18 @@ def ledger_report(argv: Sequence[str], out: TextIO) -> int:
         prices = HourMemo(reader.prices(ledger, histories, currencies, moments))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
-            for currency in currencies:
-                rows += report.report(
-                    name,
-                    trades,
-                    transfers,
-                    currency,
-                    prices.price_at,
-                    reader.method,
-                    args.period,
-                    where,
-                    since,
-                    until,
-                )
+            rows += report.report(
+                name,
+                trades,
+                transfers,
+                currencies,
+                prices.price_at,
+                reader.method,
+                args.period,
+                where,
+                since,
+                until,
+            )
     rows.sort(key=lambda r: tuple(str(r[k]) for k in ("period", "account", "asset", "currency")))
     tables.write(out, report.COLUMNS, rows, args.fmt)
     return 0

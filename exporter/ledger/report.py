@@ -87,21 +87,23 @@ def windows(first_ms: int, until_ms: int, period: Period, zone: tzinfo) -> Itera
 
 
 class _AccountReport:
-    """The replay of one account in one currency, read window by window."""
+    """The replay of one account in one currency, read window by window; the quantities held are the
+    caller's, shared by every currency's report and moved by it after each record."""
 
-    def __init__(self, account: str, currency: str, price_at: PriceAt, method: CostMethod) -> None:
+    def __init__(
+        self, account: str, currency: str, price_at: PriceAt, method: CostMethod, quantities: Quantities
+    ) -> None:
         self.account = account
         self.currency = currency.upper()
         self.price_at = price_at
         self.replay = Replay(currency, price_at, method)
-        self.quantities = Quantities()
+        self.quantities = quantities
+        self.value_start: Decimal | None = None
+        self.units = Units(None)
+        self.sums: dict[str, _Sums] = {}
 
     def _apply(self, record: Trade | Transfer) -> Valued:
-        self.quantities.apply(record)
         return self.replay.apply(record)
-
-    def _held(self) -> list[str]:
-        return [asset for asset, quantity in self.quantities.held.items() if quantity != 0]
 
     def _worth(self, when_ms: int) -> Decimal | None:
         return worth(self.quantities.held, self.currency, when_ms, self.price_at)
@@ -115,40 +117,39 @@ class _AccountReport:
             found = sums[asset] = _Sums(self.currency)
         return found
 
-    def skip(self, records: Sequence[Trade | Transfer], start: int, until_ms: int) -> int:
-        """Apply the records before `until_ms` from index `start`; the index of the first one left."""
-        while start < len(records) and records[start].timestamp_ms < until_ms:
-            self._apply(records[start])
-            start += 1
-        return start
+    def skip(self, record: Trade | Transfer) -> None:
+        """Apply a record before the first window."""
+        self._apply(record)
 
-    def window(
-        self, window: Window, records: Sequence[Trade | Transfer], start: int
-    ) -> tuple[list[dict[str, Cell]], int]:
-        """The rows of one window, applying its records from index `start`; and the index after them."""
-        value_start = self._worth(window.start_ms)
-        units = Units(value_start)
-        sums = {asset: _Sums(self.currency) for asset in self._held()}
-        index = start
-        while index < len(records) and records[index].timestamp_ms < window.end_ms:
-            self._record(records[index], sums, units)
-            index += 1
+    def open(self, window: Window) -> None:
+        """Start a window: its value at the start, its units, a row for every asset held."""
+        self.value_start = self._worth(window.start_ms)
+        self.units = Units(self.value_start)
+        self.sums = {
+            asset: _Sums(self.currency) for asset, quantity in self.quantities.held.items() if quantity
+        }
+
+    def record(self, record: Trade | Transfer) -> None:
+        """Apply one record of the window (before the quantities move by it) and sum it."""
+        self._record(record, self.sums, self.units)
+
+    def close(self, window: Window) -> list[dict[str, Cell]]:
+        """The rows of the window opened, once its records are applied."""
         value_end = self._worth(window.end_ms)
-        twr = units.result(value_end)
-        rows: list[dict[str, Cell]] = [
+        twr = self.units.result(value_end)
+        return [
             {
                 "period": window.name,
                 "account": self.account,
                 "asset": asset,
                 "currency": self.currency,
                 **row.values,
-                "value_start": value_start,
+                "value_start": self.value_start,
                 "value_end": value_end,
                 "time_weighted_return": twr,
             }
-            for asset, row in sorted(sums.items())
+            for asset, row in sorted(self.sums.items())
         ]
-        return rows, index
 
     def _record(self, record: Trade | Transfer, sums: dict[str, _Sums], units: Units) -> None:
         when = record.timestamp_ms
@@ -197,7 +198,7 @@ def report(
     account: str,
     trades: Iterable[Trade],
     transfers: Iterable[Transfer],
-    currency: str,
+    currencies: Sequence[str],
     price_at: PriceAt,
     method: CostMethod,
     period: Period,
@@ -205,17 +206,37 @@ def report(
     since_ms: int | None,
     until_ms: int,
 ) -> list[dict[str, Cell]]:
-    """The report rows of one account in one currency, period by period; [] without records."""
+    """The report rows of one account in each of `currencies`, period by period; [] without records.
+
+    One pass over the records for every currency: what is held is the same in each (Quantities).
+    """
+    if isinstance(currencies, str):
+        raise TypeError("currencies: a sequence of currency names, not one name")
     records = order([*trades, *transfers])
     if not records:
         return []
     first = bounds(records[0].timestamp_ms, period, zone)[1] if since_ms is None else since_ms
-    state = _AccountReport(account, currency, price_at, method)
+    quantities = Quantities()
+    states = [_AccountReport(account, currency, price_at, method, quantities) for currency in currencies]
     rows: list[dict[str, Cell]] = []
+    index, count = 0, len(records)
     # One context for the whole replay, not one per sum: every figure is computed under it.
     with localcontext(CONTEXT):
-        index = state.skip(records, 0, first)
+        while index < count and records[index].timestamp_ms < first:
+            for state in states:
+                state.skip(records[index])
+            quantities.apply(records[index])
+            index += 1
         for window in windows(first, until_ms, period, zone):
-            found, index = state.window(window, records, index)
-            rows += found
+            for state in states:
+                state.open(window)
+            while index < count and records[index].timestamp_ms < window.end_ms:
+                record = records[index]
+                for state in states:
+                    state.record(record)
+                # After every currency's: a transfer is valued against what was held before it.
+                quantities.apply(record)
+                index += 1
+            for state in states:
+                rows += state.close(window)
     return rows
