@@ -211,19 +211,27 @@ class LedgerReader:
         return cls(args, config, settings, method_of(args, settings))
 
     @contextmanager
-    def histories(self) -> Iterator[tuple[Ledger, Histories]]:
-        """The ledger of --storage.path read-only, and the histories of --account (else every account).
+    def histories(self, until_ms: int | None = None) -> Iterator[tuple[Ledger, Histories]]:
+        """The ledger of --storage.path read-only, and the histories of --account (else every account),
+        with `until_ms` only their records before it.
 
         CommandError when there is no ledger, it cannot be read, or it has no such account.
         """
         with open_existing(self.args.storage_path) as ledger:
-            yield ledger, read_histories(ledger, accounts_of(ledger, self.config, self.args.account))
+            names = accounts_of(ledger, self.config, self.args.account)
+            yield ledger, read_histories(ledger, names, until_ms)
 
     def prices(
-        self, ledger: Ledger, histories: Histories, currencies: Sequence[str], moments: Iterable[int] = ()
+        self,
+        ledger: Ledger,
+        histories: Histories,
+        currencies: Sequence[str],
+        moments: Iterable[int] = (),
+        until_ms: int | None = None,
     ) -> PriceHistory:
-        """price_source() for these histories with this reader's configuration and settings."""
-        return price_source(ledger, self.config, self.settings, histories, currencies, moments)
+        """price_source() for these histories with this reader's configuration and settings; `until_ms`
+        as they were read up to (histories())."""
+        return price_source(ledger, self.config, self.settings, histories, currencies, moments, until_ms)
 
 
 def cached_pairs(ledger: Ledger, assets: Iterable[str], quotes: Iterable[str]) -> set[tuple[str, str]]:
@@ -246,9 +254,13 @@ def accounts_of(ledger: Ledger, config: Config | None, account: str | None) -> l
     return [account] if account is not None else known
 
 
-def read_histories(ledger: Ledger, names: Iterable[str]) -> Histories:
-    """Each account's trades and transfers from the ledger, its openings among the transfers."""
-    return {name: (ledger.trades(name), ledger.history_transfers(name)) for name in names}
+def read_histories(ledger: Ledger, names: Iterable[str], until_ms: int | None = None) -> Histories:
+    """Each account's trades and transfers from the ledger (with `until_ms`, those before it), its
+    openings among the transfers."""
+    return {
+        name: (ledger.trades(name, None, until_ms), ledger.history_transfers(name, None, until_ms))
+        for name in names
+    }
 
 
 def price_source(
@@ -258,13 +270,15 @@ def price_source(
     histories: Histories,
     currencies: Sequence[str],
     moments: Iterable[int] = (),
+    until_ms: int | None = None,
 ) -> PriceHistory:
     """Past prices for valuing these histories in `currencies`, and every asset of them at `moments`.
 
     Without a configuration, only what the ledger's cache holds (no network); with one, what is
-    missing is fetched first.
+    missing is fetched first. `until_ms`: the histories hold only the records before it (a reader
+    that counts no later one); the routes are still those of the whole histories (_history_assets).
     """
-    assets = {a for t, f in histories.values() for a in _assets(t, f)}
+    assets = _history_assets(ledger, histories, {*BRIDGES, *(c.upper() for c in currencies)}, until_ms)
     if config is None:
         prices = PriceHistory(ledger, lambda *_: ())
         prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, *currencies}))
@@ -288,6 +302,22 @@ def price_source(
     except ApiError as exc:
         raise CommandError(f"price history: {exc}") from None
     return prices
+
+
+def _history_assets(ledger: Ledger, histories: Histories, routed: set[str], until_ms: int | None) -> set[str]:
+    """The assets of the histories; read up to `until_ms`, with those of `routed` the later records name.
+
+    Offline, the pairs routes are made of are the cached ones among the history's assets
+    (cached_pairs), so whether a bridge or valuation currency (`routed`) is among them can decide an
+    earlier asset's route, even when only a later record names it. Any other later asset cannot be
+    on a route of an earlier one: the later records are read only when one of `routed` is missing.
+    """
+    found = {a for t, f in histories.values() for a in _assets(t, f)}
+    if until_ms is None or routed <= found:
+        return found
+    for name in histories:
+        found |= routed & _assets(ledger.trades(name, until_ms), ledger.history_transfers(name, until_ms))
+    return found
 
 
 def _assets(trades: Iterable[Trade], transfers: Iterable[Transfer]) -> set[str]:

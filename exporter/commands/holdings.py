@@ -23,6 +23,7 @@ from exporter.commands.common import (
 from exporter.ledger import holdings, tables
 from exporter.ledger.periods import iso_local
 from exporter.ledger.tables import Cell
+from exporter.pricing.history import HourMemo
 
 
 def build_holdings_parser() -> argparse.ArgumentParser:
@@ -55,21 +56,14 @@ def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
     where = zone_of(args, reader.config)
     at = moment(args.at, "--at", where)
     assert at is not None  # a required flag
-    with reader.histories() as (ledger, histories):
-        prices = reader.prices(ledger, histories, currencies, [at])
+    # Only the records before --at count: the later ones are not read.
+    with reader.histories(until_ms=at) as (ledger, histories):
+        prices = HourMemo(reader.prices(ledger, histories, currencies, [at], until_ms=at))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
-            for currency in currencies:
-                rows += holdings.holdings(
-                    name,
-                    trades,
-                    transfers,
-                    currency,
-                    at,
-                    iso_local(at, where),
-                    prices.price_at,
-                    reader.method,
-                )
+            rows += holdings.holdings(
+                name, trades, transfers, currencies, at, iso_local(at, where), prices.price_at, reader.method
+            )
     rows.sort(key=lambda r: (str(r["account"]), str(r["asset"]), str(r["currency"])))
     tables.write(out, holdings.COLUMNS, rows, args.fmt)
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from itertools import chain
 from typing import TextIO
 
 from exporter.commands.common import (
@@ -23,9 +24,9 @@ from exporter.commands.common import (
     zone_of,
 )
 from exporter.ledger import report, tables
-from exporter.ledger.costbasis import order
 from exporter.ledger.periods import PERIODS, bounds
 from exporter.ledger.tables import Cell
+from exporter.pricing.history import HourMemo
 
 
 def build_report_parser() -> argparse.ArgumentParser:
@@ -64,28 +65,30 @@ def ledger_report(argv: Sequence[str], out: TextIO) -> int:
     with reader.histories() as (ledger, histories):
         moments: set[int] = {until}
         for trades, transfers in histories.values():
-            records = order([*trades, *transfers])
-            if records:
-                first = bounds(records[0].timestamp_ms, args.period, where)[1] if since is None else since
+            # The first record's moment, as report.report() orders them: no second sort to find it.
+            earliest = min(
+                chain((t.timestamp_ms for t in trades), (t.timestamp_ms for t in transfers)), default=None
+            )
+            if earliest is not None:
+                first = bounds(earliest, args.period, where)[1] if since is None else since
                 for window in report.windows(first, until, args.period, where):
                     moments.update((window.start_ms, window.end_ms))
             moments.update(t.timestamp_ms for t in transfers)
-        prices = reader.prices(ledger, histories, currencies, moments)
+        prices = HourMemo(reader.prices(ledger, histories, currencies, moments))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():
-            for currency in currencies:
-                rows += report.report(
-                    name,
-                    trades,
-                    transfers,
-                    currency,
-                    prices.price_at,
-                    reader.method,
-                    args.period,
-                    where,
-                    since,
-                    until,
-                )
+            rows += report.report(
+                name,
+                trades,
+                transfers,
+                currencies,
+                prices.price_at,
+                reader.method,
+                args.period,
+                where,
+                since,
+                until,
+            )
     rows.sort(key=lambda r: tuple(str(r[k]) for k in ("period", "account", "asset", "currency")))
     tables.write(out, report.COLUMNS, rows, args.fmt)
     return 0

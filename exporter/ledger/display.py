@@ -24,7 +24,12 @@ def display_places(currency: str) -> int:
     return _PLACES.get(currency.upper(), _OTHER_PLACES)
 
 
+# The quantum of each currency's places, made once: a report rounds a million figures.
+_QUANTA = {currency: Decimal(1).scaleb(-places) for currency, places in _PLACES.items()}
+_OTHER_QUANTUM = Decimal(1).scaleb(-_OTHER_PLACES)
+
+
 def shown(amount: Decimal, currency: str) -> Decimal:
     """`amount` in `currency` as shown: half-even to display_places, so rounding many rows biases no sum."""
-    exponent = Decimal(1).scaleb(-display_places(currency))
+    exponent = _QUANTA.get(currency) or _QUANTA.get(currency.upper(), _OTHER_QUANTUM)
     return amount.quantize(exponent, rounding=ROUND_HALF_EVEN, context=_WIDE)

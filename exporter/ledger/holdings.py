@@ -8,7 +8,7 @@ inverse pair or a bridge currency itself). Where a held asset has no price the v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, localcontext
 
 from exporter.api.records import Trade, Transfer
@@ -74,43 +74,48 @@ def holdings(
     account: str,
     trades: Iterable[Trade],
     transfers: Iterable[Transfer],
-    currency: str,
+    currencies: Sequence[str],
     at_ms: int,
     at_text: str,
     price_at: PriceAt,
     method: CostMethod,
 ) -> list[dict[str, Cell]]:
-    """One row per asset held just before `at_ms` (records at or after it are not counted).
+    """One row per asset held just before `at_ms` and currency (records at or after it are not counted).
 
     The cost basis of an asset that a record the replay could not value moved is absent: the replay
-    left that record out, so its cost is not the cost of what is held.
+    left that record out, so its cost is not the cost of what is held. One pass over the records for
+    every currency: what is held is the same in each (Quantities).
     """
-    replay = Replay(currency, price_at, method)
+    if isinstance(currencies, str):
+        raise TypeError("currencies: a sequence of currency names, not one name")
+    replays = [Replay(currency, price_at, method) for currency in currencies]
     quantities = Quantities()
-    unknown_cost: set[str] = set()
+    unknown_cost: list[set[str]] = [set() for _ in replays]
     for record in order([*trades, *transfers]):
         if record.timestamp_ms >= at_ms:
             break
         quantities.apply(record)
-        if replay.apply(record).value is None:
-            unknown_cost.update(touched(record))
+        for replay, unknown in zip(replays, unknown_cost, strict=True):
+            if replay.apply(record).value is None:
+                unknown.update(touched(record))
     rows: list[dict[str, Cell]] = []
-    for asset, quantity in sorted(quantities.held.items()):
-        if quantity == 0:
-            continue
-        price = rate(asset, replay.currency, at_ms, price_at)
-        position = replay.position(asset)
-        with localcontext(CONTEXT):
-            value = None if price is None else quantity * price
-        rows.append(
-            {
-                "at": at_text,
-                "account": account,
-                "asset": asset,
-                "currency": replay.currency,
-                "quantity": quantity,
-                "value": value,
-                "cost_basis": None if asset in unknown_cost or position is None else position[1],
-            }
-        )
+    for replay, unknown in zip(replays, unknown_cost, strict=True):
+        for asset, quantity in sorted(quantities.held.items()):
+            if quantity == 0:
+                continue
+            price = rate(asset, replay.currency, at_ms, price_at)
+            position = replay.position(asset)
+            with localcontext(CONTEXT):
+                value = None if price is None else quantity * price
+            rows.append(
+                {
+                    "at": at_text,
+                    "account": account,
+                    "asset": asset,
+                    "currency": replay.currency,
+                    "quantity": quantity,
+                    "value": value,
+                    "cost_basis": None if asset in unknown or position is None else position[1],
+                }
+            )
     return rows

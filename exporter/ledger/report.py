@@ -59,13 +59,13 @@ class _Sums:
     values: dict[str, Decimal | None] = field(default_factory=lambda: dict.fromkeys(SUMS, _ZERO))
 
     def add(self, name: str, amount: Decimal | None) -> None:
-        """Add one record's `amount`, rounded as `ledger export` shows it."""
+        """Add one record's `amount`, rounded as `ledger export` shows it; under costbasis.CONTEXT."""
+        self.add_shown(name, None if amount is None else shown(amount, self.currency))
+
+    def add_shown(self, name: str, amount: Decimal | None) -> None:
+        """Add an `amount` already rounded by shown() (rounding it again changes nothing); under CONTEXT."""
         held = self.values[name]
-        if held is None or amount is None:
-            self.values[name] = None
-            return
-        with localcontext(CONTEXT):
-            self.values[name] = held + shown(amount, self.currency)
+        self.values[name] = None if held is None or amount is None else held + amount
 
 
 @dataclass(frozen=True)
@@ -87,21 +87,23 @@ def windows(first_ms: int, until_ms: int, period: Period, zone: tzinfo) -> Itera
 
 
 class _AccountReport:
-    """The replay of one account in one currency, read window by window."""
+    """The replay of one account in one currency, read window by window; the quantities held are the
+    caller's, shared by every currency's report and moved by it after each record."""
 
-    def __init__(self, account: str, currency: str, price_at: PriceAt, method: CostMethod) -> None:
+    def __init__(
+        self, account: str, currency: str, price_at: PriceAt, method: CostMethod, quantities: Quantities
+    ) -> None:
         self.account = account
         self.currency = currency.upper()
         self.price_at = price_at
         self.replay = Replay(currency, price_at, method)
-        self.quantities = Quantities()
+        self.quantities = quantities
+        self.value_start: Decimal | None = None
+        self.units = Units(None)
+        self.sums: dict[str, _Sums] = {}
 
     def _apply(self, record: Trade | Transfer) -> Valued:
-        self.quantities.apply(record)
         return self.replay.apply(record)
-
-    def _held(self) -> list[str]:
-        return [asset for asset, quantity in self.quantities.held.items() if quantity != 0]
 
     def _worth(self, when_ms: int) -> Decimal | None:
         return worth(self.quantities.held, self.currency, when_ms, self.price_at)
@@ -115,40 +117,39 @@ class _AccountReport:
             found = sums[asset] = _Sums(self.currency)
         return found
 
-    def skip(self, records: Sequence[Trade | Transfer], start: int, until_ms: int) -> int:
-        """Apply the records before `until_ms` from index `start`; the index of the first one left."""
-        while start < len(records) and records[start].timestamp_ms < until_ms:
-            self._apply(records[start])
-            start += 1
-        return start
+    def skip(self, record: Trade | Transfer) -> None:
+        """Apply a record before the first window."""
+        self._apply(record)
 
-    def window(
-        self, window: Window, records: Sequence[Trade | Transfer], start: int
-    ) -> tuple[list[dict[str, Cell]], int]:
-        """The rows of one window, applying its records from index `start`; and the index after them."""
-        value_start = self._worth(window.start_ms)
-        units = Units(value_start)
-        sums = {asset: _Sums(self.currency) for asset in self._held()}
-        index = start
-        while index < len(records) and records[index].timestamp_ms < window.end_ms:
-            self._record(records[index], sums, units)
-            index += 1
+    def open(self, window: Window) -> None:
+        """Start a window: its value at the start, its units, a row for every asset held."""
+        self.value_start = self._worth(window.start_ms)
+        self.units = Units(self.value_start)
+        self.sums = {
+            asset: _Sums(self.currency) for asset, quantity in self.quantities.held.items() if quantity
+        }
+
+    def record(self, record: Trade | Transfer) -> None:
+        """Apply one record of the window (before the quantities move by it) and sum it."""
+        self._record(record, self.sums, self.units)
+
+    def close(self, window: Window) -> list[dict[str, Cell]]:
+        """The rows of the window opened, once its records are applied."""
         value_end = self._worth(window.end_ms)
-        twr = units.result(value_end)
-        rows: list[dict[str, Cell]] = [
+        twr = self.units.result(value_end)
+        return [
             {
                 "period": window.name,
                 "account": self.account,
                 "asset": asset,
                 "currency": self.currency,
                 **row.values,
-                "value_start": value_start,
+                "value_start": self.value_start,
                 "value_end": value_end,
                 "time_weighted_return": twr,
             }
-            for asset, row in sorted(sums.items())
+            for asset, row in sorted(self.sums.items())
         ]
-        return rows, index
 
     def _record(self, record: Trade | Transfer, sums: dict[str, _Sums], units: Units) -> None:
         when = record.timestamp_ms
@@ -168,18 +169,16 @@ class _AccountReport:
                     disposed.add(name, None)
                 return
             after = self.replay.position(given)
-            with localcontext(CONTEXT):
-                removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
-                realized = valued.realised if valued.realised is not None else _ZERO
-                # All held: the proceeds are the record's value, the export's `value`; a shortfall
-                # realizes only the held part's.
-                proceeds = valued.value if valued.shortfall is None else realized + removed
+            removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
+            realized = valued.realised if valued.realised is not None else _ZERO
+            # All held: the proceeds are the record's value, the export's `value`; a shortfall
+            # realizes only the held part's.
+            proceeds = valued.value if valued.shortfall is None else realized + removed
             # cost_of_sold from the two rounded figures, so realized = proceeds - cost_of_sold exactly.
             realized, proceeds = shown(realized, self.currency), shown(proceeds, self.currency)
-            disposed.add("realized_profit", realized)
-            disposed.add("proceeds", proceeds)
-            with localcontext(CONTEXT):
-                disposed.add("cost_of_sold", proceeds - realized)
+            disposed.add_shown("realized_profit", realized)
+            disposed.add_shown("proceeds", proceeds)
+            disposed.add_shown("cost_of_sold", proceeds - realized)
             return
         if record.currency is None:  # unattributed: the replay leaves it out too
             self._apply(record)
@@ -199,7 +198,7 @@ def report(
     account: str,
     trades: Iterable[Trade],
     transfers: Iterable[Transfer],
-    currency: str,
+    currencies: Sequence[str],
     price_at: PriceAt,
     method: CostMethod,
     period: Period,
@@ -207,15 +206,37 @@ def report(
     since_ms: int | None,
     until_ms: int,
 ) -> list[dict[str, Cell]]:
-    """The report rows of one account in one currency, period by period; [] without records."""
+    """The report rows of one account in each of `currencies`, period by period; [] without records.
+
+    One pass over the records for every currency: what is held is the same in each (Quantities).
+    """
+    if isinstance(currencies, str):
+        raise TypeError("currencies: a sequence of currency names, not one name")
     records = order([*trades, *transfers])
     if not records:
         return []
     first = bounds(records[0].timestamp_ms, period, zone)[1] if since_ms is None else since_ms
-    state = _AccountReport(account, currency, price_at, method)
-    index = state.skip(records, 0, first)
+    quantities = Quantities()
+    states = [_AccountReport(account, currency, price_at, method, quantities) for currency in currencies]
     rows: list[dict[str, Cell]] = []
-    for window in windows(first, until_ms, period, zone):
-        found, index = state.window(window, records, index)
-        rows += found
+    index, count = 0, len(records)
+    # One context for the whole replay, not one per sum: every figure is computed under it.
+    with localcontext(CONTEXT):
+        while index < count and records[index].timestamp_ms < first:
+            for state in states:
+                state.skip(records[index])
+            quantities.apply(records[index])
+            index += 1
+        for window in windows(first, until_ms, period, zone):
+            for state in states:
+                state.open(window)
+            while index < count and records[index].timestamp_ms < window.end_ms:
+                record = records[index]
+                for state in states:
+                    state.record(record)
+                # After every currency's: a transfer is valued against what was held before it.
+                quantities.apply(record)
+                index += 1
+            for state in states:
+                rows += state.close(window)
     return rows

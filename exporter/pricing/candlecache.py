@@ -46,6 +46,9 @@ class CandleCache:
         self._ledger = ledger
         self._fetch = fetch
         self._closes: dict[tuple[str, str, int], Decimal | None] = {}
+        # Counts the fetches that put candles: an answer remembered from before (history.HourMemo)
+        # is stale once it changes.
+        self.version = 0
 
     def prefetch(self, pair: Pair, hours: set[int], now_s: float) -> float | None:
         """Fetch the hourly candles of these hours not cached yet (the day's where an hour has none).
@@ -111,6 +114,7 @@ class CandleCache:
     def _get(self, base: str, quote: str, resolution: str, start: int, stop: int) -> None:
         candles = [c for c in self._fetch(base, quote, resolution, start, stop - 1) if start <= c[0] < stop]
         self._ledger.prices.put(base + quote, resolution, candles)
+        self.version += 1
         step = STEP[resolution]
         for when in range(start, stop, step):
             self._closes.pop((base + quote, resolution, when), None)

@@ -31,6 +31,7 @@ class PriceHistory:
         self._candles = CandleCache(ledger, fetch)
         self._pairs: frozenset[Pair] = frozenset()
         self._table: RouteTable = table_of(())
+        self._pair_lists = 0  # how many times set_pairs changed the routes
 
     def set_pairs(self, pairs: Iterable[Pair]) -> bool:
         """Use the exchange's (base, quote) pair list for routes; True when it changed."""
@@ -38,7 +39,13 @@ class PriceHistory:
         if pairs == self._pairs:
             return False
         self._pairs, self._table = pairs, table_of(pairs)
+        self._pair_lists += 1
         return True
+
+    @property
+    def version(self) -> int:
+        """A number that grows whenever price_at may answer otherwise: candles fetched, pairs changed."""
+        return self._candles.version + self._pair_lists
 
     @property
     def pairs(self) -> frozenset[Pair]:
@@ -138,6 +145,43 @@ class PriceHistory:
         """One `asset` in `currency` by the candles holding the time; None when no route has candles."""
         seconds = when_ms // 1000
         return self.price_in(asset, currency, seconds // HOUR * HOUR, seconds // DAY * DAY)
+
+
+_HOUR_MS = HOUR * 1000
+
+
+class HourMemo:
+    """`PriceHistory.price_at` remembered per (asset, currency, hour), for a run that values many records.
+
+    price_at answers the same for every time in one hour (the hour's candles, else its day's), so the
+    routes behind it are walked once per hour and pair of symbols, not once per record: a report over
+    100,000 trades asks some 300,000 times for a few thousand answers. What is remembered is forgotten
+    when the history changes (candles fetched, another pair list), so the memo answers as price_at
+    does at every moment; it only grows, so a long-lived holder clears it when it likes.
+    """
+
+    __slots__ = ("_history", "_known", "_version")
+
+    def __init__(self, history: PriceHistory) -> None:
+        self._history = history
+        self._known: dict[tuple[str, str, int], Decimal | None] = {}
+        self._version = history.version
+
+    def price_at(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
+        """What `PriceHistory.price_at(asset, currency, when_ms)` answers, looked up once per hour."""
+        if self._history.version != self._version:
+            self.clear()
+        key = (asset, currency, when_ms // _HOUR_MS)
+        known = self._known
+        if key in known:
+            return known[key]
+        price = known[key] = self._history.price_at(asset, currency, when_ms)
+        return price
+
+    def clear(self) -> None:
+        """Forget every answer (they are looked up again as asked)."""
+        self._known.clear()
+        self._version = self._history.version
 
 
 def _nth(candidates: tuple[Route, ...], rank: int) -> tuple[Leg, ...]:

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from exporter import cli
+from exporter.api.records import Trade, Transfer
 from exporter.ledger import report
+from exporter.ledger.costbasis import CONTEXT
+from exporter.ledger.store import Ledger
+from exporter.pricing.routes import DIVISION
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -140,3 +144,25 @@ def test_report_needs_a_period_and_a_known_method(capsys: pytest.CaptureFixture[
         with pytest.raises(SystemExit) as exited:
             cli.main(argv)
         assert exited.value.code == 2
+
+
+def test_holdings_route_through_a_currency_only_later_records_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """holdings reads only the records before --at, yet routes as over the whole history: USDT is
+    traded only after --at, and the TRY held then is valued in USDT by the inverse of USDT/TRY."""
+    t0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z
+    with Ledger.open(tmp_path) as ledger:
+        ledger.upsert_transfers("main", [Transfer("fiat", 1, t0, "deposit", "TRY", D(4170))])
+        later = Trade(2, None, t0 + 5 * 3_600_000, "USDT", "TRY", "buy", D("41.7"), D(10), D(0), D(0))
+        ledger.upsert_trades("main", [later])
+        ledger.prices.put("USDTTRY", "60", [(t0 // 1000 + h * 3600, D("41.7")) for h in range(8)])
+        ledger.set_state("prices:60:USDTTRY", f"{t0 // 1000}:{t0 // 1000 + 8 * 3600}")
+    code, out, err = run(
+        capsys, "ledger", "holdings", f"--storage.path={tmp_path}", "--at=2025-12-01T02:00Z", "--format=json"
+    )
+    assert (code, err) == (0, "")
+    rows = {(r["asset"], r["currency"]): r for r in json.loads(out)}
+    assert rows["TRY", "TRY"]["value"] == "4170"
+    # Through USDT/TRY's inverse leg; without the later trade's USDT, no pair would price TRY in USDT.
+    assert D(rows["TRY", "USDT"]["value"]) == CONTEXT.multiply(D(4170), DIVISION.divide(1, D("41.7")))

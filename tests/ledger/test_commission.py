@@ -99,7 +99,7 @@ def test_export_and_report_name_and_value_the_fee_where_it_was_taken() -> None:
     assert (buy_row.fee, buy_row.fee_currency, buy_row.value) == (D("-0.001"), "BTC", D("1000000"))
     assert buy_row.fee_value == D("1000")  # 0.001 BTC at the trade's own price, 1,000,000 TRY
     rows = report(
-        "main", [BUY, SELL], [DEPOSIT], "TRY", no_price, "average", "year", ZoneInfo("UTC"), None, t(4)
+        "main", [BUY, SELL], [DEPOSIT], ("TRY",), no_price, "average", "year", ZoneInfo("UTC"), None, t(4)
     )
     btc = next(r for r in rows if r["asset"] == "BTC")
     # 0.001 BTC valued at the trade's own price, 1,000 TRY; the sale's 600 TRY beside it.

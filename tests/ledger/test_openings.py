@@ -136,7 +136,16 @@ def test_a_version_3_file_gains_the_openings_table(tmp_path: Path) -> None:
 
 def test_ledger_report_counts_the_openings_as_deposits_of_the_period_holding_since() -> None:
     found = report(
-        "main", [SALE], [DEPOSIT, *OPENINGS], "TRY", price_at, "average", "month", timezone.utc, None, 10_000
+        "main",
+        [SALE],
+        [DEPOSIT, *OPENINGS],
+        ("TRY",),
+        price_at,
+        "average",
+        "month",
+        timezone.utc,
+        None,
+        10_000,
     )
     rows = {r["asset"]: r for r in found}
     assert {r["period"] for r in found} == {"1970-01"}

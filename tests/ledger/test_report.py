@@ -52,7 +52,9 @@ PRICES = {("BTC", "TRY", FEB1): D(5500), ("BTC", "TRY", OUT): D(6500), ("BTC", "
 def monthly(zone: zoneinfo.ZoneInfo | timezone = IST, **kw: object) -> list[dict[str, object]]:
     trades, transfers = history()
     args = {"since_ms": None, "until_ms": MAR1, **kw}
-    return report.report("main", trades, transfers, "TRY", Prices(PRICES), "average", "month", zone, **args)  # type: ignore[arg-type]
+    return report.report(
+        "main", trades, transfers, ("TRY",), Prices(PRICES), "average", "month", zone, **args
+    )  # type: ignore[arg-type]
 
 
 def test_periods_are_named_and_cut_in_the_zone() -> None:
@@ -124,14 +126,14 @@ def test_a_missing_price_leaves_values_and_the_return_absent_not_guessed() -> No
     trades, transfers = history()
     prices = {k: v for k, v in PRICES.items() if k[2] != OUT}  # no BTC price at the withdrawal
     rows = report.report(
-        "main", trades, transfers, "TRY", Prices(prices), "average", "month", IST, None, MAR1
+        "main", trades, transfers, ("TRY",), Prices(prices), "average", "month", IST, None, MAR1
     )
     feb = [r for r in rows if r["period"] == "2026-02"]
     assert all(r["time_weighted_return"] is None for r in feb)
     assert all(r["value_end"] == D(10491) for r in feb)  # the end itself has its price
     # A TRY withdrawal needs no price: its value is known.
     assert {r["asset"]: r["withdrawals"] for r in feb}["TRY"] == 1000
-    rows = report.report("main", trades, transfers, "TRY", Prices({}), "average", "month", IST, None, MAR1)
+    rows = report.report("main", trades, transfers, ("TRY",), Prices({}), "average", "month", IST, None, MAR1)
     assert all(r["value_end"] is None and r["time_weighted_return"] is None for r in rows)
 
 
@@ -158,12 +160,12 @@ def test_units_redeem_at_the_unit_value_and_a_full_withdrawal_keeps_the_return()
 
 def test_holdings_at_a_moment_value_what_was_held_then() -> None:
     trades, transfers = history()
-    rows = holdings("main", trades, transfers, "TRY", FEB1, "2026-02-01", Prices(PRICES), "fifo")
+    rows = holdings("main", trades, transfers, ("TRY",), FEB1, "2026-02-01", Prices(PRICES), "fifo")
     assert [(r["asset"], r["quantity"], r["value"], r["cost_basis"]) for r in rows] == [
         ("BTC", D(1), D(5500), D(5006)),
         ("TRY", D(4994), D(4994), D(4994)),
     ]
-    unpriced = holdings("main", trades, transfers, "TRY", OUT - 1, "x", Prices({}), "fifo")
+    unpriced = holdings("main", trades, transfers, ("TRY",), OUT - 1, "x", Prices({}), "fifo")
     assert {r["asset"]: r["value"] for r in unpriced} == {"BTC": None, "TRY": D(7991)}
     assert worth({"BTC": D("0.5"), "TRY": D(6991)}, "TRY", MAR1, Prices(PRICES)) == D(10491)
     assert worth({"BTC": D("0.5"), "TRY": D(6991)}, "TRY", OUT - 1, Prices(PRICES)) is None
@@ -172,7 +174,7 @@ def test_holdings_at_a_moment_value_what_was_held_then() -> None:
 def test_quantities_held_do_not_wait_for_prices() -> None:
     """In USDT nothing here has a price: cost is unknown, but what was held is not."""
     trades, transfers = history()
-    rows = holdings("main", trades, transfers, "USDT", MAR1, "x", Prices({}), "average")
+    rows = holdings("main", trades, transfers, ("USDT",), MAR1, "x", Prices({}), "average")
     assert [(r["asset"], r["quantity"], r["value"], r["cost_basis"]) for r in rows] == [
         ("BTC", D("0.5"), None, None),
         ("TRY", D(6991), None, None),
