@@ -196,7 +196,7 @@ def compute(
     events: list[Valued] = []
     with localcontext(CONTEXT):
         for record in order([*trades, *transfers]):
-            valued = replay._apply(record)
+            valued = replay.step(record)
             if keep_events:
                 events.append(valued)
     return replay.result(tuple(events))
@@ -220,7 +220,7 @@ def compute_chunks(
             records = order([*trades, *transfers])
             for replay in replays.values():
                 for record in records:
-                    replay._apply(record)
+                    replay.step(record)
     return {currency: replay.result() for currency, replay in replays.items()}
 
 
@@ -292,16 +292,16 @@ class Replay:
     def apply(self, record: Trade | Transfer) -> Valued:
         """Replay one record, the next in order(); its value and the profit it realised."""
         with localcontext(CONTEXT):
-            return self._apply(record)
+            return self.step(record)
 
     def apply_all(self, records: Iterable[Trade | Transfer]) -> None:
         """Replay these records, the next in order(), keeping no events (a resumed replay's step)."""
         with localcontext(CONTEXT):
             for record in records:
-                self._apply(record)
+                self.step(record)
 
-    def _apply(self, record: Trade | Transfer) -> Valued:
-        # Under CONTEXT: compute() enters it once for the whole history, apply() once per record.
+    def step(self, record: Trade | Transfer) -> Valued:
+        """apply() under the caller's decimal context, which must be CONTEXT (entered once for many)."""
         return self.trade(record, record.moves()) if isinstance(record, Trade) else self.transfer(record)
 
     def position(self, asset: str) -> tuple[Decimal, Decimal, Decimal] | None:

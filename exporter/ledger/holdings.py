@@ -91,13 +91,14 @@ def holdings(
     replays = [Replay(currency, price_at, method) for currency in currencies]
     quantities = Quantities()
     unknown_cost: list[set[str]] = [set() for _ in replays]
-    for record in order([*trades, *transfers]):
-        if record.timestamp_ms >= at_ms:
-            break
-        quantities.apply(record)
-        for replay, unknown in zip(replays, unknown_cost, strict=True):
-            if replay.apply(record).value is None:
-                unknown.update(touched(record))
+    with localcontext(CONTEXT):  # once for the history, not once per record and currency
+        for record in order([*trades, *transfers]):
+            if record.timestamp_ms >= at_ms:
+                break
+            quantities.step(record)
+            for replay, unknown in zip(replays, unknown_cost, strict=True):
+                if replay.step(record).value is None:
+                    unknown.update(touched(record))
     rows: list[dict[str, Cell]] = []
     for replay, unknown in zip(replays, unknown_cost, strict=True):
         for asset, quantity in sorted(quantities.held.items()):

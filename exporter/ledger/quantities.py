@@ -32,10 +32,14 @@ class Quantities:
     def apply(self, record: Trade | Transfer) -> None:
         """Move the quantities one record moves."""
         with localcontext(CONTEXT):
-            if isinstance(record, Trade):
-                self.trade(record, record.moves())
-            else:
-                self.transfer(record)
+            self.step(record)
+
+    def step(self, record: Trade | Transfer) -> None:
+        """apply() under the caller's decimal context, which must be CONTEXT (entered once for many)."""
+        if isinstance(record, Trade):
+            self.trade(record, record.moves())
+        else:
+            self.transfer(record)
 
     def trade(self, trade: Trade, moves: tuple[Decimal, Decimal]) -> None:
         """Move what a trade whose Trade.moves() are `moves` moves, under CONTEXT (the caller's)."""

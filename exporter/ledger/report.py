@@ -103,7 +103,7 @@ class _AccountReport:
         self.sums: dict[str, _Sums] = {}
 
     def _apply(self, record: Trade | Transfer) -> Valued:
-        return self.replay.apply(record)
+        return self.replay.step(record)  # report() runs under CONTEXT
 
     def _worth(self, when_ms: int) -> Decimal | None:
         return worth(self.quantities.held, self.currency, when_ms, self.price_at)
@@ -225,7 +225,7 @@ def report(
         while index < count and records[index].timestamp_ms < first:
             for state in states:
                 state.skip(records[index])
-            quantities.apply(records[index])
+            quantities.step(records[index])
             index += 1
         for window in windows(first, until_ms, period, zone):
             for state in states:
@@ -235,7 +235,7 @@ def report(
                 for state in states:
                     state.record(record)
                 # After every currency's: a transfer is valued against what was held before it.
-                quantities.apply(record)
+                quantities.step(record)
                 index += 1
             for state in states:
                 rows += state.close(window)
