@@ -157,14 +157,11 @@ class Ledger:
         return {(r[0], r[1]): r[2] for r in rows}
 
     def record_count(self, account: str) -> int:
-        """How many trades and transfers one account has (a few ms at 100,000: an index is counted)."""
+        """How many trades and transfers one account has: the count the writes keep (records.count_key),
+        counted when a ledger made before it has none yet."""
         with self._db.read() as db:
-            row = db.execute(
-                "SELECT (SELECT count(*) FROM trades WHERE account = ?)"
-                " + (SELECT count(*) FROM transfers WHERE account = ?)",
-                [account, account],
-            ).fetchone()
-        return int(row[0])
+            row = db.execute("SELECT value FROM state WHERE key = ?", [records.count_key(account)]).fetchone()
+            return int(row[0]) if row is not None else records.counted(db, account)
 
     def newest_ms(self, account: str, kind: Kind) -> int | None:
         """The newest record time (Unix ms) of one account and endpoint kind, None when it has none."""

@@ -312,3 +312,32 @@ def test_an_error_inside_a_write_rolls_it_back(ledger: Ledger) -> None:
         ledger.upsert_trades("alice", broken())
     assert ledger.counts() == {}
     assert ledger.upsert_trades("alice", trades_fixture()) == 3
+
+
+def test_the_record_count_is_kept_by_the_writes_and_counted_where_a_ledger_lacks_it(ledger: Ledger) -> None:
+    def truth(account: str) -> int:
+        with closing(sqlite3.connect(ledger.path)) as db:
+            return int(
+                db.execute(
+                    "SELECT (SELECT count(*) FROM trades WHERE account = ?)"
+                    " + (SELECT count(*) FROM transfers WHERE account = ?)",
+                    [account, account],
+                ).fetchone()[0]
+            )
+
+    trades, transfers = trades_fixture(), transfers_fixture()
+    assert ledger.record_count("alice") == 0
+    ledger.upsert_trades("alice", trades[:2])
+    ledger.upsert_trades("alice", trades)  # two of them again: counted once
+    ledger.upsert_transfers("alice", transfers)
+    ledger.upsert_trades("bob", trades[:1])
+    assert ledger.record_count("alice") == truth("alice") == len(trades) + len(transfers)
+    assert ledger.record_count("bob") == truth("bob") == 1
+    # A ledger made before the count was kept: counted when read, and kept from the next write on.
+    with closing(sqlite3.connect(ledger.path)) as db, db:
+        db.execute("DELETE FROM state WHERE key LIKE 'ledger:records:%'")
+    assert ledger.record_count("alice") == truth("alice")
+    ledger.upsert_trades("alice", trades)  # nothing new: the count is still stored where it lacked
+    with closing(sqlite3.connect(ledger.path)) as db:
+        stored = db.execute("SELECT value FROM state WHERE key = 'ledger:records:alice'").fetchone()
+    assert stored == (str(truth("alice")),)
