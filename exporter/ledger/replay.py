@@ -24,14 +24,13 @@ from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
 from exporter.ledger.costbasis import CONTEXT, CostBasis, PriceAt, Replay, order, order_key
 from exporter.ledger.counters import LedgerCounters, Totals, count
+from exporter.ledger.pricememo import Bucket, BucketMemo
 from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import UnitTrack
 from exporter.ledger.store import Ledger
 
 Key = tuple[int, int, int]
 Record = Trade | Transfer
-# (asset, currency, bucket): price_at answers the same for every time in a bucket.
-Miss = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -97,23 +96,17 @@ class ReplayState:
         self.currencies = tuple(c.upper() for c in currencies)
         self.method: CostMethod = method
         self.cursor = Cursor()
-        self.misses: set[Miss] = set()
         self._price_at = price_at
-        self._bucket_ms = bucket_ms
-        self._known: dict[Miss, Decimal | None] = {}
-        self._replays = [Replay(c, self._noted, method) for c in self.currencies]
+        self._memo = BucketMemo(price_at, bucket_ms)
+        noted = self._memo.price_at
+        self._replays = [Replay(c, noted, method) for c in self.currencies]
         self._quantities = Quantities()
-        self._tracks = [UnitTrack(c, self._noted, self._quantities) for c in self.currencies]
+        self._tracks = [UnitTrack(c, noted, self._quantities) for c in self.currencies]
 
-    def _noted(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
-        bucket = (asset, currency, when_ms // self._bucket_ms)
-        known = self._known
-        if bucket in known:
-            return known[bucket]
-        price = known[bucket] = self._price_at(asset, currency, when_ms)
-        if price is None:
-            self.misses.add(bucket)
-        return price
+    @property
+    def misses(self) -> set[Bucket]:
+        """The (asset, currency, bucket) a fed record lacked a price for."""
+        return self._memo.misses
 
     def feed(self, records: Iterable[Record]) -> None:
         """Replay these records, every one after the last fed (ValueError otherwise)."""
@@ -138,13 +131,11 @@ class ReplayState:
             # Prices are remembered for one feed (a full replay's 30-day chunk) only: the routes
             # behind one are looked up once per hour and currency, not once per record and
             # currency, and a year of them is not kept in memory.
-            self._known.clear()
+            self._memo.forget()
 
     def priced_since(self, price_at: PriceAt | None = None) -> bool:
         """Whether a price missing for a fed record is known now (by `price_at`, else the replay's)."""
-        ask = price_at or self._price_at
-        size = self._bucket_ms
-        return any(ask(asset, currency, bucket * size) is not None for asset, currency, bucket in self.misses)
+        return self._memo.priced_since(price_at or self._price_at)
 
     def figures(self) -> Figures:
         """The figures over the records fed so far (a copy: feeding on does not change it)."""

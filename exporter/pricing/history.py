@@ -15,6 +15,7 @@ from decimal import Decimal
 from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
 from exporter.api.transactions import DAILY, HOURLY
+from exporter.ledger.pricememo import BucketMemo
 from exporter.ledger.store import Ledger
 from exporter.pricing.candlecache import DAY, HOUR, CandleCache, Fetch, Pair
 from exporter.pricing.routes import Leg, PriceOf, Route, RouteTable, price_of_route, route_rate, table_of
@@ -151,36 +152,26 @@ _HOUR_MS = HOUR * 1000
 
 
 class HourMemo:
-    """`PriceHistory.price_at` remembered per (asset, currency, hour), for a run that values many records.
+    """`PriceHistory.price_at` remembered per (asset, currency, hour) (ledger.pricememo), for a run that
+    values many records; forgotten when the history changes (candles fetched, another pair list), so
+    it answers as price_at does at every moment."""
 
-    price_at answers the same for every time in one hour (the hour's candles, else its day's), so the
-    routes behind it are walked once per hour and pair of symbols, not once per record: a report over
-    100,000 trades asks some 300,000 times for a few thousand answers. What is remembered is forgotten
-    when the history changes (candles fetched, another pair list), so the memo answers as price_at
-    does at every moment; it only grows, so a long-lived holder clears it when it likes.
-    """
-
-    __slots__ = ("_history", "_known", "_version")
+    __slots__ = ("_history", "_memo", "_version")
 
     def __init__(self, history: PriceHistory) -> None:
         self._history = history
-        self._known: dict[tuple[str, str, int], Decimal | None] = {}
+        self._memo = BucketMemo(history.price_at, _HOUR_MS)
         self._version = history.version
 
     def price_at(self, asset: str, currency: str, when_ms: int) -> Decimal | None:
         """What `PriceHistory.price_at(asset, currency, when_ms)` answers, looked up once per hour."""
         if self._history.version != self._version:
             self.clear()
-        key = (asset, currency, when_ms // _HOUR_MS)
-        known = self._known
-        if key in known:
-            return known[key]
-        price = known[key] = self._history.price_at(asset, currency, when_ms)
-        return price
+        return self._memo.price_at(asset, currency, when_ms)
 
     def clear(self) -> None:
         """Forget every answer (they are looked up again as asked)."""
-        self._known.clear()
+        self._memo.forget()
         self._version = self._history.version
 
 
