@@ -514,6 +514,11 @@ def test_fault(case: Case, outcomes: dict[str, Future[Outcome]]) -> None:
     others = {
         k: v - got.before[k] for k, v in got.during.items() if k[1] != case.reason and v != got.before[k]
     }
+    # A poll is cut off at TIMEOUT (half a second, so held polls end fast): on a loaded 2-core CI box
+    # one healthy poll of an account may outlast it. One such timeout is the box's; more, or any
+    # other reason, is the exporter's.
+    loaded = {k for k, n in others.items() if k[1] == "timeout" and n <= 1}
+    others = {k: n for k, n in others.items() if k not in loaded}
     assert not others, f"other reasons counted too: {others}\n{got.log_text[-3000:]}"
 
     # Alive, not leaking, and quiet in its logs about anything unexpected.
