@@ -89,13 +89,14 @@ class Trade(NamedTuple):
         The one definition every part uses (cost basis, quantities, reconciliation, backfill). The
         quote moves by amount x price; fee and tax (<= 0) come off the asset in `fee_asset`.
         """
-        gross = self.quantity * self.price
+        quantity = self.amount.copy_abs()  # Trade.quantity, read once: this runs once per trade replayed
+        gross = quantity * self.price
         costs = self.fee + self.tax
         if self.side == "sell":
-            return -self.quantity, gross + costs
+            return -quantity, gross + costs
         if self.commission_from_numerator:
-            return self.quantity + costs, -gross
-        return self.quantity, costs - gross
+            return quantity + costs, -gross
+        return quantity, costs - gross
 
     @property
     def pair(self) -> str:

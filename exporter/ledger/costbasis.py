@@ -16,8 +16,8 @@ The rules (docs/cost-basis.md has them with a worked example):
   valuation currency itself always has cost equal to its amount.
 * A deposit enters at its market value at its time; a withdrawal removes cost like a sale and realises
   nothing. An opening (ledger/openings.py: what was held where `activity.since` cuts the history) is
-  a deposit at that moment, ordered before every record of it. Transfer fees are totalled but not
-  taken from holdings (the API does not say whether `amount` already includes them).
+  a deposit at that moment, ordered before every record of it. Transfer fees are not taken from
+  holdings (the API does not say whether `amount` already includes them); `ledger report` totals them.
 * Giving more than is held (history before the first synced record is missing) never makes cost
   negative: all that is held is removed, only the proceeds of the held part are realised, and the rest
   is counted in `shortfalls`, `shortfall_quantity` and `unmatched_proceeds`.
@@ -89,18 +89,13 @@ class Valued(NamedTuple):
 
 @dataclass(frozen=True)
 class CostBasis:
-    """Everything the replay of one account's history produced, in one valuation currency."""
+    """What the replay of one account's history produced in one valuation currency: only what depends
+    on it (the counts and totals of trades, fees and transfers are ledger/counters.py's)."""
 
     currency: str
     method: CostMethod
     positions: dict[str, Position]
-    fees: dict[str, Decimal]  # paid, as positive amounts, per asset they were paid in
-    taxes: dict[str, Decimal]
-    deposits: dict[str, Decimal]  # quantities, per asset
-    withdrawals: dict[str, Decimal]  # quantities (positive), per asset
     net_deposits: Decimal  # deposits minus withdrawals, each valued at its time
-    trades: dict[tuple[str, str], int]  # (pair, side) -> count
-    last_trade_ms: int | None
     unpriced: int
     unattributed: int
     events: tuple[Valued, ...] = field(default=())
@@ -112,9 +107,14 @@ class CostBasis:
 
 
 class _Holding:
-    """Mutable state of one asset during the replay; lots oldest first (under a lot method)."""
+    """Mutable state of one asset during the replay; lots oldest first (under a lot method).
+
+    `at_par`: the valuation currency, whose every receipt costs its own amount, so giving removes
+    exactly what it gives and keeps no lots (under a lot method, half of all lot work otherwise).
+    """
 
     __slots__ = (
+        "at_par",
         "cost",
         "lots",
         "quantity",
@@ -126,7 +126,8 @@ class _Holding:
         "unmatched",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, at_par: bool = False) -> None:
+        self.at_par = at_par
         self.quantity = _ZERO
         self.cost = _ZERO
         self.realised = _ZERO
@@ -140,7 +141,7 @@ class _Holding:
     def receive(self, quantity: Decimal, cost: Decimal, lots: LotMethod | None, when_ms: int) -> None:
         self.quantity += quantity
         self.cost += cost
-        if lots is not None:
+        if lots is not None and not self.at_par:
             if self.lots is None:
                 self.lots = LotBook(lots)
             self.lots.add(Lot(when_ms, quantity, cost))
@@ -169,7 +170,9 @@ class _Holding:
                 if parts:
                     self.taken = cleared
         else:
-            if lots is None:
+            if self.at_par:
+                removed = quantity
+            elif lots is None:
                 removed = self.cost if quantity == held else self.cost * quantity / held
             elif self.lots is None:  # nothing was ever received: only a give of zero gets here
                 removed = _ZERO
@@ -279,13 +282,7 @@ class Replay:
         self.lots: LotMethod | None = next((m for m in LOT_METHODS if m == method), None)
         self.parts = parts
         self.holdings: dict[str, _Holding] = {}
-        self.fees: dict[str, Decimal] = {}
-        self.taxes: dict[str, Decimal] = {}
-        self.deposits: dict[str, Decimal] = {}
-        self.withdrawals: dict[str, Decimal] = {}
         self.net_deposits = _ZERO
-        self.trades: dict[tuple[str, str, str], int] = {}  # (base, quote, side): no string joins per trade
-        self.last_trade_ms: int | None = None
         self.unpriced = 0
         self.unattributed = 0
 
@@ -312,7 +309,7 @@ class Replay:
     def _holding(self, asset: str) -> _Holding:
         found = self.holdings.get(asset)
         if found is None:
-            found = self.holdings[asset] = _Holding()
+            found = self.holdings[asset] = _Holding(asset == self.currency)
         return found
 
     def trade(self, trade: Trade, moves: tuple[Decimal, Decimal]) -> Valued:
@@ -320,21 +317,13 @@ class Replay:
         computes them once), under CONTEXT: the caller enters it, once for many records."""
         # The hottest code of a replay (twice per trade at two currencies): dict updates inlined.
         base_move, quote_move = moves
-        base, quote, side, when = trade.base, trade.quote, trade.side, trade.timestamp_ms
-        if side == "buy":
+        base, quote, when = trade.base, trade.quote, trade.timestamp_ms
+        if trade.side == "buy":
             given, given_qty, got, got_qty = quote, -quote_move, base, base_move
             quote_leg, base_leg = given_qty, got_qty
         else:
             given, given_qty, got, got_qty = base, -base_move, quote, quote_move
             quote_leg, base_leg = got_qty, given_qty
-        fee_asset = base if trade.commission_from_numerator and side == "buy" else quote  # Trade.fee_asset
-        fees, taxes = self.fees, self.taxes
-        fees[fee_asset] = fees.get(fee_asset, _ZERO) + trade.fee.copy_abs()
-        taxes[fee_asset] = taxes.get(fee_asset, _ZERO) + trade.tax.copy_abs()
-        key = (base, quote, side)
-        self.trades[key] = self.trades.get(key, 0) + 1
-        if self.last_trade_ms is None or when > self.last_trade_ms:
-            self.last_trade_ms = when
         currency = self.currency
         if quote == currency:
             value: Decimal | None = quote_leg
@@ -366,22 +355,16 @@ class Replay:
         if asset is None:
             self.unattributed += 1
             return Valued(transfer, None, None)
-        if transfer.fee is not None:
-            _add(self.fees, asset, transfer.fee.copy_abs())
-        if transfer.tax is not None:
-            _add(self.taxes, asset, transfer.tax.copy_abs())
         quantity = transfer.quantity
         rate = _unit_price(self.price_at, asset, self.currency, transfer.timestamp_ms)
         value = None if rate is None else quantity * rate
         if transfer.balance_type == "deposit":
-            _add(self.deposits, asset, quantity)
             if value is None:
                 self.unpriced += 1
                 return Valued(transfer, None, None)
             self.net_deposits += value
             self._holding(asset).receive(quantity, value, self.lots, transfer.timestamp_ms)
         else:
-            _add(self.withdrawals, asset, quantity)
             holding = self._holding(asset)
             holding.give(quantity, None, self.lots, self.parts)
             if value is None:
@@ -411,19 +394,8 @@ class Replay:
             currency=self.currency,
             method=self.method,
             positions=positions,
-            # Copies: a replay that goes on (ledger/replay.py) must not change a result handed out.
-            fees=dict(self.fees),
-            taxes=dict(self.taxes),
-            deposits=dict(self.deposits),
-            withdrawals=dict(self.withdrawals),
             net_deposits=self.net_deposits,
-            trades={(base + quote, side): n for (base, quote, side), n in self.trades.items()},
-            last_trade_ms=self.last_trade_ms,
             unpriced=self.unpriced,
             unattributed=self.unattributed,
             events=events,
         )
-
-
-def _add(totals: dict[str, Decimal], asset: str, amount: Decimal) -> None:
-    totals[asset] = totals.get(asset, _ZERO) + amount

@@ -26,6 +26,7 @@ from typing import Literal, NamedTuple
 LotMethod = Literal["fifo", "lifo", "hifo"]
 LOT_METHODS: tuple[LotMethod, ...] = ("fifo", "lifo", "hifo")
 _ZERO = Decimal(0)
+_FIRST = Decimal("-Infinity")
 
 
 @dataclass(slots=True)
@@ -49,20 +50,29 @@ def _part(lot: Lot, quantity: Decimal) -> Taken:
     """`quantity` (at most the lot's) of `lot` at its unit cost; the whole lot's cost when all of it."""
     if lot.quantity <= quantity:
         return Taken(lot.acquired_ms, lot.quantity, lot.cost)
-    return Taken(lot.acquired_ms, quantity, lot.cost * quantity / lot.quantity)
+    return Taken(lot.acquired_ms, quantity, _share(lot, quantity))
 
 
-def _split(lot: Lot, quantity: Decimal) -> Taken:
-    """Take `quantity` (less than the lot holds) off `lot` at its unit cost; the lot keeps the rest."""
-    part = _part(lot, quantity)
+def _share(lot: Lot, quantity: Decimal) -> Decimal:
+    """The cost of `quantity` (less than the lot holds) of `lot`, at its unit cost."""
+    return lot.cost * quantity / lot.quantity
+
+
+def _take_part(lot: Lot, quantity: Decimal, parts: list[Taken] | None) -> Decimal:
+    """Take `quantity` (less than the lot holds) off `lot` at its unit cost, the part appended to
+    `parts` unless None; the cost taken. The lot keeps the rest."""
+    cost = _share(lot, quantity)
+    if parts is not None:
+        parts.append(Taken(lot.acquired_ms, quantity, cost))
     lot.quantity -= quantity
-    lot.cost -= part.cost
-    return part
+    lot.cost -= cost
+    return cost
 
 
-def _hifo_key(lot: Lot, seq: int) -> tuple[int, Decimal, int]:
+def _hifo_key(lot: Lot, seq: int) -> tuple[Decimal, int]:
     # A lot of no quantity (a receipt of zero with a cost) has an unbounded unit cost: it goes first.
-    return (1, -(lot.cost / lot.quantity), seq) if lot.quantity > 0 else (0, _ZERO, seq)
+    # Flat and numeric, as the heap compares it on every push and pop.
+    return (-(lot.cost / lot.quantity) if lot.quantity > 0 else _FIRST, seq)
 
 
 def _pick(lots: Sequence[Lot], quantity: Decimal, order: Sequence[int]) -> list[tuple[int, Taken]]:
@@ -106,20 +116,20 @@ class LotBook:
     def __init__(self, method: LotMethod) -> None:
         self.method = method
         self._lots: deque[Lot] = deque()  # fifo, lifo: oldest first
-        self._heap: list[tuple[tuple[int, Decimal, int], Lot]] = []  # hifo
+        self._heap: list[tuple[Decimal, int, Lot]] = []  # hifo: (-unit cost, seq, lot)
         self._seq = count()
 
     def add(self, lot: Lot) -> None:
         """A receipt's lot."""
         if self.method == "hifo":
-            heapq.heappush(self._heap, (_hifo_key(lot, next(self._seq)), lot))
+            heapq.heappush(self._heap, (*_hifo_key(lot, next(self._seq)), lot))
         else:
             self._lots.append(lot)
 
     def lots(self) -> list[Lot]:
         """Every lot, oldest first."""
         if self.method == "hifo":
-            return [lot for _, lot in sorted(self._heap, key=lambda entry: entry[0][2])]
+            return [lot for _, _, lot in sorted(self._heap, key=lambda entry: entry[1])]
         return list(self._lots)
 
     def clear(self) -> list[Taken]:
@@ -134,12 +144,12 @@ class LotBook:
         `parts`, the parts taken are appended to it, in order (a replay keeping no events passes none,
         and no part is made)."""
         # One loop per store, whole lots inlined: this runs once per sale of a 100,000-trade replay (a
-        # part of a lot, _split, ends the take).
+        # part of a lot, _take_part, ends the take).
         removed = _ZERO
         if self.method == "hifo":
             heap = self._heap
             while quantity > 0:
-                lot = heap[0][1]
+                lot = heap[0][2]
                 if lot.quantity <= quantity:
                     heapq.heappop(heap)
                     if parts is not None:
@@ -147,10 +157,7 @@ class LotBook:
                     quantity -= lot.quantity
                     removed += lot.cost
                 else:  # the unit cost stays, so does the lot's place in the heap
-                    part = _split(lot, quantity)
-                    if parts is not None:
-                        parts.append(part)
-                    return removed + part.cost
+                    return removed + _take_part(lot, quantity, parts)
             return removed
         lots = self._lots
         newest = self.method == "lifo"
@@ -166,8 +173,5 @@ class LotBook:
                 quantity -= lot.quantity
                 removed += lot.cost
             else:
-                part = _split(lot, quantity)
-                if parts is not None:
-                    parts.append(part)
-                return removed + part.cost
+                return removed + _take_part(lot, quantity, parts)
         return removed

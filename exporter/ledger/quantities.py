@@ -27,7 +27,8 @@ class Quantities:
         self.held: dict[str, Decimal] = {}
 
     def _move(self, asset: str, amount: Decimal) -> None:
-        self.held[asset] = max(self.held.get(asset, _ZERO) + amount, _ZERO)
+        held = self.held.get(asset, _ZERO) + amount
+        self.held[asset] = held if held >= 0 else _ZERO
 
     def apply(self, record: Trade | Transfer) -> None:
         """Move the quantities one record moves."""
@@ -44,14 +45,13 @@ class Quantities:
     def trade(self, trade: Trade, moves: tuple[Decimal, Decimal]) -> None:
         """Move what a trade whose Trade.moves() are `moves` moves, under CONTEXT (the caller's)."""
         base, quote = moves
-        held = self.held
         # What is given first, so a shortfall clips at zero before the receipt, as it did.
         if trade.side == "buy":
-            held[trade.quote] = max(held.get(trade.quote, _ZERO) + quote, _ZERO)
-            held[trade.base] = max(held.get(trade.base, _ZERO) + base, _ZERO)
+            self._move(trade.quote, quote)
+            self._move(trade.base, base)
         else:
-            held[trade.base] = max(held.get(trade.base, _ZERO) + base, _ZERO)
-            held[trade.quote] = max(held.get(trade.quote, _ZERO) + quote, _ZERO)
+            self._move(trade.base, base)
+            self._move(trade.quote, quote)
 
     def transfer(self, transfer: Transfer) -> None:
         """Move what a transfer moves, under CONTEXT (the caller's)."""

@@ -102,6 +102,7 @@ class ReplayState:
         self._replays = [Replay(c, noted, method) for c in self.currencies]
         self._quantities = Quantities()
         self._tracks = [UnitTrack(c, noted, self._quantities) for c in self.currencies]
+        self._last_trade_ms: int | None = None
 
     @property
     def misses(self) -> set[Bucket]:
@@ -113,6 +114,7 @@ class ReplayState:
         ordered = order(records)
         self.cursor.advance(ordered)  # first: a record behind the cursor feeds nothing
         replays, tracks, quantities = self._replays, self._tracks, self._quantities
+        last_trade = self._last_trade_ms
         try:
             with localcontext(CONTEXT):
                 for record in ordered:
@@ -121,6 +123,8 @@ class ReplayState:
                         for replay in replays:
                             replay.trade(record, moves)
                         quantities.trade(record, moves)  # trades issue no units: no track moves
+                        if last_trade is None or record.timestamp_ms > last_trade:
+                            last_trade = record.timestamp_ms
                     else:
                         for replay in replays:
                             replay.transfer(record)
@@ -128,6 +132,7 @@ class ReplayState:
                             track.apply(record)
                         quantities.transfer(record)
         finally:
+            self._last_trade_ms = last_trade
             # Prices are remembered for one feed (a full replay's 30-day chunk) only: the routes
             # behind one are looked up once per hour and currency, not once per record and
             # currency, and a year of them is not kept in memory.
@@ -139,12 +144,10 @@ class ReplayState:
 
     def figures(self) -> Figures:
         """The figures over the records fed so far (a copy: feeding on does not change it)."""
-        bases = {replay.currency: replay.result() for replay in self._replays}
-        last = max((b.last_trade_ms for b in bases.values() if b.last_trade_ms is not None), default=None)
         return Figures(
-            cost_basis=MappingProxyType(bases),
+            cost_basis=MappingProxyType({replay.currency: replay.result() for replay in self._replays}),
             units=MappingProxyType({track.currency: track.units for track in self._tracks}),
-            last_trade_ms=last,
+            last_trade_ms=self._last_trade_ms,
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from costbasis_example import EXAMPLE_TRADES, EXAMPLE_TRANSFERS
+
 from exporter.api.records import Trade, Transfer
 from exporter.ledger.counters import LedgerCounters, count
 
@@ -23,6 +25,17 @@ def test_totals_by_hand() -> None:
         "trade_taxes": {("TRY",): D("0.01332"), ("USDT",): D(0)},
         "deposits": {("TRY",): D(1000)},
         "withdrawals": {("BTC",): D("0.1")},
+    }
+
+
+def test_the_worked_example_counts() -> None:
+    """docs/cost-basis.md's worked example: its withdrawal's network fee (0.0005 BTC) is no trade fee."""
+    assert count([*EXAMPLE_TRADES, *EXAMPLE_TRANSFERS]) == {
+        "trades": {("BTCTRY", "buy"): 2, ("BTCTRY", "sell"): 1, ("USDTTRY", "buy"): 1, ("BTCUSDT", "buy"): 1},
+        "trade_fees": {("TRY",): D("3740"), ("USDT",): D("3")},
+        "trade_taxes": {("TRY",): D("673.2"), ("USDT",): D("0.54")},
+        "deposits": {("TRY",): D("2000000"), ("BTC",): D("0.1")},
+        "withdrawals": {("BTC",): D("0.09")},
     }
 
 
