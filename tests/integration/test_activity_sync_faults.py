@@ -17,6 +17,7 @@ import pytest
 from support import ExporterProcess, activity_config, sample, samples, start_exporter, wait_for
 
 from exporter.activity.endpoints import WARN_EVERY_S
+from exporter.api.budget import WINDOW
 from exporter.ledger.store import Ledger
 from exporter.metrics import activity_families as families
 from exporter.simulator import Simulator, generate_keypair
@@ -31,6 +32,9 @@ PROGRESS = "btcturk_activity_backfill_progress_ratio"
 FAILURES = "btcturk_activity_sync_failures_total"
 TRADES_TOTAL = "btcturk_trades_total"
 # Every figure of money or quantity the ledger vouches for.
+# A read waits for its share of the endpoint's rate limit, counted per fixed window: after the first
+# backfill spent this window's share, the next read may come only in the next window.
+READ = WINDOW + 30.0
 MONEY = (
     *families.ACTIVITY_FAMILIES,
     families.ASSET_SHORTFALL,
@@ -121,13 +125,15 @@ def test_a_clock_jump_of_a_day_and_back_loses_no_trade(sim: Simulator, tmp_path:
         backfilled(exporter)
         sim.clock_skew = DAY_S
         ahead = buy(sim, 4)
-        wait_for(lambda: ahead <= stored(storage)["trade"], timeout=30, what="the trades a day ahead")
+        wait_for(lambda: ahead <= stored(storage)["trade"], timeout=READ, what="the trades a day ahead")
         sim.clock_skew = 0
         # Read at least once after the jump back, so a cursor left a day ahead would have shown.
         reads = sim.count("/api/v1/users/transactions/trade", 200)
-        sim.wait_for_requests("/api/v1/users/transactions/trade", reads + 3, timeout=30, status=200)
+        sim.wait_for_requests("/api/v1/users/transactions/trade", reads + 3, timeout=READ, status=200)
         later = buy(sim, 16)
-        wait_for(lambda: later <= stored(storage)["trade"], timeout=30, what="the trades after the jump back")
+        wait_for(
+            lambda: later <= stored(storage)["trade"], timeout=READ, what="the trades after the jump back"
+        )
         assert stored(storage) == simulated(sim)
         m = exporter.metrics()
         assert sample(m, "btcturk_activity_up", account="main") == 1
