@@ -15,15 +15,16 @@ import json
 import sqlite3
 from collections.abc import Mapping
 
+from exporter.ledger.cursors import put_state, state_value
 from exporter.ledger.db import LedgerDb
 
 KEY = "commission_from_numerator"
 
 
 def _stored(db: sqlite3.Connection) -> dict[str, bool]:
-    row = db.execute("SELECT value FROM state WHERE key = ?", [KEY]).fetchone()
+    stored = state_value(db, KEY)
     try:
-        value = json.loads(row[0]) if row is not None else {}
+        value = json.loads(stored) if stored is not None else {}
     except ValueError:
         return {}
     if not isinstance(value, dict):
@@ -38,10 +39,7 @@ def remember(ledger: LedgerDb, flags: Mapping[str, bool]) -> bool:
         after = {**before, **flags}
         if after == before:
             return False
-        db.execute(
-            "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-            [KEY, json.dumps(after, sort_keys=True, separators=(",", ":"))],
-        )
+        put_state(db, KEY, json.dumps(after, sort_keys=True, separators=(",", ":")))
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from exporter.api.records import Kind
@@ -15,6 +16,18 @@ LIVE_SINCE = "live_since_ms"
 def origin_key(account: str) -> str:
     """The state key of where `account`'s history begins (Unix ms): the earliest `since` read from."""
     return f"activity:origin:{account}"
+
+
+def state_value(db: sqlite3.Connection, key: str) -> str | None:
+    """A value of the state table, read on a connection already held (within a read or a write)."""
+    row = db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def put_state(db: sqlite3.Connection, key: str, value: str, *, keep_existing: bool = False) -> None:
+    """Set a state value (with keep_existing, only when unset) within a write already open."""
+    verb = "INSERT OR IGNORE" if keep_existing else "INSERT OR REPLACE"
+    db.execute(f"{verb} INTO state (key, value) VALUES (?, ?)", [key, value])
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +67,10 @@ class SyncState:
     def state(self, key: str) -> str | None:
         """A value from the state table (e.g. `live_since_ms`), None when never set."""
         with self._db.read() as db:
-            row = db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
-        return None if row is None else str(row[0])
+            return state_value(db, key)
 
     def set_state(self, key: str, value: str, *, keep_existing: bool = False) -> str:
         """Set a state value (or, with keep_existing, only when unset); return the value now stored."""
         with self._db.write() as db:
-            verb = "INSERT OR IGNORE" if keep_existing else "INSERT OR REPLACE"
-            db.execute(f"{verb} INTO state (key, value) VALUES (?, ?)", [key, value])
-            return str(db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()[0])
+            put_state(db, key, value, keep_existing=keep_existing)
+            return str(state_value(db, key))

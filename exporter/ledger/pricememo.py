@@ -39,8 +39,13 @@ class BucketMemo:
         return price
 
     def forget(self) -> None:
-        """Forget every answer (looked up again as asked); the misses stay."""
+        """Forget every answer (looked up again as asked); the misses stay, for priced_since()."""
         self._known.clear()
+
+    def clear(self) -> None:
+        """Forget every answer and every miss."""
+        self._known.clear()
+        self.misses.clear()
 
     def priced_since(self, price_at: PriceAt) -> bool:
         """Whether `price_at` knows a price now for a bucket that had none."""

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.api.records import Trade, Transfer
+from exporter.ledger.cursors import put_state, state_value
 from exporter.ledger.db import LedgerDb, decimal_text
 
 TRADE_COLUMNS = "id, order_id, timestamp_ms, base, quote, side, price, amount, fee, tax"
@@ -43,11 +44,11 @@ def counted(db: sqlite3.Connection, account: str) -> int:
 def _note_added(db: sqlite3.Connection, account: str, added: int) -> None:
     """Keep the account's record count after `added` rows were inserted (in the same transaction)."""
     key = count_key(account)
-    row = db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
-    if row is not None and added == 0:
+    kept = state_value(db, key)
+    if kept is not None and added == 0:
         return
-    held = counted(db, account) if row is None else int(row[0]) + added  # a ledger made before the key
-    db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", [key, str(held)])
+    held = counted(db, account) if kept is None else int(kept) + added  # a ledger made before the key
+    put_state(db, key, str(held))
 
 
 # Ids looked up per statement when checking what is stored already (far under SQLite's variable limit).

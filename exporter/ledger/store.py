@@ -18,7 +18,7 @@ from pathlib import Path
 
 from exporter.api.records import Kind, Trade, Transfer
 from exporter.ledger import commission, openings, records
-from exporter.ledger.cursors import Cursor, SyncState
+from exporter.ledger.cursors import Cursor, SyncState, state_value
 from exporter.ledger.db import LedgerDb
 from exporter.ledger.prices import PriceCache
 
@@ -160,8 +160,8 @@ class Ledger:
         """How many trades and transfers one account has: the count the writes keep (records.count_key),
         counted when a ledger made before it has none yet."""
         with self._db.read() as db:
-            row = db.execute("SELECT value FROM state WHERE key = ?", [records.count_key(account)]).fetchone()
-            return int(row[0]) if row is not None else records.counted(db, account)
+            kept = state_value(db, records.count_key(account))
+            return int(kept) if kept is not None else records.counted(db, account)
 
     def newest_ms(self, account: str, kind: Kind) -> int | None:
         """The newest record time (Unix ms) of one account and endpoint kind, None when it has none."""

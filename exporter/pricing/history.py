@@ -170,8 +170,8 @@ class HourMemo:
         return self._memo.price_at(asset, currency, when_ms)
 
     def clear(self) -> None:
-        """Forget every answer (they are looked up again as asked)."""
-        self._memo.forget()
+        """Forget every answer (they are looked up again as asked) and every miss."""
+        self._memo.clear()
         self._version = self._history.version
 
 

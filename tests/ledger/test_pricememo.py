@@ -29,3 +29,7 @@ def test_one_look_up_per_bucket_and_the_misses_kept_across_forget() -> None:
     assert memo.misses == {("BTC", "TRY", 1)} and not memo.priced_since(price_at)
     known[("BTC", "TRY", 1)] = Decimal(2_100_000)
     assert memo.priced_since(price_at)
+    memo.clear()
+    assert memo.misses == set() and not memo.priced_since(price_at)
+    assert memo.price_at("BTC", "TRY", HOUR_MS) == Decimal(2_100_000)
+    assert asked[-1] == ("BTC", "TRY", HOUR_MS), "cleared: asked again"
