@@ -334,7 +334,9 @@ def _backfill(
 
     prices = run.sync.prices
     prices.prefetch(_needs(histories, plan), now_ms / 1000, report)
-    price_before = step_price_at(prices, step_ms)
+    # Records as the live exporter values them (the candle holding them), steps by the last candle
+    # closed by them: a record stamped on a step (an opening at a `since` on the hour) is still a record.
+    step_price = step_price_at(prices)
 
     def progress(step: Progress) -> None:
         run.say(str(step).removeprefix("backfill: "))
@@ -343,10 +345,12 @@ def _backfill(
         path = Path(args.out)
         partial = path.with_name(path.name + ".partial")
         with partial.open("w", encoding="utf-8") as stream:
-            summary = backfill(stream, histories, plan, price_before, progress, target)
+            summary = backfill(
+                stream, histories, plan, prices.price_at, progress, target, step_price=step_price
+            )
         os.replace(partial, path)  # a failed run leaves no half-written file under the real name
     else:
-        summary = backfill(out, histories, plan, price_before, progress, target)
+        summary = backfill(out, histories, plan, prices.price_at, progress, target, step_price=step_price)
         out.flush()
     for line in notice_lines(summary.notices):
         run.say(line)
