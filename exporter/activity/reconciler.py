@@ -3,7 +3,8 @@
 The comparison itself is reconcile.py's; here, the polls kept per account (the latest is usually newer
 than the last read), the two polls that must agree, one warning for a mismatch, and one re-read of the
 account's history until it matches again; and the openings (ledger/openings.py), what the walk-back
-says was held at `since`, kept in the ledger once two polls in a row agree on them.
+says was held at `since`, kept in the ledger once two polls in a row agree on them (keep_openings, the
+one rule that stores them, which `btcturk-exporter backfill` applies to its one walk too).
 """
 
 from __future__ import annotations
@@ -75,17 +76,7 @@ class Reconciler:
         proposed = opening_quantities(walks)
         agreed = self._proposed.get(name) == proposed
         self._proposed[name] = proposed
-        origin = self.ledger.state(origin_key(name))
-        if not agreed or origin is None or self.ledger.rebuilds != rebuilds:
-            return False
-        # Never from a backfill half done (nor from a file rebuilt since the records were read).
-        if not all(self.ledger.cursor(name, kind).backfill_complete for kind in KINDS):
-            return False
-        changed = self.ledger.set_openings(name, int(origin), proposed, rebuilds)
-        if changed:
-            shown = ", ".join(f"{format(q, 'f')} {a}" for a, q in sorted(proposed.items())) or "none"
-            log.info("account %s: opening positions at its history's start (activity.since): %s", name, shown)
-        return changed
+        return agreed and keep_openings(self.ledger, name, walks, rebuilds)
 
     def reconcile(self, name: str) -> dict[str, Walk] | None:
         """Walk the ledger's records back from the latest balance poll it has been read past; a
@@ -141,3 +132,25 @@ class Reconciler:
                 request_reread(self.ledger, name, kind, int(origin))
         self._rereading.add(name)
         return walks
+
+
+def keep_openings(ledger: Ledger, name: str, walks: Mapping[str, Walk], rebuilds: int) -> bool:
+    """Make what `walks` say was held before the first record (opening_quantities) the account's
+    openings, stamped at its history's start; True when that changed them, said in one info line.
+
+    Only over a history read whole since `since` (every endpoint's backfill complete) and into the file
+    `rebuilds` counts, the one the walked records were read from. Which walks may be kept is the
+    caller's: the reconciler's two polls in a row, or the backfill command's one walk.
+    """
+    origin = ledger.state(origin_key(name))
+    if origin is None or ledger.rebuilds != rebuilds:
+        return False
+    # Never from a backfill half done (nor from a file rebuilt since the records were read).
+    if not all(ledger.cursor(name, kind).backfill_complete for kind in KINDS):
+        return False
+    quantities = opening_quantities(walks)
+    changed = ledger.set_openings(name, int(origin), quantities, rebuilds)
+    if changed:
+        shown = ", ".join(f"{format(q, 'f')} {a}" for a, q in sorted(quantities.items())) or "none"
+        log.info("account %s: opening positions at its history's start (activity.since): %s", name, shown)
+    return changed

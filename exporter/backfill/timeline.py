@@ -9,8 +9,9 @@ amount leaves out a fee that was also taken): that asset's series begin after th
 a Notice says so.
 
 Cost basis, realized profit and net deposits are those `costbasis.compute` gives over the records up to
-each step, priced by `price_at` (which routes, as pricing.routes says, for records and steps alike),
-so they join the live exporter's figures without a jump when it prices the same way. The cost basis
+each step, each record priced by `price_at` and each step's holdings by `step_price` (both routing as
+pricing.routes says, over one price history), so they join the live exporter's figures without a jump
+when it prices the records the same way. The cost basis
 and unrealized profit of an asset are only given at steps where the ledger accounts for the whole
 holding (its replayed quantity equals the walked one): a cost for part of what is held would be a
 wrong number shown as real.
@@ -153,8 +154,14 @@ def deltas(record: Record) -> tuple[tuple[str, Decimal], ...]:
     return ((record.base, base), (record.quote, quote))
 
 
-def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timeline:
-    """Rebuild one account's holdings, prices, positions and counters at each step of the plan."""
+def reconstruct(
+    history: AccountHistory, plan: Plan, price_at: PriceAt, step_price: PriceAt | None = None
+) -> Timeline:
+    """Rebuild one account's holdings, prices, positions and counters at each step of the plan.
+
+    `price_at` values the records (cost basis, net deposits, the unit value's flows), `step_price`
+    (default `price_at`) the holdings at each step.
+    """
     account = history.account
     currencies = tuple(dict.fromkeys(c.upper() for c in plan.currencies))
     steps = plan.steps(history.complete_since_ms, history.balances_ms + 1)
@@ -197,10 +204,12 @@ def reconstruct(history: AccountHistory, plan: Plan, price_at: PriceAt) -> Timel
         notices.append(Notice(account, "empty", "no step falls inside the range; nothing is written"))
         return timeline
     _walk(timeline, history.balances, records)
-    # One price_at for records and steps: it routes (pricing.routes), so a cost and the value it is set
-    # against never come from two different price sources.
+    # One price history behind records and steps, routed alike (pricing.routes), so a cost and the
+    # value it is set against never come from two different price sources. Two functions all the same:
+    # a record stamped on a step (an opening at a `since` on the hour) is valued as the live exporter
+    # values a record, not as the step's price.
     _replay(timeline, records, price_at, plan.method)
-    _price(timeline, price_at)
+    _price(timeline, price_at if step_price is None else step_price)
     _check_costs(timeline)
     return timeline
 

@@ -107,11 +107,13 @@ def backfill(
     price_at: PriceAt,
     progress: ProgressCallback | None = None,
     target: Labels = (),
+    step_price: PriceAt | None = None,
 ) -> Summary:
     """Reconstruct every account and write them all as one OpenMetrics file ending in `# EOF`.
 
     `target` holds the labels Prometheus attaches to the live series (`job`, `instance`), added to
-    every series so that the past and the live samples are one series.
+    every series so that the past and the live samples are one series. `price_at` values the records,
+    `step_price` (default `price_at`) the holdings at each step (timeline.reconstruct).
     """
     names = [h.account for h in histories]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -119,7 +121,7 @@ def backfill(
         raise ValueError(f"account {duplicates[0]!r} given twice")
     timelines = []
     for done, history in enumerate(sorted(histories, key=lambda h: h.account), 1):
-        timelines.append(reconstruct(history, plan, price_at))
+        timelines.append(reconstruct(history, plan, price_at, step_price))
         if progress:
             progress(Progress("reconstruct", history.account, done, len(histories)))
     return write_timelines(out, timelines, progress, target)

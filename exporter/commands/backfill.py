@@ -1,10 +1,13 @@
-"""`btcturk-exporter backfill`: sync the ledger, take the balances, fill prices, write the OpenMetrics file.
+"""`btcturk-exporter backfill`: take the balances, sync the ledger, fill prices, write the OpenMetrics file.
 
 The order matters. The balances are taken first and the ledger synced after them, so the ledger holds
 every record up to the balances (a record newer than them is left out of the walk, with a notice);
 taken the other way round, a trade between the sync and the balances would make every step before
-it wrong. The file ends where the exporter's own scrapes begin (`live_since_ms` in the ledger's state,
-written at the first successful live poll), so the two never overlap.
+it wrong. For the same reason one walk back from those balances is complete, so an account older
+than `activity.since` whose ledger has no opening positions yet (no exporter ran on it) gets them
+from that walk, by the reconciler's rule (activity/reconciler.py keep_openings). The file ends where
+the exporter's own scrapes begin (`live_since_ms` in the ledger's state, written at the first
+successful live poll), so the two never overlap.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+from exporter.activity.reconcile import walk_back
+from exporter.activity.reconciler import keep_openings
 from exporter.activity.sync import ActivitySync
 from exporter.api import retries
 from exporter.api.account import Account
@@ -127,8 +131,8 @@ class Run:
     def say(self, line: str) -> None:
         print(f"backfill: {line}", file=self.err, flush=True)
 
-    def balances(self, account: Account) -> tuple[int, dict[str, Decimal]]:
-        """(time the balances were asked for, in ms, and each asset's total balance)."""
+    def balances(self, account: Account) -> tuple[int, tuple[Balance, ...]]:
+        """(time the balances were asked for, in ms, and the account's balances)."""
         rest = self.sync.client.rest
         asked_ms = rest.now_ms()
         policy = retries.Policy(self.config.timeout, backoff_max=30.0)
@@ -147,7 +151,7 @@ class Run:
             )
         except ApiError as exc:
             raise CommandError(f"balances of account {account.name}: {exc}") from None
-        return asked_ms, {b.asset: b.balance for b in answer if b.balance}
+        return asked_ms, answer
 
     def synced(self, account: Account) -> bool:
         """Sync the account's three endpoints to now; True when every one's history is complete."""
@@ -162,6 +166,26 @@ class Run:
             self.say(f"synced account {account.name} {kind}: {stored} records new or changed")
         # Read to now on this run, and from `since` on some run: the ledger holds every record.
         return read and all(self.ledger.cursor(account.name, kind).backfill_complete for kind in KINDS)
+
+    def take_openings(self, name: str, balances: Sequence[Balance], at_ms: int) -> None:
+        """Keep what one walk back from the balances says the account held at `since`, as its openings,
+        when its ledger has none yet (no exporter ran on it); call it once the history is synced whole.
+
+        The balances were asked for at `at_ms`, before the sync read every endpoint from `since` to
+        past them, so the walk holds every record up to them. It is one walk, where the exporter waits
+        for two polls in a row to agree: a record stamped before the balances that shows up only later
+        (a withdrawal recorded when it settles) would make it wrong, and the exporter, run on this
+        ledger, replaces the set once its own two walks say otherwise. An asset the walk drives below
+        zero gets none (keep_openings): the steps show its negative holding, never a guessed one.
+        """
+        if self.ledger.openings(name):
+            return  # the exporter's (two polls agreed on them) or an earlier run's: kept as they are
+        rebuilds = self.ledger.rebuilds  # the file the walked records are read from
+        walks = walk_back(self.ledger.trades(name), self.ledger.transfers(name), balances, at_ms)
+        try:
+            keep_openings(self.ledger, name, walks, rebuilds)
+        except LedgerError as exc:
+            raise CommandError(str(exc)) from None
 
 
 def _step_ms(text: str) -> int:
@@ -304,13 +328,16 @@ def _backfill(
     now_ms = rest.now_ms()
     histories = []
     for account in run.config.accounts:
-        balances_ms, balances = run.balances(account)
+        balances_ms, polled = run.balances(account)
         if not run.synced(account):
+            # No openings from part of a history either: nothing of the account is written at all.
             run.say(
                 f"account {account.name}: its transaction history could not be read to the end (see the "
                 "log lines above); nothing is written for it"
             )
             continue
+        run.take_openings(account.name, polled, balances_ms)
+        balances = {b.asset: b.balance for b in polled if b.balance}
         trades, transfers = run.ledger.trades(account.name), run.ledger.history_transfers(account.name)
         complete = complete_since(trades, transfers, run.settings.since, now_ms, step_ms)
         histories.append(AccountHistory(account.name, balances, balances_ms, trades, transfers, complete))
@@ -334,7 +361,9 @@ def _backfill(
 
     prices = run.sync.prices
     prices.prefetch(_needs(histories, plan), now_ms / 1000, report)
-    price_before = step_price_at(prices, step_ms)
+    # Records as the live exporter values them (the candle holding them), steps by the last candle
+    # closed by them: a record stamped on a step (an opening at a `since` on the hour) is still a record.
+    step_price = step_price_at(prices)
 
     def progress(step: Progress) -> None:
         run.say(str(step).removeprefix("backfill: "))
@@ -343,10 +372,12 @@ def _backfill(
         path = Path(args.out)
         partial = path.with_name(path.name + ".partial")
         with partial.open("w", encoding="utf-8") as stream:
-            summary = backfill(stream, histories, plan, price_before, progress, target)
+            summary = backfill(
+                stream, histories, plan, prices.price_at, progress, target, step_price=step_price
+            )
         os.replace(partial, path)  # a failed run leaves no half-written file under the real name
     else:
-        summary = backfill(out, histories, plan, price_before, progress, target)
+        summary = backfill(out, histories, plan, prices.price_at, progress, target, step_price=step_price)
         out.flush()
     for line in notice_lines(summary.notices):
         run.say(line)

@@ -4,7 +4,8 @@
 does. A step is a moment the exporter would have shown: the price then is the last one known, so a
 step takes the close of the newest hourly candle that ended at or before it (else of the newest daily
 candle that did), never the close of a candle still open at the step, which would be a later price.
-Records keep the live rule, so the cost basis of a backfill joins the live exporter's.
+Records keep the live rule (`price_at`, even for a record stamped on a step), so the cost basis of a
+backfill joins the live exporter's.
 """
 
 from __future__ import annotations
@@ -33,15 +34,11 @@ def step_hours(steps: Iterable[int]) -> set[int]:
     return hours
 
 
-def step_price_at(prices: PriceHistory, step_ms: int) -> PriceAt:
-    """price_at for the backfill: steps (multiples of step_ms) as above, records as the live exporter.
-
-    Both go through the same routes and fall-through rule as every other price (`routes`).
-    """
+def step_price_at(prices: PriceHistory) -> PriceAt:
+    """The price at a backfill step, as above; through the same routes and fall-through rule as every
+    other price (`routes`). Only for steps: a record is valued by `prices.price_at`."""
 
     def price_at(asset: str, currency: str, when_ms: int) -> Decimal | None:
-        if when_ms % step_ms:
-            return prices.price_at(asset, currency, when_ms)
         return prices.price_in(asset, currency, *closed_hours(when_ms))
 
     return price_at

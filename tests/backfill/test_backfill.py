@@ -93,6 +93,21 @@ def points(text: str, name: str, **labels: str) -> list[tuple[float, float]]:
     return found
 
 
+def test_a_record_stamped_on_a_step_is_valued_as_a_record_and_the_step_as_a_step() -> None:
+    # Steps take the candle closed by them (an hour earlier here), records the one holding them, even
+    # a record stamped exactly on a step, as an opening at a `since` on the hour is.
+    def closed_before(asset: str, currency: str, ms: int) -> D | None:
+        return btc_try(asset, currency, ms - H)
+
+    deposit = transfer(12, T0 + 2 * H, "BTC", "0.001")
+    held = history({"BTC": D("0.005"), "TRY": D("731.268")}, transfers=[*TRANSFERS, deposit])
+    timeline = reconstruct(held, PLAN, btc_try, closed_before)
+    assert timeline.net_deposits["TRY"][1:3] == [D(1000), D(1000) + D("0.001") * 52_000]
+    assert timeline.price("BTC", "TRY", 2) == 51_000
+    # Without a step price, the records' one values the steps too.
+    assert reconstruct(held, PLAN, btc_try).price("BTC", "TRY", 2) == 52_000
+
+
 def test_walk_gives_the_hand_computed_holdings_at_every_step() -> None:
     timeline = reconstruct(history(), PLAN, btc_try)
     assert list(timeline.steps) == [T0 + i * H for i in range(6)]

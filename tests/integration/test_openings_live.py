@@ -1,33 +1,44 @@
-"""Opening positions in the running exporter: an account whose history is older than `activity.since`.
+"""Opening positions in the running exporter and in `backfill`: an account older than `activity.since`.
 
 The simulator's account opened empty 50 days ago and the exporter reads 30 of them. What it held at
 `since` enters the ledger as openings, so profit, net deposits, BTC's cost basis and realized profit are
 complete "since since". The expected figures come from the simulator's own record (its history, its
-candles over HTTP, its ticker), replayed here by the README's rules, not by the exporter's code.
+candles over HTTP, its ticker), replayed here by the README's rules, not by the exporter's code. A
+backfill on fresh storage (no exporter ran first) takes the same openings from its one walk.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import yaml
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from support import activity_config, sample, samples, start_exporter
 
+from exporter.api.records import CRYPTO
+from exporter.backfill.timeline import iso
+from exporter.commands.backfill import backfill_main
 from exporter.ledger.store import Ledger
-from exporter.simulator import Simulator, generate_keypair
+from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.simulator.accounts import SimAsset
 from exporter.simulator.ledger import History
 
 OLD = generate_keypair(seed=171)
 HELD = ("TRY", "BTC", "ETH", "USDT")  # every one with a TRY pair: each price is one candle's close
 HOUR_S = 3600
+HOUR_MS = 3_600_000
 
 
 def config(sim: Simulator, since: str) -> dict[str, Any]:
@@ -54,8 +65,8 @@ def close(sim: Simulator, asset: str, when_ms: int) -> Decimal:
     return Decimal(body["c"][0])
 
 
-def expected(sim: Simulator, history: History, since_ms: int) -> dict[str, Decimal]:
-    """Net deposits, and BTC's cost basis and realized profit (average cost), in TRY, since `since_ms`."""
+def held_at(history: History, since_ms: int) -> dict[str, Decimal]:
+    """What the account held at `since_ms`, by the simulator's own record of every record before it."""
     held: dict[str, Decimal] = {}
     for trade in history.trades:
         if trade.timestamp < since_ms:
@@ -66,12 +77,24 @@ def expected(sim: Simulator, history: History, since_ms: int) -> dict[str, Decim
     for transfer in history.transfers:
         if transfer.timestamp < since_ms:
             held[transfer.currency] = held.get(transfer.currency, Decimal(0)) + transfer.amount
+    return held
+
+
+def expected(
+    sim: Simulator, history: History, since_ms: int, until_ms: int | None = None
+) -> dict[str, Decimal]:
+    """Net deposits, and BTC's cost basis and realized profit (average cost), in TRY, since `since_ms`
+    (with `until_ms`, over the records up to it)."""
+    held = held_at(history, since_ms)
     assert held.get("BTC", Decimal(0)) > 0, "BTC was held at since (else this test shows nothing)"
+    end = until_ms if until_ms is not None else sys.maxsize
     rank = {"deposit": 0, "trade": 1, "withdrawal": 2}
     events: list[tuple[int, int, int, Any]] = [
-        (t.timestamp, rank["trade"], t.id, t) for t in history.trades if t.timestamp >= since_ms
+        (t.timestamp, rank["trade"], t.id, t) for t in history.trades if since_ms <= t.timestamp <= end
     ]
-    events += [(t.timestamp, rank[t.kind], t.id, t) for t in history.transfers if t.timestamp >= since_ms]
+    events += [
+        (t.timestamp, rank[t.kind], t.id, t) for t in history.transfers if since_ms <= t.timestamp <= end
+    ]
     events.sort(key=lambda e: e[:3])
     with localcontext() as ctx:
         ctx.prec = 60
@@ -197,3 +220,146 @@ def expected_all(sim: Simulator, history: History) -> Decimal:
             value = abs(t.amount) * close(sim, t.currency, t.timestamp)
             total += value if t.kind == "deposit" else -value
     return total
+
+
+# --- backfill on fresh storage: the openings from its one walk ------------------------------------
+
+PROFIT = "account_currency:btcturk_portfolio_profit:value_minus_net_deposits"
+OPENINGS_LOGGER = "exporter.activity.reconciler"
+
+
+def since_day(sim: Simulator, days: int) -> str:
+    """The UTC date `days` back: the exporter and every backfill start the history at the same time."""
+    return datetime.fromtimestamp(sim.now() - days * 86_400, timezone.utc).strftime("%Y-%m-%d")
+
+
+def write_config(tmp_path: Path, sim: Simulator, since: str) -> Path:
+    path = tmp_path / "backfill.yml"
+    path.write_text(yaml.safe_dump(config(sim, since)), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def run_backfill(config_file: Path, storage: Path, until_ms: int) -> tuple[int, str, str]:
+    """`btcturk-exporter backfill` in process, ending at `until_ms`: exit status, the file, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--config.file", str(config_file), "--storage.path", str(storage),
+            "--label.instance=localhost:9788", "--until", iso(until_ms)]  # fmt: skip
+    return backfill_main(argv, out, err), out.getvalue(), err.getvalue()
+
+
+def lines_of(text: str, name: str) -> list[str]:
+    """The file's sample lines of one series name, as written."""
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
+def series(text: str, name: str, **labels: str) -> dict[int, float]:
+    """One series of the file: its values by step (ms)."""
+    return {
+        round(float(s.timestamp) * 1000): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    }
+
+
+def opening_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "opening positions" in r.getMessage()]
+
+
+def test_a_backfill_on_fresh_storage_takes_the_openings_the_exporter_takes(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=OPENINGS_LOGGER)
+    since = since_day(sim, 30)
+    until = (sim.now_ms() // HOUR_MS - 1) * HOUR_MS  # whole hours, every candle closed: both files alike
+    _, live = served_once_reconciled(sim, tmp_path, since)
+    with Ledger.open(live) as ledger:
+        since_ms = int(ledger.state("activity:origin:main") or 0)
+        from_live = ledger.openings("main")
+    assert {o.currency for o in from_live} >= {"BTC"}, from_live
+    config_file = write_config(tmp_path, sim, since)
+    caplog.clear()
+
+    fresh = tmp_path / "fresh"
+    code, written, err = run_backfill(config_file, fresh, until)
+    assert code == 0, err
+    with Ledger.open(fresh) as ledger:
+        assert ledger.openings("main") == from_live, "one walk from the balances taken before the sync"
+    # The simulator's own record says the same: what every record before since left held.
+    held = {a: q for a, q in held_at(sim.history(OLD[0]), since_ms).items() if q > 0}
+    assert {o.currency: o.amount for o in from_live} == held
+    assert opening_lines(caplog) == [
+        "account main: opening positions at its history's start (activity.since): "
+        + ", ".join(f"{format(q, 'f')} {a}" for a, q in sorted(held.items()))
+    ]
+
+    caplog.clear()
+    code, written_live, err = run_backfill(config_file, live, until)
+    assert code == 0, err
+    assert opening_lines(caplog) == [], "the exporter's openings are kept as they are"
+    for name in ("btcturk_net_deposits", PROFIT, "btcturk_asset_cost_basis", "btcturk_portfolio_unit_value"):
+        assert lines_of(written, name), name
+        assert lines_of(written, name) == lines_of(written_live, name), name
+    # By hand: net deposits at the last step are the openings and every flow since, at their candles.
+    net = series(written, "btcturk_net_deposits", currency="TRY")
+    assert min(net) == since_ms, "from since on: the holdings there are known"
+    last = max(net)
+    want = expected(sim, sim.history(OLD[0]), since_ms, last)["net_deposits"]
+    assert net[last] == pytest.approx(float(want), rel=1e-12)
+    assert series(written, "btcturk_asset_cost_basis", asset="BTC", currency="TRY"), "the whole holding"
+
+
+def test_a_backfill_keeps_no_opening_for_an_asset_the_balances_contradict(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=OPENINGS_LOGGER)
+    since = since_day(sim, 30)
+    since_ms = int(datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp() * 1000)
+    history = sim.history(OLD[0])
+    held = {a: q for a, q in held_at(history, since_ms).items() if q > 0}
+    now = held_at(history, sim.now_ms() + 1)
+    # An asset held at since that the records since then added to: held at nothing now, its records
+    # give away more than the balance and all they show held (a mismatch), not what was held at since.
+    gone = next(a for a in sorted(held) if now[a] > held[a])
+    sim.set_assets(
+        OLD[0],
+        [a if a.asset != gone else dataclasses.replace(a, free=0, locked=0) for a in sim.assets(OLD[0])],
+    )
+    code, written, err = run_backfill(write_config(tmp_path, sim, since), tmp_path / "fresh", sim.now_ms())
+    assert code == 0, err
+    with Ledger.open(tmp_path / "fresh") as ledger:
+        kept = {o.currency: o.amount for o in ledger.openings("main")}
+    assert kept == {a: q for a, q in held.items() if a != gone}, "none guessed for the contradicted asset"
+    assert len(opening_lines(caplog)) == 1
+    # Shown as the shortfall it is: a notice, and the asset's series only after the walk's negative.
+    assert f"account main: {gone}: walking the ledger back from the balances gives -" in err
+    balance = series(written, "btcturk_balance", asset=gone)
+    assert all(when > since_ms and quantity >= 0 for when, quantity in balance.items())
+    profit = series(written, PROFIT, currency="TRY")
+    assert profit and min(profit) > since_ms, "no portfolio (nor profit) over a holding never known"
+
+
+def test_a_backfill_of_a_history_not_read_whole_keeps_no_openings(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=OPENINGS_LOGGER)
+    config_file = write_config(tmp_path, sim, since_day(sim, 30))
+    storage = tmp_path / "fresh"
+    sim.inject(Fault("status", status=403), endpoint=CRYPTO)
+    try:
+        code, written, err = run_backfill(config_file, storage, sim.now_ms())
+    finally:
+        sim.clear_faults()
+    assert code == 1 and written == ""
+    assert "account main: its transaction history could not be read to the end" in err
+    with Ledger.open(storage) as ledger:
+        assert ledger.openings("main") == []
+        assert ledger.cursor("main", "trade").backfill_complete, "part of the history was read"
+    assert opening_lines(caplog) == []
+    # Read whole on the next run: the openings follow.
+    code, _, err = run_backfill(config_file, storage, sim.now_ms())
+    assert code == 0, err
+    with Ledger.open(storage) as ledger:
+        assert {o.currency for o in ledger.openings("main")} >= {"BTC"}
+    assert len(opening_lines(caplog)) == 1

@@ -29,13 +29,15 @@ def make(tmp_path: Path) -> tuple[Ledger, PriceHistory]:
 def test_a_step_inside_an_hour_takes_the_candle_that_closed_before_it(tmp_path: Path) -> None:
     ledger, prices = make(tmp_path)
     with ledger:
-        price = step_price_at(prices, QUARTER_MS)
+        price = step_price_at(prices)
         ms = (T0 + 10 * H) * 1000
         assert price("BTC", "TRY", ms) == 100  # the 10:00 candle closes at 11:00: not yet known
         assert price("BTC", "TRY", ms + 2 * QUARTER_MS) == 100
         assert price("BTC", "TRY", ms + H * 1000) == 110
-        # A record is valued as the live exporter values it: the candle holding it.
-        assert price("BTC", "TRY", ms + 2 * QUARTER_MS + 1) == 110
+        # A record is valued as the live exporter values it, by the candle holding it (price_at), even
+        # one stamped on a step: the steps' function never prices a record.
+        assert prices.price_at("BTC", "TRY", ms) == 110
+        assert prices.price_at("BTC", "TRY", ms + 2 * QUARTER_MS + 1) == 110
         assert price("TRY", "BTC", ms + H * 1000) == DIVISION.divide(1, 110)  # as every inverse leg
         assert price("ETH", "TRY", ms) is None
         assert price("BTC", "TRY", (T0 + 20 * H) * 1000) is None  # no candle closed then is cached
@@ -44,7 +46,7 @@ def test_a_step_inside_an_hour_takes_the_candle_that_closed_before_it(tmp_path: 
 def test_without_hourly_history_a_step_takes_the_day_that_had_closed(tmp_path: Path) -> None:
     ledger, prices = make(tmp_path)
     with ledger:
-        price = step_price_at(prices, H * 1000)
+        price = step_price_at(prices)
         day = T0 - 2 * DAY
         assert price("BTC", "TRY", (day + 5 * H) * 1000) == 50  # that day's own candle closes at midnight
         assert price("BTC", "TRY", (day + DAY) * 1000) == 60
