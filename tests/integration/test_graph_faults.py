@@ -18,7 +18,7 @@ import pytest
 from support import ExporterProcess, activity_config, sample, samples, start_exporter, wait_for
 
 from exporter.activity.price_fetch import PRICES_RETRY_BASE
-from exporter.config.activity_settings import ActivitySettings
+from exporter.durations import format_duration
 from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.simulator import activity as sim_activity
@@ -39,8 +39,10 @@ FIGURES = (
 # Startup, a backfill of 20 days and a replay take a few seconds; the price retries wait the backoff.
 SETTLE = 180.0
 RECOVERY = 2 * PRICES_RETRY_BASE + SETTLE
-# A failing graph-api request is retried for the request deadline before it counts as failed.
-OUTAGE = ActivitySettings().request_deadline + SETTLE
+# A failing graph-api request is retried for the request deadline before it counts as failed: a short
+# one (activity.request_deadline), so that an outage shows in seconds, not the default two minutes.
+REQUEST_DEADLINE = 10.0
+OUTAGE = REQUEST_DEADLINE + SETTLE
 
 Figures = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -53,8 +55,8 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-def config(sim: Simulator) -> dict[str, Any]:
-    return activity_config(sim, {"main": MAIN})
+def config(sim: Simulator, **activity: object) -> dict[str, Any]:
+    return activity_config(sim, {"main": MAIN}, **activity)
 
 
 def stale(metrics: dict) -> bool:
@@ -145,7 +147,8 @@ def test_during_a_graph_api_outage_the_last_figures_stay_marked_stale_then_becom
     sim: Simulator, tmp_path: Path
 ) -> None:
     storage = tmp_path / "storage"
-    exporter = start_exporter(tmp_path, config(sim), f"--storage.path={storage}")
+    deadline = format_duration(REQUEST_DEADLINE)
+    exporter = start_exporter(tmp_path, config(sim, request_deadline=deadline), f"--storage.path={storage}")
     try:
         before = current(exporter)
         sim.inject(Fault("status", status=503), endpoint=KLINES)
