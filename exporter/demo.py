@@ -15,7 +15,7 @@ from exporter.simulator.backfill import PORTFOLIO
 NAMES = ("main", "savings", "trading", "fund", "family")
 MAX_ACCOUNTS = 20
 # Months of seeded trades, deposits and withdrawals behind each demo balance, from the first start.
-HISTORY_DAYS = 180
+HISTORY_DAYS = 100
 # The second account ("savings") opened earlier than the demo's activity.since: what it held then
 # enters its ledger as opening positions (ledger/openings.py), as for any account older than since.
 OLDER_ACCOUNT, OLDER_HISTORY_DAYS = 1, 270

@@ -28,6 +28,11 @@ PRICES_RETRY_BASE = 30.0
 PRICES_RETRY_MAX = 1800.0
 
 
+def retry_wait(failures: int) -> float:
+    """How long the next price-history try waits after `failures` failed ones in a row (1 or more)."""
+    return min(PRICES_RETRY_MAX, PRICES_RETRY_BASE * 2.0 ** (failures - 1))
+
+
 class PriceFetch:
     """Fetches candles through the sync's calls, backing off while graph-api is unavailable."""
 
@@ -88,7 +93,7 @@ class PriceFetch:
     def _failed(self, exc: ApiError) -> None:
         self._failures += 1
         self._down = exc
-        wait = min(PRICES_RETRY_MAX, PRICES_RETRY_BASE * 2.0 ** (self._failures - 1))
+        wait = retry_wait(self._failures)
         self.retry_at = self._monotonic() + wait
         if self._failures > 1:
             log.debug("price history still unavailable (%d failures), next try in %.0fs: %s", *(

@@ -145,8 +145,10 @@ class Publisher:
         # Reconciled first: new openings (what was held at since) make the cost basis due at once.
         if health.backfilled() and self.reconciler.check(name):
             health.changed = True
-        due = revalue_due and not self.fetch.waiting() and (health.take_changed() or reopen)
-        if self.market is not None and health.backfilled() and due:
+        # The change is taken only by a pass that can revalue: one before the market or the first
+        # complete read would use it up, and a restart with nothing new to read would never revalue.
+        ready = self.market is not None and health.backfilled() and not self.fetch.waiting()
+        if revalue_due and ready and (health.take_changed() or reopen):
             revalue(self.ledger, self.prices, health, self.settings, now, self.client.rest.now_ms())
             self._counts.pop(name, None)
         if name not in self._counts:

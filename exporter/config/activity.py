@@ -13,12 +13,14 @@ from exporter.config.activity_settings import COST_METHODS, SINCE_FORMS, Activit
 from exporter.describe import shown, type_name, unknown_key
 from exporter.durations import DurationError, format_duration, parse_duration_ms
 
-ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis", "page_cap")
+ACTIVITY_KEYS = ("enabled", "since", "interval", "cost_basis", "page_cap", "request_deadline")
 # An answer longer than this is no page size any API serves; a typo more likely (the real cap is
 # undocumented, the simulator's 100).
 MAX_PAGE_CAP = 10_000
 # A day between syncs is already more than anyone would want to wait for a trade to show.
 MAX_INTERVAL_S = 86_400.0
+# A day of retrying one request is already more than any outage worth waiting out within a sync turn.
+MAX_REQUEST_DEADLINE_S = 86_400.0
 
 
 def _since(raw: object, problems: list[str]) -> str | None:
@@ -34,14 +36,14 @@ def _since(raw: object, problems: list[str]) -> str | None:
     return raw.strip() if isinstance(raw, str) else str(raw)
 
 
-def _interval(raw: object, problems: list[str]) -> float | None:
-    key = "activity.interval"
+def _duration(key: str, raw: object, example: str, maximum_s: float, problems: list[str]) -> float | None:
+    """Seconds from a duration of the `activity:` mapping (Prometheus's syntax, or whole seconds)."""
     if isinstance(raw, bool) or not isinstance(raw, int | str):
         got = f"{raw:g}" if isinstance(raw, float) else type_name(raw)
-        problems.append(f"{key}: expected a duration such as 5m, got {got}")
+        problems.append(f"{key}: expected a duration such as {example}, got {got}")
         return None
     try:
-        return parse_duration_ms(raw, round(MAX_INTERVAL_S * 1000)) / 1000
+        return parse_duration_ms(raw, round(maximum_s * 1000)) / 1000
     except DurationError as exc:
         problems.append(f"{key}: {exc}")
         return None
@@ -72,7 +74,14 @@ def parse_activity(
     if not isinstance(enabled, bool):
         problems.append(f"activity.enabled: expected true or false, got {type_name(enabled)}")
     since = _since(data["since"], problems) if "since" in data else base.since
-    interval = _interval(data["interval"], problems) if "interval" in data else base.interval
+    interval: float | None = base.interval
+    if "interval" in data:
+        interval = _duration("activity.interval", data["interval"], "5m", MAX_INTERVAL_S, problems)
+    deadline: float | None = base.request_deadline
+    if "request_deadline" in data:
+        deadline = _duration(
+            "activity.request_deadline", data["request_deadline"], "2m", MAX_REQUEST_DEADLINE_S, problems
+        )
     page_cap = _page_cap(data["page_cap"], problems) if "page_cap" in data else base.page_cap
     method = data.get("cost_basis", base.cost_basis)
     if method not in COST_METHODS:
@@ -80,9 +89,15 @@ def parse_activity(
         problems.append(f"activity.cost_basis: must be one of {', '.join(COST_METHODS)}, got {got}")
     if len(problems) > before:
         return None
-    assert since is not None and interval is not None and page_cap is not None
+    assert since is not None and interval is not None and page_cap is not None and deadline is not None
     return replace(
-        base, enabled=enabled, since=since, interval=interval, cost_basis=method, page_cap=page_cap
+        base,
+        enabled=enabled,
+        since=since,
+        interval=interval,
+        cost_basis=method,
+        page_cap=page_cap,
+        request_deadline=deadline,
     )
 
 
@@ -110,6 +125,7 @@ def summary_lines(settings: ActivitySettings, accounts: int) -> list[str]:
         f"  interval: {format_duration(settings.interval)}",
         f"  cost_basis: {settings.cost_basis}",
         f"  page_cap: {settings.page_cap} (an answer this long, or the longest seen, is read again)",
+        f"  request_deadline: {format_duration(settings.request_deadline)} (one request with its retries)",
         f"  graph_api_url: {settings.graph_api_url}",
         "  planned API use once backfilled (the first backfill reads faster, within the same plan):",
     ]

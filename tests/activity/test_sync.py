@@ -24,7 +24,7 @@ from exporter.api.client import BALANCES, TICKER, Client
 from exporter.api.errors import REASONS
 from exporter.api.market import EXCHANGE_INFO, MarketStatus
 from exporter.api.ratelimit import Gates
-from exporter.api.records import CRYPTO, FIAT, TRADES
+from exporter.api.records import CRYPTO, FIAT, KINDS, TRADES
 from exporter.api.transactions import KLINES, OHLCS, ActivityClient
 from exporter.config.activity import plan
 from exporter.config.activity_settings import ActivitySettings
@@ -167,6 +167,30 @@ def test_a_restart_rereads_only_the_recent_window_and_picks_up_late_arrivals(
         make_sync(sim, ledger, Published()).run_once()
         assert late.id in {t.id for t in ledger.trades("main")}
     assert {p: sim.count(p) - before[p] for p in ACTIVITY_PATHS} == dict.fromkeys(ACTIVITY_PATHS, 1)
+
+
+def test_a_restart_with_nothing_new_to_read_revalues_once_every_endpoint_is_read(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The publisher's first pass may come before the endpoints' first reads: it must not use up the
+    figures' turn, or a restart whose reads store nothing new would never serve a cost basis."""
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as ledger:
+        assert make_sync(sim, ledger, Published()).run_once()["main"].cost_basis
+    with Ledger(path) as ledger:
+        sync = make_sync(sim, ledger, Published())
+        assert sync.refresh_market() is not None
+        early = sync.publish("main")
+        assert early is not None and early.cost_basis == {} and not any(early.backfill_complete.values())
+        for kind in KINDS:
+            while (progress := sync.sync_endpoint(ACCOUNT, kind)) is not None and not progress.done:
+                pass
+        assert len(ledger.trades("main")) == len(sim.history(KEYS[0]).trades)  # nothing new was stored
+        snapshot = sync.publish("main")
+        assert snapshot is not None and all(snapshot.backfill_complete.values())
+        trades, transfers = ledger.trades("main"), ledger.transfers("main")
+        whole = {c: compute(trades, transfers, c, sync.prices.price_at) for c in ("TRY", "USDT")}
+        assert dict(snapshot.cost_basis) == whole
 
 
 def test_a_restart_during_the_backfill_resumes_where_it_stopped(sim: Simulator, tmp_path: Path) -> None:

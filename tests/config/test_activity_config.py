@@ -41,7 +41,13 @@ def test_every_key_and_the_shared_settings(tmp_path: Path) -> None:
         "value_currencies": ["USDT"],
         "rate_limit_share": 0.5,
         "graph_api_url": "http://127.0.0.1:8080/",
-        "activity": {"enabled": False, "since": "2024-01-31", "interval": "1h", "cost_basis": "fifo"},
+        "activity": {
+            "enabled": False,
+            "since": "2024-01-31",
+            "interval": "1h",
+            "cost_basis": "fifo",
+            "request_deadline": "1m30s",
+        },
     }
     activity = load_config(write(tmp_path, extra), {}).activity
     assert (activity.enabled, activity.since, activity.interval, activity.cost_basis) == (
@@ -50,6 +56,7 @@ def test_every_key_and_the_shared_settings(tmp_path: Path) -> None:
         3600.0,
         "fifo",
     )
+    assert activity.request_deadline == 90.0
     assert activity.currencies == ("USDT",)
     assert activity.rate_limit_share == 0.5
     assert activity.graph_api_url == "http://127.0.0.1:8080"
@@ -97,6 +104,10 @@ def test_every_problem_one_line_with_its_key_path(tmp_path: Path) -> None:
         ({"since": "2024-02-30"}, "activity.since: not a date on the calendar (YYYY-MM-DD)"),
         ({"interval": 1.5}, "activity.interval: expected a duration such as 5m, got 1.5"),
         ({"interval": "2d"}, "activity.interval: "),
+        ({"request_deadline": 1.5}, "activity.request_deadline: expected a duration such as 2m, got 1.5"),
+        ({"request_deadline": "2d"}, "activity.request_deadline: must be at most 1d, got '2d'"),
+        ({"request_deadline": "0s"}, "activity.request_deadline: must be a positive duration like 30s"),
+        ({"request_deadline": "2 minutes"}, "activity.request_deadline: must be a duration like 30s"),
         ({"page_cap": 1}, "activity.page_cap: expected a whole number from 2 to 10000, got 1"),
         ({"page_cap": "30"}, "activity.page_cap: expected a whole number from 2 to 10000, got string"),
         ({"page_cap": True}, "activity.page_cap: expected a whole number from 2 to 10000, got "),
@@ -163,6 +174,7 @@ def test_summary_shows_the_settings_and_the_planned_use(tmp_path: Path) -> None:
     text = summarize(load_config(write(tmp_path, {"activity": {"interval": "1m", "page_cap": 30}}), {}))
     assert "activity: enabled" in text and "  page_cap: 30 (" in text
     assert "  since: 730d" in text and "  cost_basis: average" in text and "  interval: 1m" in text
+    assert "  request_deadline: 2m (" in text
     assert "transactions/trade: 1 account every 1m = 1 calls/min of 120" in text
     assert "transactions/crypto: 1 account every 1m = 1 calls/min of 90" in text
     assert "exchangeinfo: 1 call every 5m" in text

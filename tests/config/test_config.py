@@ -15,6 +15,8 @@ import yaml
 
 from exporter.api.account import Account, Secret
 from exporter.config.accounts import check_demo
+from exporter.config.activity import ACTIVITY_KEYS
+from exporter.config.activity_settings import ActivitySettings
 from exporter.config.loader import (
     BALANCE_CALLS_PER_MINUTE,
     TOP_LEVEL_KEYS,
@@ -122,6 +124,7 @@ def test_no_file_and_no_env_is_an_error_not_the_demo() -> None:
 def test_example_file_loads() -> None:
     config = load_config(str(EXAMPLE), {})
     assert [a.name for a in config.accounts] == ["main", "savings"]
+    assert config.activity == ActivitySettings(), "the activity values shown are the defaults"
     # Its keys are made up: said, so a copy left unedited is not a silent 401 forever.
     assert [w.split(":")[0] for w in config.warnings] == ["accounts[0].public_key", "accounts[1].public_key"]
 
@@ -131,6 +134,9 @@ def test_example_file_documents_every_key() -> None:
     for key in (*TOP_LEVEL_KEYS, "public_key_file", "private_key_file", "BTCTURK_PRIVATE_KEY_FILE"):
         assert key in text, key
     assert "BTCTURK_API_URL" in text and "120" in text and "600" in text
+    activity = text[text.index("\nactivity:\n") : text.index("\nreport:\n")]
+    for key in ACTIVITY_KEYS:
+        assert re.search(rf"^  {key}: ", activity, re.M), f"activity.{key}"
 
 
 # --- durations -----------------------------------------------------------------------------------
