@@ -104,9 +104,9 @@ def test_every_path_values_one_asset_at_one_moment_alike(tmp_path: Path) -> None
         cost = basis.positions["AVAX"].cost
         row = export.rows("main", basis, prices.price_at)[0]
 
-        step_prices = step_price_at(prices, H)
         history = AccountHistory("main", {"AVAX": HELD}, T, [], [deposit()], complete_since_ms=T)
-        timeline = reconstruct(history, Plan(T, T + H, H, ("USDT",)), step_prices)
+        plan = Plan(T, T + H, H, ("USDT",))
+        timeline = reconstruct(history, plan, prices.price_at, step_price_at(prices))
         step_value = EXACT.multiply(timeline.holdings["AVAX"][0], timeline.price("AVAX", "USDT", 0))
         position = timeline.cost_known("AVAX", "USDT", 0)
 
