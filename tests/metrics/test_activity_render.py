@@ -33,13 +33,7 @@ def basis() -> CostBasis:
         currency="TRY",
         method="average",
         positions={"BTC": Position("BTC", D("0.5"), D("1000000"), D("25000.5"))},
-        fees={},
-        taxes={},
-        deposits={},
-        withdrawals={},
         net_deposits=D("900000"),
-        trades={},
-        last_trade_ms=1_700_000_000_000,
         unpriced=0,
         unattributed=0,
     )
