@@ -61,7 +61,7 @@ def main() -> None:
     balances = {}
     for name in names:
         basis = {
-            c: CostBasis(c, "average", positions, {}, {}, {}, {}, Decimal(100), {}, 1, 0, 0)
+            c: CostBasis(c, "average", positions, Decimal(100), 0, 0)
             for c in currencies
         }
         store.publish_snapshot(
