@@ -44,8 +44,8 @@ from procstat import rss_kib  # noqa: E402
 
 from exporter.activity.revalue import chunks, revalue  # noqa: E402
 from exporter.activity.state import SyncHealth  # noqa: E402
+from exporter.api.candles import HOURLY  # noqa: E402
 from exporter.api.records import Trade, Transfer  # noqa: E402
-from exporter.api.transactions import HOURLY  # noqa: E402
 from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod  # noqa: E402
 from exporter.ledger.costbasis import compute_chunks, order  # noqa: E402
 from exporter.ledger.cursors import origin_key  # noqa: E402

@@ -10,6 +10,9 @@ from exporter.api.parsing import BadResponse, parse_decimal
 
 # (candle start in Unix seconds, close)
 Candle = tuple[int, Decimal]
+# graph-api's resolutions: the hour's candles (/v1/klines/history) and the day's (/v1/ohlcs).
+HOURLY = "60"
+DAILY = "1D"
 
 
 def _seconds(value: object, where: str) -> int:

@@ -12,6 +12,7 @@ import requests
 
 from exporter import __version__
 from exporter.api.account import Account
+from exporter.api.answer import Answer
 from exporter.api.errors import ApiError, answer_json
 from exporter.api.network_errors import TransportError
 from exporter.api.parsing import (
@@ -23,7 +24,7 @@ from exporter.api.parsing import (
     parse_ticker_answer,
 )
 from exporter.api.signing import auth_headers
-from exporter.api.transport import Answer, Transport
+from exporter.api.transport import Transport
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import email.utils
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.api.answer import Answer
 from exporter.api.parsing import BadResponse, NotJSON, decode_json
-from exporter.api.transport import Answer
 
 REASONS = ("auth", "forbidden", "rate_limited", "server_error", "timeout", "connection", "bad_response")
 TRANSIENT = frozenset({"rate_limited", "server_error", "timeout", "connection"})

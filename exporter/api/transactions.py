@@ -11,15 +11,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from exporter.api.account import Account
-from exporter.api.candles import Candle, parse_klines, parse_ohlcs
+from exporter.api.candles import DAILY, Candle, parse_klines, parse_ohlcs
 from exporter.api.client import Client, RequestHook
 from exporter.api.market import EXCHANGE_INFO, MarketStatus, parse_exchange_info
 from exporter.api.records import ENDPOINTS, Kind, Skipped, Trade, Transfer, parse_trades, parse_transfers
 
 KLINES = "/v1/klines/history"
 OHLCS = "/v1/ohlcs"
-HOURLY = "60"
-DAILY = "1D"
 
 Record = Trade | Transfer
 

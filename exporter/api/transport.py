@@ -10,23 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 
+from exporter.api.answer import Answer
 from exporter.api.body import BodyReader
 from exporter.api.network_errors import TransportError, network_failure
 from exporter.api.watchdog import Watch, WatchedAdapter, current_watch
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A whole HTTP answer: status, headers and body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 class Transport:

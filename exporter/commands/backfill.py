@@ -38,11 +38,11 @@ from exporter.commands.common import (
     CommandError,
     add_common_flags,
     load,
-    make_sync,
     parse_time,
     settings_of,
     storage_dir,
 )
+from exporter.commands.fetch import make_sync
 from exporter.config.activity_settings import ActivitySettings, parse_since
 from exporter.config.loader import Config
 from exporter.describe import FlagParser

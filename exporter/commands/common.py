@@ -12,17 +12,13 @@ import argparse
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from exporter.activity.sync import ActivitySync
-from exporter.api.client import Client
 from exporter.api.errors import ApiError
-from exporter.api.ratelimit import Gates
 from exporter.api.records import Trade, Transfer
-from exporter.api.transactions import ActivityClient
 from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod
 from exporter.config.loader import Config, ConfigError, load_config
 from exporter.config.report import DEFAULT_TIMEZONE, zone
@@ -109,28 +105,6 @@ def open_existing(storage: str) -> Ledger:
         return Ledger.read_only(path)
     except LedgerError as exc:
         raise CommandError(str(exc)) from None
-
-
-def make_sync(
-    config: Config,
-    settings: ActivitySettings,
-    ledger: Ledger,
-    on_request: Callable[[str, str, str], None] | None = None,
-) -> ActivitySync:
-    """A one-shot activity sync of every configured account, its price history on the ledger's cache."""
-    rest = Client(config.api_url, config.timeout)
-    client = ActivityClient(rest, Client(settings.graph_api_url, config.timeout))
-    sync = ActivitySync(
-        settings,
-        config.accounts,
-        client,
-        ledger,
-        gates=Gates(),
-        on_snapshot=lambda _: None,
-        on_request=on_request,
-    )
-    sync.publisher.fetch.ask_gaps_at_once = True
-    return sync
 
 
 def storage_dir(text: str) -> Path:
@@ -283,6 +257,10 @@ def price_source(
         prices = PriceHistory(ledger, lambda *_: ())
         prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, *currencies}))
         return prices
+    # Deferred, for start-up time: fetch.py brings in the API client and the activity pipeline
+    # (requests, tenacity, prometheus_client), which a read without --config.file never uses.
+    from exporter.commands.fetch import make_sync
+
     sync = make_sync(config, settings, ledger)
     if sync.refresh_market() is None:
         raise CommandError(f"market status from {config.api_url} failed (see the log line above)")

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from exporter.commands.backfill import backfill_main
 from exporter.commands.common import PROG, CommandError
 from exporter.commands.holdings import ledger_holdings
 from exporter.commands.ledger import ledger_export
@@ -33,6 +32,11 @@ def run(argv: Sequence[str]) -> int:
     logging.getLogger("exporter").setLevel(logging.INFO)
     try:
         if argv[0] == "backfill":
+            # Deferred, for start-up time: the backfill brings in the API client, the activity sync
+            # and the OpenMetrics writer (requests, tenacity, prometheus_client), which the ledger's
+            # readers never use.
+            from exporter.commands.backfill import backfill_main
+
             return backfill_main(argv[1:], sys.stdout, sys.stderr)
         if len(argv) < 2 or argv[1] not in LEDGER:
             names = "|".join(LEDGER)

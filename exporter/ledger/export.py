@@ -18,7 +18,7 @@ from typing import Literal, TextIO
 
 from exporter.api.records import Trade
 from exporter.ledger.costbasis import CostBasis, PriceAt
-from exporter.ledger.display import shown
+from exporter.ledger.display import shown_in
 from exporter.ledger.holdings import paid, trade_paid
 from exporter.ledger.periods import iso_utc
 
@@ -96,6 +96,7 @@ def rows(account: str, basis: CostBasis, price_at: PriceAt) -> list[Row]:
     for event in basis.events:
         record = event.record
         if isinstance(record, Trade):
+            fee_value, tax_value = trade_paid(record, basis.currency, price_at)
             row = Row(
                 account=account,
                 timestamp_ms=record.timestamp_ms,
@@ -114,8 +115,8 @@ def rows(account: str, basis: CostBasis, price_at: PriceAt) -> list[Row]:
                 realized=event.realised,
                 currency=basis.currency,
                 shortfall=event.shortfall,
-                fee_value=trade_paid(record.fee, record, basis.currency, price_at),
-                tax_value=trade_paid(record.tax, record, basis.currency, price_at),
+                fee_value=fee_value,
+                tax_value=tax_value,
             )
         else:
             when, asset = record.timestamp_ms, record.currency
@@ -151,12 +152,13 @@ def rows(account: str, basis: CostBasis, price_at: PriceAt) -> list[Row]:
 
 def _values(row: Row) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
+    shown = shown_in(row.currency)
     for name in COLUMNS:
         value = getattr(row, name)
         if value is None:
             out[name] = None
         elif isinstance(value, Decimal):
-            out[name] = _computed(shown(value, row.currency)) if name in _COMPUTED else format(value, "f")
+            out[name] = _computed(shown(value)) if name in _COMPUTED else format(value, "f")
         else:
             out[name] = str(value)
     return out

@@ -19,34 +19,64 @@ from exporter.ledger.tables import Cell
 
 COLUMNS = ("at", "account", "asset", "currency", "quantity", "value", "cost_basis")
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 def rate(asset: str, currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
     """One `asset` in `currency` at `when_ms`; 1 for the currency itself, None without a price."""
     if asset == currency:
-        return Decimal(1)
+        return _ONE
     price = price_at(asset, currency, when_ms)
     return price if price is not None and price > 0 else None
+
+
+def _at(amount: Decimal, price: Decimal | None) -> Decimal | None:
+    """What a fee or tax of `amount` (positive) is worth at `price`, under the caller's CONTEXT: 0
+    when nothing was paid, priced or not; None without a price."""
+    if amount == 0:
+        return _ZERO
+    return None if price is None else amount * price
 
 
 def paid(
     amount: Decimal | None, asset: str, currency: str, when_ms: int, price_at: PriceAt
 ) -> Decimal | None:
     """A fee or tax paid in `asset`, valued in `currency` at `when_ms` (positive); None without a price."""
-    if amount is None or amount == 0:
+    if amount is None or amount == 0:  # nothing paid: no price looked up
         return _ZERO
     price = rate(asset, currency, when_ms, price_at)
     with localcontext(CONTEXT):
-        return None if price is None else amount.copy_abs() * price
+        return _at(amount.copy_abs(), price)
 
 
-def trade_paid(amount: Decimal, trade: Trade, currency: str, price_at: PriceAt) -> Decimal | None:
-    """A trade's fee or tax valued in `currency` at its time; one taken from the base (a buy on a pair
-    with commissionFromNumerator) is valued at the trade's own price, as quote, then as a quote fee."""
+def in_quote(trade: Trade) -> tuple[Decimal, Decimal]:
+    """A trade's fee and tax as amounts of its quote (positive), under the caller's CONTEXT: one taken
+    from the base (a buy on a pair with commissionFromNumerator) at the trade's own price. The same in
+    every valuation currency, so a caller valuing a trade in several computes it once (quote_paid)."""
+    fee, tax = trade.fee, trade.tax
     if trade.fee_asset != trade.quote:
-        with localcontext(CONTEXT):
-            amount = amount * trade.price
-    return paid(amount, trade.quote, currency, trade.timestamp_ms, price_at)
+        price = trade.price
+        fee, tax = fee * price, tax * price
+    return fee.copy_abs(), tax.copy_abs()
+
+
+def quote_paid(
+    costs: tuple[Decimal, Decimal], trade: Trade, currency: str, price_at: PriceAt
+) -> tuple[Decimal | None, Decimal | None]:
+    """A trade's fee and tax, in_quote(trade) as `costs`, valued in `currency` at its time (positive),
+    under the caller's CONTEXT: the quote's rate looked up once for both, and not at all when neither
+    was paid."""
+    fee, tax = costs
+    if fee == 0 and tax == 0:
+        return _ZERO, _ZERO
+    price = rate(trade.quote, currency, trade.timestamp_ms, price_at)
+    return _at(fee, price), _at(tax, price)
+
+
+def trade_paid(trade: Trade, currency: str, price_at: PriceAt) -> tuple[Decimal | None, Decimal | None]:
+    """A trade's fee and tax valued in `currency` at its time (positive): quote_paid() of in_quote()."""
+    with localcontext(CONTEXT):
+        return quote_paid(in_quote(trade), trade, currency, price_at)
 
 
 def worth(held: Mapping[str, Decimal], currency: str, when_ms: int, price_at: PriceAt) -> Decimal | None:
@@ -91,14 +121,22 @@ def holdings(
     replays = [Replay(currency, price_at, method) for currency in currencies]
     quantities = Quantities()
     unknown_cost: list[set[str]] = [set() for _ in replays]
+    pairs = list(zip(replays, unknown_cost, strict=True))
     with localcontext(CONTEXT):  # once for the history, not once per record and currency
         for record in order([*trades, *transfers]):
             if record.timestamp_ms >= at_ms:
                 break
-            quantities.step(record)
-            for replay, unknown in zip(replays, unknown_cost, strict=True):
-                if replay.step(record).value is None:
-                    unknown.update(touched(record))
+            if isinstance(record, Trade):
+                moves = record.moves()  # once for the quantities and every currency's replay
+                quantities.trade(record, moves)
+                for replay, unknown in pairs:
+                    if replay.trade(record, moves).value is None:
+                        unknown.update(touched(record))
+            else:
+                quantities.transfer(record)
+                for replay, unknown in pairs:
+                    if replay.transfer(record).value is None:
+                        unknown.update(touched(record))
     rows: list[dict[str, Cell]] = []
     for replay, unknown in zip(replays, unknown_cost, strict=True):
         for asset, quantity in sorted(quantities.held.items()):

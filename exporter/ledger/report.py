@@ -23,15 +23,15 @@ A column is absent (None) when a record it sums, or a holding it values, has no 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal, localcontext
 
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
-from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, Valued, order
-from exporter.ledger.display import shown
-from exporter.ledger.holdings import paid, trade_paid, worth
+from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
+from exporter.ledger.display import shown_in
+from exporter.ledger.holdings import in_quote, paid, quote_paid, worth
 from exporter.ledger.periods import Period, bounds
 from exporter.ledger.quantities import Quantities
 from exporter.ledger.returns import Units
@@ -51,21 +51,15 @@ COLUMNS = (
 _ZERO = Decimal(0)
 
 
-@dataclass
-class _Sums:
-    """One row's sums of rounded parts; a None is a sum with an unpriced part, which stays None."""
+# A row's sums, in SUMS order: one list per asset, added to by index in the report's hottest loop.
+_REALIZED, _PROCEEDS, _COST_OF_SOLD, _FEES, _TAXES, _DEPOSITS, _WITHDRAWALS = range(len(SUMS))
+Sums = list[Decimal | None]
+"""One row's sums of rounded parts, in SUMS order; a None is a sum with an unpriced part, which stays None."""
 
-    currency: str
-    values: dict[str, Decimal | None] = field(default_factory=lambda: dict.fromkeys(SUMS, _ZERO))
 
-    def add(self, name: str, amount: Decimal | None) -> None:
-        """Add one record's `amount`, rounded as `ledger export` shows it; under costbasis.CONTEXT."""
-        self.add_shown(name, None if amount is None else shown(amount, self.currency))
-
-    def add_shown(self, name: str, amount: Decimal | None) -> None:
-        """Add an `amount` already rounded by shown() (rounding it again changes nothing); under CONTEXT."""
-        held = self.values[name]
-        self.values[name] = None if held is None or amount is None else held + amount
+def _plus(held: Decimal | None, part: Decimal | None) -> Decimal | None:
+    """A sum with one more rounded part; None once either is unknown. Under costbasis.CONTEXT."""
+    return None if held is None or part is None else held + part
 
 
 @dataclass(frozen=True)
@@ -98,40 +92,25 @@ class _AccountReport:
         self.price_at = price_at
         self.replay = Replay(currency, price_at, method)
         self.quantities = quantities
+        self.shown = shown_in(self.currency)
         self.value_start: Decimal | None = None
         self.units = Units(None)
-        self.sums: dict[str, _Sums] = {}
-
-    def _apply(self, record: Trade | Transfer) -> Valued:
-        return self.replay.step(record)  # report() runs under CONTEXT
+        self.sums: dict[str, Sums] = {}
 
     def _worth(self, when_ms: int) -> Decimal | None:
         return worth(self.quantities.held, self.currency, when_ms, self.price_at)
 
-    def _paid(self, amount: Decimal | None, asset: str, when_ms: int) -> Decimal | None:
-        return paid(amount, asset, self.currency, when_ms, self.price_at)
-
-    def _sums(self, sums: dict[str, _Sums], asset: str) -> _Sums:
-        found = sums.get(asset)
+    def _row(self, asset: str) -> Sums:
+        found = self.sums.get(asset)
         if found is None:
-            found = sums[asset] = _Sums(self.currency)
+            found = self.sums[asset] = [_ZERO] * len(SUMS)
         return found
-
-    def skip(self, record: Trade | Transfer) -> None:
-        """Apply a record before the first window."""
-        self._apply(record)
 
     def open(self, window: Window) -> None:
         """Start a window: its value at the start, its units, a row for every asset held."""
         self.value_start = self._worth(window.start_ms)
         self.units = Units(self.value_start)
-        self.sums = {
-            asset: _Sums(self.currency) for asset, quantity in self.quantities.held.items() if quantity
-        }
-
-    def record(self, record: Trade | Transfer) -> None:
-        """Apply one record of the window (before the quantities move by it) and sum it."""
-        self._record(record, self.sums, self.units)
+        self.sums = {asset: [_ZERO] * len(SUMS) for asset, held in self.quantities.held.items() if held}
 
     def close(self, window: Window) -> list[dict[str, Cell]]:
         """The rows of the window opened, once its records are applied."""
@@ -143,7 +122,7 @@ class _AccountReport:
                 "account": self.account,
                 "asset": asset,
                 "currency": self.currency,
-                **row.values,
+                **dict(zip(SUMS, row, strict=True)),
                 "value_start": self.value_start,
                 "value_end": value_end,
                 "time_weighted_return": twr,
@@ -151,47 +130,67 @@ class _AccountReport:
             for asset, row in sorted(self.sums.items())
         ]
 
-    def _record(self, record: Trade | Transfer, sums: dict[str, _Sums], units: Units) -> None:
-        when = record.timestamp_ms
-        if isinstance(record, Trade):
-            given = record.base if record.side == "sell" else record.quote
-            before = self.replay.position(given)
-            valued = self._apply(record)
-            row = self._sums(sums, record.base)
-            self._sums(sums, record.quote)
-            row.add("fees", trade_paid(record.fee, record, self.currency, self.price_at))
-            row.add("taxes", trade_paid(record.tax, record, self.currency, self.price_at))
-            if given == self.currency:
-                return
-            disposed = sums[given]
-            if valued.value is None:  # left out of the cost basis: what it realized is unknown
-                for name in ("realized_profit", "proceeds", "cost_of_sold"):
-                    disposed.add(name, None)
-                return
-            after = self.replay.position(given)
+    def trade(self, trade: Trade, moves: tuple[Decimal, Decimal], costs: tuple[Decimal, Decimal]) -> None:
+        """Apply one trade of the window whose Trade.moves() are `moves` and holdings.in_quote() `costs`
+        (each computed once for every currency), before the quantities move by it, and sum it. The
+        report's hottest code, run per trade and currency: the sums are added to inline."""
+        currency, replay, shown = self.currency, self.replay, self.shown
+        base, quote = trade.base, trade.quote
+        given = base if trade.side == "sell" else quote
+        before = None if given == currency else replay.position(given)
+        valued = replay.trade(trade, moves)
+        row = self._row(base)
+        if quote not in self.sums:
+            self._row(quote)
+        fee, tax = quote_paid(costs, trade, currency, self.price_at)
+        held = row[_FEES]
+        row[_FEES] = None if held is None or fee is None else held + shown(fee)
+        held = row[_TAXES]
+        row[_TAXES] = None if held is None or tax is None else held + shown(tax)
+        if given == currency:
+            return
+        disposed = self.sums[given]
+        value = valued.value
+        if value is None:  # left out of the cost basis: what it realized is unknown
+            disposed[_REALIZED] = disposed[_PROCEEDS] = disposed[_COST_OF_SOLD] = None
+            return
+        realized = valued.realised if valued.realised is not None else _ZERO
+        if valued.shortfall is None:
+            proceeds = value  # all held: the proceeds are the record's value, the export's `value`
+        else:  # a shortfall realizes only the held part's
+            after = replay.position(given)
             removed = (_ZERO if before is None else before[1]) - (_ZERO if after is None else after[1])
-            realized = valued.realised if valued.realised is not None else _ZERO
-            # All held: the proceeds are the record's value, the export's `value`; a shortfall
-            # realizes only the held part's.
-            proceeds = valued.value if valued.shortfall is None else realized + removed
-            # cost_of_sold from the two rounded figures, so realized = proceeds - cost_of_sold exactly.
-            realized, proceeds = shown(realized, self.currency), shown(proceeds, self.currency)
-            disposed.add_shown("realized_profit", realized)
-            disposed.add_shown("proceeds", proceeds)
-            disposed.add_shown("cost_of_sold", proceeds - realized)
+            proceeds = realized + removed
+        # cost_of_sold from the two rounded figures, so realized = proceeds - cost_of_sold exactly.
+        realized, proceeds = shown(realized), shown(proceeds)
+        # Only here are these three written, all at once: they are unknown together or not at all.
+        held, got, cost = disposed[_REALIZED], disposed[_PROCEEDS], disposed[_COST_OF_SOLD]
+        if held is not None and got is not None and cost is not None:
+            disposed[_REALIZED] = held + realized
+            disposed[_PROCEEDS] = got + proceeds
+            disposed[_COST_OF_SOLD] = cost + (proceeds - realized)
+
+    def transfer(self, transfer: Transfer) -> None:
+        """Apply one transfer of the window, before the quantities move by it, and sum it."""
+        replay = self.replay
+        asset = transfer.currency
+        if asset is None:  # unattributed: the replay leaves it out too
+            replay.transfer(transfer)
             return
-        if record.currency is None:  # unattributed: the replay leaves it out too
-            self._apply(record)
-            return
+        when = transfer.timestamp_ms
         held_before = self._worth(when)
-        valued = self._apply(record)
-        row = self._sums(sums, record.currency)
-        row.add("fees", self._paid(record.fee, record.currency, when))
-        row.add("taxes", self._paid(record.tax, record.currency, when))
-        deposit = record.balance_type == "deposit"
-        row.add("deposits" if deposit else "withdrawals", valued.value)
-        flow = None if valued.value is None else valued.value if deposit else -valued.value
-        units.flow(held_before, flow)
+        value = replay.transfer(transfer).value
+        row = self._row(asset)
+        for index, amount in (
+            (_FEES, paid(transfer.fee, asset, self.currency, when, self.price_at)),
+            (_TAXES, paid(transfer.tax, asset, self.currency, when, self.price_at)),
+        ):
+            row[index] = _plus(row[index], None if amount is None else self.shown(amount))
+        deposit = transfer.balance_type == "deposit"
+        row[_DEPOSITS if deposit else _WITHDRAWALS] = _plus(
+            row[_DEPOSITS if deposit else _WITHDRAWALS], None if value is None else self.shown(value)
+        )
+        self.units.flow(held_before, None if value is None else value if deposit else -value)
 
 
 def report(
@@ -223,19 +222,32 @@ def report(
     # One context for the whole replay, not one per sum: every figure is computed under it.
     with localcontext(CONTEXT):
         while index < count and records[index].timestamp_ms < first:
-            for state in states:
-                state.skip(records[index])
-            quantities.step(records[index])
+            record = records[index]
+            if isinstance(record, Trade):
+                moves = record.moves()  # once for every currency and the quantities
+                for state in states:
+                    state.replay.trade(record, moves)
+                quantities.trade(record, moves)
+            else:
+                for state in states:
+                    state.replay.transfer(record)
+                quantities.transfer(record)
             index += 1
         for window in windows(first, until_ms, period, zone):
             for state in states:
                 state.open(window)
-            while index < count and records[index].timestamp_ms < window.end_ms:
-                record = records[index]
-                for state in states:
-                    state.record(record)
-                # After every currency's: a transfer is valued against what was held before it.
-                quantities.step(record)
+            while index < count and (record := records[index]).timestamp_ms < window.end_ms:
+                # The quantities move after every currency's: a transfer is valued against what was
+                # held before it.
+                if isinstance(record, Trade):
+                    moves, costs = record.moves(), in_quote(record)  # once for every currency
+                    for state in states:
+                        state.trade(record, moves, costs)
+                    quantities.trade(record, moves)
+                else:
+                    for state in states:
+                        state.transfer(record)
+                    quantities.transfer(record)
                 index += 1
             for state in states:
                 rows += state.close(window)

@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from exporter.api.candles import Candle
-from exporter.api.transactions import DAILY, HOURLY
+from exporter.api.candles import DAILY, HOURLY, Candle
 from exporter.ledger.store import Ledger
 
 HOUR = 3600

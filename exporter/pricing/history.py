@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
+from exporter.api.candles import DAILY, HOURLY
 from exporter.api.errors import ApiError
 from exporter.api.records import Trade, Transfer
-from exporter.api.transactions import DAILY, HOURLY
 from exporter.ledger.pricememo import BucketMemo
 from exporter.ledger.store import Ledger
 from exporter.pricing.candlecache import DAY, HOUR, CandleCache, Fetch, Pair

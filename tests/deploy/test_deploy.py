@@ -16,8 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from exporter.cli import build_parser
 from exporter.config.loader import load_config
+from exporter.serve import build_parser
 from tools import gen_prometheusrule
 
 ROOT = Path(__file__).resolve().parents[2]

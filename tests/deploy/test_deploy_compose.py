@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.cli import build_parser
+from exporter.serve import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 # The exporter's image: the same name in the compose file, every manifest and the README.

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pki import make_pki
 
-from exporter.cli import build_parser
+from exporter.serve import build_parser
 from exporter.web.config import load_web_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exporter.api.transactions import DAILY, HOURLY
+from exporter.api.candles import DAILY, HOURLY
 from exporter.pricing.candlecache import DAY, GAP_CONFIRMATIONS, HOUR, GapBook, missing
 
 T = 1_790_000_000 // DAY * DAY  # a day start

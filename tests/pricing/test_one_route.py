@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from decimal import Decimal as D
 from pathlib import Path
 
-from exporter.api.candles import Candle
+from exporter.api.candles import HOURLY, Candle
 from exporter.api.parsing import Balance, Ticker
 from exporter.api.records import Transfer
-from exporter.api.transactions import HOURLY
 from exporter.backfill.timeline import EXACT, AccountHistory, Plan, reconstruct
 from exporter.ledger import export
 from exporter.ledger.costbasis import compute
