@@ -60,10 +60,7 @@ def main() -> None:
     store = ActivityStore(names, True, lambda _: totals)
     balances = {}
     for name in names:
-        basis = {
-            c: CostBasis(c, "average", positions, Decimal(100), 0, 0)
-            for c in currencies
-        }
+        basis = {c: CostBasis(c, "average", positions, Decimal(100), 0, 0) for c in currencies}
         store.publish_snapshot(
             ActivitySnapshot(
                 name,
