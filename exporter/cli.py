@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (command := subcommand_argv(argv)) is not None:  # `ledger export`, `backfill`: their own flags
         return run_command(command)
     # Deferred, for start-up time: the exporter's server, pipeline and demo bring in the whole
-    # package with requests, prometheus_client and yaml, which a ledger subcommand never uses.
+    # package with requests, tenacity and prometheus_client, which a ledger subcommand never uses.
     from exporter.serve import serve
 
     return serve(argv)

@@ -180,6 +180,10 @@ class Run:
         """
         if self.ledger.openings(name):
             return  # the exporter's (two polls agreed on them) or an earlier run's: kept as they are
+        if self.ledger.state(LIVE_SINCE) is not None:
+            # An exporter polled on this ledger: openings are its reconciler's, whose two polls may
+            # have agreed on none; one walk must not overrule them.
+            return
         rebuilds = self.ledger.rebuilds  # the file the walked records are read from
         walks = walk_back(self.ledger.trades(name), self.ledger.transfers(name), balances, at_ms)
         try:

@@ -90,7 +90,8 @@ class Valued(NamedTuple):
 @dataclass(frozen=True)
 class CostBasis:
     """What the replay of one account's history produced in one valuation currency: only what depends
-    on it (the counts and totals of trades, fees and transfers are ledger/counters.py's)."""
+    on it (the counts of trades and the totals of trade fees and taxes, deposits and withdrawals
+    are ledger/counters.py's)."""
 
     currency: str
     method: CostMethod

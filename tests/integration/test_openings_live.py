@@ -30,6 +30,7 @@ from support import activity_config, sample, samples, start_exporter
 from exporter.api.records import CRYPTO
 from exporter.backfill.timeline import iso
 from exporter.commands.backfill import backfill_main
+from exporter.ledger.cursors import LIVE_SINCE
 from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
 from exporter.simulator.accounts import SimAsset
@@ -363,3 +364,19 @@ def test_a_backfill_of_a_history_not_read_whole_keeps_no_openings(
     with Ledger.open(storage) as ledger:
         assert {o.currency for o in ledger.openings("main")} >= {"BTC"}
     assert len(opening_lines(caplog)) == 1
+
+
+def test_a_backfill_on_a_ledger_an_exporter_polled_leaves_the_openings_to_the_exporter(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=OPENINGS_LOGGER)
+    storage = tmp_path / "polled"
+    # An exporter's first poll marks the ledger; its reconciler's two polls may agree on no openings,
+    # which reads back as none: one walk of the backfill must not overrule them.
+    with Ledger.open(storage) as ledger:
+        ledger.set_state(LIVE_SINCE, str(sim.now_ms()))
+    code, _, err = run_backfill(write_config(tmp_path, sim, since_day(sim, 30)), storage, sim.now_ms())
+    assert code == 0, err
+    with Ledger.open(storage) as ledger:
+        assert ledger.openings("main") == []
+    assert opening_lines(caplog) == []
