@@ -43,8 +43,9 @@ INTERVAL = 1.0
 # Polls of the fault before the first thread/fd reading; the second reading comes after 2 * POLLS.
 POLLS = 3
 # Threads and descriptors may legitimately differ by a pooled keep-alive connection or two between
-# two readings; a leak of one per poll shows up as at least POLLS per account.
-THREAD_SLACK = 1
+# two readings (two threads seen in clean-clone CI runs on a loaded box); a leak of one per poll shows
+# up as at least POLLS per account.
+THREAD_SLACK = 2
 FD_SLACK = 2
 TIMEOUT = INTERVAL / 2  # the exporter's per-request timeout: it cuts every held poll off here
 MIN_SCRAPES = 20
@@ -514,10 +515,12 @@ def test_fault(case: Case, outcomes: dict[str, Future[Outcome]]) -> None:
     others = {
         k: v - got.before[k] for k, v in got.during.items() if k[1] != case.reason and v != got.before[k]
     }
-    # A poll is cut off at TIMEOUT (half a second, so held polls end fast): on a loaded 2-core CI box
-    # one healthy poll of an account may outlast it. One such timeout is the box's; more, or any
-    # other reason, is the exporter's.
-    loaded = {k for k, n in others.items() if k[1] == "timeout" and n <= 1}
+    # A poll is cut off at TIMEOUT (half a second, so held polls end fast): on a loaded 2-core CI box,
+    # with WORKERS exporters at once, a healthy poll of an account may outlast it (two per account
+    # seen in clean-clone runs). Up to POLLS such timeouts are the box's: a fault counted as timeouts
+    # instead of its own reason fails the check above (2 x POLLS of its reason); more, or any other
+    # reason, is the exporter's.
+    loaded = {k for k, n in others.items() if k[1] == "timeout" and n <= POLLS}
     others = {k: n for k, n in others.items() if k not in loaded}
     assert not others, f"other reasons counted too: {others}\n{got.log_text[-3000:]}"
 
