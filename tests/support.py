@@ -144,6 +144,17 @@ class ExporterProcess:
         return self.proc.wait(timeout)
 
 
+def _environ() -> dict[str, str]:
+    """The environment without BTCTURK_* variables. Copied again if it changed while being read: a
+    thread starting exporters (test_faults.py runs cases at once) reads it while pytest's own thread
+    sets and deletes PYTEST_CURRENT_TEST, and iterating os.environ then raises KeyError."""
+    while True:
+        try:
+            return {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
+        except KeyError:
+            continue
+
+
 def start_exporter(
     tmp_path: Path,
     config: dict | None,
@@ -163,7 +174,7 @@ def start_exporter(
         # (The demo's default is a temporary directory of its own.)
         argv += ["--storage.path", str(tmp_path / f"storage-{time.monotonic_ns()}")]
     log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("BTCTURK_")}
+    base_env = _environ()
     base_env.update(env or {})
     log_file = log_path.open("wb")
     proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=base_env)
