@@ -14,7 +14,7 @@ from decimal import Decimal, localcontext
 from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import CostMethod
 from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
-from exporter.ledger.quantities import Quantities
+from exporter.ledger.quantities import Quantities, advance
 from exporter.ledger.tables import Cell
 
 COLUMNS = ("at", "account", "asset", "currency", "quantity", "value", "cost_basis")
@@ -121,22 +121,13 @@ def holdings(
     replays = [Replay(currency, price_at, method) for currency in currencies]
     quantities = Quantities()
     unknown_cost: list[set[str]] = [set() for _ in replays]
-    pairs = list(zip(replays, unknown_cost, strict=True))
     with localcontext(CONTEXT):  # once for the history, not once per record and currency
         for record in order([*trades, *transfers]):
             if record.timestamp_ms >= at_ms:
                 break
-            if isinstance(record, Trade):
-                moves = record.moves()  # once for the quantities and every currency's replay
-                quantities.trade(record, moves)
-                for replay, unknown in pairs:
-                    if replay.trade(record, moves).value is None:
-                        unknown.update(touched(record))
-            else:
-                quantities.transfer(record)
-                for replay, unknown in pairs:
-                    if replay.transfer(record).value is None:
-                        unknown.update(touched(record))
+            for valued, unknown in zip(advance(record, replays, quantities), unknown_cost, strict=True):
+                if valued.value is None:
+                    unknown.update(touched(record))
     rows: list[dict[str, Cell]] = []
     for replay, unknown in zip(replays, unknown_cost, strict=True):
         for asset, quantity in sorted(quantities.held.items()):

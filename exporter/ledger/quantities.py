@@ -10,10 +10,11 @@ before the first record) leaves zero, never a negative quantity.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
 from exporter.api.records import Trade, Transfer
-from exporter.ledger.costbasis import CONTEXT
+from exporter.ledger.costbasis import CONTEXT, Replay, Valued
 
 _ZERO = Decimal(0)
 
@@ -44,17 +45,33 @@ class Quantities:
 
     def trade(self, trade: Trade, moves: tuple[Decimal, Decimal]) -> None:
         """Move what a trade whose Trade.moves() are `moves` moves, under CONTEXT (the caller's)."""
-        base, quote = moves
-        # What is given first, so a shortfall clips at zero before the receipt, as it did.
+        # What is given first, so a shortfall clips at zero before the receipt, as it did. Inlined
+        # _move: this runs once per trade replayed.
+        held = self.held
         if trade.side == "buy":
-            self._move(trade.quote, quote)
-            self._move(trade.base, base)
+            first, first_move, then, then_move = trade.quote, moves[1], trade.base, moves[0]
         else:
-            self._move(trade.base, base)
-            self._move(trade.quote, quote)
+            first, first_move, then, then_move = trade.base, moves[0], trade.quote, moves[1]
+        left = held.get(first, _ZERO) + first_move
+        held[first] = left if left >= 0 else _ZERO
+        left = held.get(then, _ZERO) + then_move
+        held[then] = left if left >= 0 else _ZERO
 
     def transfer(self, transfer: Transfer) -> None:
         """Move what a transfer moves, under CONTEXT (the caller's)."""
         if transfer.currency is not None:
             sign = 1 if transfer.balance_type == "deposit" else -1
             self._move(transfer.currency, sign * transfer.quantity)
+
+
+def advance(record: Trade | Transfer, replays: Sequence[Replay], quantities: Quantities) -> list[Valued]:
+    """Step one record, the next in order(), through every currency's replay and the quantities, under
+    CONTEXT (the caller's); each replay's Valued. A trade's moves are computed once for all of them."""
+    if isinstance(record, Trade):
+        moves = record.moves()
+        valued = [replay.trade(record, moves) for replay in replays]
+        quantities.trade(record, moves)
+    else:
+        valued = [replay.transfer(record) for replay in replays]
+        quantities.transfer(record)
+    return valued

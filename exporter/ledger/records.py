@@ -90,24 +90,30 @@ def _transfer_row(account: str, t: Transfer) -> tuple[object, ...]:
     )
 
 
-def trade_of(r: Sequence[Any], symbols: dict[str, str], numerator: frozenset[str] = frozenset()) -> Trade:
-    """The trade of a row of TRADE_COLUMNS; `symbols` keeps one str object per symbol, `numerator`
-    names the pairs that take commission from the numerator."""
-    # tuple.__new__, not Trade(...): a NamedTuple's own __new__ is one more Python call per row, and
-    # a full replay reads 100,000 of them. The fields are in Trade's order, as Trade(...) takes them.
-    return tuple.__new__(Trade, (
-        int(r[0]),
-        None if r[1] is None else int(r[1]),
-        r[2],
-        symbols.setdefault(r[3], r[3]),
-        symbols.setdefault(r[4], r[4]),
-        "buy" if r[5] == "buy" else "sell",
-        Decimal(r[6]),
-        Decimal(r[7]),
-        Decimal(r[8]),
-        Decimal(r[9]),
-        r[3] + r[4] in numerator if numerator else False,
-    ))  # fmt: skip
+def trades_of(rows: Iterable[Sequence[Any]], numerator: frozenset[str] = frozenset()) -> list[Trade]:
+    """The trades of rows of TRADE_COLUMNS; `numerator` names the pairs that take commission from the
+    numerator."""
+    symbols: dict[str, str] = {}  # one str object per symbol, not one per row
+    keep = symbols.setdefault
+    # One comprehension and tuple.__new__, not a function per row and Trade(...): each is one more
+    # Python call per row (a NamedTuple's __new__ is one), and a full replay reads 100,000 rows. The
+    # fields are in Trade's order, as Trade(...) takes them.
+    return [
+        tuple.__new__(Trade, (
+            int(r[0]),
+            None if r[1] is None else int(r[1]),
+            r[2],
+            keep(r[3], r[3]),
+            keep(r[4], r[4]),
+            "buy" if r[5] == "buy" else "sell",
+            Decimal(r[6]),
+            Decimal(r[7]),
+            Decimal(r[8]),
+            Decimal(r[9]),
+            r[3] + r[4] in numerator if numerator else False,
+        ))
+        for r in rows
+    ]  # fmt: skip
 
 
 def transfer_of(r: Sequence[Any]) -> Transfer:
@@ -147,9 +153,8 @@ def upsert_trades(
     """
     batch = list(trades)
     with ledger.write() as db:
-        symbols: dict[str, str] = {}
         rows = _stored(db, "trades", TRADE_COLUMNS, account, sorted({str(t.id) for t in batch}))
-        known = {t.id: t for t in (trade_of(r, symbols) for r in rows)}
+        known = {t.id: t for t in trades_of(rows)}
         new = []
         for t in batch:
             first = known.setdefault(t.id, t)

@@ -33,7 +33,7 @@ from exporter.ledger.costbasis import CONTEXT, PriceAt, Replay, order
 from exporter.ledger.display import shown_in
 from exporter.ledger.holdings import in_quote, paid, quote_paid, worth
 from exporter.ledger.periods import Period, bounds
-from exporter.ledger.quantities import Quantities
+from exporter.ledger.quantities import Quantities, advance
 from exporter.ledger.returns import Units
 from exporter.ledger.tables import Cell
 
@@ -221,17 +221,9 @@ def report(
     index, count = 0, len(records)
     # One context for the whole replay, not one per sum: every figure is computed under it.
     with localcontext(CONTEXT):
+        replays = [state.replay for state in states]
         while index < count and records[index].timestamp_ms < first:
-            record = records[index]
-            if isinstance(record, Trade):
-                moves = record.moves()  # once for every currency and the quantities
-                for state in states:
-                    state.replay.trade(record, moves)
-                quantities.trade(record, moves)
-            else:
-                for state in states:
-                    state.replay.transfer(record)
-                quantities.transfer(record)
+            advance(records[index], replays, quantities)
             index += 1
         for window in windows(first, until_ms, period, zone):
             for state in states:

@@ -95,8 +95,7 @@ class Ledger:
             # them is not numeric order.
             rows = db.execute(f"SELECT {records.TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
             numerator = commission.numerator_pairs(db)
-        symbols: dict[str, str] = {}  # one str object per symbol, not one per row
-        trades = [records.trade_of(r, symbols, numerator) for r in rows]
+        trades = records.trades_of(rows, numerator)
         trades.sort(key=_TIME_AND_ID)
         return trades
 
