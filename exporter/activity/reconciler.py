@@ -76,7 +76,7 @@ class Reconciler:
         proposed = opening_quantities(walks)
         agreed = self._proposed.get(name) == proposed
         self._proposed[name] = proposed
-        return agreed and keep_openings(self.ledger, name, walks, rebuilds)
+        return agreed and keep_openings(self.ledger, name, proposed, rebuilds)
 
     def reconcile(self, name: str) -> dict[str, Walk] | None:
         """Walk the ledger's records back from the latest balance poll it has been read past; a
@@ -134,9 +134,10 @@ class Reconciler:
         return walks
 
 
-def keep_openings(ledger: Ledger, name: str, walks: Mapping[str, Walk], rebuilds: int) -> bool:
-    """Make what `walks` say was held before the first record (opening_quantities) the account's
-    openings, stamped at its history's start; True when that changed them, said in one info line.
+def keep_openings(ledger: Ledger, name: str, quantities: Mapping[str, Decimal], rebuilds: int) -> bool:
+    """Make `quantities`, what walks back say was held before the first record (opening_quantities),
+    the account's openings, stamped at its history's start; True when that changed them, said in one
+    info line.
 
     Only over a history read whole since `since` (every endpoint's backfill complete) and into the file
     `rebuilds` counts, the one the walked records were read from. Which walks may be kept is the
@@ -148,7 +149,6 @@ def keep_openings(ledger: Ledger, name: str, walks: Mapping[str, Walk], rebuilds
     # Never from a backfill half done (nor from a file rebuilt since the records were read).
     if not all(ledger.cursor(name, kind).backfill_complete for kind in KINDS):
         return False
-    quantities = opening_quantities(walks)
     changed = ledger.set_openings(name, int(origin), quantities, rebuilds)
     if changed:
         shown = ", ".join(f"{format(q, 'f')} {a}" for a, q in sorted(quantities.items())) or "none"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from exporter.activity.reconcile import walk_back
+from exporter.activity.reconcile import opening_quantities, walk_back
 from exporter.activity.reconciler import keep_openings
 from exporter.activity.sync import ActivitySync
 from exporter.api import retries
@@ -187,7 +187,7 @@ class Run:
         rebuilds = self.ledger.rebuilds  # the file the walked records are read from
         walks = walk_back(self.ledger.trades(name), self.ledger.transfers(name), balances, at_ms)
         try:
-            keep_openings(self.ledger, name, walks, rebuilds)
+            keep_openings(self.ledger, name, opening_quantities(walks), rebuilds)
         except LedgerError as exc:
             raise CommandError(str(exc)) from None
 
