@@ -136,9 +136,11 @@ def command(storage: Path, source: Path, *args: str) -> tuple[float, int, int]:
     with the exporter package of the checkout at `source`."""
     env = {**os.environ, "PYTHONPATH": str(source)}
     env.pop("BTCTURK_CONFIG_FILE", None)
-    argv = [sys.executable, "-c", _MEASURED, "ledger", *args, "--storage.path", str(storage)]
+    argv = [sys.executable, "-c", _MEASURED, "ledger", *args, "--storage.path", str(storage.resolve())]
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, check=False, timeout=600)
+    # Run from `source`: `python -c` puts the working directory first on sys.path, so started inside
+    # another checkout, that checkout's package would be measured, not the one at `source`.
+    done = subprocess.run(argv, cwd=source, env=env, capture_output=True, check=False, timeout=600)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"ledger {' '.join(args)} failed: {done.stderr.decode()[-500:]}")
