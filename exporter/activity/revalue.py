@@ -204,7 +204,8 @@ def _flow_needs(
 ) -> None:
     """Add the hours the unit value asks for: at each flow, every asset the history has touched so
     far (a superset of what is held then), in each currency; `assets` grows with the chunk."""
-    assets.update(a for t in trades for a in (t.base, t.quote))
+    for pair in {(t.base, t.quote) for t in trades}:  # a chunk's thousands of trades are a few pairs
+        assets.update(pair)
     assets.update(t.currency for t in transfers if t.currency is not None)
     hours = {t.timestamp_ms // 1000 // HOUR * HOUR for t in transfers if t.currency is not None}
     for asset in assets if hours else ():

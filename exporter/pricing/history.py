@@ -62,24 +62,26 @@ class PriceHistory:
     ) -> dict[Want, set[int]]:
         """The hours (start, Unix s) at which costbasis will ask for each (asset, currency)."""
         out: dict[Want, set[int]] = {}
-        currencies = [c.upper() for c in currencies]
-
-        def need(asset: str, currency: str, when_ms: int) -> bool:
-            if not self._table.routes(asset, currency):
-                return False
-            out.setdefault((asset, currency), set()).add(when_ms // 1000 // HOUR * HOUR)
-            return True
-
-        for currency in currencies:
-            for trade in trades:
+        # Whether a route exists depends on the assets only, never the time: the trades are grouped by
+        # pair and each pair's hours taken at once (a full replay asks this of 100,000 trades).
+        by_pair: dict[tuple[str, str], list[int]] = {}
+        for trade in trades:
+            by_pair.setdefault((trade.base, trade.quote), []).append(trade.timestamp_ms)
+        by_asset: dict[str, list[int]] = {}
+        for transfer in transfers:
+            if transfer.currency is not None:
+                by_asset.setdefault(transfer.currency, []).append(transfer.timestamp_ms)
+        for currency in (c.upper() for c in currencies):
+            for (base, quote), times in by_pair.items():
                 # costbasis values a trade by its quote leg, else by its base quantity.
-                if currency not in (trade.base, trade.quote) and not need(
-                    trade.quote, currency, trade.timestamp_ms
-                ):
-                    need(trade.base, currency, trade.timestamp_ms)
-            for transfer in transfers:
-                if transfer.currency is not None and transfer.currency != currency:
-                    need(transfer.currency, currency, transfer.timestamp_ms)
+                if currency not in (base, quote):
+                    for asset in (quote, base):
+                        if self._table.routes(asset, currency):
+                            _hours(out, (asset, currency), times)
+                            break
+            for asset, times in by_asset.items():
+                if asset != currency and self._table.routes(asset, currency):
+                    _hours(out, (asset, currency), times)
         return out
 
     def prefetch(
@@ -149,6 +151,11 @@ class PriceHistory:
 
 
 _HOUR_MS = HOUR * 1000
+
+
+def _hours(out: dict[Want, set[int]], want: Want, times_ms: list[int]) -> None:
+    """Add the hours (start, Unix s) holding `times_ms` to what `want` needs."""
+    out.setdefault(want, set()).update({when // 1000 // HOUR * HOUR for when in times_ms})
 
 
 class HourMemo:
