@@ -90,9 +90,9 @@ class Ledger:
         with its pair's commission flag as last remembered (remember_commission)."""
         where, args = _window(account, since_ms, until_ms)
         with self._db.read() as db:
-            # Sorted here, not in SQL: reading the table in key order and sorting in Python is faster
-            # than following the time index row by row, and ids are text here, so SQL's order of
-            # them is not numeric order.
+            # Sorted here, not in SQL: ids are text, so SQL's order of them is not numeric order; and
+            # without a window SQLite reads the table in key order, faster than following the time
+            # index row by row (a window follows it: EXPLAIN QUERY PLAN).
             rows = db.execute(f"SELECT {records.TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
             numerator = commission.numerator_pairs(db)
         trades = records.trades_of(rows, numerator)
