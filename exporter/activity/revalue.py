@@ -20,7 +20,7 @@ from exporter.ledger.cursors import origin_key
 from exporter.ledger.replay import ReplayState, tail
 from exporter.ledger.store import Ledger
 from exporter.pricing.candlecache import GAPS, HOUR
-from exporter.pricing.history import PriceHistory, Want
+from exporter.pricing.history import PriceHistory, Want, hours_of
 
 log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
@@ -207,7 +207,7 @@ def _flow_needs(
     for pair in {(t.base, t.quote) for t in trades}:  # a chunk's thousands of trades are a few pairs
         assets.update(pair)
     assets.update(t.currency for t in transfers if t.currency is not None)
-    hours = {t.timestamp_ms // 1000 // HOUR * HOUR for t in transfers if t.currency is not None}
+    hours = hours_of(t.timestamp_ms for t in transfers if t.currency is not None)
     for asset in assets if hours else ():
         for currency in currencies:
             if asset.upper() != currency.upper():

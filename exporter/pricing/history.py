@@ -77,11 +77,11 @@ class PriceHistory:
                 if currency not in (base, quote):
                     for asset in (quote, base):
                         if self._table.routes(asset, currency):
-                            _hours(out, (asset, currency), times)
+                            out.setdefault((asset, currency), set()).update(hours_of(times))
                             break
             for asset, times in by_asset.items():
                 if asset != currency and self._table.routes(asset, currency):
-                    _hours(out, (asset, currency), times)
+                    out.setdefault((asset, currency), set()).update(hours_of(times))
         return out
 
     def prefetch(
@@ -153,9 +153,9 @@ class PriceHistory:
 _HOUR_MS = HOUR * 1000
 
 
-def _hours(out: dict[Want, set[int]], want: Want, times_ms: list[int]) -> None:
-    """Add the hours (start, Unix s) holding `times_ms` to what `want` needs."""
-    out.setdefault(want, set()).update({when // 1000 // HOUR * HOUR for when in times_ms})
+def hours_of(times_ms: Iterable[int]) -> set[int]:
+    """The hours (start, Unix s) holding these times: the hourly candles price_at reads for them."""
+    return {when // 1000 // HOUR * HOUR for when in times_ms}
 
 
 class HourMemo:

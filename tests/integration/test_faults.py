@@ -515,11 +515,11 @@ def test_fault(case: Case, outcomes: dict[str, Future[Outcome]]) -> None:
     others = {
         k: v - got.before[k] for k, v in got.during.items() if k[1] != case.reason and v != got.before[k]
     }
-    # A poll is cut off at TIMEOUT (before the next poll, so held polls end fast): on a loaded 2-core CI box,
-    # with WORKERS exporters at once, a healthy poll of an account may outlast it (two per account
-    # seen in clean-clone runs). Up to POLLS such timeouts are the box's: a fault counted as timeouts
-    # instead of its own reason fails the check above (2 x POLLS of its reason); more, or any other
-    # reason, is the exporter's.
+    # A poll is cut off at TIMEOUT (before the next poll, so held polls end fast): on a loaded 2-core
+    # CI box, with WORKERS exporters at once, a healthy poll of an account may outlast it (at the
+    # half-second timeout used before, up to seven per account in one clean-clone run). Up to POLLS
+    # such timeouts are the box's: a fault counted as timeouts instead of its own reason fails the
+    # check above (2 x POLLS of its reason); more, or any other reason, is the exporter's.
     loaded = {k for k, n in others.items() if k[1] == "timeout" and n <= POLLS}
     others = {k: n for k, n in others.items() if k not in loaded}
     assert not others, f"other reasons counted too: {others}\n{got.log_text[-3000:]}"
