@@ -15,7 +15,11 @@ taken off:
   read from the ledger and `compute()` in TRY, no transfers. Any checkout since the ledger has it,
   so a peer from before a change gives the ratio of the change on this measure;
 * `full <method>`: activity/revalue.py's full replay, as benchmarks/replay.py times it (TRY and
-  USDT, transfers, prices cached, unit value), for a peer that has revalue() with today's arguments.
+  USDT, transfers, prices cached, unit value), for a peer that has revalue() with today's arguments;
+* `report month`, `holdings`: `ledger report --period month` and `ledger holdings --at` (halfway
+  through the history) as the command line runs them, offline, the output thrown away. The report
+  runs up to now, so two runs on different days count different months; a peer in the same run
+  counts the same ones.
 
 Instructions are not time (cache misses and branch mispredictions cost cycles), but for the same
 workload on two versions of the same Python code the ratio of one is close to the ratio of the other.
@@ -35,7 +39,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("average", "fifo", "lifo", "hifo")
-WORKLOADS = ("baseline average", "baseline fifo", *(f"full {method}" for method in METHODS))
+WORKLOADS = (
+    "baseline average",
+    "baseline fifo",
+    *(f"full {method}" for method in METHODS),
+    "report month",
+    "holdings",
+)
 
 # The child: `python -c CHILD SOURCE LEDGER_DIR WORKLOAD TRADES RUN`. It imports only what the workload
 # needs, from SOURCE (put first on sys.path) and SOURCE/benchmarks, so each checkout runs its own code;
@@ -83,6 +93,16 @@ elif workload.startswith("full"):
     settings = ActivitySettings(currencies=("TRY", "USDT"), cost_basis=workload.split()[1])
     if run:
         revalue(ledger, prices, SyncHealth("bench"), settings, now_ms / 1000, now_ms)
+else:  # a command as `ledger` runs it, its output thrown away; the run stopped before has it imported
+    import contextlib, io, time
+    from exporter.cli import main
+    ledger.close()
+    halfway = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((T0 + count * 15_000) // 1000))
+    argv = ["ledger", workload.split()[0], "--storage.path", storage, "--format", "csv"]
+    argv += ["--period", workload.split()[1]] if workload.startswith("report") else ["--at", halfway]
+    if run:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(argv) == 0
 """
 
 
