@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -38,9 +39,10 @@ from exporter.commands.common import (
     CommandError,
     add_common_flags,
     load,
-    parse_time,
+    moment,
     settings_of,
     storage_dir,
+    url_flag,
 )
 from exporter.commands.fetch import make_sync
 from exporter.config.activity_settings import ActivitySettings, parse_since
@@ -103,8 +105,9 @@ def build_backfill_parser() -> argparse.ArgumentParser:
 def target_of(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], LiveTarget | None]:
     """The job and instance labels of every series, and the live target they were read from, if any."""
     if args.prometheus_url:
+        url = url_flag(args.prometheus_url, "--prometheus.url")
         try:
-            live = live_target(args.prometheus_url, args.label_job, args.label_instance)
+            live = live_target(url, args.label_job, args.label_instance)
         except PrometheusError as exc:
             raise CommandError(f"--prometheus.url: {exc}") from None
         return (("job", live.job), ("instance", live.instance)), live
@@ -254,8 +257,10 @@ def complete_since(
 def backfill_main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     """Run `backfill` with these flags; progress and the summary go to `err`."""
     args = build_backfill_parser().parse_args(argv)
-    since = None if args.since is None else parse_time(args.since, "--since")
-    until = None if args.until is None else parse_time(args.until, "--until")
+    since = moment(args.since, "--since", timezone.utc)
+    until = moment(args.until, "--until", timezone.utc)
+    if since is not None and until is not None and since >= until:  # before any network call
+        raise CommandError(f"--since: {args.since} is not before --until ({args.until})")
     step_ms = _step_ms(args.step)
     config = load(args, required=True)
     assert config is not None

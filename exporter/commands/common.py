@@ -1,9 +1,9 @@
 """What the subcommands share: the program name, the one-line error, the common flags, their loading and
 the ledger readers' preamble (LedgerReader: configuration, cost basis, the ledger and its histories).
 
-Each subcommand answers a bad flag with argparse's usage line and exit 2, and any other problem (no
-ledger, unknown account, a configuration error, an API failure) with a CommandError: one line on
-stderr and exit 1 (commands/dispatch.py).
+Each subcommand answers a bad flag with one line naming it and exit 2 (describe.FlagParser), and any
+other problem (no ledger, unknown account, a configuration error, an API failure) with a CommandError:
+one line on stderr and exit 1 (commands/dispatch.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 
 from exporter.api.errors import ApiError
@@ -22,6 +21,8 @@ from exporter.api.records import Trade, Transfer
 from exporter.config.activity_settings import COST_METHODS, ActivitySettings, CostMethod
 from exporter.config.loader import Config, ConfigError, load_config
 from exporter.config.report import DEFAULT_TIMEZONE, zone
+from exporter.config.values import parse_api_url
+from exporter.ledger.cursors import origin_key
 from exporter.ledger.periods import parse_moment
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, ledger_path
@@ -29,28 +30,10 @@ from exporter.pricing.history import PriceHistory
 from exporter.pricing.routes import BRIDGES
 
 PROG = "btcturk-exporter"
-_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z?)?")
 
 
 class CommandError(Exception):
     """A problem to report as one line on stderr, with exit status 1."""
-
-
-def parse_time(text: str, flag: str) -> int:
-    """Unix ms of `2025-01-31` (midnight UTC) or `2025-01-31T14:00[:00]Z`; CommandError naming the flag."""
-    match = _TIME.fullmatch(text.strip())
-    try:
-        if match is None:
-            raise ValueError
-        day, hour, minute, second = match.groups()
-        moment = datetime.strptime(day, "%Y-%m-%d").replace(
-            hour=int(hour or 0), minute=int(minute or 0), second=int(second or 0), tzinfo=timezone.utc
-        )
-    except ValueError:
-        raise CommandError(
-            f"{flag}: expected a UTC date (2025-01-31) or time (2025-01-31T14:00:00Z), got {text[:40]!r}"
-        ) from None
-    return int(moment.timestamp()) * 1000
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -81,11 +64,22 @@ def load(args: argparse.Namespace, *, required: bool) -> Config | None:
         raise CommandError(str(exc).replace("\n", "; ")) from None
 
 
+def url_flag(text: str, flag: str) -> str:
+    """A URL flag's value, checked as the configuration's URLs are (http or https, a host and port,
+    no user name or password, which the log lines naming it would show); CommandError naming it."""
+    problems: list[str] = []
+    url = parse_api_url(text, flag, problems, api_path_check=False)
+    if url is None:
+        raise CommandError(problems[0])
+    return url
+
+
 def settings_of(config: Config | None, args: argparse.Namespace) -> ActivitySettings:
     """Activity settings from the configuration, with --graph-api.url applied."""
     settings = ActivitySettings() if config is None else config.activity
     if args.graph_api_url:
-        settings = dataclasses.replace(settings, graph_api_url=args.graph_api_url)
+        url = url_flag(args.graph_api_url, "--graph-api.url")
+        settings = dataclasses.replace(settings, graph_api_url=url)
     return settings
 
 
@@ -226,6 +220,13 @@ def accounts_of(ledger: Ledger, config: Config | None, account: str | None) -> l
         held = ", ".join(known) if known else "none yet"
         raise CommandError(f"--account: no account {account!r} in {ledger.path} (it holds: {held})")
     return [account] if account is not None else known
+
+
+def history_start(ledger: Ledger, account: str) -> int | None:
+    """Where the ledger's history of `account` begins (Unix ms: the earliest `activity.since` it was
+    read from); None when it was never synced. What was held before that moment is not in the ledger."""
+    text = ledger.state(origin_key(account))
+    return None if text is None else int(text)
 
 
 def read_histories(ledger: Ledger, names: Iterable[str], until_ms: int | None = None) -> Histories:

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from exporter.api.transactions import KLINES, OHLCS
 from exporter.backfill.timeline import Notice, iso
 from exporter.commands import dispatch as commands
 from exporter.commands.backfill import backfill_main, notice_lines
-from exporter.commands.common import CommandError, parse_time
+from exporter.commands.common import CommandError, moment
 from exporter.ledger.store import Ledger
 from exporter.simulator import Fault, Simulator, generate_keypair
 
@@ -49,13 +50,21 @@ DAYS = 6
     ],
 )
 def test_times_are_utc_dates_or_times(text: str, ms: int) -> None:
-    assert parse_time(text, "--since") == ms
+    # `ledger export` and `backfill` read their times in UTC: the one parser of moments, in UTC.
+    assert moment(text, "--since", timezone.utc) == ms
 
 
 @pytest.mark.parametrize("text", ["2025-13-01", "yesterday", "2025-12-01T25:00Z", "1764547200"])
 def test_a_bad_time_names_the_flag(text: str) -> None:
-    with pytest.raises(CommandError, match=r"^--until: expected a UTC date"):
-        parse_time(text, "--until")
+    with pytest.raises(CommandError, match=r"^--until: expected a date"):
+        moment(text, "--until", timezone.utc)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1969-12-31", "9999-12-31"])
+def test_a_time_outside_the_years_names_the_flag_and_the_range(text: str) -> None:
+    # Before, 0001-01-01 and 9999-12-31 ended `ledger report` and `holdings` in a traceback.
+    with pytest.raises(CommandError, match=rf"^--at: {text} is out of range \(years 1970 to 9998\)$"):
+        moment(text, "--at", timezone.utc)
 
 
 def test_ledger_needs_export_and_bad_flags_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -286,7 +295,7 @@ def test_backfill_of_an_account_whose_history_cannot_be_read(world: World, tmp_p
     ("argv", "message"),
     [
         (["--step", "0s"], "--step: must be a positive duration"),
-        (["--since", "2030-01-02", "--until", "2030-01-01"], "must be before until"),
+        (["--since", "2030-01-02", "--until", "2030-01-01"], "--since: 2030-01-02 is not before --until"),
         (["--since", "2020-01-01", "--until", "2030-01-01", "--step", "1m"], "more than 100000"),
     ],
 )
@@ -297,6 +306,27 @@ def test_backfill_flags_that_cannot_work_are_one_line_errors(
     assert commands.run(["backfill", *flags, "--storage.path", str(world.storage), *argv]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith("btcturk-exporter: ") and message in err[-1]
+
+
+@pytest.mark.parametrize(
+    ("flag", "url", "message"),
+    [
+        ("--prometheus.url", "http://user:hunter2@127.0.0.1:9", "must not hold a user name or password"),
+        ("--graph-api.url", "http://user:hunter2@127.0.0.1:9", "must not hold a user name or password"),
+        ("--graph-api.url", "http://127.0.0.1:99999", "the port must be a number from 1 to 65535"),
+        ("--prometheus.url", "ftp://127.0.0.1", "must be an http:// or https:// URL"),
+    ],
+)
+def test_url_flags_are_checked_as_the_configuration_s_urls(
+    world: World, flag: str, url: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, a password in these flags reached the log lines naming the URL, and a bad port ended
+    # in a traceback.
+    flags = ["--config.file", str(world.config), "--graph-api.url", world.sim.url, INSTANCE, flag, url]
+    assert commands.run(["backfill", *flags, "--storage.path", str(world.storage)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"btcturk-exporter: {flag}: {message}" + err.split(message, 1)[1]
+    assert err.count("\n") == 1 and "hunter2" not in err
 
 
 def test_backfill_without_accounts_or_balances(
