@@ -15,6 +15,7 @@ from exporter.commands.common import PROG, CommandError
 from exporter.commands.holdings import ledger_holdings
 from exporter.commands.ledger import ledger_export
 from exporter.commands.report import ledger_report
+from exporter.ledger.schema import LedgerError
 from exporter.logs import setup_logging
 
 SUBCOMMANDS = ("ledger", "backfill")
@@ -43,8 +44,10 @@ def run(argv: Sequence[str]) -> int:
             print(f"usage: {PROG} ledger {names} [flags]; see {PROG} ledger export --help", file=sys.stderr)
             return 2
         return LEDGER[argv[1]](argv[2:], sys.stdout)
-    except CommandError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+    except (CommandError, LedgerError) as exc:
+        # A LedgerError met while reading (a table missing from a damaged file) ends the command as
+        # one line too; a message with SQLite's own line breaks is kept on one.
+        print(f"{PROG}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # Python would report the failed flush of stdout at exit; point it at /dev/null instead.

@@ -13,13 +13,16 @@ from typing import TextIO
 
 from exporter.commands.common import (
     PROG,
+    CommandError,
     LedgerReader,
     add_common_flags,
     add_cost_basis_flag,
     add_tz_flag,
+    history_start,
     moment,
     zone_of,
 )
+from exporter.describe import FlagParser
 from exporter.ledger import holdings, tables
 from exporter.ledger.periods import iso_local
 from exporter.ledger.tables import Cell
@@ -28,7 +31,7 @@ from exporter.pricing.history import HourMemo
 
 def build_holdings_parser() -> argparse.ArgumentParser:
     """Flags of `ledger holdings`."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=f"{PROG} ledger holdings",
         description="Per account, asset and valuation currency: the quantity held at a moment, its value "
         "at that moment's prices and its cost basis.",
@@ -58,6 +61,16 @@ def ledger_holdings(argv: Sequence[str], out: TextIO) -> int:
     assert at is not None  # a required flag
     # Only the records before --at count: the later ones are not read.
     with reader.histories(until_ms=at) as (ledger, histories):
+        for name in histories:
+            # The ledger holds nothing from before its history's start, not even the openings stamped
+            # there: an empty row set would say nothing was held.
+            begins = history_start(ledger, name)
+            if begins is not None and at <= begins:
+                raise CommandError(
+                    f"--at: {args.at} is not after the ledger's history of account {name!r} begins"
+                    f" ({iso_local(begins, where)}, activity.since): what it held then is unknown"
+                    + ("; give --account for another" if len(histories) > 1 else "")
+                )
         prices = HourMemo(reader.prices(ledger, histories, currencies, [at], until_ms=at))
         rows: list[dict[str, Cell]] = []
         for name, (trades, transfers) in histories.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import timezone
 from typing import TextIO
 
 from exporter.commands.common import (
@@ -12,7 +13,7 @@ from exporter.commands.common import (
     LedgerReader,
     add_common_flags,
     add_cost_basis_flag,
-    parse_time,
+    moment,
 )
 from exporter.describe import FlagParser
 from exporter.ledger import export, lot_export, tables
@@ -43,7 +44,7 @@ def build_export_parser() -> argparse.ArgumentParser:
 def ledger_export(argv: Sequence[str], out: TextIO) -> int:
     """`ledger export`: write the ledger's rows (or, with --lots, the lots its sales took) to `out`."""
     args = build_export_parser().parse_args(argv)
-    since = None if args.since is None else parse_time(args.since, "--since")
+    since = moment(args.since, "--since", timezone.utc)
     reader = LedgerReader.of(args)
     if args.lots and reader.method == "average":
         raise CommandError("--lots: average cost takes no lots; add --cost-basis fifo, lifo or hifo")

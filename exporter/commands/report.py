@@ -20,9 +20,11 @@ from exporter.commands.common import (
     add_common_flags,
     add_cost_basis_flag,
     add_tz_flag,
+    history_start,
     moment,
     zone_of,
 )
+from exporter.describe import FlagParser
 from exporter.ledger import report, tables
 from exporter.ledger.periods import PERIODS, bounds
 from exporter.ledger.tables import Cell
@@ -31,7 +33,7 @@ from exporter.pricing.history import HourMemo
 
 def build_report_parser() -> argparse.ArgumentParser:
     """Flags of `ledger report`."""
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog=f"{PROG} ledger report",
         description="Per period, account, asset and valuation currency: realized profit, proceeds, cost "
         "of what was sold, fees, taxes, deposits and withdrawals, and the account's value at the period's "
@@ -45,7 +47,7 @@ def build_report_parser() -> argparse.ArgumentParser:
     parser.add_argument("--account", metavar="NAME", help="Only this account (default: every one).")
     parser.add_argument("--since", metavar="DATE", help="From this date (midnight in --tz) or time on.")
     parser.add_argument(
-        "--until", metavar="DATE", help="Up to this date or time, not included (default now)."
+        "--until", metavar="DATE", help="Up to this date or time, not included (default and at most now)."
     )
     parser.add_argument("--format", dest="fmt", choices=tables.FORMATS, default="text")
     return parser
@@ -57,10 +59,13 @@ def ledger_report(argv: Sequence[str], out: TextIO) -> int:
     reader = LedgerReader.of(args)
     where = zone_of(args, reader.config)
     since = moment(args.since, "--since", where)
-    until = moment(args.until, "--until", where)
-    until = int(time.time() * 1000) if until is None else until
+    asked = moment(args.until, "--until", where)
+    now = int(time.time() * 1000)
+    # No period past now: its rows would show sums of 0 for records not yet made, as if known.
+    until = now if asked is None or asked > now else asked
     if since is not None and since >= until:
-        raise CommandError(f"--since: {args.since} is not before --until ({args.until or 'now'})")
+        end = f"--until ({args.until})" if until == asked else "now"
+        raise CommandError(f"--since: {args.since} is not before {end}")
     currencies = list(reader.settings.currencies)
     with reader.histories() as (ledger, histories):
         moments: set[int] = {until}
@@ -88,6 +93,7 @@ def ledger_report(argv: Sequence[str], out: TextIO) -> int:
                 where,
                 since,
                 until,
+                history_start(ledger, name),
             )
     rows.sort(key=lambda r: tuple(str(r[k]) for k in ("period", "account", "asset", "currency")))
     tables.write(out, report.COLUMNS, rows, args.fmt)

@@ -9,6 +9,9 @@ from typing import Literal
 Period = Literal["month", "quarter", "year"]
 PERIODS: tuple[Period, ...] = ("month", "quarter", "year")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The years a moment may be given in: past the last, a period's end (the next year's start) would not be a
+# datetime; before the first, no record can be.
+YEARS = (1970, 9998)
 _MOMENT = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?(Z)?)?")
 
 
@@ -57,7 +60,7 @@ def bounds(when_ms: int, period: Period, zone: tzinfo) -> tuple[str, int, int]:
 def parse_moment(text: str, flag: str, zone: tzinfo) -> int:
     """Unix ms of `2026-01-31` (midnight in `zone`), `2026-01-31T14:00[:00]` (in `zone`) or `...Z` (UTC).
 
-    ValueError naming `flag` when the text is neither.
+    ValueError naming `flag` when the text is neither, or its year is outside YEARS.
     """
     match = _MOMENT.fullmatch(text.strip())
     try:
@@ -72,4 +75,6 @@ def parse_moment(text: str, flag: str, zone: tzinfo) -> int:
             f"{flag}: expected a date (2026-01-31) or time (2026-01-31T14:00, or 2026-01-31T14:00:00Z "
             f"in UTC), got {text[:40]!r}"
         ) from None
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise ValueError(f"{flag}: {day} is out of range (years {YEARS[0]} to {YEARS[1]})")
     return to_ms(moment.replace(tzinfo=timezone.utc if utc else zone))

@@ -11,7 +11,10 @@ and each period's window, cut in a time zone and clipped to `since`/`until`, sum
   commission from the numerator) is valued at the trade's own price, as quote, then as a quote fee;
 * `deposits`, `withdrawals` (positive) on the moved asset, each valued at its time;
 * per account and currency, repeated on each of its rows: `value_start`, `value_end` (holdings at
-  the window's edges at past prices) and `time_weighted_return` (returns.Units).
+  the window's edges at past prices) and `time_weighted_return` (returns.Units). A window that
+  starts before the ledger's history of the account does (`activity.since`, where its openings are
+  stamped) has neither `value_start` nor a return: what was held then is not in the ledger. Its sums
+  are those of its records, all at or after that start.
 
 Each record's part of a sum is rounded first, by the rounding `ledger export` shows its rows with
 (ledger/display.py): the sums are the sums of the export's rounded figures, to the last digit, and
@@ -106,9 +109,11 @@ class _AccountReport:
             found = self.sums[asset] = [_ZERO] * len(SUMS)
         return found
 
-    def open(self, window: Window) -> None:
-        """Start a window: its value at the start, its units, a row for every asset held."""
-        self.value_start = self._worth(window.start_ms)
+    def open(self, window: Window, begins_ms: int | None) -> None:
+        """Start a window: its value at the start (unknown before the history begins at `begins_ms`),
+        its units, a row for every asset held."""
+        before = begins_ms is not None and window.start_ms < begins_ms
+        self.value_start = None if before else self._worth(window.start_ms)
         self.units = Units(self.value_start)
         self.sums = {asset: [_ZERO] * len(SUMS) for asset, held in self.quantities.held.items() if held}
 
@@ -204,10 +209,12 @@ def report(
     zone: tzinfo,
     since_ms: int | None,
     until_ms: int,
+    begins_ms: int | None = None,
 ) -> list[dict[str, Cell]]:
     """The report rows of one account in each of `currencies`, period by period; [] without records.
 
-    One pass over the records for every currency: what is held is the same in each (Quantities).
+    `begins_ms`: where the ledger's history of the account begins (None: from its first record). One
+    pass over the records for every currency: what is held is the same in each (Quantities).
     """
     if isinstance(currencies, str):
         raise TypeError("currencies: a sequence of currency names, not one name")
@@ -227,7 +234,7 @@ def report(
             index += 1
         for window in windows(first, until_ms, period, zone):
             for state in states:
-                state.open(window)
+                state.open(window, begins_ms)
             while index < count and (record := records[index]).timestamp_ms < window.end_ms:
                 # The quantities move after every currency's: a transfer is valued against what was
                 # held before it.

@@ -184,6 +184,10 @@ def _copy(source: sqlite3.Connection, memory: sqlite3.Connection, path: Path) ->
                 f"ledger {path}: schema version {current} is newer than this exporter's {VERSION}"
                 " (written by a newer release; upgrade to read it)"
             )
+        if current == 0:
+            # The exporter sets a version with the tables it makes: an empty file, or another
+            # program's database, read as a ledger would say that nothing was ever held.
+            raise LedgerError(f"ledger {path}: not a ledger (no schema version: the exporter never wrote it)")
         source.backup(memory)
     finally:
         source.close()
@@ -215,7 +219,9 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
 def check_pages(db: sqlite3.Connection) -> str | None:
     """SQLite's quick_check of every page of an open file: None when sound, else its first complaint."""
     first = db.execute("PRAGMA quick_check(1)").fetchone()
-    return None if first is not None and first[0] == "ok" else str(first[0] if first else "no answer")[:120]
+    # One line: SQLite's complaint spans several (`*** in database main ***` and a line per page).
+    found = " ".join(str(first[0]).split()) if first is not None else "no answer"
+    return None if found == "ok" else found[:120]
 
 
 def reason(exc: BaseException) -> str:

@@ -11,7 +11,8 @@ once by a running exporter, which notices (db.LedgerDb); so is a damaged file, w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
@@ -21,6 +22,7 @@ from exporter.ledger import commission, openings, records
 from exporter.ledger.cursors import Cursor, SyncState, state_value
 from exporter.ledger.db import LedgerDb
 from exporter.ledger.prices import PriceCache
+from exporter.ledger.schema import LedgerError, reason
 
 DEFAULT_STORAGE_DIR = "data"
 FILENAME = "ledger.db"
@@ -95,7 +97,8 @@ class Ledger:
             # index row by row (a window follows it: EXPLAIN QUERY PLAN).
             rows = db.execute(f"SELECT {records.TRADE_COLUMNS} FROM trades WHERE {where}", args).fetchall()
             numerator = commission.numerator_pairs(db)
-        trades = records.trades_of(rows, numerator)
+        with _rows_of(self.path, "trades"):
+            trades = records.trades_of(rows, numerator)
         trades.sort(key=_TIME_AND_ID)
         return trades
 
@@ -107,7 +110,8 @@ class Ledger:
         with self._db.read() as db:
             query = f"SELECT {records.TRANSFER_COLUMNS} FROM transfers WHERE {where}"
             rows = db.execute(query, args).fetchall()
-        transfers = [records.transfer_of(r) for r in rows]
+        with _rows_of(self.path, "transfers"):
+            transfers = [records.transfer_of(r) for r in rows]
         transfers.sort(key=_TIME_KIND_ID)
         return transfers
 
@@ -115,7 +119,8 @@ class Ledger:
         self, account: str, since_ms: int | None = None, until_ms: int | None = None
     ) -> list[Transfer]:
         """One account's opening positions (ledger/openings.py), optionally within [since, until)."""
-        return openings.read(self._db, account, since_ms, until_ms)
+        with _rows_of(self.path, "openings"):
+            return openings.read(self._db, account, since_ms, until_ms)
 
     def history_transfers(
         self, account: str, since_ms: int | None = None, until_ms: int | None = None
@@ -210,3 +215,15 @@ def _window(account: str, since_ms: int | None, until_ms: int | None) -> tuple[s
         clauses.append("timestamp_ms < ?")
         args.append(until_ms)
     return " AND ".join(clauses), args
+
+
+@contextmanager
+def _rows_of(path: Path, table: str) -> Iterator[None]:
+    """Rows made into records: one the exporter never wrote (an id or amount edited by hand into
+    something else than a number) ends the read as a LedgerError naming the file and table."""
+    try:
+        yield
+    except (ValueError, ArithmeticError) as exc:  # int(), Decimal(): decimal.InvalidOperation
+        raise LedgerError(
+            f"ledger {path}: a row of {table} is not one the exporter wrote ({reason(exc)})"
+        ) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from exporter import cli
 from exporter.api.records import Trade, Transfer
 from exporter.ledger import report
 from exporter.ledger.costbasis import CONTEXT
+from exporter.ledger.cursors import origin_key
 from exporter.ledger.store import Ledger
 from exporter.pricing.routes import DIVISION
 
@@ -140,10 +143,109 @@ def test_bad_flags_are_one_line_errors(
 
 
 def test_report_needs_a_period_and_a_known_method(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["ledger", "report"], ["ledger", "holdings", "--at=2026-01-01", "--cost-basis=lofi"]):
+    for argv in (
+        ["ledger", "report"],
+        ["ledger", "report", "--period=week"],
+        ["ledger", "holdings"],
+        ["ledger", "holdings", "--at=2026-01-01", "--cost-basis=lofi"],
+    ):
         with pytest.raises(SystemExit) as exited:
             cli.main(argv)
-        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        # One line naming the mistake, as `ledger export` and `backfill` say theirs: not the usage first.
+        assert exited.value.code == 2 and err.count("\n") == 1 and "usage:" not in err, err
+
+
+HOUR_MS = 3_600_000
+T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z
+
+
+def _cut_history(storage: Path) -> None:
+    """An account whose history `activity.since` cut at T0 + 5 h: 500 TRY held then, 1,000 deposited later."""
+    with Ledger.open(storage) as ledger:
+        ledger.upsert_transfers("main", [Transfer("fiat", 1, T0 + 10 * HOUR_MS, "deposit", "TRY", D(1000))])
+        ledger.set_state(origin_key("main"), str(T0 + 5 * HOUR_MS))
+        ledger.set_openings("main", T0 + 5 * HOUR_MS, {"TRY": D(500)}, ledger.rebuilds)
+
+
+@pytest.mark.parametrize("at", ["2025-12-01T02:00Z", "2025-12-01T05:00Z"])
+def test_holdings_before_the_history_begins_are_unknown_not_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str
+) -> None:
+    _cut_history(tmp_path)
+    code, out, err = run(capsys, "ledger", "holdings", f"--storage.path={tmp_path}", f"--at={at}", "--tz=UTC")
+    # Before, no row at all (nothing held), exit 0; at the start itself the openings are not yet counted.
+    assert (code, out) == (1, "")
+    assert err == (
+        f"btcturk-exporter: --at: {at} is not after the ledger's history of account 'main' begins"
+        " (2025-12-01T05:00:00+00:00, activity.since): what it held then is unknown\n"
+    )
+    code, out, err = run(
+        capsys, "ledger", "holdings", f"--storage.path={tmp_path}", "--at=2025-12-01T06:00Z", "--format=json"
+    )
+    assert (code, err) == (0, "")
+    assert [(r["asset"], r["quantity"]) for r in json.loads(out) if r["currency"] == "TRY"] == [
+        ("TRY", "500")
+    ]
+
+
+def test_a_period_that_begins_before_the_history_has_no_start_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cut_history(tmp_path)
+    storage = f"--storage.path={tmp_path}"
+    argv = ("ledger", "report", storage, "--period=month", "--tz=UTC", "--until=2025-12-02", "--format=json")
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    (row,) = [r for r in json.loads(out) if r["currency"] == "TRY"]
+    # December began before the history did: its start value was 0 before, as if nothing was held.
+    assert (row["value_start"], row["time_weighted_return"]) == (None, None)
+    assert (row["deposits"], row["value_end"]) == ("1500", "1500")  # the opening counts as a deposit
+    code, out, err = run(capsys, *argv, "--since=2025-12-01T06:00Z")
+    (row,) = [r for r in json.loads(out) if r["currency"] == "TRY"]
+    assert (row["value_start"], row["deposits"], row["time_weighted_return"]) == ("500", "1000", "0")
+
+
+def test_a_report_stops_at_now(example_ledger: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "ledger", "report", f"--storage.path={example_ledger}", "--period=year", "--until=9998-01-01",
+        "--format=json", "--tz=UTC",
+    )  # fmt: skip
+    this_year = time.gmtime().tm_year
+    assert (code, err) == (0, "")
+    # Before, every year up to 9997 had a row of zeros, as if known; 9999-12-31 ended in a traceback.
+    assert max(int(r["period"]) for r in json.loads(out)) in (this_year, this_year + 1)
+
+
+@pytest.mark.parametrize("content", [b"", b"sqlite"])
+def test_a_file_that_is_not_a_ledger_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    path = tmp_path / "ledger.db"
+    if content:
+        sqlite3.connect(path).execute("CREATE TABLE foo (x)").connection.close()
+    else:
+        path.write_bytes(content)
+    for command in (["export"], ["report", "--period=month"], ["holdings", "--at=2026-01-01"]):
+        code, out, err = run(capsys, "ledger", *command, f"--storage.path={tmp_path}")
+        # Before, headers and no rows, exit 0: no record, nothing held.
+        assert (code, out) == (1, "")
+        never = "not a ledger (no schema version: the exporter never wrote it)"
+        assert err == f"btcturk-exporter: ledger {path}: {never}\n"
+
+
+@pytest.mark.parametrize("table", ["trades", "transfers", "openings", "prices"])
+def test_a_ledger_missing_a_table_is_one_line(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str], table: str
+) -> None:
+    db = sqlite3.connect(example_ledger / "ledger.db")
+    db.execute(f"DROP TABLE {table}")
+    db.close()
+    for command in (["export"], ["report", "--period=month"], ["holdings", "--at=2025-12-01T09:00Z"]):
+        code, out, err = run(capsys, "ledger", *command, f"--storage.path={example_ledger}")
+        assert (code, out) == (1, ""), command
+        assert err.startswith("btcturk-exporter: ledger ") and f"no such table: {table}" in err, err
+        assert err.count("\n") == 1
 
 
 def test_holdings_route_through_a_currency_only_later_records_name(
@@ -166,3 +268,28 @@ def test_holdings_route_through_a_currency_only_later_records_name(
     assert rows["TRY", "TRY"]["value"] == "4170"
     # Through USDT/TRY's inverse leg; without the later trade's USDT, no pair would price TRY in USDT.
     assert D(rows["TRY", "USDT"]["value"]) == CONTEXT.multiply(D(4170), DIVISION.divide(1, D("41.7")))
+
+
+@pytest.mark.parametrize(
+    ("update", "table"),
+    [
+        ("UPDATE trades SET amount = 'abc'", "trades"),
+        ("UPDATE trades SET id = 'x' || id", "trades"),
+        ("UPDATE transfers SET amount = '1,5'", "transfers"),
+    ],
+)
+def test_a_row_edited_into_no_number_is_one_line(
+    example_ledger: Path, capsys: pytest.CaptureFixture[str], update: str, table: str
+) -> None:
+    db = sqlite3.connect(example_ledger / "ledger.db")
+    db.execute(update)
+    db.commit()
+    db.close()
+    for command in (["export"], ["report", "--period=month"], ["holdings", "--at=2025-12-01T09:00Z"]):
+        code, out, err = run(capsys, "ledger", *command, f"--storage.path={example_ledger}")
+        # Before, a traceback from int() or Decimal().
+        assert (code, out) == (1, ""), command
+        assert err.startswith(
+            f"btcturk-exporter: ledger {example_ledger / 'ledger.db'}: a row of {table} is not"
+        )
+        assert err.count("\n") == 1
