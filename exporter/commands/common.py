@@ -250,12 +250,15 @@ def price_source(
     """Past prices for valuing these histories in `currencies`, and every asset of them at `moments`.
 
     Without a configuration, only what the ledger's cache holds (no network); with one, what is
-    missing is fetched first. `until_ms`: the histories hold only the records before it (a reader
-    that counts no later one); the routes are still those of the whole histories (_history_assets).
+    missing is fetched first. Either way only closed candles price (PriceHistory.finals_only): a
+    record in the hour still open has no value yet, as a record with no cached price. `until_ms`:
+    the histories hold only the records before it (a reader that counts no later one); the routes
+    are still those of the whole histories (_history_assets).
     """
     assets = _history_assets(ledger, histories, {*BRIDGES, *(c.upper() for c in currencies)}, until_ms)
     if config is None:
         prices = PriceHistory(ledger, lambda *_: ())
+        prices.finals_only()
         prices.set_pairs(cached_pairs(ledger, assets, {*assets, *BRIDGES, *currencies}))
         return prices
     # Deferred, for start-up time: fetch.py brings in the API client and the activity pipeline
@@ -266,6 +269,7 @@ def price_source(
     if sync.refresh_market() is None:
         raise CommandError(f"market status from {config.api_url} failed (see the log line above)")
     prices = sync.prices
+    prices.finals_only()
     # What to price, by (asset, currency) and hour: prefetch routes each as price_at will.
     needs: dict[tuple[str, str], set[int]] = {}
     for trades, transfers in histories.values():

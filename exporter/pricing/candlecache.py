@@ -45,9 +45,19 @@ class CandleCache:
         self._ledger = ledger
         self._fetch = fetch
         self._closes: dict[tuple[str, str, int], Decimal | None] = {}
-        # Counts the fetches that put candles: an answer remembered from before (history.HourMemo)
-        # is stale once it changes.
+        # With _final_only, a cached candle that had not closed when fetched answers None: a reader that
+        # prints what it values (the ledger commands) must not show a close still moving as the price.
+        # The exporter's own replay takes it, and replays once it has closed (activity/revalue.py).
+        self._final_only = False
+        # Counts the fetches that put candles (and finals_only): an answer remembered from before
+        # (history.HourMemo) is stale once it changes.
         self.version = 0
+
+    def finals_only(self) -> None:
+        """From now on answer only closes of candles that had closed when fetched (_final_only)."""
+        self._final_only = True
+        self._closes.clear()
+        self.version += 1  # answers may differ from now on, as after a fetch
 
     def prefetch(self, pair: Pair, hours: set[int], now_s: float) -> float | None:
         """Fetch the hourly candles of these hours not cached yet (the day's where an hour has none).
@@ -66,11 +76,20 @@ class CandleCache:
         return open_at
 
     def close(self, base: str, quote: str, resolution: str, start: int) -> Decimal | None:
-        """The cached close of the pair's candle starting at `start` (s), None when not cached."""
+        """The cached close of the pair's candle starting at `start` (s), None when not cached (with
+        finals_only(), also when it had not closed when fetched)."""
         key = (base + quote, resolution, start)
         if key not in self._closes:
-            self._closes[key] = self._ledger.prices.close_at(base + quote, resolution, start)
+            close = self._ledger.prices.close_at(base + quote, resolution, start)
+            if close is not None and self._final_only and not self._final(base + quote, resolution, start):
+                close = None
+            self._closes[key] = close
         return self._closes[key]
+
+    def _final(self, pair: str, resolution: str, start: int) -> bool:
+        """Whether the candle starting at `start` had closed when it was fetched (in the final range)."""
+        covered = self._coverage(pair, resolution)
+        return covered is not None and covered[0] <= start < covered[1]
 
     def _coverage(self, pair: str, resolution: str) -> tuple[int, int] | None:
         text = self._ledger.state(f"prices:{resolution}:{pair}")
@@ -117,7 +136,7 @@ class CandleCache:
         step = STEP[resolution]
         for when in range(start, stop, step):
             self._closes.pop((base + quote, resolution, when), None)
-        for when, close in candles:
+        for when, close in candles if not self._final_only else ():  # else close() asks _final() first
             if when % step == 0:
                 self._closes[(base + quote, resolution, when)] = close
 

@@ -43,6 +43,11 @@ class PriceHistory:
         self._pair_lists += 1
         return True
 
+    def finals_only(self) -> None:
+        """Price only by candles that had closed when fetched: for a reader that prints what it values
+        (the ledger commands), where a close still moving would be shown as the price."""
+        self._candles.finals_only()
+
     @property
     def version(self) -> int:
         """A number that grows whenever price_at may answer otherwise: candles fetched, pairs changed."""

@@ -293,3 +293,34 @@ def test_a_row_edited_into_no_number_is_one_line(
             f"btcturk-exporter: ledger {example_ledger / 'ledger.db'}: a row of {table} is not"
         )
         assert err.count("\n") == 1
+
+
+def test_a_candle_still_open_when_cached_prices_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exporter caches the hour still open as it is then (its own replay takes it and replays once
+    it closes); a command prints what it values, so that close, still moving, is no price there."""
+    with Ledger.open(tmp_path) as ledger:
+        ledger.upsert_transfers(
+            "main",
+            [
+                Transfer("crypto", 1, T0 + 30 * 60_000, "deposit", "USDT", D(10)),
+                Transfer("crypto", 2, T0 + HOUR_MS + 30 * 60_000, "deposit", "USDT", D(10)),
+            ],
+        )
+        ledger.prices.put("USDTTRY", "60", [(T0 // 1000, D("41.7")), (T0 // 1000 + 3600, D("41.9"))])
+        # Fetched at 01:40: the 01:00 candle was open, so the range of final candles ends at 01:00.
+        ledger.set_state("prices:60:USDTTRY", f"{T0 // 1000}:{T0 // 1000 + 3600}")
+    storage = f"--storage.path={tmp_path}"
+    code, out, err = run(capsys, "ledger", "export", storage, "--format=json")
+    assert (code, err) == (0, "")
+    values = {r["id"]: r["value"] for r in json.loads(out) if r["currency"] == "TRY"}
+    # Before, the second deposit was valued at 41.9, the close of 01:00 as it stood at 01:40.
+    assert values == {"1": "417", "2": None}
+    code, out, err = run(capsys, "ledger", "holdings", storage, "--at=2025-12-01T01:50Z", "--format=json")
+    assert (code, err) == (0, "")
+    (usdt,) = [r for r in json.loads(out) if r["asset"] == "USDT" and r["currency"] == "TRY"]
+    assert (usdt["quantity"], usdt["value"]) == ("20", None)
+    code, out, err = run(capsys, "ledger", "holdings", storage, "--at=2025-12-01T00:50Z", "--format=json")
+    (usdt,) = [r for r in json.loads(out) if r["asset"] == "USDT" and r["currency"] == "TRY"]
+    assert (usdt["quantity"], usdt["value"]) == ("10", "417")
