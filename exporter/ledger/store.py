@@ -220,7 +220,7 @@ def _window(account: str, since_ms: int | None, until_ms: int | None) -> tuple[s
 @contextmanager
 def _rows_of(path: Path, table: str) -> Iterator[None]:
     """Rows made into records: one the exporter never wrote (an id or amount edited by hand into
-    something else than a number) ends the read as a LedgerError naming the file and table."""
+    something other than a number) ends the read as a LedgerError naming the file and table."""
     try:
         yield
     except (ValueError, ArithmeticError) as exc:  # int(), Decimal(): decimal.InvalidOperation

@@ -49,6 +49,7 @@ class CandleCache:
         # prints what it values (the ledger commands) must not show a close still moving as the price.
         # The exporter's own replay takes it, and replays once it has closed (activity/revalue.py).
         self._final_only = False
+        self._covered: dict[tuple[str, str], tuple[int, int] | None] = {}  # _coverage, read once a save
         # Counts the fetches that put candles (and finals_only): an answer remembered from before
         # (history.HourMemo) is stale once it changes.
         self.version = 0
@@ -88,7 +89,10 @@ class CandleCache:
 
     def _final(self, pair: str, resolution: str, start: int) -> bool:
         """Whether the candle starting at `start` had closed when it was fetched (in the final range)."""
-        covered = self._coverage(pair, resolution)
+        key = (pair, resolution)
+        if key not in self._covered:
+            self._covered[key] = self._coverage(pair, resolution)
+        covered = self._covered[key]
         return covered is not None and covered[0] <= start < covered[1]
 
     def _coverage(self, pair: str, resolution: str) -> tuple[int, int] | None:
@@ -128,6 +132,7 @@ class CandleCache:
 
     def _save(self, pair: str, resolution: str, low: int, high: int) -> None:
         self._ledger.set_state(f"prices:{resolution}:{pair}", f"{low}:{high}")
+        self._covered.pop((pair, resolution), None)
 
     def _get(self, base: str, quote: str, resolution: str, start: int, stop: int) -> None:
         candles = [c for c in self._fetch(base, quote, resolution, start, stop - 1) if start <= c[0] < stop]
