@@ -26,7 +26,7 @@ from exporter.ledger.cursors import origin_key
 from exporter.ledger.periods import parse_moment
 from exporter.ledger.schema import LedgerError
 from exporter.ledger.store import DEFAULT_STORAGE_DIR, Ledger, ledger_path
-from exporter.pricing.history import PriceHistory
+from exporter.pricing.history import PriceHistory, hours_of
 from exporter.pricing.routes import BRIDGES
 
 PROG = "btcturk-exporter"
@@ -275,7 +275,7 @@ def price_source(
     for trades, transfers in histories.values():
         for want, hours in prices.needs(trades, transfers, currencies).items():
             needs.setdefault(want, set()).update(hours)
-    hours = {when // 3_600_000 * 3600 for when in moments}
+    hours = hours_of(moments)
     for asset in assets if hours else ():
         for currency in currencies:
             if asset.upper() != currency.upper():
