@@ -46,8 +46,8 @@ def run(argv: Sequence[str]) -> int:
         return LEDGER[argv[1]](argv[2:], sys.stdout)
     except (CommandError, LedgerError) as exc:
         # A LedgerError met while reading (a table missing from a damaged file) ends the command as
-        # one line too; a message with SQLite's own line breaks is kept on one.
-        print(f"{PROG}: {' '.join(str(exc).split())}", file=sys.stderr)
+        # one line too: its messages are one line where they are made (schema.reason, check_pages).
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # Python would report the failed flush of stdout at exit; point it at /dev/null instead.

@@ -324,3 +324,16 @@ def test_a_candle_still_open_when_cached_prices_nothing(
     code, out, err = run(capsys, "ledger", "holdings", storage, "--at=2025-12-01T00:50Z", "--format=json")
     (usdt,) = [r for r in json.loads(out) if r["asset"] == "USDT" and r["currency"] == "TRY"]
     assert (usdt["quantity"], usdt["value"]) == ("10", "417")
+
+
+def test_damaged_pages_are_said_in_one_line(example_ledger: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = example_ledger / "ledger.db"
+    size = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    # Page 2's cells overwritten past its header: SQLite's quick_check complains on two lines.
+    data[size + 100 : 2 * size] = bytes(i * 7 % 251 for i in range(size - 100))
+    path.write_bytes(bytes(data))
+    code, out, err = run(capsys, "ledger", "export", f"--storage.path={example_ledger}")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"btcturk-exporter: ledger {path}: damaged pages (*** in database main *** On ")
+    assert err.count("\n") == 1
