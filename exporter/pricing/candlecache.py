@@ -141,7 +141,9 @@ class CandleCache:
         step = STEP[resolution]
         for when in range(start, stop, step):
             self._closes.pop((base + quote, resolution, when), None)
-        for when, close in candles if not self._final_only else ():  # else close() asks _final() first
+        if self._final_only:  # close() looks them up, asking _final() first
+            return
+        for when, close in candles:
             if when % step == 0:
                 self._closes[(base + quote, resolution, when)] = close
 
